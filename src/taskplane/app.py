@@ -1,0 +1,470 @@
+"""Taskplane: builds the Celery app and holds the task registry, topology and stores."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Literal
+
+import kombu.exceptions
+import redis
+from celery import Celery
+from celery.utils import uuid
+
+from taskplane.cancellation import CancellationStore
+from taskplane.celery_config import celery_config
+from taskplane.deadletter import DeadFilter, DeadLetter, DeadLetterStore
+from taskplane.delayed import DelayedStore
+from taskplane.embedded import EmbeddedServer
+from taskplane.errors import ConfigurationError, NotFoundError, RedisUnavailableError, TaskplaneError, UnknownTaskError
+from taskplane.handle import TaskHandle
+from taskplane.limits import RateLimiter
+from taskplane.policies import RateLimit, Retry
+from taskplane.profiles import Profiles, WorkerProfile
+from taskplane.records import STATES, RecordStore, TaskRecord, compact_json, now_ms
+from taskplane.redis.client import unavailable
+from taskplane.settings import Settings, load_settings
+from taskplane.storage import Storage
+from taskplane.task import TaskplaneTask
+from taskplane.topology import Topology
+from taskplane.transport import REQUEUE_HEADER
+
+log = logging.getLogger("taskplane")
+
+TASK_OPTIONS = ("name", "queue", "retry", "rate_limit", "time_limit", "soft_time_limit", "unique_for", "unique_key", "bind")
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    kombu.exceptions.OperationalError,
+    ConnectionError,
+)
+
+
+class TaskArgumentsError(TaskplaneError):
+    """The arguments do not fit the task function's signature."""
+
+
+class TaskplaneCelery(Celery):  # type: ignore[misc]
+    """A real ``celery.Celery`` whose ``send_task`` writes the task record before publishing."""
+
+    def __init__(self, main: str, taskplane: Taskplane) -> None:
+        super().__init__(main, task_cls=TaskplaneTask, set_as_current=False)
+        self.taskplane = taskplane
+
+    def send_task(
+        self,
+        name: str,
+        args: Any = None,
+        kwargs: Any = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+        task_id: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """Record the task as queued/scheduled, then publish it (the record is removed if publishing fails)."""
+        record = options.pop("taskplane_record", True)
+        requeue_of = options.pop("taskplane_requeue_of", None)
+        tp = self.taskplane
+        task_id = task_id or uuid()
+        queue = options.get("queue")
+        queue = getattr(queue, "name", queue) or tp.queue_for(name)
+        options["queue"] = queue
+        if requeue_of is not None:
+            options["headers"] = {**(options.get("headers") or {}), REQUEUE_HEADER: json.dumps(requeue_of)}
+        if record:
+            eta_ms = None
+            if eta is not None:
+                eta_ms = int(eta.timestamp() * 1000)
+            elif countdown:
+                eta_ms = now_ms() + int(countdown * 1000)
+            tp.records.write(
+                task_id, name, queue, "scheduled" if eta_ms else "queued",
+                args=compact_json(list(args or ()))[0], kwargs=compact_json(dict(kwargs or {}))[0],
+                eta_ms=eta_ms, attempts=0, retries=0,
+            )
+        try:
+            return super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
+        except BaseException:
+            if record:
+                try:
+                    tp.records.delete(task_id)
+                except redis.RedisError:
+                    pass
+            raise
+
+
+class Taskplane:
+    """A job platform on Celery + Redis: declare tasks with policies, enqueue them, operate the queues.
+
+    Configuration comes from keyword arguments, else ``TASKPLANE_*`` environment variables. With no
+    Redis URL, a private embedded server is started under the data directory on first use.
+    """
+
+    def __init__(
+        self,
+        name: str = "taskplane",
+        *,
+        queues: Mapping[str, str] | None = None,
+        fallback: Literal["error", "inline"] = "error",
+        settings: Settings | None = None,
+        **setting_overrides: Any,
+    ) -> None:
+        if fallback not in ("error", "inline"):
+            raise ConfigurationError(f"fallback must be 'error' or 'inline', not {fallback!r}")
+        self.name = name
+        self.settings = settings or load_settings(**setting_overrides)
+        self.fallback = fallback
+        self.topology = Topology()
+        for queue, tier in (queues or {}).items():
+            self.topology.add_queue(queue, tier)
+        self.profiles = Profiles(self.topology)
+        self._task_queues: dict[str, str] = {}
+        self._configured = False
+        self._redis_url: str | None = None
+        self.celery = TaskplaneCelery(name, self)
+        self.celery.add_defaults(self._celery_defaults)
+        from taskplane.worker.bootstep import TaskplaneWorkerStep
+
+        self.celery.steps["worker"].add(TaskplaneWorkerStep)
+
+    def __repr__(self) -> str:
+        return f"Taskplane({self.name!r})"
+
+    # -- configuration ----------------------------------------------------------------------------
+
+    @property
+    def redis_url(self) -> str:
+        """The Redis URL in use (starting the embedded server the first time, when none is configured)."""
+        if self._redis_url is None:
+            if self.settings.redis_url:
+                self._redis_url = self.settings.redis_url
+            else:
+                server = EmbeddedServer(self.settings.data_dir, self.settings.redis_server)
+                self._redis_url = server.start().url
+                log.info("taskplane: using the embedded server under %s", server.directory)
+        return self._redis_url
+
+    def _celery_defaults(self) -> dict[str, Any]:
+        self._configured = True
+        config = celery_config(self.settings, self.topology, self.redis_url)
+        config["task_routes"] = (self._route,)
+        return config
+
+    def _route(self, name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **extra: Any) -> dict[str, str]:
+        return {"queue": self.queue_for(name)}
+
+    def add_queue(self, name: str, tier: str = "normal") -> None:
+        """Declare a queue served at ``tier``'s priority (before the app is first used).
+
+        Raises:
+            ConfigurationError: bad name or tier, or the app is already configured.
+        """
+        if self._configured:
+            raise ConfigurationError(f"declare queue {name!r} before the app is used (pass queues= to Taskplane)")
+        self.topology.add_queue(name, tier)
+
+    def profile(
+        self, name: str, queues: list[str], concurrency: int | None = None, prefetch: int = 1,
+        max_tasks_per_child: int | None = None,
+    ) -> WorkerProfile:
+        """Declare a named worker profile (``taskplane worker --profile NAME``)."""
+        return self.profiles.declare(name, queues, concurrency, prefetch, max_tasks_per_child)
+
+    def queue_for(self, name: str) -> str:
+        """The queue a task is routed to (``normal`` when it declared none)."""
+        return self._task_queues.get(name, "normal")
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """Declare a task: ``@tp.task`` or ``@tp.task(queue=..., retry=Retry(...), rate_limit="30/m", ...)``.
+
+        Options: name, queue, retry, rate_limit (str or RateLimit), time_limit, soft_time_limit,
+        unique_for (seconds), unique_key (callable of the arguments), bind.
+
+        Raises:
+            ConfigurationError: an unknown option (the message names the valid ones) or a bad value.
+        """
+        for option in options:
+            if option not in TASK_OPTIONS:
+                close = difflib.get_close_matches(option, TASK_OPTIONS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigurationError(f"unknown task option {option!r}{hint}; valid options: {', '.join(TASK_OPTIONS)}")
+
+        def register(func: Callable[..., Any]) -> Any:
+            return self._register(func, **options)
+
+        return register(fn) if fn is not None else register
+
+    def _register(self, func: Callable[..., Any], **options: Any) -> Any:
+        name = options.get("name") or f"{func.__module__}.{func.__qualname__}"
+        queue = options.get("queue") or "normal"
+        self.topology.get(queue)
+        retry = options.get("retry")
+        if retry is not None and not isinstance(retry, Retry):
+            raise ConfigurationError(f"task {name}: retry must be a Retry(...), not {retry!r}")
+        rate = options.get("rate_limit")
+        if isinstance(rate, str):
+            rate = RateLimit(rate)
+        elif rate is not None and not isinstance(rate, RateLimit):
+            raise ConfigurationError(f"task {name}: rate_limit must be like '30/m' or a RateLimit(...)")
+        unique_for = options.get("unique_for")
+        if unique_for is not None and unique_for <= 0:
+            raise ConfigurationError(f"task {name}: unique_for must be a positive number of seconds")
+        for limit in ("time_limit", "soft_time_limit"):
+            value = options.get(limit)
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"task {name}: {limit} must be positive")
+        self._task_queues[name] = queue
+        celery_options: dict[str, Any] = {
+            "name": name,
+            "bind": bool(options.get("bind", False)),
+            "queue": queue,
+            "taskplane_retry": retry,
+            "taskplane_rate_limit": rate,
+            "taskplane_unique_for": unique_for,
+            "taskplane_unique_key": options.get("unique_key"),
+        }
+        for limit in ("time_limit", "soft_time_limit"):
+            if options.get(limit) is not None:
+                celery_options[limit] = options[limit]
+        return self.celery.task(**celery_options)(func)
+
+    def task_names(self) -> list[str]:
+        """Names of the tasks declared through this app."""
+        return sorted(self._task_queues)
+
+    def get_task(self, name: str) -> TaskplaneTask:
+        """The registered task called ``name``.
+
+        Raises:
+            UnknownTaskError: not registered (the message lists the known names).
+        """
+        if name not in self._task_queues:
+            known = ", ".join(self.task_names()) or "none"
+            raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
+        return self.celery.tasks[name]  # type: ignore[no-any-return]
+
+    def check_arguments(self, name: str, args: Any, kwargs: Any) -> None:
+        """Check a call against the task function's signature.
+
+        Raises:
+            UnknownTaskError: no such task.
+            TaskArgumentsError: the arguments do not fit (one line naming the problem).
+        """
+        task = self.get_task(name)
+        signature = inspect.signature(task.run)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TaskArgumentsError(f"bad arguments for {name}{signature}: {exc}") from None
+
+    # -- producing -------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        name: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+        task_id: str | None = None,
+    ) -> TaskHandle:
+        """Queue task ``name``; returns its handle. ``unique_for`` tasks may return an existing task's handle.
+
+        Raises:
+            UnknownTaskError, TaskArgumentsError, ConfigurationError (unknown queue),
+            PayloadTooLargeError, RedisUnavailableError (unless ``fallback="inline"``).
+        """
+        kwargs = dict(kwargs or {})
+        self.check_arguments(name, args, kwargs)
+        if queue is not None:
+            self.topology.get(queue)
+        if countdown is not None and countdown < 0:
+            raise ConfigurationError(f"countdown must be >= 0, not {countdown}")
+        task = self.get_task(name)
+        options: dict[str, Any] = {"countdown": countdown, "eta": eta, "task_id": task_id}
+        if queue is not None:
+            options["queue"] = queue
+        try:
+            result = task.apply_async(list(args), kwargs, **options)
+        except CONNECTION_ERRORS as exc:
+            error = unavailable(self.redis_url, exc)
+            if self.fallback != "inline":
+                raise error from None
+            log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, name)
+            inline = task.apply(list(args), kwargs, task_id=task_id or uuid())
+            return TaskHandle(self, inline.id, inline_result=inline)
+        return TaskHandle(self, result.id, existing=bool(getattr(result, "taskplane_existing", False)))
+
+    # -- stores ----------------------------------------------------------------------------------
+
+    @cached_property
+    def storage(self) -> Storage:
+        """Redis client, key names and scripts."""
+        return Storage.from_url(self.redis_url, self.settings.key_prefix)
+
+    @cached_property
+    def records(self) -> RecordStore:
+        """Task records."""
+        return RecordStore(self.storage, self.settings.record_retention)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterStore:
+        """Dead-letter queues."""
+        return DeadLetterStore(self.storage, self.topology.names(), self.settings.dead_letter_cap)
+
+    @cached_property
+    def cancellations(self) -> CancellationStore:
+        """Cancellation markers."""
+        return CancellationStore(self.storage, self.settings.record_retention)
+
+    @cached_property
+    def unique_locks(self) -> Any:
+        """Uniqueness locks."""
+        from taskplane.uniqueness import UniqueLocks
+
+        return UniqueLocks(self.storage)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Cluster-wide rate limiter."""
+        return RateLimiter(self.storage)
+
+    @cached_property
+    def delayed(self) -> DelayedStore:
+        """Broker-side delayed store."""
+        return DelayedStore(self.storage)
+
+    def ping(self) -> None:
+        """Check that Redis answers.
+
+        Raises:
+            RedisUnavailableError: it does not.
+        """
+        try:
+            self.storage.client.ping()
+        except CONNECTION_ERRORS as exc:
+            raise unavailable(self.redis_url, exc) from None
+
+    # -- operating -------------------------------------------------------------------------------
+
+    def status(self, task_id: str) -> TaskRecord | None:
+        """The task's record, or None if no such task exists."""
+        return self.records.get(task_id)
+
+    def tasks(self, state: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 50, offset: int = 0) -> list[TaskRecord]:
+        """Task records newest first, filtered and paged."""
+        return self.records.list(state=state, name=name, queue=queue, limit=limit, offset=offset)
+
+    def cancel(self, task_id: str, terminate_after: float | None = None) -> str:
+        """Cancel a task: a queued or delayed one never runs; a running one sees ``is_cancelled()``
+        and, if ``terminate_after`` is given, is terminated that many seconds later. Returns the state.
+
+        Raises:
+            NotFoundError: no such task.
+        """
+        record = self.records.get(task_id)
+        if record is None:
+            raise NotFoundError(f"task {task_id} not found")
+        if record.done:
+            return record.state
+        self.cancellations.request(task_id, terminate_after)
+        if record.state in ("queued", "scheduled", "retrying"):
+            self.records.write(task_id, record.name, record.queue, "cancelled", finished_ms=now_ms())
+            return "cancelled"
+        self.records.write(task_id, record.name, record.queue, None, cancel_requested_ms=now_ms())
+        return record.state
+
+    def queue_stats(self) -> list[dict[str, Any]]:
+        """Ready, delayed and dead counts per queue, highest tier first."""
+        names = self.topology.names()
+        pipe = self.storage.client.pipeline(transaction=False)
+        for name in names:
+            pipe.llen(name)
+        ready = [int(n) for n in pipe.execute()]
+        delayed = self.delayed.counts(names)
+        dead = self.dead_letters.counts()
+        return [
+            {"queue": spec.name, "tier": spec.tier, "weight": spec.weight, "ready": count,
+             "delayed": delayed.get(spec.name, 0), "dead": dead.get(spec.name, 0)}
+            for spec, count in zip(self.topology.ordered(), ready, strict=True)
+        ]
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Live workers from their heartbeats, newest first."""
+        from taskplane.worker.heartbeat import live_workers
+
+        return live_workers(self.storage)
+
+    def requeue_dead(self, letter: DeadLetter, to_queue: str | None = None) -> str:
+        """Put one dead letter back to work (attempts reset), in ``to_queue`` or its own queue.
+
+        The letter leaves the dead-letter queue in the same step as its message is queued.
+
+        Raises:
+            NotFoundError: it is no longer a dead letter.
+            ConfigurationError: unknown target queue.
+        """
+        target = to_queue or letter.queue
+        if to_queue is not None:
+            self.topology.get(to_queue)
+        client = self.storage.client
+        keys = self.storage.keys
+        if letter.raw is not None or letter.name not in self._task_queues:
+            raw = letter.raw
+            if raw is None:
+                raise NotFoundError(f"dead letter {letter.id} has no message to requeue")
+            taken = self.storage.scripts.run(
+                "dead_take",
+                keys=[keys.dead_index(letter.dead_queue), keys.dead_items(letter.dead_queue), target],
+                args=[letter.id, raw, "list", "0"],
+            )
+            if not taken:
+                raise NotFoundError(f"dead letter {letter.id} is no longer in {letter.dead_queue}")
+            return letter.id
+        client.delete(*(keys.deliveries(letter.id, attempt) for attempt in range(letter.attempts + 1)))
+        self.celery.send_task(
+            letter.name, letter.args, letter.kwargs, task_id=letter.id, queue=target,
+            taskplane_record=False, taskplane_requeue_of=[letter.dead_queue, letter.id],
+        )
+        self.records.write(
+            letter.id, letter.name, target, "queued", attempts=0, retries=0,
+            requeued_ms=now_ms(), reason="", error_type="", error_message="",
+        )
+        return letter.id
+
+    def select_dead(self, ids: list[str] | None = None, where: DeadFilter | None = None) -> list[DeadLetter]:
+        """Dead letters named by id (missing ids raise) or matching a filter.
+
+        Raises:
+            NotFoundError: an id is not a dead letter.
+        """
+        if ids:
+            letters = []
+            for letter_id in ids:
+                letter = self.dead_letters.get(letter_id, where.queue if where else None)
+                if letter is None:
+                    raise NotFoundError(f"dead letter {letter_id} not found")
+                letters.append(letter)
+            return letters
+        return list(self.dead_letters.iterate(where or DeadFilter()))
+
+    def purge_dead(self, letters: list[DeadLetter]) -> int:
+        """Delete dead letters; returns how many were removed."""
+        removed = 0
+        for letter in letters:
+            if self.dead_letters.remove(letter):
+                removed += 1
+        return removed
+
+
+def _state_names() -> tuple[str, ...]:
+    return STATES

@@ -1,0 +1,39 @@
+"""Load a Taskplane app from ``module[:attr]``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from taskplane.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from taskplane.app import Taskplane
+
+
+def load_app(spec: str) -> Taskplane:
+    """Import ``module[:attr]`` and return the Taskplane it names (``attr`` defaults to the only one).
+
+    Raises:
+        ConfigurationError: the module cannot be imported or holds no Taskplane.
+    """
+    from taskplane.app import Taskplane
+
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import app module {module_name!r}: {exc}") from None
+    if attr:
+        value = getattr(module, attr, None)
+        if not isinstance(value, Taskplane):
+            raise ConfigurationError(f"{spec!r} is not a Taskplane instance")
+        return value
+    found = [value for value in vars(module).values() if isinstance(value, Taskplane)]
+    if len(found) != 1:
+        raise ConfigurationError(f"module {module_name!r} holds {len(found)} Taskplane apps; name one as {module_name}:ATTR")
+    return found[0]

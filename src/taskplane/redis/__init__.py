@@ -1,0 +1,1 @@
+"""Redis access: key names, Lua scripts and client construction."""

@@ -1,0 +1,88 @@
+"""Every Redis key taskplane owns, as small pure functions of one namespace prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under one prefix (default ``taskplane:``). Queue lists themselves belong to kombu."""
+
+    prefix: str = "taskplane:"
+
+    def record(self, task_id: str) -> str:
+        """Hash holding one task record."""
+        return f"{self.prefix}task:{task_id}"
+
+    def index_all(self) -> str:
+        """Sorted set of every recorded task id, scored by creation time."""
+        return f"{self.prefix}tasks:all"
+
+    def index_state(self, state: str) -> str:
+        """Sorted set of task ids in one state."""
+        return f"{self.prefix}tasks:state:{state}"
+
+    def index_name(self, name: str) -> str:
+        """Sorted set of task ids of one task name."""
+        return f"{self.prefix}tasks:name:{name}"
+
+    def index_queue(self, queue: str) -> str:
+        """Sorted set of task ids routed to one queue."""
+        return f"{self.prefix}tasks:queue:{queue}"
+
+    def delayed(self, queue: str) -> str:
+        """Sorted set of delayed messages for one queue, scored by due time."""
+        return f"{self.prefix}delayed:{queue}"
+
+    def dead_index(self, dead_queue: str) -> str:
+        """Sorted set of dead-letter ids in one dead-letter queue, scored by last failure time."""
+        return f"{self.prefix}dlq:{dead_queue}"
+
+    def dead_items(self, dead_queue: str) -> str:
+        """Hash of dead-letter envelopes (id -> JSON) of one dead-letter queue."""
+        return f"{self.prefix}dlq:{dead_queue}:items"
+
+    def dead_dropped(self, dead_queue: str) -> str:
+        """Counter of envelopes dropped from one dead-letter queue by its cap."""
+        return f"{self.prefix}dlq:{dead_queue}:dropped"
+
+    def dead_queues(self) -> str:
+        """Set of queue names that have (or had) dead letters."""
+        return f"{self.prefix}dlq-queues"
+
+    def deliveries(self, task_id: str, attempt: int) -> str:
+        """Counter of deliveries of one attempt of a task (poison-message detection)."""
+        return f"{self.prefix}deliveries:{task_id}:{attempt}"
+
+    def cancel(self, task_id: str) -> str:
+        """Cancellation marker of one task."""
+        return f"{self.prefix}cancel:{task_id}"
+
+    def unique(self, digest: str) -> str:
+        """Uniqueness lock holding the id of the task that owns it."""
+        return f"{self.prefix}unique:{digest}"
+
+    def rate(self, name: str, key: str = "") -> str:
+        """GCRA state (theoretical arrival time) of one rate limit."""
+        return f"{self.prefix}rate:{name}:{key}" if key else f"{self.prefix}rate:{name}"
+
+    def worker(self, hostname: str) -> str:
+        """Hash with one worker's heartbeat and counters."""
+        return f"{self.prefix}worker:{hostname}"
+
+    def workers(self) -> str:
+        """Sorted set of worker hostnames scored by last heartbeat."""
+        return f"{self.prefix}workers"
+
+    def unacked(self) -> str:
+        """kombu's hash of in-flight deliveries (renamed into our namespace)."""
+        return f"{self.prefix}unacked"
+
+    def unacked_index(self) -> str:
+        """kombu's lease index of in-flight deliveries, scored by last renewal."""
+        return f"{self.prefix}unacked_index"
+
+    def unacked_mutex(self) -> str:
+        """kombu's mutex around restoring expired deliveries."""
+        return f"{self.prefix}unacked_mutex"

@@ -1,0 +1,67 @@
+"""Celery consumer hooks: unknown tasks and undecodable messages go to the dead letters, not away."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from celery.worker.consumer import Consumer as CeleryConsumer
+
+from taskplane.deadletter import DeadLetter
+from taskplane.records import now_ms
+
+log = logging.getLogger("taskplane.worker")
+
+
+class Consumer(CeleryConsumer):  # type: ignore[misc]
+    """Celery's consumer; each bad message is dead-lettered with a reason before it is removed."""
+
+    def on_unknown_task(self, body: Any, message: Any, exc: BaseException) -> None:
+        """A message naming a task this worker does not know."""
+        self._dead_letter(message, "unknown_task", exc)
+        super().on_unknown_task(body, message, exc)
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        """A message that is not a task message."""
+        self._dead_letter(message, "malformed", None)
+        super().on_unknown_message(body, message)
+
+    def on_invalid_task(self, body: Any, message: Any, exc: BaseException) -> None:
+        """A task message whose fields are invalid."""
+        self._dead_letter(message, "malformed", exc)
+        super().on_invalid_task(body, message, exc)
+
+    def on_decode_error(self, message: Any, exc: BaseException) -> None:
+        """A message whose body cannot be decoded (bad JSON, or a refused content type such as pickle)."""
+        self._dead_letter(message, "malformed", exc)
+        super().on_decode_error(message, exc)
+
+    def _dead_letter(self, message: Any, reason: str, exc: BaseException | None) -> None:
+        tp = self.app.taskplane
+        headers = getattr(message, "headers", None) or {}
+        delivery = getattr(message, "delivery_info", None) or {}
+        raw = getattr(message, "_raw", None)
+        stamp = now_ms()
+        letter = DeadLetter(
+            id=str(headers.get("id") or getattr(message, "delivery_tag", "") or stamp),
+            name=str(headers.get("task") or ""),
+            queue=str(delivery.get("routing_key") or "normal"),
+            reason=reason,
+            exception_type=type(exc).__name__ if exc is not None else "",
+            exception_message=(str(exc) if exc is not None else "not a task message")[:2000],
+            attempts=int(headers.get("retries") or 0) + 1,
+            first_failure_ms=stamp,
+            last_failure_ms=stamp,
+            worker=self.hostname or "",
+            raw=json.dumps(raw) if raw is not None else None,
+        )
+        try:
+            tp.dead_letters.add(letter)
+            if letter.name:
+                tp.records.write(
+                    letter.id, letter.name, letter.queue, "dead", finished_ms=stamp, reason=reason,
+                    error_type=letter.exception_type, error_message=letter.exception_message,
+                )
+        except Exception:  # noqa: BLE001 - never let a bad message stop the consumer
+            log.exception("could not dead-letter message %s", letter.id)
