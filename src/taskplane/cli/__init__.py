@@ -1,0 +1,1 @@
+"""The ``taskplane`` command line: thin commands over the library."""

@@ -1,0 +1,104 @@
+"""``taskplane task show|cancel``, ``tasks``, ``queues``, ``workers``."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated
+
+import typer
+
+from taskplane.cli.common import AppOption, JsonOption, console, errors_as_exit, fail, fmt_ms, get_app, print_json, print_table
+from taskplane.records import normalise_state
+
+task_app = typer.Typer(help="Show or cancel one task.", no_args_is_help=True)
+
+
+@task_app.command("show")
+def task_show(task_id: str, app: AppOption = None, json_output: JsonOption = False) -> None:
+    """Show a task's record (exit 1 'not found' for an id that never existed)."""
+    with errors_as_exit():
+        record = get_app(app).status(task_id)
+        if record is None:
+            raise fail(f"task {task_id} not found")
+        data = record.to_dict()
+        if json_output:
+            print_json(data)
+            return
+        for key, value in data.items():
+            shown = fmt_ms(value) if key.endswith("_ms") else value
+            console.print(f"[bold]{key:>20}[/bold]  {shown}", highlight=False)
+
+
+@task_app.command("cancel")
+def task_cancel(
+    task_id: str,
+    app: AppOption = None,
+    terminate_after: Annotated[
+        float | None, typer.Option("--terminate-after", min=0, help="Kill a running task after this grace (s).")
+    ] = None,
+) -> None:
+    """Cancel a task: queued or delayed never runs; running sees is_cancelled()."""
+    with errors_as_exit():
+        state = get_app(app).cancel(task_id, terminate_after=terminate_after)
+        console.print(f"{task_id}: {state}")
+
+
+def tasks(
+    app: AppOption = None,
+    state: Annotated[str | None, typer.Option("--state", help="queued, scheduled, started, ... (failed = dead)")] = None,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    queue: Annotated[str | None, typer.Option("--queue")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 20,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """List task records, newest first."""
+    if state is not None:
+        try:
+            state = normalise_state(state)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--state") from None
+    with errors_as_exit():
+        records = get_app(app).tasks(state=state, name=name, queue=queue, limit=limit, offset=offset)
+        if json_output:
+            print_json([record.to_dict() for record in records])
+            return
+        print_table(
+            "tasks",
+            ["id", "name", "queue", "state", "attempts", "created", "error"],
+            [
+                (r.id, r.name, r.queue, r.state, r.fields.get("attempts", 0), fmt_ms(r.fields.get("created_ms")),
+                 r.fields.get("error_message", ""))
+                for r in records
+            ],
+        )
+
+
+def queues(app: AppOption = None, json_output: JsonOption = False) -> None:
+    """Ready, delayed and dead counts per queue, highest tier first."""
+    with errors_as_exit():
+        stats = get_app(app).queue_stats()
+        if json_output:
+            print_json(stats)
+            return
+        print_table(
+            "queues", ["queue", "tier", "ready", "delayed", "dead"],
+            [(s["queue"], s["tier"], s["ready"], s["delayed"], s["dead"]) for s in stats],
+        )
+
+
+def workers(app: AppOption = None, json_output: JsonOption = False) -> None:
+    """Live workers (from their heartbeats)."""
+    with errors_as_exit():
+        found = get_app(app).workers()
+        if json_output:
+            print_json(found)
+            return
+        print_table(
+            "workers", ["hostname", "pid", "queues", "concurrency", "active", "processed", "last heartbeat"],
+            [
+                (w["hostname"], w["pid"], ",".join(w["queues"]), w["concurrency"], w["active"], w["processed"],
+                 datetime.datetime.fromtimestamp(w["last_heartbeat"]).isoformat(sep=" ", timespec="seconds"))
+                for w in found
+            ],
+        )

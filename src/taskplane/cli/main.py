@@ -1,0 +1,41 @@
+"""The ``taskplane`` command: ``taskplane --help`` lists every command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from taskplane.cli import dlq_cmd, inspect_cmd, redis_cmd, run_cmd
+from taskplane.cli.common import console, errors_as_exit
+
+app = typer.Typer(
+    name="taskplane",
+    help="A production job platform on Celery + Redis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(redis_cmd.app, name="redis")
+app.add_typer(inspect_cmd.task_app, name="task")
+app.add_typer(dlq_cmd.app, name="dlq")
+app.command()(run_cmd.worker)
+app.command()(run_cmd.enqueue)
+app.command()(inspect_cmd.tasks)
+app.command()(inspect_cmd.queues)
+app.command()(inspect_cmd.workers)
+
+
+@app.command()
+def demo(timeout: Annotated[float, typer.Option("--timeout", min=5, help="Seconds to wait for the jobs.")] = 60.0) -> None:
+    """A short showcase on the embedded server: progress, retries, a dead letter, a countdown, tiers, a rate limit."""
+    from taskplane.demo.run import run_demo
+
+    with errors_as_exit():
+        code = run_demo(console, timeout)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Entry point of the ``taskplane`` script."""
+    app()

@@ -1,0 +1,62 @@
+"""``taskplane worker`` and ``taskplane enqueue``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from taskplane.cli.common import AppOption, JsonOption, console, errors_as_exit, get_app, parse_json, print_json
+from taskplane.handle import TaskFailedError
+from taskplane.worker.run import run_worker, worker_argv
+
+
+def worker(
+    app: AppOption = None,
+    queues: Annotated[str | None, typer.Option("--queues", "-Q", help="Comma-separated queues (default: the profile's).")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="A named profile (default: all queues).")] = None,
+    hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Worker name.")] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+) -> None:
+    """Run a worker; it takes from the highest tier first and drains within the shutdown timeout on SIGTERM."""
+    with errors_as_exit():
+        tp = get_app(app)
+        names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+        argv = worker_argv(tp, names, concurrency, profile, hostname, loglevel)
+    run_worker(tp, argv)
+
+
+def enqueue(
+    name: Annotated[str, typer.Argument(help="Task name.")],
+    app: AppOption = None,
+    args: Annotated[str | None, typer.Option("--args", help="Positional arguments as a JSON array.")] = None,
+    kwargs: Annotated[str | None, typer.Option("--kwargs", help="Keyword arguments as a JSON object.")] = None,
+    queue: Annotated[str | None, typer.Option("--queue", help="Send to this queue instead of the task's.")] = None,
+    countdown: Annotated[float | None, typer.Option("--countdown", min=0, help="Run after this many seconds.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds to wait with --wait.")] = 60.0,
+    json_output: JsonOption = False,
+) -> None:
+    """Enqueue a task by name; prints its id (or, with --wait, its result)."""
+    positional = parse_json(args, "--args", list)
+    named = parse_json(kwargs, "--kwargs", dict)
+    with errors_as_exit():
+        tp = get_app(app)
+        handle = tp.enqueue(name, positional, named, queue=queue, countdown=countdown)
+        if not wait:
+            if json_output:
+                print_json({"id": handle.id, "existing": handle.existing})
+            else:
+                typer.echo(handle.id)
+            return
+        try:
+            result = handle.result(timeout=timeout)
+        except TaskFailedError as exc:
+            if json_output:
+                print_json(handle.record().to_dict())
+            raise typer.Exit(1) from exc if json_output else exc
+        if json_output:
+            print_json({"id": handle.id, "state": "succeeded", "result": result})
+        else:
+            console.print(result)

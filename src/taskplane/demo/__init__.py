@@ -1,0 +1,1 @@
+"""A short showcase of the core runtime (until the reference workload lands)."""
