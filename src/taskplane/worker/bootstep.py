@@ -71,7 +71,8 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def _heartbeat(self) -> None:
         worker = self._worker
         consumer = getattr(worker, "consumer", None)
-        queues = [queue.name for queue in consumer.task_consumer.queues] if consumer and consumer.task_consumer else []
+        task_consumer = getattr(consumer, "task_consumer", None)
+        queues = [queue.name for queue in task_consumer.queues] if task_consumer else []
         beat(
             worker.app.taskplane.storage,
             worker.hostname,

@@ -1,0 +1,56 @@
+"""Session-wide real server: the same embedded mechanism users get (no fakeredis, no mocked broker).
+
+It starts in ``pytest_configure`` -- before test modules import their apps, which read
+TASKPLANE_REDIS_URL once at construction -- and is stopped by its pid in ``pytest_unconfigure``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import redis
+
+from taskplane.embedded import EmbeddedServer
+
+_server: EmbeddedServer | None = None
+_data_dir: tempfile.TemporaryDirectory[str] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _server, _data_dir
+    _data_dir = tempfile.TemporaryDirectory(prefix="taskplane-tests-")
+    _server = EmbeddedServer(_data_dir.name)
+    info = _server.start()
+    os.environ["TASKPLANE_REDIS_URL"] = info.url
+    os.environ["TASKPLANE_DATA_DIR"] = _data_dir.name
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        _server.stop()
+    if _data_dir is not None:
+        _data_dir.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """URL of the session's server."""
+    return os.environ["TASKPLANE_REDIS_URL"]
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session server, emptied for this test."""
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The checkout's root (test apps import from here)."""
+    return Path(__file__).resolve().parent.parent
