@@ -220,6 +220,11 @@ class Taskplane:
             value = options.get(limit)
             if value is not None and value <= 0:
                 raise ConfigurationError(f"task {name}: {limit} must be positive")
+        soft, hard = options.get("soft_time_limit"), options.get("time_limit")
+        if soft is not None and hard is not None and soft > hard:
+            raise ConfigurationError(f"task {name}: soft_time_limit ({soft}) must not exceed time_limit ({hard})")
+        if hard is not None and soft is None and hard < self.settings.soft_time_limit:
+            options["soft_time_limit"] = hard  # the app-wide soft default would come after the hard limit
         self._task_queues[name] = queue
         celery_options: dict[str, Any] = {
             "name": name,
