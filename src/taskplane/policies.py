@@ -101,7 +101,7 @@ class RateLimit:
         count = float(match.group(1))
         period = float(match.group(2) or 1) * _UNIT_SECONDS[match.group(3)]
         if count <= 0:
-            raise ConfigurationError(f"bad rate limit {self.rate!r}: the count must be positive")
+            raise ConfigurationError(f"bad rate limit {self.rate!r}: use a positive N in N/s, N/m, N/h or N/d")
         if self.burst < 1:
             raise ConfigurationError(f"RateLimit(burst={self.burst}): must be >= 1")
         object.__setattr__(self, "interval", period / count)

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
+import kombu.exceptions
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -46,6 +48,8 @@ def errors_as_exit() -> Iterator[None]:
         raise
     except TaskplaneError as exc:
         raise fail(str(exc)) from None
+    except (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError) as exc:
+        raise fail(f"Redis is unreachable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     except (ConnectionError, OSError) as exc:
         raise fail(f"{type(exc).__name__}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the CLI never prints a traceback

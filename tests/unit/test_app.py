@@ -1,0 +1,146 @@
+"""The app against the real session server (no worker needed)."""
+
+import socket
+
+import pytest
+
+from taskplane import (
+    ConfigurationError,
+    PayloadTooLargeError,
+    RedisUnavailableError,
+    TaskArgumentsError,
+    Taskplane,
+    UnknownTaskError,
+)
+from taskplane.deadletter import DeadFilter, DeadLetter
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unknown_task_option_names_the_valid_ones():
+    tp = Taskplane("t")
+    with pytest.raises(ConfigurationError, match=r"'retries'.*did you mean 'retry'.*valid options: name, queue"):
+        tp.task(retries=3)(lambda: None)
+
+
+def test_a_task_in_an_undeclared_queue_is_rejected():
+    with pytest.raises(ConfigurationError, match="unknown queue 'bulk'"):
+        Taskplane("t").task(queue="bulk")(lambda: None)
+
+
+def test_undeclared_tasks_route_to_normal(redis_url):
+    tp = Taskplane("t")
+
+    @tp.task
+    def plain() -> None: ...
+
+    handle = plain.enqueue()
+    assert handle.record().queue == "normal" and handle.state == "queued"
+    assert tp.storage.client.llen("normal") == 1
+
+
+def test_unknown_task_and_bad_arguments_are_refused_before_anything_is_queued(redis_url):
+    tp = Taskplane("t")
+
+    @tp.task(name="x.sum")
+    def total(a: int, b: int) -> int:
+        return a + b
+
+    with pytest.raises(UnknownTaskError, match="known tasks: x.sum"):
+        tp.enqueue("x.nope")
+    with pytest.raises(TaskArgumentsError, match="missing a required argument: 'b'"):
+        tp.enqueue("x.sum", [1])
+    assert tp.storage.client.llen("normal") == 0 and tp.tasks() == []
+
+
+def test_an_oversized_payload_is_refused_and_leaves_no_record(redis_url):
+    tp = Taskplane("t", max_payload_bytes=1000)
+
+    @tp.task(name="x.big")
+    def big(blob: str) -> None: ...
+
+    with pytest.raises(PayloadTooLargeError, match="limit is 1000"):
+        big.enqueue("x" * 5000)
+    assert tp.tasks() == [] and tp.storage.client.llen("normal") == 0
+
+
+def test_redis_down_is_a_clear_error_by_default():
+    tp = Taskplane("t", redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+
+    @tp.task(name="x.one")
+    def one() -> int:
+        return 1
+
+    with pytest.raises(RedisUnavailableError, match=r"Redis at redis://127.0.0.1:\d+/0 is unreachable"):
+        one.enqueue()
+
+
+def test_inline_fallback_runs_the_task_in_process_and_says_so(caplog):
+    tp = Taskplane("t", redis_url=f"redis://127.0.0.1:{_closed_port()}/0", fallback="inline")
+
+    @tp.task(name="x.double")
+    def double(n: int) -> int:
+        return 2 * n
+
+    handle = double.enqueue(21)
+    assert handle.result() == 42
+    assert any("INLINE" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+def test_unknown_ids_are_not_found_not_pending(redis_url):
+    tp = Taskplane("t")
+    assert tp.status("never-existed") is None
+
+
+def test_records_list_newest_first_filtered_and_paged(redis_url):
+    tp = Taskplane("t", queues={"reports": "low"})
+
+    @tp.task(name="x.a")
+    def a(i: int) -> None: ...
+
+    @tp.task(name="x.b", queue="reports")
+    def b(i: int) -> None: ...
+
+    ids = [a.enqueue(i).id for i in range(5)] + [b.enqueue(i).id for i in range(3)]
+    assert [r.id for r in tp.tasks(limit=3)] == ids[::-1][:3]
+    assert [r.id for r in tp.tasks(name="x.a", limit=2, offset=1)] == ids[:5][::-1][1:3]
+    assert {r.name for r in tp.tasks(queue="reports")} == {"x.b"}
+    assert len(tp.tasks(state="queued", limit=100)) == 8 and tp.tasks(state="failed") == []
+
+
+def test_dead_letter_queue_is_capped_oldest_dropped_and_counted(redis_url):
+    tp = Taskplane("t", dead_letter_cap=3)
+    for index in range(5):
+        tp.dead_letters.add(DeadLetter(id=f"d{index}", name="x", queue="normal", reason="failed",
+                                       last_failure_ms=1000 + index))
+    assert [d.id for d in tp.dead_letters.list()] == ["d4", "d3", "d2"]
+    assert tp.dead_letters.dropped("normal") == 2
+    assert [d.id for d in tp.dead_letters.list(DeadFilter(task="x"), limit=1, offset=1)] == ["d3"]
+    assert tp.purge_dead(tp.select_dead(["d3"])) == 1
+    assert [d.id for d in tp.dead_letters.list()] == ["d4", "d2"]
+
+
+def test_cancel_of_a_queued_task_marks_it_and_an_unknown_id_is_not_found(redis_url):
+    from taskplane import NotFoundError
+
+    tp = Taskplane("t")
+
+    @tp.task(name="x.c")
+    def c() -> None: ...
+
+    handle = c.enqueue()
+    assert tp.cancel(handle.id) == "cancelled"
+    with pytest.raises(NotFoundError):
+        tp.cancel("nope")
+
+
+def test_queues_declared_after_first_use_are_an_error(redis_url):
+    tp = Taskplane("t")
+    tp.queue_stats()
+    tp.celery.conf.broker_url  # noqa: B018 - first read of the configuration
+    with pytest.raises(ConfigurationError, match="before the app is used"):
+        tp.add_queue("late", "low")

@@ -1,0 +1,64 @@
+"""The CLI as users run it: a real subprocess, exit codes 0/1/2, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "taskplane", *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_help_lists_every_command():
+    out = run("--help").stdout
+    for command in ("worker", "enqueue", "tasks", "queues", "workers", "demo", "redis", "task", "dlq"):
+        assert command in out
+
+
+def test_enqueue_show_and_list_through_the_cli(redis_url):
+    enqueued = run("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--args", "[1, 2]", "--json")
+    assert enqueued.returncode == 0, enqueued.stderr
+    task_id = json.loads(enqueued.stdout)["id"]
+    shown = json.loads(run("task", "show", task_id, "-A", "tests.apps.core_app:tp", "--json").stdout)
+    assert shown["state"] == "queued" and shown["args"] == [1, 2]
+    listed = json.loads(run("tasks", "-A", "tests.apps.core_app:tp", "--json").stdout)
+    assert [t["id"] for t in listed] == [task_id]
+    queues = json.loads(run("queues", "-A", "tests.apps.core_app:tp", "--json").stdout)
+    assert {q["queue"]: q["ready"] for q in queues}["normal"] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--args", "{not json"),
+     ("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--kwargs", "[1]"),
+     ("dlq", "requeue", "-A", "tests.apps.core_app:tp"),
+     ("tasks", "-A", "tests.apps.core_app:tp", "--state", "exploded"),
+     ("worker", "--concurrency", "0")],
+)
+def test_usage_errors_exit_2(args, redis_url):
+    assert run(*args).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("task", "show", "nope", "-A", "tests.apps.core_app:tp"), "task nope not found"),
+     (("enqueue", "t.nope", "-A", "tests.apps.core_app:tp"), "unknown task 't.nope'"),
+     (("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--args", "[1]"), "bad arguments for t.add"),
+     (("dlq", "show", "nope", "-A", "tests.apps.core_app:tp"), "dead letter nope not found"),
+     (("queues", "-A", "no_such_module"), "cannot import app module")],
+)
+def test_failures_exit_1_with_one_line(args, message, redis_url):
+    result = run(*args)
+    assert result.returncode == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_redis_down_is_one_line_exit_1(redis_url):
+    import os
+
+    env = {**os.environ, "TASKPLANE_REDIS_URL": "redis://127.0.0.1:1/0"}
+    result = run("queues", env=env)
+    assert result.returncode == 1 and "unreachable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
