@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint clean
 
 install: $(VENV)/.installed
 
@@ -20,9 +20,6 @@ test: install
 lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
-
-bench: install
-	$(BIN)/python bench/rate_limit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import json
@@ -9,7 +10,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import kombu.exceptions
 import redis
@@ -21,12 +22,12 @@ from taskplane.celery_config import celery_config
 from taskplane.deadletter import DeadFilter, DeadLetter, DeadLetterStore
 from taskplane.delayed import DelayedStore
 from taskplane.embedded import EmbeddedServer
-from taskplane.errors import ConfigurationError, NotFoundError, RedisUnavailableError, TaskplaneError, UnknownTaskError
+from taskplane.errors import ConfigurationError, NotFoundError, TaskplaneError, UnknownTaskError
 from taskplane.handle import TaskHandle
 from taskplane.limits import RateLimiter
 from taskplane.policies import RateLimit, Retry
 from taskplane.profiles import Profiles, WorkerProfile
-from taskplane.records import STATES, RecordStore, TaskRecord, compact_json, now_ms
+from taskplane.records import RecordStore, TaskRecord, compact_json, now_ms
 from taskplane.redis.client import unavailable
 from taskplane.settings import Settings, load_settings
 from taskplane.storage import Storage
@@ -36,7 +37,17 @@ from taskplane.transport import REQUEUE_HEADER
 
 log = logging.getLogger("taskplane")
 
-TASK_OPTIONS = ("name", "queue", "retry", "rate_limit", "time_limit", "soft_time_limit", "unique_for", "unique_key", "bind")
+TASK_OPTIONS = (
+    "name",
+    "queue",
+    "retry",
+    "rate_limit",
+    "time_limit",
+    "soft_time_limit",
+    "unique_for",
+    "unique_key",
+    "bind",
+)
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
@@ -49,14 +60,14 @@ class TaskArgumentsError(TaskplaneError):
     """The arguments do not fit the task function's signature."""
 
 
-class TaskplaneCelery(Celery):  # type: ignore[misc]
+class TaskplaneCelery(Celery):
     """A real ``celery.Celery`` whose ``send_task`` writes the task record before publishing."""
 
     def __init__(self, main: str, taskplane: Taskplane) -> None:
         super().__init__(main, task_cls=TaskplaneTask, set_as_current=False)
         self.taskplane = taskplane
 
-    def send_task(
+    def send_task(  # type: ignore[override]
         self,
         name: str,
         args: Any = None,
@@ -83,18 +94,22 @@ class TaskplaneCelery(Celery):  # type: ignore[misc]
             elif countdown:
                 eta_ms = now_ms() + int(countdown * 1000)
             tp.records.write(
-                task_id, name, queue, "scheduled" if eta_ms else "queued",
-                args=compact_json(list(args or ()))[0], kwargs=compact_json(dict(kwargs or {}))[0],
-                eta_ms=eta_ms, attempts=0, retries=0,
+                task_id,
+                name,
+                queue,
+                "scheduled" if eta_ms else "queued",
+                args=compact_json(list(args or ()))[0],
+                kwargs=compact_json(dict(kwargs or {}))[0],
+                eta_ms=eta_ms,
+                attempts=0,
+                retries=0,
             )
         try:
             return super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
         except BaseException:
             if record:
-                try:
+                with contextlib.suppress(redis.RedisError):
                     tp.records.delete(task_id)
-                except redis.RedisError:
-                    pass
             raise
 
 
@@ -169,7 +184,11 @@ class Taskplane:
         self.topology.add_queue(name, tier)
 
     def profile(
-        self, name: str, queues: list[str], concurrency: int | None = None, prefetch: int = 1,
+        self,
+        name: str,
+        queues: list[str],
+        concurrency: int | None = None,
+        prefetch: int = 1,
         max_tasks_per_child: int | None = None,
     ) -> WorkerProfile:
         """Declare a named worker profile (``taskplane worker --profile NAME``)."""
@@ -181,7 +200,15 @@ class Taskplane:
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    @overload
+    def task(self, fn: Callable[..., Any], **options: Any) -> TaskplaneTask: ...
+
+    @overload
+    def task(self, fn: None = None, **options: Any) -> Callable[[Callable[..., Any]], TaskplaneTask]: ...
+
+    def task(
+        self, fn: Callable[..., Any] | None = None, **options: Any
+    ) -> TaskplaneTask | Callable[[Callable[..., Any]], TaskplaneTask]:
         """Declare a task: ``@tp.task`` or ``@tp.task(queue=..., retry=Retry(...), rate_limit="30/m", ...)``.
 
         Options: name, queue, retry, rate_limit (str or RateLimit), time_limit, soft_time_limit,
@@ -194,14 +221,16 @@ class Taskplane:
             if option not in TASK_OPTIONS:
                 close = difflib.get_close_matches(option, TASK_OPTIONS, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigurationError(f"unknown task option {option!r}{hint}; valid options: {', '.join(TASK_OPTIONS)}")
+                raise ConfigurationError(
+                    f"unknown task option {option!r}{hint}; valid options: {', '.join(TASK_OPTIONS)}"
+                )
 
-        def register(func: Callable[..., Any]) -> Any:
+        def register(func: Callable[..., Any]) -> TaskplaneTask:
             return self._register(func, **options)
 
         return register(fn) if fn is not None else register
 
-    def _register(self, func: Callable[..., Any], **options: Any) -> Any:
+    def _register(self, func: Callable[..., Any], **options: Any) -> TaskplaneTask:
         name = options.get("name") or f"{func.__module__}.{func.__qualname__}"
         queue = options.get("queue") or "normal"
         self.topology.get(queue)
@@ -238,7 +267,8 @@ class Taskplane:
         for limit in ("time_limit", "soft_time_limit"):
             if options.get(limit) is not None:
                 celery_options[limit] = options[limit]
-        return self.celery.task(**celery_options)(func)
+        task: Any = self.celery.task(**celery_options)(func)
+        return task  # type: ignore[no-any-return]
 
     def task_names(self) -> list[str]:
         """Names of the tasks declared through this app."""
@@ -253,7 +283,8 @@ class Taskplane:
         if name not in self._task_queues:
             known = ", ".join(self.task_names()) or "none"
             raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
-        return self.celery.tasks[name]  # type: ignore[no-any-return]
+        task: Any = self.celery.tasks[name]
+        return task  # type: ignore[no-any-return]
 
     def check_arguments(self, name: str, args: Any, kwargs: Any) -> None:
         """Check a call against the task function's signature.
@@ -305,7 +336,7 @@ class Taskplane:
             if self.fallback != "inline":
                 raise error from None
             log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, name)
-            inline = task.apply(list(args), kwargs, task_id=task_id or uuid())
+            inline = task.apply(tuple(args), kwargs, task_id=task_id or uuid())
             return TaskHandle(self, inline.id, inline_result=inline)
         return TaskHandle(self, result.id, existing=bool(getattr(result, "taskplane_existing", False)))
 
@@ -365,9 +396,16 @@ class Taskplane:
         """The task's record, or None if no such task exists."""
         return self.records.get(task_id)
 
-    def tasks(self, state: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 50, offset: int = 0) -> list[TaskRecord]:
+    def tasks(
+        self,
+        state: str | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[TaskRecord]:
         """Task records newest first, filtered and paged."""
-        return self.records.list(state=state, name=name, queue=queue, limit=limit, offset=offset)
+        return self.records.find(state=state, name=name, queue=queue, limit=limit, offset=offset)
 
     def cancel(self, task_id: str, terminate_after: float | None = None) -> str:
         """Cancel a task: a queued or delayed one never runs; a running one sees ``is_cancelled()``
@@ -398,8 +436,14 @@ class Taskplane:
         delayed = self.delayed.counts(names)
         dead = self.dead_letters.counts()
         return [
-            {"queue": spec.name, "tier": spec.tier, "weight": spec.weight, "ready": count,
-             "delayed": delayed.get(spec.name, 0), "dead": dead.get(spec.name, 0)}
+            {
+                "queue": spec.name,
+                "tier": spec.tier,
+                "weight": spec.weight,
+                "ready": count,
+                "delayed": delayed.get(spec.name, 0),
+                "dead": dead.get(spec.name, 0),
+            }
             for spec, count in zip(self.topology.ordered(), ready, strict=True)
         ]
 
@@ -437,12 +481,25 @@ class Taskplane:
             return letter.id
         client.delete(*(keys.deliveries(letter.id, attempt) for attempt in range(letter.attempts + 1)))
         self.celery.send_task(
-            letter.name, letter.args, letter.kwargs, task_id=letter.id, queue=target,
-            taskplane_record=False, taskplane_requeue_of=[letter.dead_queue, letter.id],
+            letter.name,
+            letter.args,
+            letter.kwargs,
+            task_id=letter.id,
+            queue=target,
+            taskplane_record=False,
+            taskplane_requeue_of=[letter.dead_queue, letter.id],
         )
         self.records.write(
-            letter.id, letter.name, target, "queued", attempts=0, retries=0,
-            requeued_ms=now_ms(), reason="", error_type="", error_message="",
+            letter.id,
+            letter.name,
+            target,
+            "queued",
+            attempts=0,
+            retries=0,
+            requeued_ms=now_ms(),
+            reason="",
+            error_type="",
+            error_message="",
         )
         return letter.id
 
@@ -469,7 +526,3 @@ class Taskplane:
             if self.dead_letters.remove(letter):
                 removed += 1
         return removed
-
-
-def _state_names() -> tuple[str, ...]:
-    return STATES

@@ -108,7 +108,7 @@ class DeadLetterStore:
                 return DeadLetter.from_json(text)
         return None
 
-    def list(self, where: DeadFilter = DeadFilter(), limit: int = 50, offset: int = 0) -> list[DeadLetter]:
+    def find(self, where: DeadFilter = DeadFilter(), limit: int = 50, offset: int = 0) -> list[DeadLetter]:
         """Dead letters newest first, filtered, paged."""
         found: list[DeadLetter] = []
         skipped = 0
@@ -131,7 +131,9 @@ class DeadLetterStore:
             for name in queues:
                 if not buffers[name] and cursors[name] >= 0:
                     start = cursors[name]
-                    rows = self._storage.client.zrevrange(keys.dead_index(f"{name}.dead"), start, start + page - 1, withscores=True)
+                    rows = self._storage.client.zrevrange(
+                        keys.dead_index(f"{name}.dead"), start, start + page - 1, withscores=True
+                    )
                     buffers[name] = [(float(score), member) for member, score in rows]
                     cursors[name] = start + len(rows) if len(rows) == page else -1
             live = [name for name in queues if buffers[name]]

@@ -35,5 +35,7 @@ def load_app(spec: str) -> Taskplane:
         return value
     found = [value for value in vars(module).values() if isinstance(value, Taskplane)]
     if len(found) != 1:
-        raise ConfigurationError(f"module {module_name!r} holds {len(found)} Taskplane apps; name one as {module_name}:ATTR")
+        raise ConfigurationError(
+            f"module {module_name!r} holds {len(found)} Taskplane apps; name one as {module_name}:ATTR"
+        )
     return found[0]

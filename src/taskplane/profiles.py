@@ -47,7 +47,9 @@ class Profiles:
         """Declare a named profile (queues are checked against the topology)."""
         for queue in queues:
             self._topology.get(queue)
-        profile = WorkerProfile(name, tuple(queues), concurrency or default_concurrency(), prefetch, max_tasks_per_child)
+        profile = WorkerProfile(
+            name, tuple(queues), concurrency or default_concurrency(), prefetch, max_tasks_per_child
+        )
         self._declared[name] = profile
         return profile
 

@@ -14,8 +14,19 @@ TERMINAL_STATES = frozenset({"succeeded", "dead", "cancelled"})
 STATE_ALIASES = {"failed": "dead", "pending": "queued", "running": "started"}
 _MAX_VALUE_CHARS = 4096
 _INT_FIELDS = (
-    "created_ms", "updated_ms", "eta_ms", "started_ms", "finished_ms", "attempts", "retries", "deliveries",
-    "first_failure_ms", "next_attempt_ms", "progress_updated_ms", "requeued_ms", "cancel_requested_ms",
+    "created_ms",
+    "updated_ms",
+    "eta_ms",
+    "started_ms",
+    "finished_ms",
+    "attempts",
+    "retries",
+    "deliveries",
+    "first_failure_ms",
+    "next_attempt_ms",
+    "progress_updated_ms",
+    "requeued_ms",
+    "cancel_requested_ms",
 )
 
 
@@ -106,7 +117,9 @@ class RecordStore:
         self._storage = storage
         self._retention = retention_seconds
 
-    def write(self, task_id: str, name: str, queue: str, state: str | None = None, pipe: Any = None, **fields: Any) -> None:
+    def write(
+        self, task_id: str, name: str, queue: str, state: str | None = None, pipe: Any = None, **fields: Any
+    ) -> None:
         """Set ``fields`` (and the state, keeping indexes in step) on a task's record, creating it if new."""
         keys = self._storage.keys
         state_keys = [keys.index_state(s) for s in STATES]
@@ -154,7 +167,7 @@ class RecordStore:
             pipe.zrem(keys.index_queue(record.queue), task_id)
         pipe.execute()
 
-    def list(
+    def find(
         self,
         state: str | None = None,
         name: str | None = None,
@@ -189,8 +202,10 @@ class RecordStore:
                 if not data:
                     continue
                 record = TaskRecord.from_hash(task_id, data)
-                if (state and record.state != state) or (name and record.name != name) or (
-                    queue and record.queue != queue
+                if (
+                    (state and record.state != state)
+                    or (name and record.name != name)
+                    or (queue and record.queue != queue)
                 ):
                     continue
                 if skipped < offset:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from taskplane.redis.client import connect
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import Scripts
@@ -16,7 +14,7 @@ from taskplane.redis.scripts import Scripts
 class Storage:
     """A Redis client with taskplane's key names and Lua scripts bound to it."""
 
-    client: redis.Redis[Any]
+    client: Any  # redis.Redis with decode_responses=True
     keys: Keys
     scripts: Scripts = field(init=False)
 

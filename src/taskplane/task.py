@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import celery
-from celery.exceptions import Ignore, Reject, Retry as CeleryRetry
+from celery.exceptions import Ignore, Reject
+from celery.exceptions import Retry as CeleryRetry
 
 from taskplane.context import Execution, _current
 from taskplane.deadletter import DeadLetter
@@ -27,7 +28,7 @@ SLOT_HEADER = "x-taskplane-slot"
 UNIQUE_HEADER = "x-taskplane-unique"
 
 
-class TaskplaneTask(celery.Task):  # type: ignore[misc]
+class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
     """Runs a task function under taskplane's policies. Set up by ``Taskplane.task``."""
 
     Request = "taskplane.worker.request:TaskplaneRequest"
@@ -39,7 +40,8 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
     @property
     def taskplane(self) -> Taskplane:
         """The Taskplane app this task belongs to."""
-        return self.app.taskplane  # type: ignore[no-any-return]
+        app: Any = self.app
+        return app.taskplane  # type: ignore[no-any-return]
 
     # -- producing -------------------------------------------------------------------------------
 
@@ -87,7 +89,7 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
             owner = self.taskplane.unique_locks.acquire(digest, task_id, float(self.taskplane_unique_for or 0))
             if owner is not None:
                 result = self.AsyncResult(owner)
-                result.taskplane_existing = True
+                result.taskplane_existing = True  # type: ignore[attr-defined]
                 return result
             options["headers"] = {**(options.get("headers") or {}), UNIQUE_HEADER: digest}
         options["taskplane_record"] = not republish
@@ -105,7 +107,7 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
         if request.called_directly or request.is_eager:
             return self.run(*args, **kwargs)
         tp = self.taskplane
-        task_id: str = request.id
+        task_id = str(request.id)
         queue = (request.delivery_info or {}).get("routing_key") or tp.queue_for(self.name)
         attempt = int(request.retries or 0)
         headers = request.headers or {}
@@ -118,15 +120,26 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
         deliveries = self._count_delivery(task_id, attempt)
         if deliveries > tp.settings.max_deliveries:
             self._dead_letter(
-                args, kwargs, queue, attempt, "poison", None,
+                args,
+                kwargs,
+                queue,
+                attempt,
+                "poison",
+                None,
                 f"delivered {deliveries - 1} times without finishing (the process running it died)",
             )
             raise Reject(f"poison message: delivered {deliveries - 1} times", requeue=False)
         started = time.time()
         tp.records.write(
-            task_id, self.name, queue, "started",
-            started_ms=int(started * 1000), attempts=attempt + 1, retries=attempt,
-            worker=request.hostname or "", deliveries=deliveries,
+            task_id,
+            self.name,
+            queue,
+            "started",
+            started_ms=int(started * 1000),
+            attempts=attempt + 1,
+            retries=attempt,
+            worker=request.hostname or "",
+            deliveries=deliveries,
         )
         execution = Execution(self, task_id, self.name, queue)
         token = _current.set(execution)
@@ -143,9 +156,14 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
         execution.flush()
         text, truncated = compact_json(result)
         tp.records.write(
-            task_id, self.name, queue, "succeeded",
-            finished_ms=now_ms(), runtime=round(time.time() - started, 6),
-            result=text, result_truncated=int(truncated),
+            task_id,
+            self.name,
+            queue,
+            "succeeded",
+            finished_ms=now_ms(),
+            runtime=round(time.time() - started, 6),
+            result=text,
+            result_truncated=int(truncated),
         )
         self._release_unique(headers, task_id)
         return result
@@ -169,11 +187,19 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
         if wait <= 0:
             return
         tp.records.write(
-            self.request.id, self.name, queue, "scheduled",
-            eta_ms=now_ms() + int(wait * 1000), waiting_for="rate_limit",
+            str(self.request.id),
+            self.name,
+            queue,
+            "scheduled",
+            eta_ms=now_ms() + int(wait * 1000),
+            waiting_for="rate_limit",
         )
         signature = self.signature_from_request(
-            self.request, args, kwargs, countdown=wait, queue=queue,
+            self.request,
+            args,
+            kwargs,
+            countdown=wait,
+            queue=queue,
             headers={**headers, SLOT_HEADER: str(attempt)},
         )
         signature.apply_async(taskplane_republish=True)
@@ -184,15 +210,20 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
     ) -> None:
         tp = self.taskplane
         policy = self.taskplane_retry
-        task_id: str = self.request.id
+        task_id = str(self.request.id)
         error = {"error_type": type(exc).__name__, "error_message": str(exc)[:2000]}
         first_failure = {"first_failure_ms": now_ms()} if attempt == 0 else {}
         if policy is not None and policy.retries_on(exc) and attempt < policy.max_retries:
             delay = policy.delay(attempt + 1)
             tp.records.write(
-                task_id, self.name, queue, "retrying",
-                next_attempt_ms=now_ms() + int(delay * 1000), runtime=round(time.time() - started, 6),
-                **error, **first_failure,
+                task_id,
+                self.name,
+                queue,
+                "retrying",
+                next_attempt_ms=now_ms() + int(delay * 1000),
+                runtime=round(time.time() - started, 6),
+                **error,
+                **first_failure,
             )
             raise self.retry(exc=exc, countdown=delay, max_retries=None, queue=queue)
         if policy is None:
@@ -215,7 +246,7 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
         started: float | None = None,
     ) -> None:
         tp = self.taskplane
-        task_id: str = self.request.id
+        task_id = str(self.request.id)
         record = tp.records.get(task_id)
         stamp = now_ms()
         first = int(record.fields.get("first_failure_ms", 0)) if record else 0
@@ -236,8 +267,10 @@ class TaskplaneTask(celery.Task):  # type: ignore[misc]
         )
         tp.dead_letters.add(letter)
         fields: dict[str, Any] = {
-            "finished_ms": stamp, "reason": reason,
-            "error_type": letter.exception_type, "error_message": letter.exception_message,
+            "finished_ms": stamp,
+            "reason": reason,
+            "error_type": letter.exception_type,
+            "error_message": letter.exception_message,
         }
         if started is not None:
             fields["runtime"] = round(time.time() - started, 6)

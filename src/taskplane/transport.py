@@ -21,6 +21,7 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import Empty
 from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import dumps, loads
 
 from taskplane.deadletter import DeadLetter
 from taskplane.errors import NotFoundError, PayloadTooLargeError
@@ -68,7 +69,8 @@ class Channel(kombu_redis.Channel):
 
     @property
     def _options(self) -> dict[str, Any]:
-        return dict(self.connection.client.transport_options or {})
+        client = self.connection.client
+        return dict(client.transport_options or {}) if client is not None else {}
 
     @property
     def _keys(self) -> Keys:
@@ -92,7 +94,7 @@ class Channel(kombu_redis.Channel):
         if requeue is None and delay <= 0:
             super()._put(queue, message, **kwargs)
             return
-        payload = kombu_redis.dumps(message)
+        payload = dumps(message)
         keys = self._keys
         with self.conn_or_acquire() as client:
             scripts = self._scripts(client)
@@ -111,20 +113,21 @@ class Channel(kombu_redis.Channel):
                 raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
 
     def _brpop_read(self, **options: Any) -> bool:
+        channel: Any = self  # kombu's private attributes are not in its type stubs
         try:
             try:
                 dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
-            except self.connection_errors:
+            except channel.connection_errors:
                 self.client.connection.disconnect()
                 raise
             if not dest__item:
                 raise Empty()
             dest, item = dest__item
             dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
-            self._queue_cycle.rotate(dest)
+            channel._queue_cycle.rotate(dest)
             text = bytes_to_str(item)
             try:
-                message = kombu_redis.loads(text)
+                message = loads(text)
             except ValueError:
                 message = None
             if not is_kombu_message(message):
@@ -134,7 +137,7 @@ class Channel(kombu_redis.Channel):
             return True
         finally:
             self._in_poll = None
-            self._flush_brpop_reauth()
+            channel._flush_brpop_reauth()
 
     def _dead_letter_malformed(self, queue: str, text: str) -> None:
         keys = self._keys

@@ -86,15 +86,21 @@ def test_unknown_tasks_and_malformed_messages_are_dead_lettered_and_the_worker_k
     client.lpush("normal", json.dumps({"hello": "world"}))
     # A kombu envelope whose body is not valid JSON
     envelope = {
-        "body": base64.b64encode(b"{not json").decode(), "content-encoding": "utf-8",
-        "content-type": "application/json", "headers": {"id": "bad-body", "task": "t.add"},
-        "properties": {"body_encoding": "base64", "delivery_tag": "tag-1",
-                       "delivery_info": {"exchange": "normal", "routing_key": "normal"}, "priority": 0},
+        "body": base64.b64encode(b"{not json").decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {"id": "bad-body", "task": "t.add"},
+        "properties": {
+            "body_encoding": "base64",
+            "delivery_tag": "tag-1",
+            "delivery_info": {"exchange": "normal", "routing_key": "normal"},
+            "priority": 0,
+        },
     }
     client.lpush("normal", json.dumps(envelope))
     # Then the worker still runs a real task
     assert add.enqueue(1, 2).result(timeout=20) == 3
-    letters = wait_for(lambda: len(tp.dead_letters.list()) >= 4 and tp.dead_letters.list(), 20, "4 dead letters")
+    letters = wait_for(lambda: len(tp.dead_letters.find()) >= 4 and tp.dead_letters.find(), 20, "4 dead letters")
     reasons = sorted(letter.reason for letter in letters)
     assert reasons == ["malformed", "malformed", "malformed", "unknown_task"], reasons
     unknown = tp.dead_letters.get(unknown_id)

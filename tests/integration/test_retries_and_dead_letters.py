@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from tests.apps.core_app import events, fails_until_fixed, not_retryable, tp
 from tests.integration.workers import wait_for
 
@@ -14,7 +16,7 @@ def test_retry_schedule_is_honoured_then_a_complete_envelope_then_requeue_round_
     # Then it ran 3 times with the declared gaps, and ended dead
     attempts = [e["at"] for e in events("attempt")]
     assert len(attempts) == 3
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert 0.5 <= gaps[0] < 1.5, gaps
     assert 1.0 <= gaps[1] < 2.0, gaps
     assert record.state == "dead"

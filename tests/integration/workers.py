@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,16 +19,34 @@ import pytest
 class WorkerProcess:
     """One ``taskplane worker`` subprocess in its own process group (so its pool children go with it)."""
 
-    def __init__(self, repo_root: Path, queues: str | None, concurrency: int, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, repo_root: Path, queues: str | None, concurrency: int, env: dict[str, str], log_dir: Path
+    ) -> None:
         self.hostname = f"w{uuid.uuid4().hex[:8]}@test"
         self.log_path = log_dir / f"{self.hostname}.log"
-        argv = [sys.executable, "-m", "taskplane", "worker", "-A", "tests.apps.core_app:tp",
-                "--concurrency", str(concurrency), "--hostname", self.hostname, "--loglevel", "INFO"]
+        argv = [
+            sys.executable,
+            "-m",
+            "taskplane",
+            "worker",
+            "-A",
+            "tests.apps.core_app:tp",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            self.hostname,
+            "--loglevel",
+            "INFO",
+        ]
         if queues:
             argv += ["--queues", queues]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            argv, cwd=repo_root, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
+            argv,
+            cwd=repo_root,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -66,23 +85,22 @@ class WorkerProcess:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # any orphaned pool child of this worker
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # any orphaned pool child of this worker
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
 
 
 @pytest.fixture
-def start_worker(
-    redis_url: str, repo_root: Path, tmp_path: Path
-) -> Iterator[Callable[..., WorkerProcess]]:
+def start_worker(redis_url: str, repo_root: Path, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Factory: start_worker(queues="normal", concurrency=1, env={...}) -> a ready WorkerProcess."""
     started: list[WorkerProcess] = []
 
-    def start(queues: str | None = None, concurrency: int = 1, env: dict[str, str] | None = None,
-              ready: bool = True) -> WorkerProcess:
-        worker = WorkerProcess(repo_root, queues, concurrency, {"TASKPLANE_REDIS_URL": redis_url, **(env or {})}, tmp_path)
+    def start(
+        queues: str | None = None, concurrency: int = 1, env: dict[str, str] | None = None, ready: bool = True
+    ) -> WorkerProcess:
+        worker = WorkerProcess(
+            repo_root, queues, concurrency, {"TASKPLANE_REDIS_URL": redis_url, **(env or {})}, tmp_path
+        )
         started.append(worker)
         if ready:
             worker.wait_ready()

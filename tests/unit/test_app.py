@@ -50,7 +50,7 @@ def test_unknown_task_and_bad_arguments_are_refused_before_anything_is_queued(re
     def total(a: int, b: int) -> int:
         return a + b
 
-    with pytest.raises(UnknownTaskError, match="known tasks: x.sum"):
+    with pytest.raises(UnknownTaskError, match=r"known tasks: x\.sum"):
         tp.enqueue("x.nope")
     with pytest.raises(TaskArgumentsError, match="missing a required argument: 'b'"):
         tp.enqueue("x.sum", [1])
@@ -115,13 +115,14 @@ def test_records_list_newest_first_filtered_and_paged(redis_url):
 def test_dead_letter_queue_is_capped_oldest_dropped_and_counted(redis_url):
     tp = Taskplane("t", dead_letter_cap=3)
     for index in range(5):
-        tp.dead_letters.add(DeadLetter(id=f"d{index}", name="x", queue="normal", reason="failed",
-                                       last_failure_ms=1000 + index))
-    assert [d.id for d in tp.dead_letters.list()] == ["d4", "d3", "d2"]
+        tp.dead_letters.add(
+            DeadLetter(id=f"d{index}", name="x", queue="normal", reason="failed", last_failure_ms=1000 + index)
+        )
+    assert [d.id for d in tp.dead_letters.find()] == ["d4", "d3", "d2"]
     assert tp.dead_letters.dropped("normal") == 2
-    assert [d.id for d in tp.dead_letters.list(DeadFilter(task="x"), limit=1, offset=1)] == ["d3"]
+    assert [d.id for d in tp.dead_letters.find(DeadFilter(task="x"), limit=1, offset=1)] == ["d3"]
     assert tp.purge_dead(tp.select_dead(["d3"])) == 1
-    assert [d.id for d in tp.dead_letters.list()] == ["d4", "d2"]
+    assert [d.id for d in tp.dead_letters.find()] == ["d4", "d2"]
 
 
 def test_cancel_of_a_queued_task_marks_it_and_an_unknown_id_is_not_found(redis_url):

@@ -8,7 +8,9 @@ import pytest
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "taskplane", *args], capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "taskplane", *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def test_help_lists_every_command():
@@ -31,11 +33,13 @@ def test_enqueue_show_and_list_through_the_cli(redis_url):
 
 @pytest.mark.parametrize(
     "args",
-    [("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--args", "{not json"),
-     ("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--kwargs", "[1]"),
-     ("dlq", "requeue", "-A", "tests.apps.core_app:tp"),
-     ("tasks", "-A", "tests.apps.core_app:tp", "--state", "exploded"),
-     ("worker", "--concurrency", "0")],
+    [
+        ("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--args", "{not json"),
+        ("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--kwargs", "[1]"),
+        ("dlq", "requeue", "-A", "tests.apps.core_app:tp"),
+        ("tasks", "-A", "tests.apps.core_app:tp", "--state", "exploded"),
+        ("worker", "--concurrency", "0"),
+    ],
 )
 def test_usage_errors_exit_2(args, redis_url):
     assert run(*args).returncode == 2
@@ -43,11 +47,13 @@ def test_usage_errors_exit_2(args, redis_url):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(("task", "show", "nope", "-A", "tests.apps.core_app:tp"), "task nope not found"),
-     (("enqueue", "t.nope", "-A", "tests.apps.core_app:tp"), "unknown task 't.nope'"),
-     (("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--args", "[1]"), "bad arguments for t.add"),
-     (("dlq", "show", "nope", "-A", "tests.apps.core_app:tp"), "dead letter nope not found"),
-     (("queues", "-A", "no_such_module"), "cannot import app module")],
+    [
+        (("task", "show", "nope", "-A", "tests.apps.core_app:tp"), "task nope not found"),
+        (("enqueue", "t.nope", "-A", "tests.apps.core_app:tp"), "unknown task 't.nope'"),
+        (("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--args", "[1]"), "bad arguments for t.add"),
+        (("dlq", "show", "nope", "-A", "tests.apps.core_app:tp"), "dead letter nope not found"),
+        (("queues", "-A", "no_such_module"), "cannot import app module"),
+    ],
 )
 def test_failures_exit_1_with_one_line(args, message, redis_url):
     result = run(*args)

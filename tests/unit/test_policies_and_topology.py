@@ -60,8 +60,10 @@ def test_queues_are_ordered_by_tier_and_custom_queues_join_their_tier():
     assert dead_letter_name("reports") == "reports.dead"
 
 
-@pytest.mark.parametrize(("name", "tier", "match"), [("bad name", "low", "bad queue name"), ("x", "urgent", "unknown tier"),
-                                                      ("x.dead", "low", "bad queue name")])
+@pytest.mark.parametrize(
+    ("name", "tier", "match"),
+    [("bad name", "low", "bad queue name"), ("x", "urgent", "unknown tier"), ("x.dead", "low", "bad queue name")],
+)
 def test_bad_queue_declarations_are_rejected(name, tier, match):
     with pytest.raises(ConfigurationError, match=match):
         Topology().add_queue(name, tier)

@@ -23,8 +23,12 @@ def test_redis_url_falls_back_to_REDIS_URL(monkeypatch):
 
 @pytest.mark.parametrize(
     ("env", "value", "message"),
-    [("TASKPLANE_REDIS_URL", "http://x", "redis://"), ("TASKPLANE_REDIS_URL", "redis://h:port/0", "bad port"),
-     ("TASKPLANE_SHUTDOWN_TIMEOUT", "-1", "shutdown_timeout"), ("TASKPLANE_TIME_LIMIT", "soon", "time_limit")],
+    [
+        ("TASKPLANE_REDIS_URL", "http://x", "redis://"),
+        ("TASKPLANE_REDIS_URL", "redis://h:port/0", "bad port"),
+        ("TASKPLANE_SHUTDOWN_TIMEOUT", "-1", "shutdown_timeout"),
+        ("TASKPLANE_TIME_LIMIT", "soon", "time_limit"),
+    ],
 )
 def test_a_bad_setting_is_one_clear_line(monkeypatch, env, value, message):
     monkeypatch.setenv(env, value)
@@ -35,18 +39,51 @@ def test_a_bad_setting_is_one_clear_line(monkeypatch, env, value, message):
 
 def test_every_key_shares_the_prefix():
     keys = Keys("app1:")
-    names = [keys.record("i"), keys.index_all(), keys.index_state("queued"), keys.index_name("n"), keys.index_queue("q"),
-             keys.delayed("q"), keys.dead_index("q.dead"), keys.dead_items("q.dead"), keys.dead_dropped("q.dead"),
-             keys.dead_queues(), keys.deliveries("i", 0), keys.cancel("i"), keys.unique("d"), keys.rate("n", "k"),
-             keys.worker("h"), keys.workers(), keys.unacked(), keys.unacked_index(), keys.unacked_mutex()]
+    names = [
+        keys.record("i"),
+        keys.index_all(),
+        keys.index_state("queued"),
+        keys.index_name("n"),
+        keys.index_queue("q"),
+        keys.delayed("q"),
+        keys.dead_index("q.dead"),
+        keys.dead_items("q.dead"),
+        keys.dead_dropped("q.dead"),
+        keys.dead_queues(),
+        keys.deliveries("i", 0),
+        keys.cancel("i"),
+        keys.unique("d"),
+        keys.rate("n", "k"),
+        keys.worker("h"),
+        keys.workers(),
+        keys.unacked(),
+        keys.unacked_index(),
+        keys.unacked_mutex(),
+    ]
     assert all(name.startswith("app1:") for name in names)
     assert len(set(names)) == len(names)
 
 
 def test_public_api_is_pinned():
     assert sorted(taskplane.__all__) == [
-        "ConfigurationError", "DeadFilter", "DeadLetter", "EmbeddedServerError", "NotFoundError",
-        "PayloadTooLargeError", "RateLimit", "RedisUnavailableError", "Retry", "Settings", "TaskArgumentsError",
-        "TaskFailedError", "TaskHandle", "TaskRecord", "Taskplane", "TaskplaneError", "UnknownTaskError",
-        "__version__", "is_cancelled", "progress",
+        "ConfigurationError",
+        "DeadFilter",
+        "DeadLetter",
+        "EmbeddedServerError",
+        "NotFoundError",
+        "PayloadTooLargeError",
+        "RateLimit",
+        "RedisUnavailableError",
+        "Retry",
+        "Settings",
+        "TaskArgumentsError",
+        "TaskFailedError",
+        "TaskHandle",
+        "TaskRecord",
+        "Taskplane",
+        "TaskplaneError",
+        "UnknownTaskError",
+        "__version__",
+        "is_cancelled",
+        "progress",
     ]

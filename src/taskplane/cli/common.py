@@ -52,7 +52,7 @@ def errors_as_exit() -> Iterator[None]:
         raise fail(f"Redis is unreachable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     except (ConnectionError, OSError) as exc:
         raise fail(f"{type(exc).__name__}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - the CLI never prints a traceback
+    except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise fail(f"{type(exc).__name__}: {first}") from None
 

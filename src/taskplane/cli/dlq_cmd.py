@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from taskplane.cli.common import AppOption, JsonOption, console, errors_as_exit, fail, fmt_ms, get_app, print_json, print_table
+from taskplane.cli.common import (
+    AppOption,
+    JsonOption,
+    console,
+    errors_as_exit,
+    fail,
+    fmt_ms,
+    get_app,
+    print_json,
+    print_table,
+)
 from taskplane.deadletter import DeadFilter
 
 app = typer.Typer(help="Inspect, requeue and purge dead letters.", no_args_is_help=True)
@@ -25,15 +35,23 @@ def dlq_ls(
     """List dead letters, newest first."""
     with errors_as_exit():
         tp = get_app(app_spec)
-        letters = tp.dead_letters.list(DeadFilter(queue=queue, task=task, reason=reason), limit=limit, offset=offset)
+        letters = tp.dead_letters.find(DeadFilter(queue=queue, task=task, reason=reason), limit=limit, offset=offset)
         if json_output:
             print_json([letter.to_dict() for letter in letters])
             return
         print_table(
-            "dead letters", ["id", "task", "queue", "reason", "attempts", "last failure", "error"],
+            "dead letters",
+            ["id", "task", "queue", "reason", "attempts", "last failure", "error"],
             [
-                (d.id, d.name, d.queue, d.reason, d.attempts, fmt_ms(d.last_failure_ms),
-                 f"{d.exception_type}: {d.exception_message}"[:80])
+                (
+                    d.id,
+                    d.name,
+                    d.queue,
+                    d.reason,
+                    d.attempts,
+                    fmt_ms(d.last_failure_ms),
+                    f"{d.exception_type}: {d.exception_message}"[:80],
+                )
                 for d in letters
             ],
         )
@@ -59,7 +77,9 @@ def dlq_show(letter_id: str, app_spec: AppOption = None, json_output: JsonOption
             console.print(letter.traceback, highlight=False)
 
 
-def _select(ids: list[str] | None, all_: bool, task: str | None, queue: str | None, reason: str | None) -> tuple[list[str] | None, DeadFilter]:
+def _select(
+    ids: list[str] | None, all_: bool, task: str | None, queue: str | None, reason: str | None
+) -> tuple[list[str] | None, DeadFilter]:
     if not ids and not all_ and not task and not reason:
         raise typer.BadParameter("give dead-letter IDs, --all, --task NAME or --reason R", param_hint="IDS")
     if ids and (all_ or task or reason):
@@ -75,7 +95,9 @@ def dlq_requeue(
     task: Annotated[str | None, typer.Option("--task", help="Every dead letter of this task.")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Every dead letter with this reason.")] = None,
     source: Annotated[str | None, typer.Option("--from", help="Only from this queue's dead letters.")] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Requeue into this queue instead of the original.")] = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", help="Requeue into this queue instead of the original.")
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Put dead letters back to work with attempts reset (each leaves the DLQ as it enters the queue)."""

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from taskplane.cli.common import AppOption, JsonOption, console, errors_as_exit, fail, fmt_ms, get_app, print_json, print_table
+from taskplane.cli.common import (
+    AppOption,
+    JsonOption,
+    console,
+    errors_as_exit,
+    fail,
+    fmt_ms,
+    get_app,
+    print_json,
+    print_table,
+)
 from taskplane.records import normalise_state
 
 task_app = typer.Typer(help="Show or cancel one task.", no_args_is_help=True)
@@ -45,7 +55,9 @@ def task_cancel(
 
 def tasks(
     app: AppOption = None,
-    state: Annotated[str | None, typer.Option("--state", help="queued, scheduled, started, ... (failed = dead)")] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="queued, scheduled, started, ... (failed = dead)")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name")] = None,
     queue: Annotated[str | None, typer.Option("--queue")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 20,
@@ -67,8 +79,15 @@ def tasks(
             "tasks",
             ["id", "name", "queue", "state", "attempts", "created", "error"],
             [
-                (r.id, r.name, r.queue, r.state, r.fields.get("attempts", 0), fmt_ms(r.fields.get("created_ms")),
-                 r.fields.get("error_message", ""))
+                (
+                    r.id,
+                    r.name,
+                    r.queue,
+                    r.state,
+                    r.fields.get("attempts", 0),
+                    fmt_ms(r.fields.get("created_ms")),
+                    r.fields.get("error_message", ""),
+                )
                 for r in records
             ],
         )
@@ -82,7 +101,8 @@ def queues(app: AppOption = None, json_output: JsonOption = False) -> None:
             print_json(stats)
             return
         print_table(
-            "queues", ["queue", "tier", "ready", "delayed", "dead"],
+            "queues",
+            ["queue", "tier", "ready", "delayed", "dead"],
             [(s["queue"], s["tier"], s["ready"], s["delayed"], s["dead"]) for s in stats],
         )
 
@@ -95,10 +115,18 @@ def workers(app: AppOption = None, json_output: JsonOption = False) -> None:
             print_json(found)
             return
         print_table(
-            "workers", ["hostname", "pid", "queues", "concurrency", "active", "processed", "last heartbeat"],
+            "workers",
+            ["hostname", "pid", "queues", "concurrency", "active", "processed", "last heartbeat"],
             [
-                (w["hostname"], w["pid"], ",".join(w["queues"]), w["concurrency"], w["active"], w["processed"],
-                 datetime.datetime.fromtimestamp(w["last_heartbeat"]).isoformat(sep=" ", timespec="seconds"))
+                (
+                    w["hostname"],
+                    w["pid"],
+                    ",".join(w["queues"]),
+                    w["concurrency"],
+                    w["active"],
+                    w["processed"],
+                    datetime.datetime.fromtimestamp(w["last_heartbeat"]).isoformat(sep=" ", timespec="seconds"),
+                )
                 for w in found
             ],
         )

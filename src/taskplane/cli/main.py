@@ -27,7 +27,9 @@ app.command()(inspect_cmd.workers)
 
 
 @app.command()
-def demo(timeout: Annotated[float, typer.Option("--timeout", min=5, help="Seconds to wait for the jobs.")] = 60.0) -> None:
+def demo(
+    timeout: Annotated[float, typer.Option("--timeout", min=5, help="Seconds to wait for the jobs.")] = 60.0,
+) -> None:
     """A short showcase on the embedded server: progress, retries, a dead letter, a countdown, tiers, a rate limit."""
     from taskplane.demo.run import run_demo
 

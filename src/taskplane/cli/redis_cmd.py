@@ -46,8 +46,14 @@ def status(json_output: JsonOption = False) -> None:
         server = _server()
         info = server.info()
         if json_output:
-            print_json({"running": info is not None, "pid": info.pid if info else None,
-                        "port": info.port if info else None, "dir": str(server.directory)})
+            print_json(
+                {
+                    "running": info is not None,
+                    "pid": info.pid if info else None,
+                    "port": info.port if info else None,
+                    "dir": str(server.directory),
+                }
+            )
         elif info:
             console.print(f"running: pid {info.pid}, port {info.port} ({server.directory})")
         else:

@@ -13,7 +13,9 @@ from taskplane.worker.run import run_worker, worker_argv
 
 def worker(
     app: AppOption = None,
-    queues: Annotated[str | None, typer.Option("--queues", "-Q", help="Comma-separated queues (default: the profile's).")] = None,
+    queues: Annotated[
+        str | None, typer.Option("--queues", "-Q", help="Comma-separated queues (default: the profile's).")
+    ] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="A named profile (default: all queues).")] = None,
     hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Worker name.")] = None,
@@ -52,10 +54,11 @@ def enqueue(
             return
         try:
             result = handle.result(timeout=timeout)
-        except TaskFailedError as exc:
-            if json_output:
-                print_json(handle.record().to_dict())
-            raise typer.Exit(1) from exc if json_output else exc
+        except TaskFailedError:
+            if not json_output:
+                raise
+            print_json(handle.record().to_dict())
+            raise typer.Exit(1) from None
         if json_output:
             print_json({"id": handle.id, "state": "succeeded", "result": result})
         else:

@@ -21,14 +21,28 @@ def run_demo(console: Console, timeout: float = 60.0) -> int:
     """Run the showcase; returns the exit code (0 when every job ended as expected)."""
     server = EmbeddedServer(tp.settings.data_dir, tp.settings.redis_server)
     started_server = not tp.settings.redis_url and server.info() is None
-    console.print(f"[bold]taskplane demo[/bold] -- Redis: {'embedded server' if not tp.settings.redis_url else 'configured URL'}")
+    console.print(
+        f"[bold]taskplane demo[/bold] -- Redis: {'embedded server' if not tp.settings.redis_url else 'configured URL'}"
+    )
     tp.ping()
     log_path = tp.settings.data_dir / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "w")  # noqa: SIM115 - closed in finally
     worker = subprocess.Popen(
-        [sys.executable, "-m", "taskplane", "worker", "-A", "taskplane.demo.tasks:tp", "--concurrency", "2",
-         "--hostname", f"demo-{os.getpid()}@localhost", "--loglevel", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "taskplane",
+            "worker",
+            "-A",
+            "taskplane.demo.tasks:tp",
+            "--concurrency",
+            "2",
+            "--hostname",
+            f"demo-{os.getpid()}@localhost",
+            "--loglevel",
+            "WARNING",
+        ],
         env={**os.environ, "TASKPLANE_REDIS_URL": tp.redis_url},
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -44,7 +58,7 @@ def run_demo(console: Console, timeout: float = 60.0) -> int:
             handles[f"build_report({day}) 5/s"] = build_report.enqueue(day)
         console.print(f"enqueued {len(handles)} jobs; worker pid {worker.pid} (log: {log_path})")
         deadline = time.monotonic() + timeout
-        for label, handle in handles.items():
+        for handle in handles.values():
             handle.wait(timeout=max(1.0, deadline - time.monotonic()))
         return _report(console, handles)
     finally:
@@ -69,13 +83,21 @@ def _report(console: Console, handles: dict[str, TaskHandle]) -> int:
         record = handle.record()
         states[record.state] += 1
         outcome = record.fields.get("result") or record.fields.get("error_message", "")
-        table.add_row(label, record.queue, record.state, str(record.fields.get("attempts", "")),
-                      str(record.fields.get("runtime", "")), str(outcome)[:60])
+        table.add_row(
+            label,
+            record.queue,
+            record.state,
+            str(record.fields.get("attempts", "")),
+            str(record.fields.get("runtime", "")),
+            str(outcome)[:60],
+        )
     console.print(table)
     console.print("tasks by state: " + ", ".join(f"{state}={count}" for state, count in sorted(states.items())))
-    for letter in tp.dead_letters.list(limit=10):
-        console.print(f"dead letter: {letter.name} in {letter.dead_queue}: {letter.reason} after {letter.attempts} attempts "
-                      f"({letter.exception_type}: {letter.exception_message})")
+    for letter in tp.dead_letters.find(limit=10):
+        console.print(
+            f"dead letter: {letter.name} in {letter.dead_queue}: {letter.reason} after {letter.attempts} attempts "
+            f"({letter.exception_type}: {letter.exception_message})"
+        )
     expected_dead = 1
     ok = states.get("succeeded", 0) == len(handles) - expected_dead and states.get("dead", 0) == expected_dead
     console.print("[green]demo finished as expected[/green]" if ok else "[red]demo ended unexpectedly[/red]")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlparse
 
 import redis
@@ -14,7 +13,7 @@ CONNECT_TIMEOUT = 3.0
 HEALTH_CHECK_INTERVAL = 25
 
 
-def connect(url: str) -> redis.Redis[Any]:
+def connect(url: str) -> redis.Redis:
     """A client for ``url`` with bounded socket timeouts, keepalive and health checks (no I/O yet)."""
     return redis.Redis.from_url(
         url,

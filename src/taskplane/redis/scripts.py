@@ -6,7 +6,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import redis
 from redis.commands.core import Script
 
 SCRIPT_NAMES = (
@@ -29,7 +28,7 @@ def script_source(name: str) -> str:
 class Scripts:
     """Registered scripts of one client; each call uses EVALSHA and falls back to EVAL once."""
 
-    def __init__(self, client: redis.Redis[Any] | Any) -> None:
+    def __init__(self, client: Any) -> None:
         self._scripts: dict[str, Script] = {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}
 
     def run(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:

@@ -3,6 +3,7 @@ cancellation enforcement, record trimming, and the bound on warm shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -20,10 +21,10 @@ from taskplane.worker.periodic import Periodic
 log = logging.getLogger("taskplane.worker")
 
 
-class TaskplaneWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
+class TaskplaneWorkerStep(bootsteps.StartStopStep):
     """Starts taskplane's maintenance threads in every worker and bounds its warm shutdown."""
 
-    requires = {"celery.worker.components:Pool"}
+    requires = ("celery.worker.components:Pool",)
 
     def __init__(self, worker: Any, **options: Any) -> None:
         super().__init__(worker, **options)
@@ -51,10 +52,8 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         """Stop the threads once the worker is done (leases are renewed until the very end)."""
         for thread in self._threads:
             thread.stop()
-        try:
+        with contextlib.suppress(Exception):
             forget(worker.app.taskplane.storage, worker.hostname)
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
 
     # -- periodic jobs -----------------------------------------------------------------------------
 
@@ -119,6 +118,7 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if state.active_requests:
             log.warning(
                 "shutdown timeout (%.0fs) reached with %d task(s) running: returning them to their queues",
-                timeout, len(state.active_requests),
+                timeout,
+                len(state.active_requests),
             )
             os.kill(os.getpid(), signal.SIGQUIT)

@@ -14,10 +14,10 @@ from taskplane.records import now_ms
 log = logging.getLogger("taskplane.worker")
 
 
-class Consumer(CeleryConsumer):  # type: ignore[misc]
+class Consumer(CeleryConsumer):
     """Celery's consumer; each bad message is dead-lettered with a reason before it is removed."""
 
-    def on_unknown_task(self, body: Any, message: Any, exc: BaseException) -> None:
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         """A message naming a task this worker does not know."""
         self._dead_letter(message, "unknown_task", exc)
         super().on_unknown_task(body, message, exc)
@@ -27,18 +27,19 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         self._dead_letter(message, "malformed", None)
         super().on_unknown_message(body, message)
 
-    def on_invalid_task(self, body: Any, message: Any, exc: BaseException) -> None:
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
         """A task message whose fields are invalid."""
         self._dead_letter(message, "malformed", exc)
         super().on_invalid_task(body, message, exc)
 
-    def on_decode_error(self, message: Any, exc: BaseException) -> None:
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
         """A message whose body cannot be decoded (bad JSON, or a refused content type such as pickle)."""
         self._dead_letter(message, "malformed", exc)
         super().on_decode_error(message, exc)
 
     def _dead_letter(self, message: Any, reason: str, exc: BaseException | None) -> None:
-        tp = self.app.taskplane
+        app: Any = self.app
+        tp = app.taskplane
         headers = getattr(message, "headers", None) or {}
         delivery = getattr(message, "delivery_info", None) or {}
         raw = getattr(message, "_raw", None)
@@ -60,8 +61,14 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
             tp.dead_letters.add(letter)
             if letter.name:
                 tp.records.write(
-                    letter.id, letter.name, letter.queue, "dead", finished_ms=stamp, reason=reason,
-                    error_type=letter.exception_type, error_message=letter.exception_message,
+                    letter.id,
+                    letter.name,
+                    letter.queue,
+                    "dead",
+                    finished_ms=stamp,
+                    reason=reason,
+                    error_type=letter.exception_type,
+                    error_message=letter.exception_message,
                 )
-        except Exception:  # noqa: BLE001 - never let a bad message stop the consumer
+        except Exception:
             log.exception("could not dead-letter message %s", letter.id)

@@ -25,7 +25,7 @@ class Periodic(threading.Thread):
             try:
                 self.action()
                 failures = 0
-            except Exception as exc:  # noqa: BLE001 - a maintenance loop must outlive Redis blips
+            except Exception as exc:
                 failures += 1
                 if failures in (1, 10) or failures % 100 == 0:
                     log.warning("%s failed (%d in a row): %s", self.name, failures, exc)

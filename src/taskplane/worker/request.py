@@ -11,8 +11,13 @@ from taskplane.deadletter import DeadLetter
 from taskplane.records import now_ms
 
 
-class TaskplaneRequest(Request):  # type: ignore[misc]
+class TaskplaneRequest(Request):
     """Celery's Request, plus dead-lettering on a hard time limit."""
+
+    @property
+    def request_dict(self) -> dict[str, Any]:
+        """The message headers Celery parsed for this request."""
+        return dict(getattr(self, "_request_dict", {}) or {})
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
         """Dead-letter the task when its hard limit killed it (not during a cold shutdown)."""
@@ -21,23 +26,38 @@ class TaskplaneRequest(Request):  # type: ignore[misc]
         super().on_timeout(soft, timeout)
 
     def _dead_letter_time_limit(self, timeout: float) -> None:
-        tp: Any = self.task.taskplane
+        task: Any = self.task
+        tp = task.taskplane
         queue = (self.delivery_info or {}).get("routing_key") or tp.queue_for(self.name)
-        attempt = int(self._request_dict.get("retries") or 0)
+        attempt = int(self.request_dict.get("retries") or 0)
         stamp = now_ms()
         record = tp.records.get(self.id)
         first = int(record.fields.get("first_failure_ms", 0)) if record else 0
         letter = DeadLetter(
-            id=self.id, name=self.name, queue=queue, reason="time_limit",
-            args=list(self.args or []), kwargs=dict(self.kwargs or {}),
-            exception_type="TimeLimitExceeded", exception_message=f"hard time limit ({timeout}s) exceeded",
-            attempts=attempt + 1, first_failure_ms=first or stamp, last_failure_ms=stamp, worker=self.hostname or "",
+            id=self.id,
+            name=self.name,
+            queue=queue,
+            reason="time_limit",
+            args=list(self.args or []),
+            kwargs=dict(self.kwargs or {}),
+            exception_type="TimeLimitExceeded",
+            exception_message=f"hard time limit ({timeout}s) exceeded",
+            attempts=attempt + 1,
+            first_failure_ms=first or stamp,
+            last_failure_ms=stamp,
+            worker=self.hostname or "",
         )
         tp.dead_letters.add(letter)
         tp.records.write(
-            self.id, self.name, queue, "dead", finished_ms=stamp, reason="time_limit",
-            error_type=letter.exception_type, error_message=letter.exception_message,
+            self.id,
+            self.name,
+            queue,
+            "dead",
+            finished_ms=stamp,
+            reason="time_limit",
+            error_type=letter.exception_type,
+            error_message=letter.exception_message,
         )
-        digest = self._request_dict.get("x-taskplane-unique")
+        digest = self.request_dict.get("x-taskplane-unique")
         if digest:
             tp.unique_locks.release(str(digest), self.id)
