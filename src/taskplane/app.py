@@ -503,6 +503,24 @@ class Taskplane:
         )
         return letter.id
 
+    def bury(self, letter: DeadLetter, unique_digest: str | None = None, **record_fields: Any) -> None:
+        """Dead-letter a task: store its envelope, mark its record dead, release its uniqueness lock."""
+        self.dead_letters.add(letter)
+        if letter.name:
+            self.records.write(
+                letter.id,
+                letter.name,
+                letter.queue,
+                "dead",
+                finished_ms=letter.last_failure_ms,
+                reason=letter.reason,
+                error_type=letter.exception_type,
+                error_message=letter.exception_message,
+                **record_fields,
+            )
+        if unique_digest:
+            self.unique_locks.release(unique_digest, letter.id)
+
     def select_dead(self, ids: list[str] | None = None, where: DeadFilter | None = None) -> list[DeadLetter]:
         """Dead letters named by id (missing ids raise) or matching a filter.
 

@@ -265,17 +265,8 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
             last_failure_ms=stamp,
             worker=self.request.hostname or "",
         )
-        tp.dead_letters.add(letter)
-        fields: dict[str, Any] = {
-            "finished_ms": stamp,
-            "reason": reason,
-            "error_type": letter.exception_type,
-            "error_message": letter.exception_message,
-        }
-        if started is not None:
-            fields["runtime"] = round(time.time() - started, 6)
-        tp.records.write(task_id, self.name, queue, "dead", **fields)
-        self._release_unique(self.request.headers or {}, task_id)
+        runtime = {"runtime": round(time.time() - started, 6)} if started is not None else {}
+        tp.bury(letter, (self.request.headers or {}).get(UNIQUE_HEADER), **runtime)
 
     def _release_unique(self, headers: dict[str, Any], task_id: str) -> None:
         digest = headers.get(UNIQUE_HEADER)

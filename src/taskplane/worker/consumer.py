@@ -58,17 +58,6 @@ class Consumer(CeleryConsumer):
             raw=json.dumps(raw) if raw is not None else None,
         )
         try:
-            tp.dead_letters.add(letter)
-            if letter.name:
-                tp.records.write(
-                    letter.id,
-                    letter.name,
-                    letter.queue,
-                    "dead",
-                    finished_ms=stamp,
-                    reason=reason,
-                    error_type=letter.exception_type,
-                    error_message=letter.exception_message,
-                )
+            tp.bury(letter)
         except Exception:
             log.exception("could not dead-letter message %s", letter.id)

@@ -47,17 +47,4 @@ class TaskplaneRequest(Request):
             last_failure_ms=stamp,
             worker=self.hostname or "",
         )
-        tp.dead_letters.add(letter)
-        tp.records.write(
-            self.id,
-            self.name,
-            queue,
-            "dead",
-            finished_ms=stamp,
-            reason="time_limit",
-            error_type=letter.exception_type,
-            error_message=letter.exception_message,
-        )
-        digest = self.request_dict.get("x-taskplane-unique")
-        if digest:
-            tp.unique_locks.release(str(digest), self.id)
+        tp.bury(letter, self.request_dict.get("x-taskplane-unique"))
