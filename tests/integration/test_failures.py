@@ -132,3 +132,15 @@ def test_sigterm_drains_within_the_timeout_and_loses_nothing(start_worker, redis
     assert tp.status(long.id).state != "succeeded"
     start_worker()
     assert long.wait(timeout=40).state == "succeeded"
+
+
+def test_progress_reaches_the_record_and_the_final_value_is_kept(start_worker, redis_url):
+    from tests.apps.core_app import steps
+
+    start_worker()
+    record = steps.enqueue(500).wait(timeout=20)
+    assert record.state == "succeeded"
+    assert record.fields["progress_current"] == 500 and record.fields["progress_total"] == 500
+    assert record.fields["progress_step"] == "step 500"
+    meta = tp.celery.AsyncResult(record.id)
+    assert meta.state == "SUCCESS"

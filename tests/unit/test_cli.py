@@ -68,3 +68,19 @@ def test_redis_down_is_one_line_exit_1(redis_url):
     result = run("queues", env=env)
     assert result.returncode == 1 and "unreachable" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_redis_start_status_url_stop(tmp_path):
+    import os
+
+    env = {**os.environ, "TASKPLANE_DATA_DIR": str(tmp_path)}
+    assert run("redis", "status", env=env).returncode == 1
+    started = run("redis", "start", "--json", env=env)
+    assert started.returncode == 0, started.stderr
+    try:
+        assert run("redis", "status", env=env).returncode == 0
+        url = run("redis", "url", env=env).stdout.strip()
+        assert url.startswith("redis://:") and "@127.0.0.1:" in url
+    finally:
+        assert run("redis", "stop", env=env).returncode == 0
+    assert run("redis", "status", env=env).returncode == 1
