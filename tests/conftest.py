@@ -1,4 +1,4 @@
-"""Session-wide real server: the same embedded mechanism users get (no fakeredis, no mocked broker).
+"""Session-wide real server: the same embedded mechanism users get; nothing here stands in for Redis.
 
 It starts in ``pytest_configure`` -- before test modules import their apps, which read
 TASKPLANE_REDIS_URL once at construction -- and is stopped by its pid in ``pytest_unconfigure``.
