@@ -1,6 +1,6 @@
 """taskplane: a production job platform on Celery + Redis."""
 
-from taskplane.app import TaskArgumentsError, Taskplane
+from taskplane.app import Taskplane
 from taskplane.context import is_cancelled, progress
 from taskplane.deadletter import DeadFilter, DeadLetter
 from taskplane.errors import (
@@ -9,6 +9,7 @@ from taskplane.errors import (
     NotFoundError,
     PayloadTooLargeError,
     RedisUnavailableError,
+    TaskArgumentsError,
     TaskplaneError,
     UnknownTaskError,
 )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import inspect
-import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -14,103 +11,36 @@ from typing import Any, Literal, overload
 
 import kombu.exceptions
 import redis
-from celery import Celery
 from celery.utils import uuid
 
+from taskplane import dead_letter_ops
 from taskplane.cancellation import CancellationStore
+from taskplane.celery_app import TaskplaneCelery
 from taskplane.celery_config import celery_config
 from taskplane.deadletter import DeadFilter, DeadLetter, DeadLetterStore
 from taskplane.delayed import DelayedStore
 from taskplane.embedded import EmbeddedServer
-from taskplane.errors import ConfigurationError, NotFoundError, TaskplaneError, UnknownTaskError
+from taskplane.errors import ConfigurationError, NotFoundError, TaskArgumentsError, UnknownTaskError
 from taskplane.handle import TaskHandle
 from taskplane.limits import RateLimiter
-from taskplane.policies import RateLimit, Retry
 from taskplane.profiles import Profiles, WorkerProfile
-from taskplane.records import RecordStore, TaskRecord, compact_json, now_ms
+from taskplane.records import RecordStore, TaskRecord, now_ms
 from taskplane.redis.client import unavailable
 from taskplane.settings import Settings, load_settings
 from taskplane.storage import Storage
 from taskplane.task import TaskplaneTask
+from taskplane.task_options import celery_task_options, check_option_names
 from taskplane.topology import Topology
-from taskplane.transport import REQUEUE_HEADER
+from taskplane.uniqueness import UniqueLocks
 
 log = logging.getLogger("taskplane")
 
-TASK_OPTIONS = (
-    "name",
-    "queue",
-    "retry",
-    "rate_limit",
-    "time_limit",
-    "soft_time_limit",
-    "unique_for",
-    "unique_key",
-    "bind",
-)
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     kombu.exceptions.OperationalError,
     ConnectionError,
 )
-
-
-class TaskArgumentsError(TaskplaneError):
-    """The arguments do not fit the task function's signature."""
-
-
-class TaskplaneCelery(Celery):
-    """A real ``celery.Celery`` whose ``send_task`` writes the task record before publishing."""
-
-    def __init__(self, main: str, taskplane: Taskplane) -> None:
-        super().__init__(main, task_cls=TaskplaneTask, set_as_current=False)
-        self.taskplane = taskplane
-
-    def send_task(  # type: ignore[override]
-        self,
-        name: str,
-        args: Any = None,
-        kwargs: Any = None,
-        countdown: float | None = None,
-        eta: datetime | None = None,
-        task_id: str | None = None,
-        **options: Any,
-    ) -> Any:
-        """Record the task as queued/scheduled, then publish it (the record is removed if publishing fails)."""
-        record = options.pop("taskplane_record", True)
-        requeue_of = options.pop("taskplane_requeue_of", None)
-        tp = self.taskplane
-        task_id = task_id or uuid()
-        queue = options.get("queue")
-        queue = getattr(queue, "name", queue) or tp.queue_for(name)
-        options["queue"] = queue
-        if requeue_of is not None:
-            options["headers"] = {**(options.get("headers") or {}), REQUEUE_HEADER: json.dumps(requeue_of)}
-        if record:
-            eta_ms = None
-            if eta is not None:
-                eta_ms = int(eta.timestamp() * 1000)
-            elif countdown:
-                eta_ms = now_ms() + int(countdown * 1000)
-            tp.records.write(
-                task_id,
-                name,
-                queue,
-                "scheduled" if eta_ms else "queued",
-                args=compact_json(list(args or ()))[0],
-                kwargs=compact_json(dict(kwargs or {}))[0],
-                eta_ms=eta_ms,
-                attempts=0,
-                retries=0,
-            )
-        try:
-            return super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
-        except BaseException:
-            if record:
-                with contextlib.suppress(redis.RedisError):
-                    tp.records.delete(task_id)
-            raise
 
 
 class Taskplane:
@@ -217,13 +147,7 @@ class Taskplane:
         Raises:
             ConfigurationError: an unknown option (the message names the valid ones) or a bad value.
         """
-        for option in options:
-            if option not in TASK_OPTIONS:
-                close = difflib.get_close_matches(option, TASK_OPTIONS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigurationError(
-                    f"unknown task option {option!r}{hint}; valid options: {', '.join(TASK_OPTIONS)}"
-                )
+        check_option_names(options)
 
         def register(func: Callable[..., Any]) -> TaskplaneTask:
             return self._register(func, **options)
@@ -231,42 +155,8 @@ class Taskplane:
         return register(fn) if fn is not None else register
 
     def _register(self, func: Callable[..., Any], **options: Any) -> TaskplaneTask:
-        name = options.get("name") or f"{func.__module__}.{func.__qualname__}"
-        queue = options.get("queue") or "normal"
-        self.topology.get(queue)
-        retry = options.get("retry")
-        if retry is not None and not isinstance(retry, Retry):
-            raise ConfigurationError(f"task {name}: retry must be a Retry(...), not {retry!r}")
-        rate = options.get("rate_limit")
-        if isinstance(rate, str):
-            rate = RateLimit(rate)
-        elif rate is not None and not isinstance(rate, RateLimit):
-            raise ConfigurationError(f"task {name}: rate_limit must be like '30/m' or a RateLimit(...)")
-        unique_for = options.get("unique_for")
-        if unique_for is not None and unique_for <= 0:
-            raise ConfigurationError(f"task {name}: unique_for must be a positive number of seconds")
-        for limit in ("time_limit", "soft_time_limit"):
-            value = options.get(limit)
-            if value is not None and value <= 0:
-                raise ConfigurationError(f"task {name}: {limit} must be positive")
-        soft, hard = options.get("soft_time_limit"), options.get("time_limit")
-        if soft is not None and hard is not None and soft > hard:
-            raise ConfigurationError(f"task {name}: soft_time_limit ({soft}) must not exceed time_limit ({hard})")
-        if hard is not None and soft is None and hard < self.settings.soft_time_limit:
-            options["soft_time_limit"] = hard  # the app-wide soft default would come after the hard limit
-        self._task_queues[name] = queue
-        celery_options: dict[str, Any] = {
-            "name": name,
-            "bind": bool(options.get("bind", False)),
-            "queue": queue,
-            "taskplane_retry": retry,
-            "taskplane_rate_limit": rate,
-            "taskplane_unique_for": unique_for,
-            "taskplane_unique_key": options.get("unique_key"),
-        }
-        for limit in ("time_limit", "soft_time_limit"):
-            if options.get(limit) is not None:
-                celery_options[limit] = options[limit]
+        celery_options = celery_task_options(func, options, self.topology, self.settings.soft_time_limit)
+        self._task_queues[celery_options["name"]] = celery_options["queue"]
         task: Any = self.celery.task(**celery_options)(func)
         return task  # type: ignore[no-any-return]
 
@@ -363,10 +253,8 @@ class Taskplane:
         return CancellationStore(self.storage, self.settings.record_retention)
 
     @cached_property
-    def unique_locks(self) -> Any:
+    def unique_locks(self) -> UniqueLocks:
         """Uniqueness locks."""
-        from taskplane.uniqueness import UniqueLocks
-
         return UniqueLocks(self.storage)
 
     @cached_property
@@ -454,93 +342,17 @@ class Taskplane:
         return live_workers(self.storage)
 
     def requeue_dead(self, letter: DeadLetter, to_queue: str | None = None) -> str:
-        """Put one dead letter back to work (attempts reset), in ``to_queue`` or its own queue.
-
-        The letter leaves the dead-letter queue in the same step as its message is queued.
-
-        Raises:
-            NotFoundError: it is no longer a dead letter.
-            ConfigurationError: unknown target queue.
-        """
-        target = to_queue or letter.queue
-        if to_queue is not None:
-            self.topology.get(to_queue)
-        client = self.storage.client
-        keys = self.storage.keys
-        if letter.raw is not None or letter.name not in self._task_queues:
-            raw = letter.raw
-            if raw is None:
-                raise NotFoundError(f"dead letter {letter.id} has no message to requeue")
-            taken = self.storage.scripts.run(
-                "dead_take",
-                keys=[keys.dead_index(letter.dead_queue), keys.dead_items(letter.dead_queue), target],
-                args=[letter.id, raw, "list", "0"],
-            )
-            if not taken:
-                raise NotFoundError(f"dead letter {letter.id} is no longer in {letter.dead_queue}")
-            return letter.id
-        client.delete(*(keys.deliveries(letter.id, attempt) for attempt in range(letter.attempts + 1)))
-        self.celery.send_task(
-            letter.name,
-            letter.args,
-            letter.kwargs,
-            task_id=letter.id,
-            queue=target,
-            taskplane_record=False,
-            taskplane_requeue_of=[letter.dead_queue, letter.id],
-        )
-        self.records.write(
-            letter.id,
-            letter.name,
-            target,
-            "queued",
-            attempts=0,
-            retries=0,
-            requeued_ms=now_ms(),
-            reason="",
-            error_type="",
-            error_message="",
-        )
-        return letter.id
+        """Put one dead letter back to work, atomically (see :func:`taskplane.dead_letter_ops.requeue`)."""
+        return dead_letter_ops.requeue(self, letter, to_queue)
 
     def bury(self, letter: DeadLetter, unique_digest: str | None = None, **record_fields: Any) -> None:
-        """Dead-letter a task: store its envelope, mark its record dead, release its uniqueness lock."""
-        self.dead_letters.add(letter)
-        if letter.name:
-            self.records.write(
-                letter.id,
-                letter.name,
-                letter.queue,
-                "dead",
-                finished_ms=letter.last_failure_ms,
-                reason=letter.reason,
-                error_type=letter.exception_type,
-                error_message=letter.exception_message,
-                **record_fields,
-            )
-        if unique_digest:
-            self.unique_locks.release(unique_digest, letter.id)
+        """Dead-letter a task (see :func:`taskplane.dead_letter_ops.bury`)."""
+        dead_letter_ops.bury(self, letter, unique_digest, **record_fields)
 
     def select_dead(self, ids: list[str] | None = None, where: DeadFilter | None = None) -> list[DeadLetter]:
-        """Dead letters named by id (missing ids raise) or matching a filter.
-
-        Raises:
-            NotFoundError: an id is not a dead letter.
-        """
-        if ids:
-            letters = []
-            for letter_id in ids:
-                letter = self.dead_letters.get(letter_id, where.queue if where else None)
-                if letter is None:
-                    raise NotFoundError(f"dead letter {letter_id} not found")
-                letters.append(letter)
-            return letters
-        return list(self.dead_letters.iterate(where or DeadFilter()))
+        """Dead letters by id or filter (see :func:`taskplane.dead_letter_ops.select`)."""
+        return dead_letter_ops.select(self, ids, where)
 
     def purge_dead(self, letters: list[DeadLetter]) -> int:
         """Delete dead letters; returns how many were removed."""
-        removed = 0
-        for letter in letters:
-            if self.dead_letters.remove(letter):
-                removed += 1
-        return removed
+        return dead_letter_ops.purge(self, letters)

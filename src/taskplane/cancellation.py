@@ -32,10 +32,6 @@ class CancellationStore:
         self._storage.client.set(self._storage.keys.cancel(task_id), payload, ex=self._retention)
         return request
 
-    def get(self, task_id: str) -> CancelRequest | None:
-        """The stored request, or None if the task was not cancelled."""
-        return _decode(self._storage.client.get(self._storage.keys.cancel(task_id)))
-
     def is_cancelled(self, task_id: str) -> bool:
         """True if a cancellation was requested for ``task_id``."""
         return bool(self._storage.client.exists(self._storage.keys.cancel(task_id)))

@@ -23,6 +23,10 @@ class UnknownTaskError(TaskplaneError):
     """No task of that name is registered with the app."""
 
 
+class TaskArgumentsError(TaskplaneError):
+    """The arguments do not fit the task function's signature."""
+
+
 class NotFoundError(TaskplaneError):
     """The task, dead letter or other object does not exist."""
 

@@ -148,11 +148,6 @@ class RecordStore:
             return None
         return TaskRecord.from_hash(task_id, data)
 
-    def state(self, task_id: str) -> str | None:
-        """Only the state (cheap), or None when unknown."""
-        value = self._storage.client.hget(self._storage.keys.record(task_id), "state")
-        return str(value) if value is not None else None
-
     def delete(self, task_id: str) -> None:
         """Remove a record and its index entries (used when an enqueue did not happen)."""
         record = self.get(task_id)
