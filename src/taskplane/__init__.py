@@ -6,6 +6,9 @@ from taskplane.deadletter import DeadFilter, DeadLetter
 from taskplane.errors import (
     ConfigurationError,
     EmbeddedServerError,
+    IdempotencyConflictError,
+    InvalidRequestError,
+    NotFinishedError,
     NotFoundError,
     PayloadTooLargeError,
     RedisUnavailableError,
@@ -15,7 +18,7 @@ from taskplane.errors import (
 )
 from taskplane.handle import TaskFailedError, TaskHandle
 from taskplane.policies import RateLimit, Retry
-from taskplane.records import TaskRecord
+from taskplane.records import RecordPage, TaskRecord
 from taskplane.settings import Settings
 
 __version__ = "0.1.0"
@@ -25,9 +28,13 @@ __all__ = [
     "DeadFilter",
     "DeadLetter",
     "EmbeddedServerError",
+    "IdempotencyConflictError",
+    "InvalidRequestError",
+    "NotFinishedError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RateLimit",
+    "RecordPage",
     "RedisUnavailableError",
     "Retry",
     "Settings",

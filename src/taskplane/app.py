@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -14,17 +15,25 @@ import redis
 from celery.utils import uuid
 
 from taskplane import dead_letter_ops
+from taskplane.apikeys import ApiKeyStore
 from taskplane.cancellation import CancellationStore
 from taskplane.celery_app import TaskplaneCelery
 from taskplane.celery_config import celery_config
 from taskplane.deadletter import DeadFilter, DeadLetter, DeadLetterStore
 from taskplane.delayed import DelayedStore
 from taskplane.embedded import EmbeddedServer
-from taskplane.errors import ConfigurationError, NotFoundError, TaskArgumentsError, UnknownTaskError
-from taskplane.handle import TaskHandle
+from taskplane.errors import (
+    ConfigurationError,
+    NotFinishedError,
+    NotFoundError,
+    TaskArgumentsError,
+    UnknownTaskError,
+)
+from taskplane.handle import TaskHandle, result_of
+from taskplane.idempotency import IdempotencyKeys, call_fingerprint
 from taskplane.limits import RateLimiter
 from taskplane.profiles import Profiles, WorkerProfile
-from taskplane.records import RecordStore, TaskRecord, now_ms
+from taskplane.records import RecordPage, RecordStore, TaskRecord, now_ms
 from taskplane.redis.client import unavailable
 from taskplane.settings import Settings, load_settings
 from taskplane.storage import Storage
@@ -202,12 +211,15 @@ class Taskplane:
         countdown: float | None = None,
         eta: datetime | None = None,
         task_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> TaskHandle:
-        """Queue task ``name``; returns its handle. ``unique_for`` tasks may return an existing task's handle.
+        """Queue task ``name``; returns its handle. ``unique_for`` tasks may return an existing task's handle,
+        and so does a repeated ``idempotency_key`` (for as long as records are kept).
 
         Raises:
-            UnknownTaskError, TaskArgumentsError, ConfigurationError (unknown queue),
-            PayloadTooLargeError, RedisUnavailableError (unless ``fallback="inline"``).
+            UnknownTaskError, TaskArgumentsError, ConfigurationError (unknown queue, negative countdown),
+            IdempotencyConflictError (the key was used for another call), PayloadTooLargeError,
+            RedisUnavailableError (unless ``fallback="inline"``).
         """
         kwargs = dict(kwargs or {})
         self.check_arguments(name, args, kwargs)
@@ -216,19 +228,43 @@ class Taskplane:
         if countdown is not None and countdown < 0:
             raise ConfigurationError(f"countdown must be >= 0, not {countdown}")
         task = self.get_task(name)
-        options: dict[str, Any] = {"countdown": countdown, "eta": eta, "task_id": task_id}
+        options: dict[str, Any] = {"countdown": countdown, "eta": eta, "task_id": task_id or uuid()}
         if queue is not None:
             options["queue"] = queue
         try:
-            result = task.apply_async(list(args), kwargs, **options)
+            if idempotency_key is None:
+                result = task.apply_async(list(args), kwargs, **options)
+            else:
+                claimed = self._idempotent_apply(task, idempotency_key, list(args), kwargs, options)
+                if isinstance(claimed, str):
+                    return TaskHandle(self, claimed, existing=True)
+                result = claimed
         except CONNECTION_ERRORS as exc:
             error = unavailable(self.redis_url, exc)
             if self.fallback != "inline":
                 raise error from None
             log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, name)
-            inline = task.apply(tuple(args), kwargs, task_id=task_id or uuid())
+            inline = task.apply(tuple(args), kwargs, task_id=options["task_id"])
             return TaskHandle(self, inline.id, inline_result=inline)
         return TaskHandle(self, result.id, existing=bool(getattr(result, "taskplane_existing", False)))
+
+    def _idempotent_apply(
+        self, task: TaskplaneTask, key: str, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]
+    ) -> Any:
+        """Publish unless ``key`` already made a task: returns that task's id, or the new AsyncResult."""
+        fingerprint = call_fingerprint(task.name, args, kwargs)
+        existing = self.idempotency.claim(key, options["task_id"], fingerprint)
+        if existing is not None:
+            return existing
+        try:
+            result = task.apply_async(args, kwargs, **options)
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                self.idempotency.release(key, options["task_id"], fingerprint)
+            raise
+        if result.id != options["task_id"]:  # unique_for answered with another task: bind nothing
+            self.idempotency.release(key, options["task_id"], fingerprint)
+        return result
 
     # -- stores ----------------------------------------------------------------------------------
 
@@ -251,6 +287,16 @@ class Taskplane:
     def cancellations(self) -> CancellationStore:
         """Cancellation markers."""
         return CancellationStore(self.storage, self.settings.record_retention)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyKeys:
+        """Idempotency keys of enqueue calls."""
+        return IdempotencyKeys(self.storage, self.settings.record_retention)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyStore:
+        """API keys of the HTTP API."""
+        return ApiKeyStore(self.storage)
 
     @cached_property
     def unique_locks(self) -> UniqueLocks:
@@ -284,16 +330,37 @@ class Taskplane:
         """The task's record, or None if no such task exists."""
         return self.records.get(task_id)
 
+    def result(self, task_id: str) -> Any:
+        """The result of a finished task, without waiting.
+
+        Raises:
+            NotFoundError: no such task.
+            NotFinishedError: it has not finished yet.
+            TaskFailedError: it ended dead-lettered or cancelled.
+        """
+        record = self.records.get(task_id)
+        if record is None:
+            raise NotFoundError(f"task {task_id} not found")
+        if not record.done:
+            raise NotFinishedError(f"task {task_id} has no result yet: it is {record.state}")
+        return result_of(self, record)
+
     def tasks(
         self,
         state: str | None = None,
         name: str | None = None,
         queue: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
         limit: int = 50,
-        offset: int = 0,
-    ) -> list[TaskRecord]:
-        """Task records newest first, filtered and paged."""
-        return self.records.find(state=state, name=name, queue=queue, limit=limit, offset=offset)
+        cursor: str | None = None,
+    ) -> RecordPage:
+        """Task records newest first, filtered by state, name, queue and creation time, paged by cursor.
+
+        Raises:
+            InvalidRequestError: an unknown state or a cursor that was not handed out.
+        """
+        return self.records.find(state, name, queue, since_ms, until_ms, limit, cursor)
 
     def cancel(self, task_id: str, terminate_after: float | None = None) -> str:
         """Cancel a task: a queued or delayed one never runs; a running one sees ``is_cancelled()``
@@ -341,6 +408,14 @@ class Taskplane:
 
         return live_workers(self.storage)
 
+    def workers_per_queue(self) -> dict[str, int]:
+        """How many live workers consume each declared queue (0 for a queue nobody serves)."""
+        counts = dict.fromkeys(self.topology.names(), 0)
+        for worker in self.workers():
+            for queue in worker["queues"]:
+                counts[queue] = counts.get(queue, 0) + 1
+        return counts
+
     def requeue_dead(self, letter: DeadLetter, to_queue: str | None = None) -> str:
         """Put one dead letter back to work, atomically (see :func:`taskplane.dead_letter_ops.requeue`)."""
         return dead_letter_ops.requeue(self, letter, to_queue)
@@ -349,10 +424,34 @@ class Taskplane:
         """Dead-letter a task (see :func:`taskplane.dead_letter_ops.bury`)."""
         dead_letter_ops.bury(self, letter, unique_digest, **record_fields)
 
-    def select_dead(self, ids: list[str] | None = None, where: DeadFilter | None = None) -> list[DeadLetter]:
+    def select_dead(
+        self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False
+    ) -> list[DeadLetter]:
         """Dead letters by id or filter (see :func:`taskplane.dead_letter_ops.select`)."""
-        return dead_letter_ops.select(self, ids, where)
+        return dead_letter_ops.select(self, ids, where, everything)
 
-    def purge_dead(self, letters: list[DeadLetter]) -> int:
-        """Delete dead letters; returns how many were removed."""
-        return dead_letter_ops.purge(self, letters)
+    def requeue_dead_letters(
+        self,
+        ids: list[str] | None = None,
+        where: DeadFilter | None = None,
+        everything: bool = False,
+        to_queue: str | None = None,
+    ) -> list[str]:
+        """Requeue the selected dead letters (into ``to_queue`` if given); returns the new task ids.
+
+        Raises:
+            InvalidRequestError: an empty or contradictory selection. NotFoundError: an unknown id.
+        """
+        if to_queue is not None:
+            self.topology.get(to_queue)
+        return [self.requeue_dead(letter, to_queue) for letter in self.select_dead(ids, where, everything)]
+
+    def purge_dead_letters(
+        self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False
+    ) -> int:
+        """Delete the selected dead letters for good; returns how many were removed.
+
+        Raises:
+            InvalidRequestError: an empty or contradictory selection. NotFoundError: an unknown id.
+        """
+        return dead_letter_ops.purge(self, self.select_dead(ids, where, everything))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from taskplane.deadletter import DeadFilter, DeadLetter
-from taskplane.errors import NotFoundError
+from taskplane.errors import InvalidRequestError, NotFoundError
 from taskplane.records import now_ms
 
 if TYPE_CHECKING:
@@ -85,21 +85,31 @@ def bury(tp: Taskplane, letter: DeadLetter, unique_digest: str | None = None, **
         tp.unique_locks.release(unique_digest, letter.id)
 
 
-def select(tp: Taskplane, ids: list[str] | None = None, where: DeadFilter | None = None) -> list[DeadLetter]:
-    """Dead letters named by id (missing ids raise) or matching a filter.
+def select(
+    tp: Taskplane, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False
+) -> list[DeadLetter]:
+    """Dead letters named by id, or matching a filter that names a task or reason (or ``everything``,
+    optionally of one queue). An empty selection is refused so that no call touches all by accident.
 
     Raises:
+        InvalidRequestError: neither ids, a filter nor ``everything``; or ids together with a filter.
         NotFoundError: an id is not a dead letter.
     """
+    where = where or DeadFilter()
+    narrowed = where.task is not None or where.reason is not None
+    if not ids and not narrowed and not everything:
+        raise InvalidRequestError("give dead-letter ids, a task or reason filter, or ask for all of them")
+    if ids and (narrowed or everything):
+        raise InvalidRequestError("give either dead-letter ids or a filter, not both")
     if ids:
         letters = []
         for letter_id in ids:
-            letter = tp.dead_letters.get(letter_id, where.queue if where else None)
+            letter = tp.dead_letters.get(letter_id, where.queue)
             if letter is None:
                 raise NotFoundError(f"dead letter {letter_id} not found")
             letters.append(letter)
         return letters
-    return list(tp.dead_letters.iterate(where or DeadFilter()))
+    return list(tp.dead_letters.iterate(where))
 
 
 def purge(tp: Taskplane, letters: list[DeadLetter]) -> int:

@@ -33,3 +33,15 @@ class NotFoundError(TaskplaneError):
 
 class EmbeddedServerError(TaskplaneError):
     """The embedded Redis/Valkey server could not be found, started or stopped."""
+
+
+class InvalidRequestError(TaskplaneError):
+    """A request that cannot be served as asked: a bad cursor, an empty or contradictory selection."""
+
+
+class NotFinishedError(TaskplaneError):
+    """The task has no result yet: it is still queued, scheduled or running."""
+
+
+class IdempotencyConflictError(TaskplaneError):
+    """An idempotency key was reused for a different call."""

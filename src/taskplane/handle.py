@@ -16,6 +16,20 @@ class TaskFailedError(TaskplaneError):
     """The task ended without a result (dead-lettered or cancelled)."""
 
 
+def result_of(taskplane: Taskplane, record: TaskRecord, timeout: float = 5.0) -> Any:
+    """The result of a finished task's record (from the result backend when the record holds only part).
+
+    Raises:
+        TaskFailedError: it ended dead-lettered or cancelled.
+    """
+    if record.state != "succeeded":
+        reason = record.fields.get("error_message") or record.fields.get("reason") or ""
+        raise TaskFailedError(f"task {record.id} ended {record.state}: {reason}".rstrip(": "))
+    if record.fields.get("result_truncated") == "1":
+        return taskplane.celery.AsyncResult(record.id).get(timeout=timeout)
+    return record.result()
+
+
 class TaskHandle:
     """A queued task: ``.id``, plus its record, waiting and cancellation."""
 
@@ -70,13 +84,7 @@ class TaskHandle:
         """
         if self._inline_result is not None:
             return self._inline_result.get(propagate=True)
-        record = self.wait(timeout)
-        if record.state != "succeeded":
-            reason = record.fields.get("error_message") or record.fields.get("reason") or ""
-            raise TaskFailedError(f"task {self.id} ended {record.state}: {reason}".rstrip(": "))
-        if record.fields.get("result_truncated") == "1":
-            return self._taskplane.celery.AsyncResult(self.id).get(timeout=timeout)
-        return record.result()
+        return result_of(self._taskplane, self.wait(timeout), timeout)
 
     def cancel(self, terminate_after: float | None = None) -> None:
         """Cancel this task (see :meth:`Taskplane.cancel`)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskplane.errors import InvalidRequestError
 from taskplane.storage import Storage
 
 STATES = ("queued", "scheduled", "started", "progress", "retrying", "succeeded", "dead", "cancelled")
@@ -110,6 +112,35 @@ class TaskRecord:
         return data
 
 
+def encode_cursor(score: int, task_id: str) -> str:
+    """An opaque paging cursor for the position just after (score, task_id)."""
+    return base64.urlsafe_b64encode(f"{score}:{task_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The (score, task_id) inside a cursor from :func:`encode_cursor`.
+
+    Raises:
+        InvalidRequestError: not such a cursor.
+    """
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score, task_id = text.split(":", 1)
+        if not task_id:
+            raise ValueError(text)
+        return int(score), task_id
+    except ValueError:
+        raise InvalidRequestError(f"bad cursor {cursor[:40]!r}: pass back a next_cursor from a previous page") from None
+
+
+@dataclass
+class RecordPage:
+    """One page of task records; ``next_cursor`` is None on the last page."""
+
+    records: list[TaskRecord]
+    next_cursor: str | None
+
+
 class RecordStore:
     """Reads and writes task records; every write refreshes the record's retention."""
 
@@ -123,7 +154,7 @@ class RecordStore:
         """Set ``fields`` (and the state, keeping indexes in step) on a task's record, creating it if new."""
         keys = self._storage.keys
         state_keys = [keys.index_state(s) for s in STATES]
-        position = 0 if state is None else 5 + STATES.index(state)
+        position = 0 if state is None else 6 + STATES.index(state)
         stamp = now_ms()
         values: dict[str, Any] = {"id": task_id, "name": name, "queue": queue, "updated_ms": stamp, **fields}
         if state is not None:
@@ -136,7 +167,14 @@ class RecordStore:
             flat.extend((key, value))
         self._storage.scripts.run(
             "record_write",
-            keys=[keys.record(task_id), keys.index_all(), keys.index_name(name), keys.index_queue(queue), *state_keys],
+            keys=[
+                keys.record(task_id),
+                keys.index_all(),
+                keys.index_name(name),
+                keys.index_queue(queue),
+                keys.events(task_id),
+                *state_keys,
+            ],
             args=[position, stamp, self._retention, *flat],
             client=pipe,
         )
@@ -167,49 +205,73 @@ class RecordStore:
         state: str | None = None,
         name: str | None = None,
         queue: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
         limit: int = 50,
-        offset: int = 0,
-    ) -> list[TaskRecord]:
-        """Records newest first, filtered by state, name and queue, paged by ``offset``/``limit``."""
+        cursor: str | None = None,
+    ) -> RecordPage:
+        """Records newest first, filtered by state, name, queue and creation time, paged by cursor.
+
+        Pass the page's ``next_cursor`` back to read on; it stays valid while tasks are added.
+
+        Raises:
+            InvalidRequestError: a cursor this method did not hand out, or an unknown state.
+        """
         keys = self._storage.keys
         if state is not None:
-            state = normalise_state(state)
-            index = keys.index_state(state)
-        elif name is not None:
-            index = keys.index_name(name)
-        elif queue is not None:
-            index = keys.index_queue(queue)
-        else:
-            index = keys.index_all()
+            try:
+                state = normalise_state(state)
+            except ValueError as exc:
+                raise InvalidRequestError(str(exc)) from None
+        index = self._index_for(state, name, queue)
+        after = decode_cursor(cursor) if cursor else None
+        top: float | str = "+inf" if until_ms is None else until_ms
+        if after is not None and (top == "+inf" or after[0] < float(top)):
+            top = after[0]
+        bottom: float | str = "-inf" if since_ms is None else since_ms
         wanted: list[TaskRecord] = []
-        skipped = 0
-        start = 0
+        last: tuple[int, str] | None = None
+        skip = 0
         page = max(limit, 100)
         while len(wanted) < limit:
-            ids = self._storage.client.zrevrange(index, start, start + page - 1)
-            if not ids:
+            rows = self._storage.client.zrevrangebyscore(index, top, bottom, start=skip, num=page, withscores=True)
+            if not rows:
                 break
-            start += len(ids)
+            skip += len(rows)
+            rows = [(task_id, int(score)) for task_id, score in rows]
+            if after is not None:
+                # Equal scores come in descending id order: ids >= the cursor's were on earlier pages.
+                rows = [(i, s) for i, s in rows if not (s == after[0] and i >= after[1])]
             pipe = self._storage.client.pipeline(transaction=False)
-            for task_id in ids:
+            for task_id, _ in rows:
                 pipe.hgetall(keys.record(task_id))
-            for task_id, data in zip(ids, pipe.execute(), strict=True):
+            for (task_id, score), data in zip(rows, pipe.execute(), strict=True):
                 if not data:
                     continue
                 record = TaskRecord.from_hash(task_id, data)
+                last = (score, task_id)
                 if (
                     (state and record.state != state)
                     or (name and record.name != name)
                     or (queue and record.queue != queue)
                 ):
                     continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
                 wanted.append(record)
                 if len(wanted) >= limit:
                     break
-        return wanted
+        more = len(wanted) >= limit and last is not None
+        return RecordPage(wanted, encode_cursor(*last) if more and last else None)
+
+    def _index_for(self, state: str | None, name: str | None, queue: str | None) -> str:
+        """The smallest index that holds every record the filters can match."""
+        keys = self._storage.keys
+        if state is not None:
+            return keys.index_state(state)
+        if name is not None:
+            return keys.index_name(name)
+        if queue is not None:
+            return keys.index_queue(queue)
+        return keys.index_all()
 
     def trim(self, names: list[str], queues: list[str]) -> int:
         """Drop index entries older than the retention (their records have expired). Returns how many."""

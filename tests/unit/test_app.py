@@ -1,6 +1,7 @@
 """The app against the real session server (no worker needed)."""
 
 import socket
+import time
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_unknown_task_and_bad_arguments_are_refused_before_anything_is_queued(re
         tp.enqueue("x.nope")
     with pytest.raises(TaskArgumentsError, match="missing a required argument: 'b'"):
         tp.enqueue("x.sum", [1])
-    assert tp.storage.client.llen("normal") == 0 and tp.tasks() == []
+    assert tp.storage.client.llen("normal") == 0 and tp.tasks().records == []
 
 
 def test_an_oversized_payload_is_refused_and_leaves_no_record(redis_url):
@@ -65,7 +66,7 @@ def test_an_oversized_payload_is_refused_and_leaves_no_record(redis_url):
 
     with pytest.raises(PayloadTooLargeError, match="limit is 1000"):
         big.enqueue("x" * 5000)
-    assert tp.tasks() == [] and tp.storage.client.llen("normal") == 0
+    assert tp.tasks().records == [] and tp.storage.client.llen("normal") == 0
 
 
 def test_redis_down_is_a_clear_error_by_default():
@@ -106,10 +107,58 @@ def test_records_list_newest_first_filtered_and_paged(redis_url):
     def b(i: int) -> None: ...
 
     ids = [a.enqueue(i).id for i in range(5)] + [b.enqueue(i).id for i in range(3)]
-    assert [r.id for r in tp.tasks(limit=3)] == ids[::-1][:3]
-    assert [r.id for r in tp.tasks(name="x.a", limit=2, offset=1)] == ids[:5][::-1][1:3]
-    assert {r.name for r in tp.tasks(queue="reports")} == {"x.b"}
-    assert len(tp.tasks(state="queued", limit=100)) == 8 and tp.tasks(state="failed") == []
+    first = tp.tasks(limit=3)
+    assert [r.id for r in first.records] == ids[::-1][:3]
+    second = tp.tasks(limit=3, cursor=first.next_cursor)
+    assert [r.id for r in second.records] == ids[::-1][3:6]
+    page = tp.tasks(name="x.a", limit=2)
+    assert [r.id for r in page.records] == ids[:5][::-1][:2]
+    assert [r.id for r in tp.tasks(name="x.a", limit=10, cursor=page.next_cursor).records] == ids[:5][::-1][2:]
+    assert {r.name for r in tp.tasks(queue="reports").records} == {"x.b"}
+    assert len(tp.tasks(state="queued", limit=100).records) == 8 and tp.tasks(state="failed").records == []
+
+
+def test_record_paging_cursor_holds_across_equal_timestamps_and_new_tasks(redis_url):
+    # Given 30 records created in the same few milliseconds (many equal scores)
+    tp = Taskplane("t")
+
+    @tp.task(name="x.paged")
+    def a(i: int) -> None: ...
+
+    ids = {a.enqueue(i).id for i in range(30)}
+    # When paging 7 at a time while new tasks keep arriving
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = tp.tasks(limit=7, cursor=cursor)
+        seen += [r.id for r in page.records]
+        a.enqueue(99)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    # Then every original task is seen exactly once and nothing newer than the first page appears
+    assert len(seen) == len(set(seen)) and set(seen) == ids
+
+
+def test_records_filter_by_creation_time_and_reject_bad_cursor(redis_url):
+    from taskplane import InvalidRequestError
+
+    tp = Taskplane("t")
+
+    @tp.task(name="x.timed")
+    def a(i: int) -> None: ...
+
+    old = a.enqueue(1).id
+    time.sleep(0.05)
+    middle = int(time.time() * 1000)
+    time.sleep(0.05)
+    new = a.enqueue(2).id
+    assert [r.id for r in tp.tasks(since_ms=middle).records] == [new]
+    assert [r.id for r in tp.tasks(until_ms=middle).records] == [old]
+    with pytest.raises(InvalidRequestError, match="bad cursor"):
+        tp.tasks(cursor="garbage")
+    with pytest.raises(InvalidRequestError, match="unknown state"):
+        tp.tasks(state="sleeping")
 
 
 def test_dead_letter_queue_is_capped_oldest_dropped_and_counted(redis_url):
@@ -121,7 +170,7 @@ def test_dead_letter_queue_is_capped_oldest_dropped_and_counted(redis_url):
     assert [d.id for d in tp.dead_letters.find()] == ["d4", "d3", "d2"]
     assert tp.dead_letters.dropped("normal") == 2
     assert [d.id for d in tp.dead_letters.find(DeadFilter(task="x"), limit=1, offset=1)] == ["d3"]
-    assert tp.purge_dead(tp.select_dead(["d3"])) == 1
+    assert tp.purge_dead_letters(ids=["d3"]) == 1
     assert [d.id for d in tp.dead_letters.find()] == ["d4", "d2"]
 
 

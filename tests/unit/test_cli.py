@@ -26,7 +26,7 @@ def test_enqueue_show_and_list_through_the_cli(redis_url):
     shown = json.loads(run("task", "show", task_id, "-A", "tests.apps.core_app:tp", "--json").stdout)
     assert shown["state"] == "queued" and shown["args"] == [1, 2]
     listed = json.loads(run("tasks", "-A", "tests.apps.core_app:tp", "--json").stdout)
-    assert [t["id"] for t in listed] == [task_id]
+    assert [t["id"] for t in listed["tasks"]] == [task_id] and listed["next_cursor"] is None
     queues = json.loads(run("queues", "-A", "tests.apps.core_app:tp", "--json").stdout)
     assert {q["queue"]: q["ready"] for q in queues}["normal"] == 1
 
@@ -38,6 +38,8 @@ def test_enqueue_show_and_list_through_the_cli(redis_url):
         ("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--kwargs", "[1]"),
         ("dlq", "requeue", "-A", "tests.apps.core_app:tp"),
         ("tasks", "-A", "tests.apps.core_app:tp", "--state", "exploded"),
+        ("tasks", "-A", "tests.apps.core_app:tp", "--cursor", "not-a-cursor"),
+        ("dlq", "purge", "x", "--task", "t.add", "-A", "tests.apps.core_app:tp"),
         ("worker", "--concurrency", "0"),
     ],
 )
@@ -52,6 +54,7 @@ def test_usage_errors_exit_2(args, redis_url):
         (("enqueue", "t.nope", "-A", "tests.apps.core_app:tp"), "unknown task 't.nope'"),
         (("enqueue", "t.add", "-A", "tests.apps.core_app:tp", "--args", "[1]"), "bad arguments for t.add"),
         (("dlq", "show", "nope", "-A", "tests.apps.core_app:tp"), "dead letter nope not found"),
+        (("task", "result", "nope", "-A", "tests.apps.core_app:tp"), "task nope not found"),
         (("queues", "-A", "no_such_module"), "cannot import app module"),
     ],
 )

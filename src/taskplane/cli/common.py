@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from taskplane.app import Taskplane
-from taskplane.errors import TaskplaneError
+from taskplane.errors import InvalidRequestError, TaskplaneError
 from taskplane.loader import load_app
 
 AppOption = Annotated[
@@ -41,11 +41,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 @contextlib.contextmanager
 def errors_as_exit() -> Iterator[None]:
-    """Turn taskplane and connection errors into one line on stderr and exit code 1."""
+    """Turn taskplane and connection errors into one line on stderr and exit code 1 (2 for a bad request)."""
     try:
         yield
     except typer.Exit:
         raise
+    except InvalidRequestError as exc:  # the request itself is wrong: a usage error
+        raise fail(str(exc), code=2) from None
     except TaskplaneError as exc:
         raise fail(str(exc)) from None
     except (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError) as exc:

@@ -77,16 +77,6 @@ def dlq_show(letter_id: str, app_spec: AppOption = None, json_output: JsonOption
             console.print(letter.traceback, highlight=False)
 
 
-def _select(
-    ids: list[str] | None, all_: bool, task: str | None, queue: str | None, reason: str | None
-) -> tuple[list[str] | None, DeadFilter]:
-    if not ids and not all_ and not task and not reason:
-        raise typer.BadParameter("give dead-letter IDs, --all, --task NAME or --reason R", param_hint="IDS")
-    if ids and (all_ or task or reason):
-        raise typer.BadParameter("give either IDs or a filter (--all/--task/--reason), not both", param_hint="IDS")
-    return ids or None, DeadFilter(queue=queue, task=task, reason=reason)
-
-
 @app.command("requeue")
 def dlq_requeue(
     ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids.")] = None,
@@ -101,11 +91,9 @@ def dlq_requeue(
     json_output: JsonOption = False,
 ) -> None:
     """Put dead letters back to work with attempts reset (each leaves the DLQ as it enters the queue)."""
-    chosen, where = _select(ids, all_, task, source, reason)
     with errors_as_exit():
-        tp = get_app(app_spec)
-        letters = tp.select_dead(chosen, where)
-        requeued = [tp.requeue_dead(letter, queue) for letter in letters]
+        where = DeadFilter(queue=source, task=task, reason=reason)
+        requeued = get_app(app_spec).requeue_dead_letters(ids, where, all_, queue)
         if json_output:
             print_json({"requeued": requeued})
         else:
@@ -123,10 +111,8 @@ def dlq_purge(
     json_output: JsonOption = False,
 ) -> None:
     """Delete dead letters for good."""
-    chosen, where = _select(ids, all_, task, queue, reason)
     with errors_as_exit():
-        tp = get_app(app_spec)
-        removed = tp.purge_dead(tp.select_dead(chosen, where))
+        removed = get_app(app_spec).purge_dead_letters(ids, DeadFilter(queue=queue, task=task, reason=reason), all_)
         if json_output:
             print_json({"purged": removed})
         else:

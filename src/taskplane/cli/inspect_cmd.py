@@ -39,6 +39,13 @@ def task_show(task_id: str, app: AppOption = None, json_output: JsonOption = Fal
             console.print(f"[bold]{key:>20}[/bold]  {shown}", highlight=False)
 
 
+@task_app.command("result")
+def task_result(task_id: str, app: AppOption = None) -> None:
+    """Print a finished task's result as JSON (exit 1 while it runs, or when it failed or was cancelled)."""
+    with errors_as_exit():
+        print_json(get_app(app).result(task_id))
+
+
 @task_app.command("cancel")
 def task_cancel(
     task_id: str,
@@ -60,20 +67,24 @@ def tasks(
     ] = None,
     name: Annotated[str | None, typer.Option("--name")] = None,
     queue: Annotated[str | None, typer.Option("--queue")] = None,
+    since: Annotated[datetime.datetime | None, typer.Option("--since", help="Created at/after (local).")] = None,
+    until: Annotated[datetime.datetime | None, typer.Option("--until", help="Created at/before (local).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 20,
-    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    cursor: Annotated[str | None, typer.Option("--cursor", help="Next page: the cursor the last page printed.")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """List task records, newest first."""
+    """List task records, newest first, a page at a time."""
     if state is not None:
         try:
             state = normalise_state(state)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--state") from None
+    since_ms = int(since.timestamp() * 1000) if since else None
+    until_ms = int(until.timestamp() * 1000) if until else None
     with errors_as_exit():
-        records = get_app(app).tasks(state=state, name=name, queue=queue, limit=limit, offset=offset)
+        page = get_app(app).tasks(state, name, queue, since_ms, until_ms, limit, cursor)
         if json_output:
-            print_json([record.to_dict() for record in records])
+            print_json({"tasks": [record.to_dict() for record in page.records], "next_cursor": page.next_cursor})
             return
         print_table(
             "tasks",
@@ -88,9 +99,11 @@ def tasks(
                     fmt_ms(r.fields.get("created_ms")),
                     r.fields.get("error_message", ""),
                 )
-                for r in records
+                for r in page.records
             ],
         )
+        if page.next_cursor:
+            console.print(f"more: --cursor {page.next_cursor}", highlight=False)
 
 
 def queues(app: AppOption = None, json_output: JsonOption = False) -> None:

@@ -63,6 +63,18 @@ class Keys:
         """Uniqueness lock holding the id of the task that owns it."""
         return f"{self.prefix}unique:{digest}"
 
+    def idempotency(self, digest: str) -> str:
+        """The task id (and call fingerprint) an idempotency key is bound to."""
+        return f"{self.prefix}idempotency:{digest}"
+
+    def events(self, task_id: str) -> str:
+        """Pub/sub channel carrying every change written to one task record."""
+        return f"{self.prefix}events:{task_id}"
+
+    def api_keys(self) -> str:
+        """Hash of API keys: key id -> JSON with name, scopes and the secret's digest."""
+        return f"{self.prefix}api-keys"
+
     def rate(self, name: str, key: str = "") -> str:
         """GCRA state (theoretical arrival time) of one rate limit."""
         return f"{self.prefix}rate:{name}:{key}" if key else f"{self.prefix}rate:{name}"
