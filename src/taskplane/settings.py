@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     prefetch_multiplier: int = Field(default=1, ge=1)
     max_tasks_per_child: int = Field(default=1000, ge=1)
     mover_interval: float = Field(default=0.2, gt=0)
+    api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)  # larger HTTP request bodies get 413
 
     @field_validator("redis_url")
     @classmethod

@@ -117,3 +117,11 @@ def hard_limit() -> None:
         time.sleep(10)
     except SoftTimeLimitExceeded:
         time.sleep(10)  # ignores the soft limit: only the hard one can stop it
+
+
+@tp.task(name="t.paced")
+def paced(count: int, pause: float) -> int:
+    for index in range(1, count + 1):
+        time.sleep(pause)
+        progress(index, count, step=f"step {index}")
+    return count

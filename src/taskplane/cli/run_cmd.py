@@ -36,6 +36,9 @@ def enqueue(
     kwargs: Annotated[str | None, typer.Option("--kwargs", help="Keyword arguments as a JSON object.")] = None,
     queue: Annotated[str | None, typer.Option("--queue", help="Send to this queue instead of the task's.")] = None,
     countdown: Annotated[float | None, typer.Option("--countdown", min=0, help="Run after this many seconds.")] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option("--idempotency-key", help="The same key returns the same task; nothing new queued.")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds to wait with --wait.")] = 60.0,
     json_output: JsonOption = False,
@@ -45,7 +48,7 @@ def enqueue(
     named = parse_json(kwargs, "--kwargs", dict)
     with errors_as_exit():
         tp = get_app(app)
-        handle = tp.enqueue(name, positional, named, queue=queue, countdown=countdown)
+        handle = tp.enqueue(name, positional, named, queue=queue, countdown=countdown, idempotency_key=idempotency_key)
         if not wait:
             if json_output:
                 print_json({"id": handle.id, "existing": handle.existing})

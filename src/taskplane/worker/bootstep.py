@@ -69,9 +69,10 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
 
     def _heartbeat(self) -> None:
         worker = self._worker
-        consumer = getattr(worker, "consumer", None)
-        task_consumer = getattr(consumer, "task_consumer", None)
-        queues = [queue.name for queue in task_consumer.queues] if task_consumer else []
+        # The queues chosen with -Q (known before the consumer exists, so the first beat has them too).
+        chosen = list(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
+        topology = worker.app.taskplane.topology
+        queues = [spec.name for spec in topology.ordered([name for name in chosen if name in topology.names()])]
         beat(
             worker.app.taskplane.storage,
             worker.hostname,

@@ -1,0 +1,72 @@
+"""The live event stream of one task: every state and progress change, until it ends.
+
+Record writes publish their changed fields (``record_write.lua``). The stream subscribes first, then
+reads the record, so nothing written in between is missed; it re-reads the record whenever the
+channel is quiet, so a lost message (a Redis reconnect) delays an event but never drops the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio
+from fastapi.sse import ServerSentEvent
+
+from taskplane.app import CONNECTION_ERRORS, Taskplane
+from taskplane.records import TERMINAL_STATES, TaskRecord
+from taskplane.redis.client import CONNECT_TIMEOUT, SOCKET_TIMEOUT, unavailable
+
+RESYNC_INTERVAL = 5.0  # seconds without a message before the record is read again
+_PROGRESS_FIELDS = frozenset({"progress_current", "progress_total", "progress_step", "progress_message"})
+
+
+def _kind(previous: dict[str, Any] | None, current: dict[str, Any]) -> str:
+    """``state`` for a new state (and the first event), ``progress`` for new progress, else ``update``."""
+    if previous is None or previous.get("state") != current.get("state"):
+        return "state"
+    if any(previous.get(name) != current.get(name) for name in _PROGRESS_FIELDS):
+        return "progress"
+    return "update"
+
+
+async def task_events(tp: Taskplane, task_id: str) -> AsyncIterator[ServerSentEvent]:
+    """Events for ``task_id``: ``state``, ``progress`` and ``update`` carry the whole record as JSON;
+    ``error`` ends a stream that cannot go on (record expired, Redis unreachable)."""
+    keys = tp.storage.keys
+    client = redis.asyncio.Redis.from_url(
+        tp.redis_url,
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_keepalive=True,
+    )
+    pubsub = client.pubsub()
+    sequence = 0
+    previous: dict[str, Any] | None = None
+    try:
+        await pubsub.subscribe(keys.events(task_id))
+        raw: dict[str, str] = await client.hgetall(keys.record(task_id))  # type: ignore[assignment]
+        while raw:
+            current = TaskRecord.from_hash(task_id, raw).to_dict()
+            if current != previous:
+                sequence += 1
+                yield ServerSentEvent(event=_kind(previous, current), data=current, id=str(sequence))
+                previous = current
+            if current["state"] in TERMINAL_STATES:
+                return
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=RESYNC_INTERVAL)
+            if message is None:
+                raw = await client.hgetall(keys.record(task_id))  # type: ignore[assignment]
+            else:
+                raw.update(json.loads(message["data"]))
+        yield ServerSentEvent(
+            event="error", data={"code": "not_found", "message": f"task {task_id} not found (expired?)"}
+        )
+    except CONNECTION_ERRORS as exc:
+        message_text = str(unavailable(tp.redis_url, exc))
+        yield ServerSentEvent(event="error", data={"code": "redis_unavailable", "message": message_text})
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await client.aclose()

@@ -1,0 +1,36 @@
+"""``/health``, ``/ready``, ``/queues`` and ``/workers``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from taskplane.api.auth import Tp, require
+from taskplane.api.routes_tasks import ERRORS
+from taskplane.api.schemas import HealthOut, QueueOut, ReadyOut, WorkerOut
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=HealthOut)
+async def health() -> HealthOut:
+    """The API process is alive (no key needed; does not touch Redis)."""
+    return HealthOut(status="ok")
+
+
+@router.get("/ready", response_model=ReadyOut, responses=ERRORS, dependencies=[Depends(require("read"))])
+def ready(tp: Tp) -> ReadyOut:
+    """Redis is reachable (else 503); reports how many live workers consume each queue."""
+    tp.ping()
+    return ReadyOut(status="ready", workers_per_queue=tp.workers_per_queue())
+
+
+@router.get("/queues", response_model=list[QueueOut], responses=ERRORS, dependencies=[Depends(require("read"))])
+def queues(tp: Tp) -> list[QueueOut]:
+    """Ready, delayed and dead depth per queue, highest tier first."""
+    return [QueueOut(**stats) for stats in tp.queue_stats()]
+
+
+@router.get("/workers", response_model=list[WorkerOut], responses=ERRORS, dependencies=[Depends(require("read"))])
+def workers(tp: Tp) -> list[WorkerOut]:
+    """Live workers with their queues, concurrency, active and processed counts and last heartbeat."""
+    return [WorkerOut(**worker) for worker in tp.workers()]

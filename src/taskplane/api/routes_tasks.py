@@ -1,0 +1,140 @@
+"""``/tasks``: enqueue, look up, follow, cancel and list tasks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from taskplane.api.auth import Tp, require
+from taskplane.api.errors import ApiError
+from taskplane.api.events import task_events
+from taskplane.api.schemas import (
+    CancelOut,
+    EnqueueRequest,
+    EnqueueResponse,
+    ErrorBody,
+    ResultOut,
+    TaskLinks,
+    TaskOut,
+    TaskPage,
+)
+from taskplane.records import STATES, TaskRecord
+
+router = APIRouter(tags=["tasks"])
+TaskId = Annotated[str, Path(min_length=1, max_length=200)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (401, 403, 404, 409, 413, 422, 503)
+}
+
+
+def _ms(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def _record(tp: Tp, task_id: TaskId) -> TaskRecord:
+    record = tp.status(task_id)
+    if record is None:
+        raise ApiError(404, "not_found", f"task {task_id} not found")
+    return record
+
+
+@router.post(
+    "/tasks",
+    status_code=202,
+    response_model=EnqueueResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require("enqueue"))],
+)
+def enqueue(body: EnqueueRequest, request: Request, tp: Tp) -> EnqueueResponse:
+    """Queue a task by name. The arguments are checked against the task's signature before anything is queued."""
+    handle = tp.enqueue(
+        body.task,
+        body.args,
+        body.kwargs,
+        queue=body.queue,
+        countdown=body.countdown,
+        eta=body.eta,
+        idempotency_key=body.idempotency_key,
+    )
+    delayed = body.countdown or body.eta
+    state = handle.state if handle.existing else ("scheduled" if delayed else "queued")
+    return EnqueueResponse(
+        id=handle.id,
+        task=body.task,
+        state=state,
+        existing=handle.existing,
+        links=TaskLinks(
+            self=str(request.url_for("get_task", task_id=handle.id)),
+            result=str(request.url_for("get_task_result", task_id=handle.id)),
+            events=str(request.url_for("task_event_stream", task_id=handle.id)),
+        ),
+    )
+
+
+@router.get("/tasks", response_model=TaskPage, responses=ERRORS, dependencies=[Depends(require("read"))])
+def list_tasks(
+    tp: Tp,
+    state: Annotated[
+        str | None, Query(description=f"One of {', '.join(STATES)} (or failed, pending, running).")
+    ] = None,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    queue: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601, UTC if no zone).")] = None,
+    until: Annotated[datetime | None, Query(description="Created at or before.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page.")] = None,
+) -> TaskPage:
+    """Task records, newest first, filtered, a page at a time."""
+    page = tp.tasks(state, name, queue, _ms(since), _ms(until), limit, cursor)
+    return TaskPage(tasks=[TaskOut(**record.to_dict()) for record in page.records], next_cursor=page.next_cursor)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut, responses=ERRORS, dependencies=[Depends(require("read"))])
+def get_task(record: Annotated[TaskRecord, Depends(_record)]) -> TaskOut:
+    """The task's record: state, progress, timestamps, attempts, worker, error."""
+    return TaskOut(**record.to_dict())
+
+
+@router.get(
+    "/tasks/{task_id}/result", response_model=ResultOut, responses=ERRORS, dependencies=[Depends(require("read"))]
+)
+def get_task_result(tp: Tp, task_id: TaskId) -> ResultOut:
+    """The result of a succeeded task; 409 while it is not finished, or when it ended without a result."""
+    return ResultOut(id=task_id, state="succeeded", result=tp.result(task_id))
+
+
+@router.get(
+    "/tasks/{task_id}/events",
+    response_class=EventSourceResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require("read"))],
+)
+async def task_event_stream(tp: Tp, record: Annotated[TaskRecord, Depends(_record)]) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events: ``state``, ``progress`` and ``update`` events carry the whole record; the stream
+    ends after the task's final state. ``error`` ends it early (the record expired, Redis is unreachable)."""
+    async for event in task_events(tp, record.id):
+        yield event
+
+
+@router.delete(
+    "/tasks/{task_id}", response_model=CancelOut, responses=ERRORS, dependencies=[Depends(require("enqueue"))]
+)
+def cancel_task(
+    tp: Tp,
+    task_id: TaskId,
+    terminate_after: Annotated[
+        float | None,
+        Query(ge=0, le=24 * 3600, description="Kill a running task this many seconds after asking it to stop."),
+    ] = None,
+) -> CancelOut:
+    """Cancel a task: queued or delayed never runs; running sees ``is_cancelled()`` (and is terminated
+    after ``terminate_after`` seconds if given). A finished task keeps its state."""
+    return CancelOut(id=task_id, state=tp.cancel(task_id, terminate_after=terminate_after))

@@ -1,0 +1,83 @@
+"""A real HTTP API for tests: ``taskplane api`` as a subprocess, or uvicorn in a thread for a custom app."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+QUIET = ("--no-access-log", "--log-level", "warning")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(base_url: str, alive: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("the API server exited during start-up")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/api/v1/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"API at {base_url} not healthy in {timeout}s")
+
+
+@pytest.fixture
+def api_url(redis_url: str, repo_root: Path, tmp_path: Path) -> Iterator[str]:
+    """``taskplane api -A tests.apps.core_app:tp`` on a free port; stopped by its pid."""
+    port = free_port()
+    log = open(tmp_path / "api.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "taskplane", "api", "-A", "tests.apps.core_app:tp", "--port", str(port), *QUIET],
+        cwd=repo_root,
+        env={**os.environ, "TASKPLANE_REDIS_URL": redis_url},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, lambda: process.poll() is None)
+        yield base_url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` over real HTTP from a thread of this process; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, thread.is_alive)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(10)
