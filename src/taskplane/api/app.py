@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 import taskplane
 from taskplane.api import routes_dead_letters, routes_system, routes_tasks
 from taskplane.api.body_limit import BodyLimitMiddleware
-from taskplane.api.errors import install_error_handlers
+from taskplane.api.errors import ApiError, install_error_handlers
 from taskplane.app import Taskplane
 
 API_PREFIX = "/api/v1"
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def reject_unknown_query(request: Request) -> None:
+    """Refuse query parameters an endpoint does not take (``?stat=dead`` must not list every task).
+
+    Raises:
+        ApiError: 422 naming the unknown parameters.
+    """
+    route = request.scope.get("route")
+    known = _query_names(route.dependant) if isinstance(route, APIRoute) else set()
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        message = f"unknown query parameter(s): {', '.join(unknown)}; this endpoint takes: {', '.join(sorted(known))}"
+        raise ApiError(422, "validation_error", message.removesuffix("; this endpoint takes: "), {"unknown": unknown})
 
 
 def create_app(tp: Taskplane) -> FastAPI:
@@ -26,7 +49,7 @@ def create_app(tp: Taskplane) -> FastAPI:
     )
     app.state.taskplane = tp
     app.add_middleware(BodyLimitMiddleware, max_body_size=tp.settings.api_max_body_bytes)
-    install_error_handlers(app, tp)
+    install_error_handlers(app)
     for router in (routes_tasks.router, routes_dead_letters.router, routes_system.router):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])
     return app

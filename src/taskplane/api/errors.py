@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from taskplane.app import CONNECTION_ERRORS, Taskplane
 from taskplane.errors import (
@@ -60,6 +61,9 @@ HTTP_CODES = {
 }
 
 
+BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 class ApiError(Exception):
     """An error answered as it is: status, code, one-line message, optional details and headers."""
 
@@ -95,44 +99,75 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def install_error_handlers(app: FastAPI, tp: Taskplane) -> None:
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at the request's path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _taskplane(request: Request) -> Taskplane:
+    tp: Taskplane = request.app.state.taskplane
+    return tp
+
+
+async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    """An ApiError as it is."""
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def on_library_error(request: Request, exc: Exception) -> JSONResponse:
+    """A TaskplaneError by its kind (LIBRARY_ERRORS); unknown tasks list the known ones."""
+    for kind, status, code in LIBRARY_ERRORS:
+        if isinstance(exc, kind):
+            details = {"known_tasks": _taskplane(request).task_names()} if kind is UnknownTaskError else None
+            return error_response(status, code, str(exc), details)
+    log.error("unmapped taskplane error on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(400, "bad_request", str(exc))
+
+
+async def on_connection_error(request: Request, exc: Exception) -> JSONResponse:
+    """Redis could not be reached: 503, naming the server (without its password)."""
+    return error_response(503, "redis_unavailable", str(unavailable(_taskplane(request).redis_url, exc)))
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette/FastAPI HTTP errors (404 path, 405 method, 413 body, ...) in the one shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:  # FastAPI's answer to undecodable bytes
+        return error_response(422, "validation_error", "the request body is not valid JSON")
+    code = HTTP_CODES.get(exc.status_code, "error")
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request))}
+    return error_response(exc.status_code, code, str(exc.detail), None, headers)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """Request validation: 422 with the first problem as the message and all of them as details."""
+    assert isinstance(exc, RequestValidationError)
+    details = _validation_details(exc)
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(first["loc"])
+    if first.get("type") == "json_invalid":
+        message = "the request body is not valid JSON"  # same words as for undecodable bytes
+    else:
+        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+    return error_response(422, "validation_error", message, details)
+
+
+async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+    """Anything else: 500 without internals (they go to the log)."""
+    log.exception("internal error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal error; the API log has the details")
+
+
+def install_error_handlers(app: FastAPI) -> None:
     """Answer library errors, HTTP errors, validation errors, a down Redis and bugs in the one shape."""
-
-    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
-
-    async def on_library_error(request: Request, exc: Exception) -> JSONResponse:
-        for kind, status, code in LIBRARY_ERRORS:
-            if isinstance(exc, kind):
-                details = {"known_tasks": tp.task_names()} if kind is UnknownTaskError else None
-                return error_response(status, code, str(exc), details)
-        log.error("unmapped taskplane error on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(400, "bad_request", str(exc))
-
-    async def on_connection_error(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(503, "redis_unavailable", str(unavailable(tp.redis_url, exc)))
-
-    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        code = HTTP_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
-
-    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        details = _validation_details(exc)
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        where = ".".join(first["loc"])
-        if first.get("type") == "json_invalid":
-            message = "the request body is not valid JSON"
-        else:
-            message = f"{where}: {first['msg']}" if where else str(first["msg"])
-        return error_response(422, "validation_error", message, details)
-
-    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal error; the API log has the details")
-
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(TaskplaneError, on_library_error)
     for kind in CONNECTION_ERRORS:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BeforeValidator
 
 from taskplane.api.auth import Tp, require
 from taskplane.api.errors import ApiError
@@ -29,6 +31,21 @@ TaskId = Annotated[str, Path(min_length=1, max_length=200)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (401, 403, 404, 409, 413, 422, 503)
 }
+# The event stream answers its errors (before the stream starts) as JSON, not as events.
+STREAM_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    for status in ERRORS
+}
+
+
+def _iso_only(value: Any) -> Any:
+    """Refuse bare numbers, which pydantic would read as Unix timestamps: the schema promises ISO 8601."""
+    if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+(\.[0-9]*)?", value.strip()):
+        raise ValueError("use an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
+    return value
+
+
+IsoTime = Annotated[datetime | None, BeforeValidator(_iso_only)]
 
 
 def _ms(value: datetime | None) -> int | None:
@@ -87,8 +104,8 @@ def list_tasks(
     ] = None,
     name: Annotated[str | None, Query(max_length=200)] = None,
     queue: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601, UTC if no zone).")] = None,
-    until: Annotated[datetime | None, Query(description="Created at or before.")] = None,
+    since: Annotated[IsoTime, Query(description="Created at or after (ISO 8601, UTC if no zone).")] = None,
+    until: Annotated[IsoTime, Query(description="Created at or before.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page.")] = None,
 ) -> TaskPage:
@@ -114,7 +131,7 @@ def get_task_result(tp: Tp, task_id: TaskId) -> ResultOut:
 @router.get(
     "/tasks/{task_id}/events",
     response_class=EventSourceResponse,
-    responses=ERRORS,
+    responses=STREAM_ERRORS,
     dependencies=[Depends(require("read"))],
 )
 async def task_event_stream(tp: Tp, record: Annotated[TaskRecord, Depends(_record)]) -> AsyncIterator[ServerSentEvent]:
