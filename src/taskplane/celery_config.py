@@ -74,7 +74,9 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "task_soft_time_limit": settings.soft_time_limit,
         "task_time_limit": settings.time_limit,
         "task_track_started": True,
-        "task_send_sent_event": True,
+        # No task-sent event per enqueue: it doubles the Redis work of every publish, and the record
+        # written at enqueue already says "queued".
+        "task_send_sent_event": False,
         "worker_send_task_events": True,
         # Remote-control replies expire instead of piling up in Redis.
         "control_queue_ttl": 300,

@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +68,19 @@ class Channel(kombu_redis.Channel):
     """Redis channel with the delayed store, payload limit, atomic requeue and malformed-item guard."""
 
     _taskplane_scripts: Scripts | None = None
+    _taskplane_client: Any = None
+
+    @contextlib.contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        """One client per channel pool: kombu builds a new redis.Redis (about 0.25 ms) for every publish."""
+        if client:
+            yield client
+            return
+        channel: Any = self  # kombu's private methods are not in its type stubs
+        cached = self._taskplane_client
+        if cached is None or cached.connection_pool is not channel.pool:  # the pool is replaced on reconnect
+            cached = self._taskplane_client = channel._create_client()
+        yield cached
 
     @property
     def _options(self) -> dict[str, Any]:

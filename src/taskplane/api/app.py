@@ -22,7 +22,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """Refuse query parameters an endpoint does not take (``?stat=dead`` must not list every task).
 
     Raises:

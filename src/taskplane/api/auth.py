@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from taskplane.api.errors import ApiError
@@ -16,7 +17,7 @@ bearer = HTTPBearer(auto_error=False, description="An API key: `taskplane api-ke
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def get_taskplane(request: Request) -> Taskplane:
+async def get_taskplane(request: Request) -> Taskplane:
     """The Taskplane app this API serves."""
     tp: Taskplane = request.app.state.taskplane
     return tp
@@ -25,15 +26,17 @@ def get_taskplane(request: Request) -> Taskplane:
 Tp = Annotated[Taskplane, Depends(get_taskplane)]
 
 
-def require(scope: str) -> Callable[..., ApiKey]:
+def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency that lets a request through only with a valid key holding ``scope`` (or ``admin``)."""
 
-    def check_key(
-        tp: Tp, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None
+    async def check_key(
+        tp: Tp,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
     ) -> ApiKey:
         if credentials is None:
             raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'", None, _CHALLENGE)
-        key = tp.api_keys.authenticate(credentials.credentials)
+        # Asked of Redis on every request, so a revoked key fails from the next request on.
+        key = await run_in_threadpool(tp.api_keys.authenticate, credentials.credentials)
         if key is None:
             raise ApiError(401, "unauthorized", "invalid or revoked API key", None, _CHALLENGE)
         if not key.allows(scope):

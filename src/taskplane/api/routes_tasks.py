@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -83,16 +84,14 @@ def enqueue(body: EnqueueRequest, request: Request, tp: Tp) -> EnqueueResponse:
     )
     delayed = body.countdown or body.eta
     state = handle.state if handle.existing else ("scheduled" if delayed else "queued")
+    # The task's URL is this request's URL plus its id (url_for walks every route: 0.3 ms a call).
+    task_url = f"{str(request.url).split('?', 1)[0].rstrip('/')}/{quote(handle.id, safe='')}"
     return EnqueueResponse(
         id=handle.id,
         task=body.task,
         state=state,
         existing=handle.existing,
-        links=TaskLinks(
-            self=str(request.url_for("get_task", task_id=handle.id)),
-            result=str(request.url_for("get_task_result", task_id=handle.id)),
-            events=str(request.url_for("task_event_stream", task_id=handle.id)),
-        ),
+        links=TaskLinks(self=task_url, result=f"{task_url}/result", events=f"{task_url}/events"),
     )
 
 

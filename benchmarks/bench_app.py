@@ -1,0 +1,13 @@
+"""The app the benchmarks enqueue into (configured from TASKPLANE_* like any app)."""
+
+from __future__ import annotations
+
+from taskplane import Taskplane
+
+tp = Taskplane("bench")
+
+
+@tp.task(name="bench.noop")
+def noop(index: int, payload: str = "") -> int:
+    """Does nothing; the benchmark measures enqueueing, not running."""
+    return index
