@@ -1,0 +1,58 @@
+"""``taskplane dev``: a local stack for one app (server, a worker, the API) until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Annotated
+
+import typer
+
+from taskplane.cli.common import AppOption, console, errors_as_exit, fail, get_app
+from taskplane.embedded import EmbeddedServer
+from taskplane.stack import ChildProcess, start_api
+
+
+def dev(
+    app: AppOption = None,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="API port on 127.0.0.1.")] = 8000,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = 2,
+) -> None:
+    """Run the app locally: Redis (embedded unless configured), one worker on every queue and the HTTP API.
+    Prints the API URL and an admin key; Ctrl-C stops everything it started."""
+    if app is None:
+        raise fail("give the app with -A module:attr (or TASKPLANE_APP)", code=2)
+    with errors_as_exit():
+        tp = get_app(app)
+        server = EmbeddedServer(tp.settings.data_dir, tp.settings.redis_server)
+        started_server = not tp.settings.redis_url and server.info() is None
+        redis_url = tp.redis_url
+        tp.ping()
+        _, token = tp.api_keys.create("dev", ["admin"], replace=True)
+    logs = tp.settings.data_dir / "dev"
+    worker = ChildProcess("worker", ["worker", "-A", app, "-c", str(concurrency)], redis_url, logs / "worker.log")
+    children = [worker]
+    try:
+        with errors_as_exit():
+            children.append(start_api(app, redis_url, port, logs / "api.log"))
+        base = f"http://127.0.0.1:{port}"
+        for line in (
+            f"[bold]API[/bold]      {base}/api/v1   (docs: {base}/docs)",
+            f"[bold]API key[/bold]  {token}   (admin; replaced on the next `taskplane dev`)",
+            f"[bold]logs[/bold]     {logs}/   Ctrl-C stops the stack",
+            f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/queues",
+        ):
+            console.print(line, highlight=False, soft_wrap=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        while all(child.running() for child in children):
+            time.sleep(0.5)
+        dead = next(child for child in children if not child.running())
+        console.print(f"[red]the {dead.name} exited[/red] (log: {dead.log_path})")
+    except KeyboardInterrupt:
+        console.print("stopping ...")
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if started_server:
+            server.stop()
+            console.print("stopped the embedded server")
