@@ -194,3 +194,43 @@ def test_queues_declared_after_first_use_are_an_error(redis_url):
     tp.celery.conf.broker_url  # noqa: B018 - first read of the configuration
     with pytest.raises(ConfigurationError, match="before the app is used"):
         tp.add_queue("late", "low")
+
+
+def test_an_idempotency_key_is_freed_when_publishing_fails_and_holds_after_success(redis_url):
+    from taskplane import IdempotencyConflictError, PayloadTooLargeError
+
+    tp = Taskplane("t", max_payload_bytes=300)
+
+    @tp.task(name="x.idem")
+    def idem(text: str) -> None: ...
+
+    # Given a call that cannot be published (too large)
+    with pytest.raises(PayloadTooLargeError):
+        tp.enqueue("x.idem", ["y" * 1000], idempotency_key="k")
+    # When the same key is used for a call that can
+    first = tp.enqueue("x.idem", ["small"], idempotency_key="k")
+    again = tp.enqueue("x.idem", ["small"], idempotency_key="k")
+    # Then the key was free, and now answers with the one task
+    assert not first.existing and again.existing and again.id == first.id
+    assert len(tp.tasks().records) == 1 and tp.storage.client.llen("normal") == 1
+    with pytest.raises(IdempotencyConflictError, match="different call"):
+        tp.enqueue("x.idem", ["other"], idempotency_key="k")
+
+
+def test_api_keys_scopes_digest_and_revocation(redis_url):
+    from taskplane import InvalidRequestError, NotFoundError
+
+    tp = Taskplane("t")
+    key, token = tp.api_keys.create("svc", ["enqueue", "read", "read"])
+    assert key.scopes == ["read", "enqueue"] and token.startswith(f"tpk_{key.id}_")
+    found = tp.api_keys.authenticate(token)
+    assert found is not None and found.id == key.id and found.allows("read") and not found.allows("admin")
+    assert tp.api_keys.authenticate(token + "x") is None and tp.api_keys.authenticate("garbage") is None
+    with pytest.raises(InvalidRequestError, match="scopes must be"):
+        tp.api_keys.create("svc", ["root"])
+    replaced, new_token = tp.api_keys.create("svc", ["admin"], replace=True)
+    assert tp.api_keys.authenticate(token) is None and [k.id for k in tp.api_keys.find()] == [replaced.id]
+    tp.api_keys.revoke(replaced.id)
+    assert tp.api_keys.authenticate(new_token) is None
+    with pytest.raises(NotFoundError):
+        tp.api_keys.revoke(replaced.id)

@@ -15,7 +15,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def test_help_lists_every_command():
     out = run("--help").stdout
-    for command in ("worker", "enqueue", "tasks", "queues", "workers", "demo", "redis", "task", "dlq"):
+    for command in ("worker", "enqueue", "tasks", "queues", "workers", "demo", "redis", "task", "dlq", "api", "dev"):
         assert command in out
 
 
@@ -87,3 +87,16 @@ def test_redis_start_status_url_stop(tmp_path):
     finally:
         assert run("redis", "stop", env=env).returncode == 0
     assert run("redis", "status", env=env).returncode == 1
+
+
+def test_api_key_create_ls_revoke_through_the_cli(redis_url):
+    created = run("api-key", "create", "--name", "ci", "--scope", "read", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["token"].startswith(f"tpk_{key['id']}_") and key["scopes"] == ["read"]
+    listed = json.loads(run("api-key", "ls", "--json").stdout)
+    assert [(k["id"], k["name"]) for k in listed] == [(key["id"], "ci")] and "token" not in listed[0]
+    assert run("api-key", "revoke", key["id"]).returncode == 0
+    gone = run("api-key", "revoke", key["id"])
+    assert gone.returncode == 1 and f"API key {key['id']} not found" in gone.stderr
+    assert run("api-key", "create", "--name", "ci", "--scope", "root").returncode == 2
