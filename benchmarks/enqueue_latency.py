@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from taskplane.embedded import EmbeddedServer
+from taskplane.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET = ("--no-access-log", "--log-level", "warning")
@@ -37,12 +37,6 @@ def summary(latencies_ms: list[float]) -> str:
         f"p50 {percentile(latencies_ms, 0.50):6.2f} ms  p90 {percentile(latencies_ms, 0.90):6.2f} ms  "
         f"p99 {percentile(latencies_ms, 0.99):6.2f} ms  max {max(latencies_ms):6.2f} ms"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class HttpConnection:

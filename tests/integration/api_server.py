@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,13 +17,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from taskplane.stack import free_port
+
 QUIET = ("--no-access-log", "--log-level", "warning")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_healthy(base_url: str, alive: Callable[[], bool], timeout: float = 30.0) -> None:

@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from tests.integration.api_server import free_port
+from taskplane.stack import free_port
 
 
 def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_path, repo_root):
