@@ -91,3 +91,10 @@ def test_public_api_is_pinned():
         "is_cancelled",
         "progress",
     ]
+
+
+def test_the_http_api_package_exports_only_its_factory():
+    import taskplane.api
+
+    assert sorted(taskplane.api.__all__) == ["API_PREFIX", "create_app"]
+    assert taskplane.api.API_PREFIX == "/api/v1"
