@@ -29,6 +29,7 @@ _INT_FIELDS = (
     "progress_updated_ms",
     "requeued_ms",
     "cancel_requested_ms",
+    "version",
 )
 
 

@@ -60,7 +60,10 @@ async def task_events(tp: Taskplane, task_id: str) -> AsyncIterator[ServerSentEv
             if message is None:
                 raw = await client.hgetall(keys.record(task_id))  # type: ignore[assignment]
             else:
-                raw.update(json.loads(message["data"]))
+                change = json.loads(message["data"])
+                # A change published before the record was read is already in it: do not step back.
+                if int(change.get("version", 0)) > int(raw.get("version", 0)):
+                    raw.update(change)
         yield ServerSentEvent(
             event="error", data={"code": "not_found", "message": f"task {task_id} not found (expired?)"}
         )

@@ -87,6 +87,7 @@ class TaskOut(BaseModel):
     state: str
     created_ms: int | None = None
     updated_ms: int | None = None
+    version: int | None = Field(default=None, description="Bumped by every write to the record.")
     eta_ms: int | None = None
     started_ms: int | None = None
     finished_ms: int | None = None

@@ -25,6 +25,8 @@ if #ARGV > 4 then
   redis.call('HSET', KEYS[1], unpack(ARGV, 4))
   for i = 4, #ARGV, 2 do change[ARGV[i]] = ARGV[i + 1] end
 end
+-- Every write bumps the version, so a reader can tell an old change from a new one without clocks.
+change['version'] = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 redis.call('PUBLISH', KEYS[5], cjson.encode(change))
 return created
