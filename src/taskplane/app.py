@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -10,11 +9,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal, overload
 
-import kombu.exceptions
-import redis
-from celery.utils import uuid
-
-from taskplane import dead_letter_ops
+from taskplane import dead_letter_ops, operations, producer
 from taskplane.apikeys import ApiKeyStore
 from taskplane.cancellation import CancellationStore
 from taskplane.celery_app import TaskplaneCelery
@@ -24,17 +19,15 @@ from taskplane.delayed import DelayedStore
 from taskplane.embedded import EmbeddedServer
 from taskplane.errors import (
     ConfigurationError,
-    NotFinishedError,
-    NotFoundError,
     TaskArgumentsError,
     UnknownTaskError,
 )
-from taskplane.handle import TaskHandle, result_of
-from taskplane.idempotency import IdempotencyKeys, call_fingerprint
+from taskplane.handle import TaskHandle
+from taskplane.idempotency import IdempotencyKeys
 from taskplane.limits import RateLimiter
 from taskplane.profiles import Profiles, WorkerProfile
-from taskplane.records import RecordPage, RecordStore, TaskRecord, now_ms
-from taskplane.redis.client import unavailable
+from taskplane.records import RecordPage, RecordStore, TaskRecord
+from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 from taskplane.settings import Settings, load_settings
 from taskplane.storage import Storage
 from taskplane.task import TaskplaneTask
@@ -43,13 +36,6 @@ from taskplane.topology import Topology
 from taskplane.uniqueness import UniqueLocks
 
 log = logging.getLogger("taskplane")
-
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    kombu.exceptions.OperationalError,
-    ConnectionError,
-)
 
 
 class Taskplane:
@@ -221,50 +207,7 @@ class Taskplane:
             IdempotencyConflictError (the key was used for another call), PayloadTooLargeError,
             RedisUnavailableError (unless ``fallback="inline"``).
         """
-        kwargs = dict(kwargs or {})
-        self.check_arguments(name, args, kwargs)
-        if queue is not None:
-            self.topology.get(queue)
-        if countdown is not None and countdown < 0:
-            raise ConfigurationError(f"countdown must be >= 0, not {countdown}")
-        task = self.get_task(name)
-        options: dict[str, Any] = {"countdown": countdown, "eta": eta, "task_id": task_id or uuid()}
-        if queue is not None:
-            options["queue"] = queue
-        try:
-            if idempotency_key is None:
-                result = task.apply_async(list(args), kwargs, **options)
-            else:
-                claimed = self._idempotent_apply(task, idempotency_key, list(args), kwargs, options)
-                if isinstance(claimed, str):
-                    return TaskHandle(self, claimed, existing=True)
-                result = claimed
-        except CONNECTION_ERRORS as exc:
-            error = unavailable(self.redis_url, exc)
-            if self.fallback != "inline":
-                raise error from None
-            log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, name)
-            inline = task.apply(tuple(args), kwargs, task_id=options["task_id"])
-            return TaskHandle(self, inline.id, inline_result=inline)
-        return TaskHandle(self, result.id, existing=bool(getattr(result, "taskplane_existing", False)))
-
-    def _idempotent_apply(
-        self, task: TaskplaneTask, key: str, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]
-    ) -> Any:
-        """Publish unless ``key`` already made a task: returns that task's id, or the new AsyncResult."""
-        fingerprint = call_fingerprint(task.name, args, kwargs)
-        existing = self.idempotency.claim(key, options["task_id"], fingerprint)
-        if existing is not None:
-            return existing
-        try:
-            result = task.apply_async(args, kwargs, **options)
-        except BaseException:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                self.idempotency.release(key, options["task_id"], fingerprint)
-            raise
-        if result.id != options["task_id"]:  # unique_for answered with another task: bind nothing
-            self.idempotency.release(key, options["task_id"], fingerprint)
-        return result
+        return producer.enqueue(self, name, args, kwargs, queue, countdown, eta, task_id, idempotency_key)
 
     # -- stores ----------------------------------------------------------------------------------
 
@@ -338,12 +281,7 @@ class Taskplane:
             NotFinishedError: it has not finished yet.
             TaskFailedError: it ended dead-lettered or cancelled.
         """
-        record = self.records.get(task_id)
-        if record is None:
-            raise NotFoundError(f"task {task_id} not found")
-        if not record.done:
-            raise NotFinishedError(f"task {task_id} has no result yet: it is {record.state}")
-        return result_of(self, record)
+        return operations.result(self, task_id)
 
     def tasks(
         self,
@@ -369,38 +307,11 @@ class Taskplane:
         Raises:
             NotFoundError: no such task.
         """
-        record = self.records.get(task_id)
-        if record is None:
-            raise NotFoundError(f"task {task_id} not found")
-        if record.done:
-            return record.state
-        self.cancellations.request(task_id, terminate_after)
-        if record.state in ("queued", "scheduled", "retrying"):
-            self.records.write(task_id, record.name, record.queue, "cancelled", finished_ms=now_ms())
-            return "cancelled"
-        self.records.write(task_id, record.name, record.queue, None, cancel_requested_ms=now_ms())
-        return record.state
+        return operations.cancel(self, task_id, terminate_after)
 
     def queue_stats(self) -> list[dict[str, Any]]:
         """Ready, delayed and dead counts per queue, highest tier first."""
-        names = self.topology.names()
-        pipe = self.storage.client.pipeline(transaction=False)
-        for name in names:
-            pipe.llen(name)
-        ready = [int(n) for n in pipe.execute()]
-        delayed = self.delayed.counts(names)
-        dead = self.dead_letters.counts()
-        return [
-            {
-                "queue": spec.name,
-                "tier": spec.tier,
-                "weight": spec.weight,
-                "ready": count,
-                "delayed": delayed.get(spec.name, 0),
-                "dead": dead.get(spec.name, 0),
-            }
-            for spec, count in zip(self.topology.ordered(), ready, strict=True)
-        ]
+        return operations.queue_stats(self)
 
     def workers(self) -> list[dict[str, Any]]:
         """Live workers from their heartbeats, newest first."""
@@ -410,11 +321,7 @@ class Taskplane:
 
     def workers_per_queue(self) -> dict[str, int]:
         """How many live workers consume each declared queue (0 for a queue nobody serves)."""
-        counts = dict.fromkeys(self.topology.names(), 0)
-        for worker in self.workers():
-            for queue in worker["queues"]:
-                counts[queue] = counts.get(queue, 0) + 1
-        return counts
+        return operations.workers_per_queue(self)
 
     def requeue_dead(self, letter: DeadLetter, to_queue: str | None = None) -> str:
         """Put one dead letter back to work, atomically (see :func:`taskplane.dead_letter_ops.requeue`)."""

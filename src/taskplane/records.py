@@ -260,8 +260,8 @@ class RecordStore:
                 wanted.append(record)
                 if len(wanted) >= limit:
                     break
-        more = len(wanted) >= limit and last is not None
-        return RecordPage(wanted, encode_cursor(*last) if more and last else None)
+        full = len(wanted) >= limit and last is not None
+        return RecordPage(wanted, encode_cursor(*last) if full and last else None)
 
     def _index_for(self, state: str | None, name: str | None, queue: str | None) -> str:
         """The smallest index that holds every record the filters can match."""

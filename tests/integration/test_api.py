@@ -199,6 +199,8 @@ def test_task_history_filters_and_cursor_paging(api_url, keys):
         assert len(api.get("/tasks", params={"state": "queued"}).json()["tasks"]) == 5
         assert api.get("/tasks", params={"since": "2999-01-01T00:00:00Z"}).json()["tasks"] == []
         assert len(api.get("/tasks", params={"until": "2999-01-01T00:00:00"}).json()["tasks"]) == 6
+        typo = api.get("/tasks", params={"stat": "dead"})
+        assert typo.status_code == 422 and typo.json()["error"]["details"] == {"unknown": ["stat"]}
         bad = api.get("/tasks", params={"cursor": "nonsense"})
         assert bad.status_code == 422 and "bad cursor" in bad.json()["error"]["message"]
 

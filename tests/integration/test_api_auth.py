@@ -65,6 +65,14 @@ def test_every_endpoint_but_health_needs_a_valid_key(served):
             assert token.split("_")[1] not in response.text  # the key id is not echoed
 
 
+def test_the_openapi_description_is_public_and_names_the_bearer_scheme(served):
+    _, base_url = served
+    docs = httpx.get(f"{base_url}/docs")
+    schema = httpx.get(f"{base_url}/openapi.json").json()
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
 def test_scopes_read_enqueue_admin(served):
     tp, base_url = served
     tokens = {scope: tp.api_keys.create(scope, [scope])[1] for scope in ("read", "enqueue", "admin")}

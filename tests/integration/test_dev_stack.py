@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from taskplane.embedded import EmbeddedServer
 from taskplane.stack import free_port
 
 
@@ -46,12 +47,12 @@ def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_pat
                 time.sleep(0.1)
             # Then the dev worker ran it, and Ctrl-C stops the stack and the server it started
             assert api.get(f"/tasks/{task_id}/result").json()["result"] == 42
+        assert EmbeddedServer(tmp_path / "data").info() is not None
         dev.send_signal(signal.SIGINT)
         rest = dev.communicate(timeout=60)[0]
         assert dev.returncode == 0, rest
         assert "stopped the embedded server" in rest
-        server_file = tmp_path / "data" / "server.json"
-        assert not server_file.exists() or "pid" not in server_file.read_text()
+        assert EmbeddedServer(tmp_path / "data").info() is None
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)

@@ -32,8 +32,10 @@ async def reject_unknown_query(request: Request) -> None:
     known = _query_names(route.dependant) if isinstance(route, APIRoute) else set()
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        message = f"unknown query parameter(s): {', '.join(unknown)}; this endpoint takes: {', '.join(sorted(known))}"
-        raise ApiError(422, "validation_error", message.removesuffix("; this endpoint takes: "), {"unknown": unknown})
+        takes = f"; this endpoint takes: {', '.join(sorted(known))}" if known else ""
+        raise ApiError(
+            422, "validation_error", f"unknown query parameter(s): {', '.join(unknown)}{takes}", {"unknown": unknown}
+        )
 
 
 def create_app(tp: Taskplane) -> FastAPI:

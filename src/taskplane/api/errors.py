@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from taskplane.app import CONNECTION_ERRORS, Taskplane
+from taskplane.app import Taskplane
 from taskplane.errors import (
     ConfigurationError,
     EmbeddedServerError,
@@ -28,7 +28,7 @@ from taskplane.errors import (
     UnknownTaskError,
 )
 from taskplane.handle import TaskFailedError
-from taskplane.redis.client import unavailable
+from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 
 log = logging.getLogger("taskplane.api")
 

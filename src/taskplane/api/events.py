@@ -14,9 +14,9 @@ from typing import Any
 import redis.asyncio
 from fastapi.sse import ServerSentEvent
 
-from taskplane.app import CONNECTION_ERRORS, Taskplane
+from taskplane.app import Taskplane
 from taskplane.records import TERMINAL_STATES, TaskRecord
-from taskplane.redis.client import CONNECT_TIMEOUT, SOCKET_TIMEOUT, unavailable
+from taskplane.redis.client import CONNECT_TIMEOUT, CONNECTION_ERRORS, SOCKET_TIMEOUT, unavailable
 
 RESYNC_INTERVAL = 5.0  # seconds without a message before the record is read again
 _PROGRESS_FIELDS = frozenset({"progress_current", "progress_total", "progress_step", "progress_message"})

@@ -18,7 +18,6 @@ from taskplane.cli.common import (
     print_json,
     print_table,
 )
-from taskplane.records import normalise_state
 
 task_app = typer.Typer(help="Show or cancel one task.", no_args_is_help=True)
 
@@ -74,11 +73,6 @@ def tasks(
     json_output: JsonOption = False,
 ) -> None:
     """List task records, newest first, a page at a time."""
-    if state is not None:
-        try:
-            state = normalise_state(state)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--state") from None
     since_ms = int(since.timestamp() * 1000) if since else None
     until_ms = int(until.timestamp() * 1000) if until else None
     with errors_as_exit():

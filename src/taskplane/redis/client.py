@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+import kombu.exceptions
 import redis
 
 from taskplane.errors import RedisUnavailableError
@@ -11,6 +12,14 @@ from taskplane.errors import RedisUnavailableError
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 3.0
 HEALTH_CHECK_INTERVAL = 25
+
+#: What redis-py, kombu and the OS raise when the server cannot be reached.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    kombu.exceptions.OperationalError,
+    ConnectionError,
+)
 
 
 def connect(url: str) -> redis.Redis:

@@ -1,0 +1,68 @@
+"""Operating on tasks and queues: results, cancellation, queue depths, workers per queue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from taskplane.errors import NotFinishedError, NotFoundError
+from taskplane.handle import result_of
+from taskplane.records import now_ms
+
+if TYPE_CHECKING:
+    from taskplane.app import Taskplane
+
+
+def result(tp: Taskplane, task_id: str) -> Any:
+    """A finished task's result, without waiting (see :meth:`taskplane.Taskplane.result` for the errors)."""
+    record = tp.records.get(task_id)
+    if record is None:
+        raise NotFoundError(f"task {task_id} not found")
+    if not record.done:
+        raise NotFinishedError(f"task {task_id} has no result yet: it is {record.state}")
+    return result_of(tp, record)
+
+
+def cancel(tp: Taskplane, task_id: str, terminate_after: float | None) -> str:
+    """Cancel a task; returns its state (see :meth:`taskplane.Taskplane.cancel`)."""
+    record = tp.records.get(task_id)
+    if record is None:
+        raise NotFoundError(f"task {task_id} not found")
+    if record.done:
+        return record.state
+    tp.cancellations.request(task_id, terminate_after)
+    if record.state in ("queued", "scheduled", "retrying"):
+        tp.records.write(task_id, record.name, record.queue, "cancelled", finished_ms=now_ms())
+        return "cancelled"
+    tp.records.write(task_id, record.name, record.queue, None, cancel_requested_ms=now_ms())
+    return record.state
+
+
+def queue_stats(tp: Taskplane) -> list[dict[str, Any]]:
+    """Ready, delayed and dead counts per queue, highest tier first."""
+    names = tp.topology.names()
+    pipe = tp.storage.client.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(name)
+    ready = dict(zip(names, (int(n) for n in pipe.execute()), strict=True))
+    delayed = tp.delayed.counts(names)
+    dead = tp.dead_letters.counts()
+    return [
+        {
+            "queue": spec.name,
+            "tier": spec.tier,
+            "weight": spec.weight,
+            "ready": ready[spec.name],
+            "delayed": delayed.get(spec.name, 0),
+            "dead": dead.get(spec.name, 0),
+        }
+        for spec in tp.topology.ordered()
+    ]
+
+
+def workers_per_queue(tp: Taskplane) -> dict[str, int]:
+    """How many live workers consume each declared queue (0 for a queue nobody serves)."""
+    counts = dict.fromkeys(tp.topology.names(), 0)
+    for worker in tp.workers():
+        for queue in worker["queues"]:
+            counts[queue] = counts.get(queue, 0) + 1
+    return counts
