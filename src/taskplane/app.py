@@ -28,6 +28,8 @@ from taskplane.limits import RateLimiter
 from taskplane.profiles import Profiles, WorkerProfile
 from taskplane.records import RecordPage, RecordStore, TaskRecord
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
+from taskplane.schedule_registry import ScheduleRegistry
+from taskplane.schedules import Missed, Schedule
 from taskplane.settings import Settings, load_settings
 from taskplane.storage import Storage
 from taskplane.task import TaskplaneTask
@@ -63,6 +65,7 @@ class Taskplane:
         for queue, tier in (queues or {}).items():
             self.topology.add_queue(queue, tier)
         self.profiles = Profiles(self.topology)
+        self.schedules = ScheduleRegistry(self)
         self._task_queues: dict[str, str] = {}
         self._configured = False
         self._redis_url: str | None = None
@@ -184,6 +187,33 @@ class Taskplane:
             signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TaskArgumentsError(f"bad arguments for {name}{signature}: {exc}") from None
+
+    def periodic(
+        self,
+        task: Any,
+        *,
+        every: float | None = None,
+        cron: str | None = None,
+        tz: str = "UTC",
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+        missed: Missed = "run_once",
+    ) -> Schedule:
+        """Run ``task`` (a task or its name) every ``every`` seconds or at each ``cron`` time in ``tz``.
+
+        ``taskplane scheduler -A app`` fires it; any number of schedulers may run, one leads. ``missed``
+        decides a slot that passed with no leader: ``"run_once"`` fires it once late, ``"skip"`` drops it.
+        The name defaults to the task's name.
+
+        Raises:
+            ConfigurationError: bad timing, time zone, name or queue; arguments that do not fit the task;
+                a name used twice.
+        """
+        return self.schedules.declare(
+            task, every=every, cron=cron, tz=tz, args=args, kwargs=kwargs, queue=queue, name=name, missed=missed
+        )
 
     # -- producing -------------------------------------------------------------------------------
 

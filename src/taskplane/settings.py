@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     prefetch_multiplier: int = Field(default=1, ge=1)
     max_tasks_per_child: int = Field(default=1000, ge=1)
     mover_interval: float = Field(default=0.2, gt=0)
+    scheduler_lease_ttl: float = Field(default=10.0, ge=1)  # a dead leader is replaced within this
+    scheduler_tick: float = Field(default=0.5, gt=0, le=5)  # how often schedulers renew, poll and fire
+    scheduler_grace: float = Field(default=5.0, ge=0)  # a slot fired later than this counts as missed
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)  # larger HTTP request bodies get 413
 
     @field_validator("redis_url")

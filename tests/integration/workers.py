@@ -20,8 +20,15 @@ class WorkerProcess:
     """One ``taskplane worker`` subprocess in its own process group (so its pool children go with it)."""
 
     def __init__(
-        self, repo_root: Path, queues: str | None, concurrency: int, env: dict[str, str], log_dir: Path
+        self,
+        repo_root: Path,
+        queues: str | None,
+        concurrency: int,
+        env: dict[str, str],
+        log_dir: Path,
+        app: str = "tests.apps.core_app:tp",
     ) -> None:
+        self.app = app
         self.hostname = f"w{uuid.uuid4().hex[:8]}@test"
         self.log_path = log_dir / f"{self.hostname}.log"
         argv = [
@@ -30,7 +37,7 @@ class WorkerProcess:
             "taskplane",
             "worker",
             "-A",
-            "tests.apps.core_app:tp",
+            app,
             "--concurrency",
             str(concurrency),
             "--hostname",
@@ -56,8 +63,9 @@ class WorkerProcess:
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait for the worker's first heartbeat."""
-        from tests.apps.core_app import tp  # imported late: the app reads TASKPLANE_REDIS_URL once
+        from taskplane.loader import load_app  # imported late: the app reads TASKPLANE_REDIS_URL once
 
+        tp = load_app(self.app)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(w["hostname"] == self.hostname for w in tp.workers()):
@@ -96,10 +104,14 @@ def start_worker(redis_url: str, repo_root: Path, tmp_path: Path) -> Iterator[Ca
     started: list[WorkerProcess] = []
 
     def start(
-        queues: str | None = None, concurrency: int = 1, env: dict[str, str] | None = None, ready: bool = True
+        queues: str | None = None,
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
+        ready: bool = True,
+        app: str = "tests.apps.core_app:tp",
     ) -> WorkerProcess:
         worker = WorkerProcess(
-            repo_root, queues, concurrency, {"TASKPLANE_REDIS_URL": redis_url, **(env or {})}, tmp_path
+            repo_root, queues, concurrency, {"TASKPLANE_REDIS_URL": redis_url, **(env or {})}, tmp_path, app
         )
         started.append(worker)
         if ready:

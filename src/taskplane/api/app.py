@@ -7,7 +7,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 import taskplane
-from taskplane.api import routes_dead_letters, routes_system, routes_tasks
+from taskplane.api import routes_dead_letters, routes_schedules, routes_system, routes_tasks
 from taskplane.api.body_limit import BodyLimitMiddleware
 from taskplane.api.errors import ApiError, install_error_handlers
 from taskplane.app import Taskplane
@@ -52,6 +52,6 @@ def create_app(tp: Taskplane) -> FastAPI:
     app.state.taskplane = tp
     app.add_middleware(BodyLimitMiddleware, max_body_size=tp.settings.api_max_body_bytes)
     install_error_handlers(app)
-    for router in (routes_tasks.router, routes_dead_letters.router, routes_system.router):
+    for router in (routes_tasks.router, routes_dead_letters.router, routes_schedules.router, routes_system.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])
     return app

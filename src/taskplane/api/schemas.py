@@ -215,3 +215,44 @@ class ReadyOut(BaseModel):
 
     status: str
     workers_per_queue: dict[str, int]
+
+
+class ScheduleOut(BaseModel):
+    """A periodic schedule and its state. Timestamps are Unix milliseconds."""
+
+    name: str
+    task: str
+    schedule: str = Field(description="'every 60s' or 'cron 0 2 * * * (UTC)'.")
+    queue: str
+    missed: str = Field(description="What a slot missed while no scheduler led does: run_once or skip.")
+    paused: bool
+    next_run_ms: int | None
+    last_run_ms: int | None
+    last_task_id: str | None
+    last_state: str | None
+    last_source: str | None = Field(description="fire, late (a missed slot, fired once) or manual.")
+    fired: int
+    skipped: int
+    manual: int
+
+
+class LeaderOut(BaseModel):
+    """The scheduler holding the leader's lease."""
+
+    owner: str
+    epoch: int = Field(description="The lease's term number (fencing token).")
+    expires_in_ms: int
+
+
+class SchedulesOut(BaseModel):
+    """Every declared schedule, and the current leader (null when no scheduler runs)."""
+
+    leader: LeaderOut | None
+    schedules: list[ScheduleOut]
+
+
+class ScheduleRunOut(BaseModel):
+    """A schedule fired by hand."""
+
+    schedule: str
+    task_id: str

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from taskplane.cli import api_cmd, dev_cmd, dlq_cmd, inspect_cmd, redis_cmd, run_cmd
+from taskplane.cli import api_cmd, dev_cmd, dlq_cmd, inspect_cmd, redis_cmd, run_cmd, schedule_cmd
 from taskplane.cli.common import console, errors_as_exit
 
 app = typer.Typer(
@@ -20,6 +20,8 @@ app.add_typer(redis_cmd.app, name="redis")
 app.add_typer(inspect_cmd.task_app, name="task")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(api_cmd.key_app, name="api-key")
+app.add_typer(schedule_cmd.app, name="schedules")
+app.command()(schedule_cmd.scheduler)
 app.command()(api_cmd.api)
 app.command()(dev_cmd.dev)
 app.command()(run_cmd.worker)

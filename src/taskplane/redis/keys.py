@@ -79,6 +79,22 @@ class Keys:
         """GCRA state (theoretical arrival time) of one rate limit."""
         return f"{self.prefix}rate:{name}:{key}" if key else f"{self.prefix}rate:{name}"
 
+    def scheduler_lease(self) -> str:
+        """The scheduler leader's lease: ``<epoch>:<owner>``, expiring unless renewed."""
+        return f"{self.prefix}scheduler:leader"
+
+    def scheduler_epoch(self) -> str:
+        """Counter of leader terms; each new lease takes the next number (the fencing token)."""
+        return f"{self.prefix}scheduler:epoch"
+
+    def schedule(self, name: str) -> str:
+        """Hash with one schedule's state: paused, last slot, last run, last task, counters."""
+        return f"{self.prefix}schedule:{name}"
+
+    def schedule_fires(self, name: str) -> str:
+        """List (newest first, capped) of one schedule's firings as JSON."""
+        return f"{self.prefix}schedule:{name}:fires"
+
     def worker(self, hostname: str) -> str:
         """Hash with one worker's heartbeat and counters."""
         return f"{self.prefix}worker:{hostname}"

@@ -16,6 +16,10 @@ SCRIPT_NAMES = (
     "unique_release",
     "dead_add",
     "dead_take",
+    "lease_acquire",
+    "lease_release",
+    "schedule_claim",
+    "schedule_resume",
 )
 
 
