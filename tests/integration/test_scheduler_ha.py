@@ -86,7 +86,7 @@ def test_leader_killed_no_slot_fires_twice_and_the_other_takes_over_within_the_t
     assert [entry["kind"] for entry in every_second].count("late") == 1
     # The skip schedule dropped its missed slot instead.
     skipper = list(reversed(tp.schedules.fires("skipper")))
-    assert [entry["kind"] for entry in skipper if entry["epoch"] == 2][0] == "skip"
+    assert next(entry["kind"] for entry in skipper if entry["epoch"] == 2) == "skip"
     assert "late" not in {entry["kind"] for entry in skipper}
 
     # Every firing queued exactly one task, and the worker ran each exactly once.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from taskplane import ConfigurationError, Taskplane
+from taskplane import ConfigurationError, TaskArgumentsError, Taskplane, UnknownTaskError
 from taskplane.schedules import Schedule
 
 
@@ -17,10 +17,10 @@ def ms(dt: datetime) -> int:
 
 def test_interval_slots_are_aligned_to_the_epoch():
     schedule = Schedule("s", "t", every=60)
-    now = ms(datetime(2026, 11, 21, 10, 30, 45, tzinfo=timezone.utc))
-    assert schedule.slot_at_or_before(now) == ms(datetime(2026, 11, 21, 10, 30, tzinfo=timezone.utc))
-    assert schedule.slot_after(now) == ms(datetime(2026, 11, 21, 10, 31, tzinfo=timezone.utc))
-    on_slot = ms(datetime(2026, 11, 21, 10, 31, tzinfo=timezone.utc))
+    now = ms(datetime(2026, 11, 21, 10, 30, 45, tzinfo=UTC))
+    assert schedule.slot_at_or_before(now) == ms(datetime(2026, 11, 21, 10, 30, tzinfo=UTC))
+    assert schedule.slot_after(now) == ms(datetime(2026, 11, 21, 10, 31, tzinfo=UTC))
+    on_slot = ms(datetime(2026, 11, 21, 10, 31, tzinfo=UTC))
     assert schedule.slot_at_or_before(on_slot) == on_slot
     assert schedule.slot_after(on_slot) == on_slot + 60_000
 
@@ -33,13 +33,13 @@ def test_cron_slots_follow_the_time_zone_and_include_the_exact_minute():
     assert schedule.slot_at_or_before(two_am - 1) == ms(datetime(2026, 11, 20, 2, 0, tzinfo=berlin))
     assert schedule.slot_after(two_am) == ms(datetime(2026, 11, 22, 2, 0, tzinfo=berlin))
     # 02:00 in Berlin is 01:00 UTC in winter
-    assert datetime.fromtimestamp(two_am / 1000, timezone.utc).hour == 1
+    assert datetime.fromtimestamp(two_am / 1000, UTC).hour == 1
 
 
 def test_weekly_cron_falls_on_sundays():
     schedule = Schedule("s", "t", cron="0 4 * * 0", tz="UTC")
-    after = schedule.slot_after(ms(datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)))  # a Saturday
-    assert datetime.fromtimestamp(after / 1000, timezone.utc) == datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
+    after = schedule.slot_after(ms(datetime(2026, 11, 21, 12, 0, tzinfo=UTC)))  # a Saturday
+    assert datetime.fromtimestamp(after / 1000, UTC) == datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -69,9 +69,9 @@ def test_periodic_checks_the_task_arguments_queue_and_name():
     assert declared.name == "d.job" and declared.task == "d.job" and tp.schedules.names() == ["d.job"]
     with pytest.raises(ConfigurationError, match="exists already"):
         tp.periodic(job, every=60, args=[2])
-    with pytest.raises(Exception, match="bad arguments for d.job"):
+    with pytest.raises(TaskArgumentsError, match=r"bad arguments for d\.job"):
         tp.periodic(job, every=60, name="no-args")
-    with pytest.raises(Exception, match="unknown task 'd.nope'"):
+    with pytest.raises(UnknownTaskError, match=r"unknown task 'd\.nope'"):
         tp.periodic("d.nope", every=60)
     with pytest.raises(ConfigurationError, match="unknown queue"):
         tp.periodic(job, every=60, args=[1], name="q", queue="nowhere")
