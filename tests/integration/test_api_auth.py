@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -24,7 +26,7 @@ def routes(app) -> list[tuple[str, str]]:
     found = []
     for path, operations in app.openapi()["paths"].items():
         for method in operations:
-            found.append((method.upper(), path.replace("{task_id}", "x").replace("{letter_id}", "x")))
+            found.append((method.upper(), re.sub(r"\{\w+\}", "x", path)))
     return found
 
 
@@ -50,6 +52,11 @@ def test_every_endpoint_but_health_needs_a_valid_key(served):
             ("GET", f"{API}/dead-letters/x"),
             ("POST", f"{API}/dead-letters/requeue"),
             ("DELETE", f"{API}/dead-letters"),
+            ("GET", f"{API}/schedules"),
+            ("GET", f"{API}/schedules/x"),
+            ("POST", f"{API}/schedules/x/pause"),
+            ("POST", f"{API}/schedules/x/resume"),
+            ("POST", f"{API}/schedules/x/run"),
         ]
     )
     for method, path in operations:

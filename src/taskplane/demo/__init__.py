@@ -1,1 +1,1 @@
-"""A short showcase of the core runtime (until the reference workload lands)."""
+"""The reference workload (competitive-intelligence monitoring) and ``taskplane demo``, which runs it."""
