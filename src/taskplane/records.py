@@ -201,6 +201,13 @@ class RecordStore:
             pipe.zrem(keys.index_queue(record.queue), task_id)
         pipe.execute()
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many records are in each state (one ZCARD per state)."""
+        pipe = self._storage.client.pipeline(transaction=False)
+        for state in STATES:
+            pipe.zcard(self._storage.keys.index_state(state))
+        return dict(zip(STATES, (int(count) for count in pipe.execute()), strict=True))
+
     def find(
         self,
         state: str | None = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from taskplane.cli import api_cmd, dev_cmd, dlq_cmd, inspect_cmd, redis_cmd, run_cmd, schedule_cmd
-from taskplane.cli.common import console, errors_as_exit
+from taskplane.cli.common import console, errors_as_exit, fail
 
 app = typer.Typer(
     name="taskplane",
@@ -33,13 +33,18 @@ app.command()(inspect_cmd.workers)
 
 @app.command()
 def demo(
-    timeout: Annotated[float, typer.Option("--timeout", min=5, help="Seconds to wait for the jobs.")] = 60.0,
+    duration: Annotated[float, typer.Option("--duration", min=10, help="Seconds the scenario runs.")] = 60.0,
+    serve: Annotated[bool, typer.Option("--serve", help="Keep the stack running after the report.")] = False,
 ) -> None:
-    """A short showcase on the embedded server: progress, retries, a dead letter, a countdown, tiers, a rate limit."""
-    from taskplane.demo.run import run_demo
+    """Run the whole system on this machine with the reference workload (monitoring 20 sites), show it live,
+    print a report. Needs the demo extra: pip install 'taskplane[demo]'."""
+    try:
+        from taskplane.demo.run import run_demo
+    except ImportError as exc:
+        raise fail(f"the demo needs the demo extra (pip install 'taskplane[demo]'): {exc}") from None
 
     with errors_as_exit():
-        code = run_demo(console, timeout)
+        code = run_demo(console, duration, serve)
     raise typer.Exit(code)
 
 

@@ -1,152 +1,153 @@
-"""``taskplane demo``: start a worker on the embedded server, run a few jobs, print a report."""
+"""``taskplane demo``: the whole system on one machine, running the reference workload for a set time.
+
+It starts a private embedded server, the local sites, webhook receiver and SMTP server, two worker
+profiles (critical+high, normal+low), a scheduler and the API; seeds 20 monitors; drives pages to change
+for ``duration`` seconds while a live view shows queues, throughput and progress; then prints a report
+whose numbers come from the run, and stops everything it started (also on Ctrl-C).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
 from rich.console import Console
-from rich.table import Table
+from rich.live import Live
 
-from taskplane.demo.tasks import build_report, call_flaky_api, resize_image, send_receipt, tp
+from taskplane.demo.servers import MailServer, Sites, WebhookReceiver
 from taskplane.embedded import EmbeddedServer
-from taskplane.handle import TaskHandle
-from taskplane.stack import free_port, start_api
+from taskplane.settings import load_settings
+from taskplane.stack import ChildProcess, start_api
+
+APP = "taskplane.demo.tasks:tp"
+MONITORS = 20
+BROKEN_MONITOR = 20  # its webhook endpoint answers 503: retries, then a dead letter
+SCAN_EVERY = 10  # the demo scans every 10 s instead of 60 s, so a one-minute run sees several rounds
+WEBHOOK_BACKOFF = "[1, 2, 3]"  # instead of 1m/5m/15m, so the dead letter appears within the run
+UNFINISHED = ("queued", "scheduled", "started", "progress", "retrying")
 
 
-def run_demo(console: Console, timeout: float = 60.0) -> int:
-    """Run the showcase; returns the exit code (0 when every job ended as expected)."""
-    server = EmbeddedServer(tp.settings.data_dir, tp.settings.redis_server)
-    started_server = not tp.settings.redis_url and server.info() is None
-    console.print(
-        f"[bold]taskplane demo[/bold] -- Redis: {'embedded server' if not tp.settings.redis_url else 'configured URL'}"
-    )
-    tp.ping()
-    _, token = tp.api_keys.create("demo", ["admin"], replace=True)
-    api_port = free_port()
-    api = start_api("taskplane.demo.tasks:tp", tp.redis_url, api_port, tp.settings.data_dir / "demo-api.log")
-    base_url = f"http://127.0.0.1:{api_port}/api/v1"
-    console.print(f"API {base_url} (docs /docs) -- key for this run: {token}", highlight=False, soft_wrap=True)
-    log_path = tp.settings.data_dir / "demo-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_file = open(log_path, "w")  # noqa: SIM115 - closed in finally
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "taskplane",
-            "worker",
-            "-A",
-            "taskplane.demo.tasks:tp",
-            "--concurrency",
-            "2",
-            "--hostname",
-            f"demo-{os.getpid()}@localhost",
-            "--loglevel",
-            "WARNING",
-        ],
-        env={**os.environ, "TASKPLANE_REDIS_URL": tp.redis_url},
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
+class Api:
+    """A small client of the demo's own HTTP API."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.token = token
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One request; returns the decoded JSON answer."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        with urlopen(Request(self.base_url + path, data=data, headers=headers, method=method), timeout=10) as answer:
+            return json.load(answer)
+
+    def enqueue(self, task: str, args: list[Any]) -> str:
+        """POST /tasks; returns the task id."""
+        return str(self.call("POST", "/tasks", {"task": task, "args": args})["id"])
+
+
+def run_demo(console: Console, duration: float = 60.0, serve: bool = False) -> int:
+    """Run the demo; returns 0 when the run showed everything it should (the report says what)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the demo like Ctrl-C
+    home = load_settings().data_dir / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    for stale in home.glob("monitoring.sqlite*"):
+        stale.unlink()
+    server = EmbeddedServer(home / "server")
+    stoppers: list[Callable[[], object]] = []
     try:
-        handles: dict[str, TaskHandle] = {}
-        # One job goes through the HTTP API, and its event stream is followed while it runs.
-        http_id = http_enqueue(base_url, token, "demo.resize_image", [100], {"steps": 8})
-        handles["resize_image(100) via HTTP"] = TaskHandle(tp, http_id)
-        followed: list[dict[str, Any]] = []
-        follower = threading.Thread(target=lambda: followed.extend(follow_events(base_url, token, http_id)))
-        follower.start()
-        for image in range(1, 6):
-            handles[f"resize_image({image})"] = resize_image.enqueue(image)
-        handles["call_flaky_api"] = call_flaky_api.enqueue("https://payments.example/api")
-        handles["send_receipt (critical)"] = send_receipt.enqueue(42)
-        handles["resize_image countdown 2s"] = resize_image.enqueue_with((99,), countdown=2)
-        for day in range(1, 11):
-            handles[f"build_report({day}) 5/s"] = build_report.enqueue(day)
-        console.print(f"enqueued {len(handles)} jobs; worker pid {worker.pid} (log: {log_path})")
-        deadline = time.monotonic() + timeout
-        for handle in handles.values():
-            handle.wait(timeout=max(1.0, deadline - time.monotonic()))
-        follower.join(max(1.0, deadline - time.monotonic()))
-        steps = [event["data"].get("progress_current") for event in followed if event["event"] == "progress"]
-        console.print(
-            f"event stream of the HTTP job: {len(followed)} events, progress steps {steps}, "
-            f"last state {followed[-1]['data']['state'] if followed else 'none'}"
+        info = server.start()
+        stoppers.append(server.stop)
+        sites, hooks, mail = Sites(MONITORS), WebhookReceiver(secret := os.urandom(16).hex()), MailServer()
+        stoppers += [sites.stop, hooks.stop, mail.stop]
+        os.environ.update(
+            {
+                "TASKPLANE_REDIS_URL": info.url,
+                "TASKPLANE_DATA_DIR": str(home),
+                "TASKPLANE_DEMO_DATABASE_URL": f"sqlite:///{(home / 'monitoring.sqlite').resolve()}",
+                "TASKPLANE_DEMO_SMTP_PORT": str(mail.port),
+                "TASKPLANE_DEMO_WEBHOOK_SECRET": secret,
+                "TASKPLANE_DEMO_WEBHOOK_BACKOFF": WEBHOOK_BACKOFF,
+                "TASKPLANE_DEMO_SCAN_EVERY": str(SCAN_EVERY),
+                "TASKPLANE_DEMO_ANALYSIS_STEP_SECONDS": "1.0",
+                "TASKPLANE_DEMO_ANOMALY_BUCKET_SECONDS": "5",
+            }
         )
-        return _report(console, handles)
+        from taskplane.demo import stage  # imported once the environment names this run's server and servers
+
+        return stage.run(console, duration, serve, home, sites, hooks, mail, stoppers)
+    except KeyboardInterrupt:
+        console.print("interrupted: stopping everything the demo started ...")
+        return 130
     finally:
-        api.stop()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log_file.close()
-        if started_server:
-            server.stop()
-            console.print("stopped the embedded server the demo started")
+        for stop in reversed(stoppers):
+            stop()
+        console.print(f"stopped {len(stoppers)} parts the demo started (servers, workers, scheduler, API)")
 
 
-def http_enqueue(base_url: str, token: str, task: str, args: list[Any], kwargs: dict[str, Any]) -> str:
-    """POST /tasks; returns the new task's id."""
-    body = json.dumps({"task": task, "args": args, "kwargs": kwargs}).encode()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    with urlopen(Request(f"{base_url}/tasks", data=body, headers=headers), timeout=10) as response:
-        return str(json.load(response)["id"])
+def start_children(home: Path, port: int, stoppers: list[Callable[[], object]]) -> dict[str, ChildProcess]:
+    """Both worker profiles, the scheduler and the API, each stopped by its pid at the end."""
+    url = os.environ["TASKPLANE_REDIS_URL"]
+    logs = home / "logs"
+    children: dict[str, ChildProcess] = {}
+    for profile in ("interactive", "batch"):
+        args = ["worker", "-A", APP, "--profile", profile, "-n", f"{profile}-{os.getpid()}@demo", "-l", "WARNING"]
+        children[profile] = ChildProcess(f"worker {profile}", args, url, logs / f"worker-{profile}.log")
+        stoppers.append(children[profile].stop)
+    children["scheduler"] = ChildProcess("scheduler", ["scheduler", "-A", APP], url, logs / "scheduler.log")
+    stoppers.append(children["scheduler"].stop)
+    children["api"] = start_api(APP, url, port, logs / "api.log")
+    stoppers.append(children["api"].stop)
+    return children
 
 
-def follow_events(base_url: str, token: str, task_id: str) -> list[dict[str, Any]]:
-    """Read GET /tasks/{id}/events until the server ends the stream (the task finished)."""
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-    request = Request(f"{base_url}/tasks/{task_id}/events", headers={"Authorization": f"Bearer {token}"})
-    with urlopen(request, timeout=120) as response:
-        for raw in response:
-            line = raw.decode().rstrip("\r\n")
-            if not line and current:
-                events.append(current)
-                current = {}
-            elif line.startswith(("event:", "data:")):
-                field, _, value = line.partition(":")
-                current[field] = json.loads(value) if field == "data" else value.strip()
-    return events
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``condition`` every 0.2 s until it is truthy.
+
+    Raises:
+        TimeoutError: it was not, within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError(f"the demo gave up waiting for {what} after {timeout:.0f}s")
 
 
-def _report(console: Console, handles: dict[str, TaskHandle]) -> int:
-    table = Table(title="jobs", title_justify="left")
-    for column in ("job", "queue", "state", "attempts", "runtime s", "result / error"):
-        table.add_column(column)
-    states: Counter[str] = Counter()
-    for label, handle in handles.items():
-        record = handle.record()
-        states[record.state] += 1
-        outcome = record.fields.get("result") or record.fields.get("error_message", "")
-        table.add_row(
-            label,
-            record.queue,
-            record.state,
-            str(record.fields.get("attempts", "")),
-            str(record.fields.get("runtime", "")),
-            str(outcome)[:60],
-        )
-    console.print(table)
-    console.print("tasks by state: " + ", ".join(f"{state}={count}" for state, count in sorted(states.items())))
-    for letter in tp.dead_letters.find(limit=10):
-        console.print(
-            f"dead letter: {letter.name} in {letter.dead_queue}: {letter.reason} after {letter.attempts} attempts "
-            f"({letter.exception_type}: {letter.exception_message})"
-        )
-    expected_dead = 1
-    ok = states.get("succeeded", 0) == len(handles) - expected_dead and states.get("dead", 0) == expected_dead
-    console.print("[green]demo finished as expected[/green]" if ok else "[red]demo ended unexpectedly[/red]")
-    return 0 if ok else 1
+class PageChanger(threading.Thread):
+    """Changes a random monitored page every few seconds (competitors editing their sites)."""
+
+    def __init__(self, sites: Sites, every: float, seed: int = 11) -> None:
+        super().__init__(name="demo-page-changer", daemon=True)
+        self.sites = sites
+        self.every = every
+        self.rng = random.Random(seed)
+        self.stopped = threading.Event()
+        self.changes = 0
+
+    def run(self) -> None:
+        """Change pages until stopped."""
+        while not self.stopped.wait(self.every * self.rng.uniform(0.5, 1.5)):
+            self.sites.change(self.rng.randint(1, MONITORS - 1))
+            self.changes += 1
+
+
+def today() -> str:
+    """Today's UTC date."""
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def live(console: Console, render: Callable[[], Any]) -> Live:
+    """A live view refreshed four times a second (printed once at the end when not on a terminal)."""
+    return Live(get_renderable=render, console=console, refresh_per_second=4, transient=False)
