@@ -62,6 +62,7 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path):
         cwd=tmp_path,
     )
     lines: list[str] = []
+    pids: list[int] = []
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -73,9 +74,13 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path):
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=90)
     finally:
-        if process.poll() is None:
+        if process.poll() is None:  # it hung: stop what it started, by pid, so no later test pays for it
             process.kill()
             process.wait()
+            for pid in pids:
+                if alive(pid):
+                    os.killpg(pid, signal.SIGKILL)
+            EmbeddedServer(tmp_path / "data" / "demo" / "server").stop()
     assert process.returncode == 130, "".join(lines) + rest
     assert "interrupted: stopping everything" in rest
     assert not any(alive(pid) for pid in pids)

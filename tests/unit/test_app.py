@@ -106,7 +106,10 @@ def test_records_list_newest_first_filtered_and_paged(redis_url):
     @tp.task(name="x.b", queue="reports")
     def b(i: int) -> None: ...
 
-    ids = [a.enqueue(i).id for i in range(5)] + [b.enqueue(i).id for i in range(3)]
+    ids = []
+    for task, i in [(a, i) for i in range(5)] + [(b, i) for i in range(3)]:
+        ids.append(task.enqueue(i).id)
+        time.sleep(0.002)  # records are ordered by creation time in ms; ties are ordered by id
     first = tp.tasks(limit=3)
     assert [r.id for r in first.records] == ids[::-1][:3]
     second = tp.tasks(limit=3, cursor=first.next_cursor)

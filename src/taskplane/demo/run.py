@@ -35,6 +35,24 @@ SCAN_EVERY = 10  # the demo scans every 10 s instead of 60 s, so a one-minute ru
 WEBHOOK_BACKOFF = "[1, 2, 3]"  # instead of 1m/5m/15m, so the dead letter appears within the run
 UNFINISHED = ("queued", "scheduled", "started", "progress", "retrying")
 
+_stop = threading.Event()
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM asked the demo to stop."""
+
+
+def _request_stop(signum: int, frame: Any) -> None:
+    # Only set a flag: an exception raised at an arbitrary point (say, inside a connection pool's lock)
+    # could leave a lock held and hang the clean-up. The demo checks the flag wherever it waits.
+    _stop.set()
+
+
+def pause(seconds: float) -> None:
+    """Wait ``seconds``, or raise :class:`Interrupted` as soon as a stop was asked for."""
+    if _stop.wait(seconds):
+        raise Interrupted()
+
 
 class Api:
     """A small client of the demo's own HTTP API."""
@@ -57,7 +75,8 @@ class Api:
 
 def run_demo(console: Console, duration: float = 60.0, serve: bool = False) -> int:
     """Run the demo; returns 0 when the run showed everything it should (the report says what)."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the demo like Ctrl-C
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)  # SIGTERM stops the demo like Ctrl-C
     home = load_settings().data_dir / "demo"
     home.mkdir(parents=True, exist_ok=True)
     for stale in home.glob("monitoring.sqlite*"):
@@ -85,7 +104,7 @@ def run_demo(console: Console, duration: float = 60.0, serve: bool = False) -> i
         from taskplane.demo import stage  # imported once the environment names this run's server and servers
 
         return stage.run(console, duration, serve, home, sites, hooks, mail, stoppers)
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
         console.print("interrupted: stopping everything the demo started ...")
         return 130
     finally:
@@ -121,7 +140,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         value = condition()
         if value:
             return value
-        time.sleep(0.2)
+        pause(0.2)
     raise TimeoutError(f"the demo gave up waiting for {what} after {timeout:.0f}s")
 
 

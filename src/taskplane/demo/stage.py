@@ -19,6 +19,7 @@ from taskplane.demo.run import (
     Api,
     PageChanger,
     live,
+    pause,
     start_children,
     today,
     wait_until,
@@ -81,7 +82,7 @@ def run(
         while (elapsed := time.monotonic() - started) < duration:
             while steps and steps[0][0] <= elapsed:
                 steps.pop(0)[1]()
-            time.sleep(0.25)
+            pause(0.25)
         changer.stopped.set()
         api.call("POST", "/schedules/scan-monitors/pause")
         state.note("time is up: scan-monitors paused; letting queued work finish")
@@ -93,7 +94,7 @@ def run(
         console.print(f"[bold]serving[/bold]: API {api.base_url}  key {token}", highlight=False, soft_wrap=True)
         console.print(f"try: curl -H 'Authorization: Bearer {token}' {api.base_url}/schedules   (Ctrl-C stops)")
         while all(child.running() for child in children.values()):
-            time.sleep(0.5)
+            pause(0.5)
         console.print("[red]a part of the stack exited[/red]")
         return 1
     return code
@@ -137,7 +138,7 @@ def _drain(timeout: float) -> None:
         counts = tp.records.count_by_state()
         if not any(counts[state] for state in UNFINISHED):
             return
-        time.sleep(0.5)
+        pause(0.5)
 
 
 def _report(console: Console, state: LiveState, changer: Any) -> int:
