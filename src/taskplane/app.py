@@ -33,6 +33,7 @@ from taskplane.schedules import Missed, Schedule
 from taskplane.settings import Settings, load_settings
 from taskplane.storage import Storage
 from taskplane.task import TaskplaneTask
+from taskplane.task_metrics import TaskMetrics
 from taskplane.task_options import celery_task_options, check_option_names
 from taskplane.topology import Topology
 from taskplane.uniqueness import UniqueLocks
@@ -280,6 +281,11 @@ class Taskplane:
     def rate_limiter(self) -> RateLimiter:
         """Cluster-wide rate limiter."""
         return RateLimiter(self.storage)
+
+    @cached_property
+    def task_metrics(self) -> TaskMetrics:
+        """Cluster-wide task counters and histograms in Redis (what ``/metrics`` reports)."""
+        return TaskMetrics(self.storage)
 
     @cached_property
     def delayed(self) -> DelayedStore:

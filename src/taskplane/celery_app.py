@@ -13,6 +13,7 @@ from celery.utils import uuid
 
 from taskplane.records import compact_json, now_ms
 from taskplane.task import TaskplaneTask
+from taskplane.task_metrics import this_host
 from taskplane.transport import REQUEUE_HEADER
 
 if TYPE_CHECKING:
@@ -52,21 +53,28 @@ class TaskplaneCelery(Celery):
                 eta_ms = int(eta.timestamp() * 1000)
             elif countdown:
                 eta_ms = now_ms() + int(countdown * 1000)
+            batch = tp.storage.batch()
             tp.records.write(
                 task_id,
                 name,
                 queue,
                 "scheduled" if eta_ms else "queued",
+                batch=batch,
                 args=compact_json(list(args or ()))[0],
                 kwargs=compact_json(dict(kwargs or {}))[0],
                 eta_ms=eta_ms,
                 attempts=0,
                 retries=0,
             )
+            sent = tp.task_metrics.changes().count("celery_task_sent_total", name, this_host(), queue)
+            tp.task_metrics.write(sent, batch.pipe)
+            batch.execute()
         try:
             return super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
         except BaseException:
             if record:
                 with contextlib.suppress(redis.RedisError):
                     tp.records.delete(task_id)
+                    unsent = tp.task_metrics.changes()
+                    tp.task_metrics.write(unsent.count("celery_task_sent_total", name, this_host(), queue, amount=-1))
             raise

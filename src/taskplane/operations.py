@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kombu.transport.redis import Channel as RedisChannel
+
 from taskplane.errors import NotFinishedError, NotFoundError
 from taskplane.handle import result_of
 from taskplane.records import now_ms
@@ -37,13 +39,27 @@ def cancel(tp: Taskplane, task_id: str, terminate_after: float | None) -> str:
     return record.state
 
 
+def priority_lists(queue: str) -> list[str]:
+    """The Redis lists kombu keeps for ``queue``: the queue itself and one per message-priority step."""
+    steps = [step for step in RedisChannel.priority_steps if step]
+    return [queue, *(f"{queue}{RedisChannel.sep}{step}" for step in steps)]
+
+
+def queue_lengths(tp: Taskplane, names: list[str]) -> dict[str, int]:
+    """Messages ready in each queue, counting every priority sub-list (one pipeline)."""
+    pipe = tp.storage.client.pipeline(transaction=False)
+    lists = {name: priority_lists(name) for name in names}
+    for name in names:
+        for key in lists[name]:
+            pipe.llen(key)
+    replies = iter(pipe.execute())
+    return {name: sum(int(next(replies)) for _ in lists[name]) for name in names}
+
+
 def queue_stats(tp: Taskplane) -> list[dict[str, Any]]:
     """Ready, delayed and dead counts per queue, highest tier first."""
     names = tp.topology.names()
-    pipe = tp.storage.client.pipeline(transaction=False)
-    for name in names:
-        pipe.llen(name)
-    ready = dict(zip(names, (int(n) for n in pipe.execute()), strict=True))
+    ready = queue_lengths(tp, names)
     delayed = tp.delayed.counts(names)
     dead = tp.dead_letters.counts()
     return [

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskplane.errors import InvalidRequestError
+from taskplane.redis.scripts import Batch
 from taskplane.storage import Storage
 
 STATES = ("queued", "scheduled", "started", "progress", "retrying", "succeeded", "dead", "cancelled")
@@ -150,9 +151,12 @@ class RecordStore:
         self._retention = retention_seconds
 
     def write(
-        self, task_id: str, name: str, queue: str, state: str | None = None, pipe: Any = None, **fields: Any
+        self, task_id: str, name: str, queue: str, state: str | None = None, batch: Batch | None = None, **fields: Any
     ) -> None:
-        """Set ``fields`` (and the state, keeping indexes in step) on a task's record, creating it if new."""
+        """Set ``fields`` (and the state, keeping indexes in step) on a task's record, creating it if new.
+
+        With ``batch`` the write is only queued there, to go out with the rest of the batch.
+        """
         keys = self._storage.keys
         state_keys = [keys.index_state(s) for s in STATES]
         position = 0 if state is None else 6 + STATES.index(state)
@@ -166,19 +170,19 @@ class RecordStore:
             if value is None:
                 continue
             flat.extend((key, value))
-        self._storage.scripts.run(
-            "record_write",
-            keys=[
-                keys.record(task_id),
-                keys.index_all(),
-                keys.index_name(name),
-                keys.index_queue(queue),
-                keys.events(task_id),
-                *state_keys,
-            ],
-            args=[position, stamp, self._retention, *flat],
-            client=pipe,
-        )
+        script_keys = [
+            keys.record(task_id),
+            keys.index_all(),
+            keys.index_name(name),
+            keys.index_queue(queue),
+            keys.events(task_id),
+            *state_keys,
+        ]
+        script_args = [position, stamp, self._retention, *flat]
+        if batch is not None:
+            batch.script("record_write", script_keys, script_args)
+        else:
+            self._storage.scripts.run("record_write", keys=script_keys, args=script_args)
 
     def get(self, task_id: str) -> TaskRecord | None:
         """The record, or None if no such task was ever recorded (or it expired)."""

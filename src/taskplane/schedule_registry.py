@@ -199,6 +199,15 @@ class ScheduleRegistry:
         """Status of every declared schedule, by name."""
         return [self.status(name) for name in self.names()]
 
+    def last_runs(self) -> dict[str, int | None]:
+        """Each declared schedule's last firing (Unix ms), or None if it never fired (one pipeline)."""
+        storage = self._tp.storage
+        names = self.names()
+        pipe = storage.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hget(storage.keys.schedule(name), "last_run_ms")
+        return {name: int(value) if value else None for name, value in zip(names, pipe.execute(), strict=True)}
+
     def leader(self) -> Leader | None:
         """Who holds the scheduler lease now (None: no scheduler leads)."""
         storage = self._tp.storage

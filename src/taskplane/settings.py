@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     scheduler_lease_ttl: float = Field(default=10.0, ge=1)  # a dead leader is replaced within this
     scheduler_tick: float = Field(default=0.5, gt=0, le=5)  # how often schedulers renew, poll and fire
     scheduler_grace: float = Field(default=5.0, ge=0)  # a slot fired later than this counts as missed
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)  # larger HTTP request bodies get 413
 
     @field_validator("redis_url")

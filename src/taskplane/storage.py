@@ -7,7 +7,7 @@ from typing import Any
 
 from taskplane.redis.client import connect
 from taskplane.redis.keys import Keys
-from taskplane.redis.scripts import Scripts
+from taskplane.redis.scripts import Batch, Scripts
 
 
 @dataclass
@@ -25,3 +25,7 @@ class Storage:
     def from_url(cls, url: str, prefix: str) -> Storage:
         """Storage over a fresh client for ``url`` (no I/O until first use)."""
         return cls(connect(url), Keys(prefix))
+
+    def batch(self) -> Batch:
+        """An empty :class:`Batch` on this storage's client."""
+        return Batch(self.client, self.scripts)

@@ -14,8 +14,11 @@ from celery.exceptions import Retry as CeleryRetry
 
 from taskplane.context import Execution, _current
 from taskplane.deadletter import DeadLetter
+from taskplane.log_format import TaskLogContext, enter_task, leave_task
 from taskplane.policies import RateLimit, Retry
 from taskplane.records import compact_json, now_ms
+from taskplane.task_metrics import MetricChanges, this_host
+from taskplane.transport import READY_HEADER
 from taskplane.uniqueness import unique_digest
 
 if TYPE_CHECKING:
@@ -106,13 +109,26 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         request = self.request
         if request.called_directly or request.is_eager:
             return self.run(*args, **kwargs)
+        queue = (request.delivery_info or {}).get("routing_key") or self.taskplane.queue_for(self.name)
+        attempt = int(request.retries or 0)
+        token = enter_task(TaskLogContext(str(request.id), self.name, queue, attempt))
+        try:
+            return self._execute(args, kwargs, queue, attempt)
+        finally:
+            leave_task(token)
+
+    def _execute(self, args: tuple[Any, ...], kwargs: dict[str, Any], queue: str, attempt: int) -> Any:
+        request = self.request
         tp = self.taskplane
         task_id = str(request.id)
-        queue = (request.delivery_info or {}).get("routing_key") or tp.queue_for(self.name)
-        attempt = int(request.retries or 0)
         headers = request.headers or {}
+        host = self._hostname()
         if tp.cancellations.is_cancelled(task_id):
-            tp.records.write(task_id, self.name, queue, "cancelled", finished_ms=now_ms())
+            batch = tp.storage.batch()
+            tp.records.write(task_id, self.name, queue, "cancelled", batch=batch, finished_ms=now_ms())
+            revoked = self._metric_changes().count("celery_task_revoked_total", self.name, host, queue)
+            tp.task_metrics.write(revoked, batch.pipe)
+            batch.execute()
             self._release_unique(headers, task_id)
             raise Ignore()
         if self.taskplane_rate_limit is not None and str(headers.get(SLOT_HEADER)) != str(attempt):
@@ -128,19 +144,28 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
                 None,
                 f"delivered {deliveries - 1} times without finishing (the process running it died)",
             )
+            tp.task_metrics.write(self._metric_changes().count("celery_task_rejected_total", self.name, host, queue))
             raise Reject(f"poison message: delivered {deliveries - 1} times", requeue=False)
         started = time.time()
+        changes = self._metric_changes().count("celery_task_started_total", self.name, host, queue)
+        if headers.get(READY_HEADER):
+            wait = started - int(headers[READY_HEADER]) / 1000
+            changes.observe("taskplane_task_queue_wait_seconds", wait, self.name, queue)
+        batch = tp.storage.batch()
+        tp.task_metrics.write(changes, batch.pipe)
         tp.records.write(
             task_id,
             self.name,
             queue,
             "started",
+            batch=batch,
             started_ms=int(started * 1000),
             attempts=attempt + 1,
             retries=attempt,
             worker=request.hostname or "",
             deliveries=deliveries,
         )
+        batch.execute()
         execution = Execution(self, task_id, self.name, queue)
         token = _current.set(execution)
         try:
@@ -155,18 +180,30 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
             _current.reset(token)
         execution.flush()
         text, truncated = compact_json(result)
+        runtime = time.time() - started
+        batch = tp.storage.batch()
         tp.records.write(
             task_id,
             self.name,
             queue,
             "succeeded",
+            batch=batch,
             finished_ms=now_ms(),
-            runtime=round(time.time() - started, 6),
+            runtime=round(runtime, 6),
             result=text,
             result_truncated=int(truncated),
         )
+        succeeded = self._metric_changes().count("celery_task_succeeded_total", self.name, host, queue)
+        tp.task_metrics.write(succeeded.observe("celery_task_runtime", runtime, self.name, host, queue), batch.pipe)
+        batch.execute()
         self._release_unique(headers, task_id)
         return result
+
+    def _hostname(self) -> str:
+        return str(self.request.hostname or this_host())
+
+    def _metric_changes(self) -> MetricChanges:
+        return self.taskplane.task_metrics.changes(self._hostname())
 
     def _count_delivery(self, task_id: str, attempt: int) -> int:
         storage = self.taskplane.storage
@@ -186,14 +223,18 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         wait = tp.rate_limiter.reserve(self.name, limit, limit.bucket(args, kwargs))
         if wait <= 0:
             return
+        batch = tp.storage.batch()
         tp.records.write(
             str(self.request.id),
             self.name,
             queue,
             "scheduled",
+            batch=batch,
             eta_ms=now_ms() + int(wait * 1000),
             waiting_for="rate_limit",
         )
+        tp.task_metrics.write(self._metric_changes().count("taskplane_rate_limited_total", self.name), batch.pipe)
+        batch.execute()
         signature = self.signature_from_request(
             self.request,
             args,
@@ -213,18 +254,26 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         task_id = str(self.request.id)
         error = {"error_type": type(exc).__name__, "error_message": str(exc)[:2000]}
         first_failure = {"first_failure_ms": now_ms()} if attempt == 0 else {}
+        runtime = time.time() - started
+        host = self._hostname()
+        changes = self._metric_changes().observe("celery_task_runtime", runtime, self.name, host, queue)
         if policy is not None and policy.retries_on(exc) and attempt < policy.max_retries:
             delay = policy.delay(attempt + 1)
+            batch = tp.storage.batch()
             tp.records.write(
                 task_id,
                 self.name,
                 queue,
                 "retrying",
+                batch=batch,
                 next_attempt_ms=now_ms() + int(delay * 1000),
-                runtime=round(time.time() - started, 6),
+                runtime=round(runtime, 6),
                 **error,
                 **first_failure,
             )
+            changes.count("celery_task_retried_total", self.name, host, queue)
+            tp.task_metrics.write(changes.count("taskplane_retries_total", self.name), batch.pipe)
+            batch.execute()
             raise self.retry(exc=exc, countdown=delay, max_retries=None, queue=queue)
         if policy is None:
             reason = "failed"
@@ -233,6 +282,7 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         else:
             reason = "not_retryable"
         self._dead_letter(args, kwargs, queue, attempt, reason, exc, str(exc), started)
+        tp.task_metrics.write(changes.count("celery_task_failed_total", self.name, host, queue, type(exc).__name__))
 
     def _dead_letter(
         self,

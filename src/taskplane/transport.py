@@ -30,9 +30,12 @@ from taskplane.errors import NotFoundError, PayloadTooLargeError
 from taskplane.records import now_ms
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import Scripts
+from taskplane.task_metrics import MetricChanges, add_changes, this_host
 
 #: Header that asks the transport to take the message's dead letter in the same step as it is queued.
 REQUEUE_HEADER = "x-taskplane-requeue"
+#: Header stamped on every published message: when it is due to run (Unix ms, publisher's clock).
+READY_HEADER = "x-taskplane-ready-ms"
 OPTION_PREFIX = "taskplane_prefix"
 OPTION_MAX_PAYLOAD = "taskplane_max_payload"
 OPTION_DEAD_CAP = "taskplane_dead_letter_cap"
@@ -106,6 +109,8 @@ class Channel(kombu_redis.Channel):
             )
         requeue = headers.pop(REQUEUE_HEADER, None)
         delay = eta_delay(headers.pop("eta", None)) if "eta" in headers else 0.0
+        if isinstance(message.get("headers"), dict):
+            message["headers"][READY_HEADER] = now_ms() + int(max(delay, 0.0) * 1000)
         if requeue is None and delay <= 0:
             super()._put(queue, message, **kwargs)
             return
@@ -176,6 +181,10 @@ class Channel(kombu_redis.Channel):
                 args=[letter.id, letter.to_json(), letter.last_failure_ms, cap, queue],
                 client=client,
             )
+            rejected = MetricChanges(this_host()).count("celery_task_rejected_total", "", this_host(), queue)
+            pipe = client.pipeline(transaction=False)
+            add_changes(pipe, keys, rejected)
+            pipe.execute()
         kombu_redis.crit("dead-lettered a malformed item from queue %r (%d bytes)", queue, len(text))
 
 

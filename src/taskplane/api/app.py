@@ -7,10 +7,11 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 import taskplane
-from taskplane.api import routes_dead_letters, routes_schedules, routes_system, routes_tasks
+from taskplane.api import routes_dead_letters, routes_metrics, routes_schedules, routes_system, routes_tasks
 from taskplane.api.body_limit import BodyLimitMiddleware
 from taskplane.api.errors import ApiError, install_error_handlers
 from taskplane.app import Taskplane
+from taskplane.metrics import registry_for
 
 API_PREFIX = "/api/v1"
 
@@ -39,7 +40,8 @@ async def reject_unknown_query(request: Request) -> None:
 
 
 def create_app(tp: Taskplane) -> FastAPI:
-    """The API for ``tp``: endpoints under ``/api/v1``, OpenAPI at ``/docs`` and ``/openapi.json``.
+    """The API for ``tp``: endpoints under ``/api/v1``, Prometheus metrics at ``/metrics``, OpenAPI at
+    ``/docs`` and ``/openapi.json``.
 
     Request bodies above ``tp.settings.api_max_body_bytes`` are refused with 413. Building the app
     does no I/O; Redis is first touched by a request.
@@ -50,8 +52,11 @@ def create_app(tp: Taskplane) -> FastAPI:
         description="Enqueue tasks, follow their progress, cancel them, operate queues, workers and dead letters.",
     )
     app.state.taskplane = tp
+    app.state.metrics_registry = registry_for(tp)
     app.add_middleware(BodyLimitMiddleware, max_body_size=tp.settings.api_max_body_bytes)
     install_error_handlers(app)
     for router in (routes_tasks.router, routes_dead_letters.router, routes_schedules.router, routes_system.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])
+    # Where Prometheus looks by default, outside the versioned prefix.
+    app.include_router(routes_metrics.router, dependencies=[Depends(reject_unknown_query)])
     return app

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from taskplane.cli import api_cmd, dev_cmd, dlq_cmd, inspect_cmd, redis_cmd, run_cmd, schedule_cmd
+from taskplane.cli import api_cmd, dev_cmd, dlq_cmd, inspect_cmd, ops_cmd, redis_cmd, run_cmd, schedule_cmd
 from taskplane.cli.common import console, errors_as_exit, fail
 
 app = typer.Typer(
@@ -29,6 +29,8 @@ app.command()(run_cmd.enqueue)
 app.command()(inspect_cmd.tasks)
 app.command()(inspect_cmd.queues)
 app.command()(inspect_cmd.workers)
+app.command()(ops_cmd.metrics)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(ops_cmd.flower)
 
 
 @app.command()

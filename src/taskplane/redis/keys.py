@@ -114,3 +114,11 @@ class Keys:
     def unacked_mutex(self) -> str:
         """kombu's mutex around restoring expired deliveries."""
         return f"{self.prefix}unacked_mutex"
+
+    def metrics(self, hostname: str) -> str:
+        """Hash of one host's task metrics: JSON ``[metric, *label values]`` -> running total."""
+        return f"{self.prefix}metrics:{hostname}"
+
+    def metrics_hosts(self) -> str:
+        """Sorted set of hosts that wrote task metrics, scored by their last write (Unix seconds)."""
+        return f"{self.prefix}metrics-hosts"

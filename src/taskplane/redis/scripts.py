@@ -7,6 +7,7 @@ from importlib import resources
 from typing import Any
 
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 SCRIPT_NAMES = (
     "delayed_add",
@@ -38,3 +39,41 @@ class Scripts:
     def run(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
         """Run script ``name`` (optionally on a pipeline or another client)."""
         return self._scripts[name](keys=keys, args=args, client=client)
+
+    def sha(self, name: str) -> str:
+        """The SHA1 of script ``name``."""
+        return str(self._scripts[name].sha)
+
+
+class Batch:
+    """Commands and scripts sent in one round trip.
+
+    redis-py checks SCRIPT EXISTS before every pipeline holding a registered script (one more round
+    trip); a batch sends bare EVALSHA instead and runs a script again by itself only if the server
+    did not know it.
+    """
+
+    def __init__(self, client: Any, scripts: Scripts) -> None:
+        self.pipe = client.pipeline(transaction=False)
+        self._scripts = scripts
+        self._calls: list[tuple[int, str, list[str], list[Any]]] = []
+
+    def script(self, name: str, keys: list[str], args: list[Any]) -> None:
+        """Queue script ``name``."""
+        self._calls.append((len(self.pipe), name, keys, args))
+        self.pipe.evalsha(self._scripts.sha(name), len(keys), *keys, *args)
+
+    def execute(self) -> list[Any]:
+        """Send everything; returns the replies in order.
+
+        Raises:
+            redis.RedisError: the first command that failed (after unknown scripts were loaded and rerun).
+        """
+        replies = self.pipe.execute(raise_on_error=False)
+        for index, name, keys, args in self._calls:
+            if isinstance(replies[index], NoScriptError):
+                replies[index] = self._scripts.run(name, keys, args)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return list(replies)

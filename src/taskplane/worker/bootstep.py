@@ -14,7 +14,9 @@ from typing import Any
 from celery import bootsteps, signals
 from celery.worker import state
 
+from taskplane import log_format as log_format_module
 from taskplane.records import now_ms
+from taskplane.task_metrics import MetricChanges
 from taskplane.worker.heartbeat import HEARTBEAT_INTERVAL, beat, forget
 from taskplane.worker.periodic import Periodic
 
@@ -31,6 +33,12 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         self._threads: list[Periodic] = []
         self._worker = worker
         self._shutdown_watch: threading.Thread | None = None
+        self._received = MetricChanges(worker.hostname or "")
+        self._received_lock = threading.Lock()
+        # Celery has set up its log handlers by now; pool children are forked later and set up again.
+        log_format = worker.app.taskplane.settings.log_format
+        log_format_module.configure(log_format)
+        signals.worker_process_init.connect(lambda **_: log_format_module.configure(log_format), weak=False)
 
     def start(self, worker: Any) -> None:
         """Start the maintenance threads."""
@@ -43,17 +51,49 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
             Periodic("heartbeat", HEARTBEAT_INTERVAL, self._heartbeat),
             Periodic("cancel-watch", 1.0, self._terminate_cancelled),
             Periodic("record-trim", 60.0, lambda: tp.records.trim(tp.task_names(), tp.topology.names())),
+            Periodic("metrics-flush", 1.0, self._flush_received),
         ]
         for thread in self._threads:
             thread.start()
         signals.worker_shutting_down.connect(self._on_shutting_down, weak=False)
+        signals.task_received.connect(self._on_received, weak=False)
+        # Sent after the pool has drained (blueprint steps are stopped before the pool is): leases are
+        # renewed and counts kept until the very end.
+        signals.worker_shutdown.connect(self._on_worker_shutdown, weak=False)
 
-    def shutdown(self, worker: Any) -> None:
-        """Stop the threads once the worker is done (leases are renewed until the very end)."""
+    def _on_worker_shutdown(self, sender: Any = None, **kwargs: Any) -> None:
+        """Stop the threads once the worker is done, flush the last counts, and leave the worker list."""
+        if sender is not self._worker:
+            return
+        worker = self._worker
         for thread in self._threads:
             thread.stop()
+        signals.task_received.disconnect(self._on_received)
+        signals.worker_shutdown.disconnect(self._on_worker_shutdown)
+        with contextlib.suppress(Exception):
+            self._flush_received()
         with contextlib.suppress(Exception):
             forget(worker.app.taskplane.storage, worker.hostname)
+
+    # -- metrics of the main process ---------------------------------------------------------------
+
+    def _on_received(self, sender: Any = None, request: Any = None, **kwargs: Any) -> None:
+        """Count a received message (in memory: flushed to Redis every second, not one write per task)."""
+        if request is None or getattr(sender, "app", None) is not self._worker.app:
+            return
+        queue = (request.delivery_info or {}).get("routing_key") or ""
+        with self._received_lock:
+            self._received.count("celery_task_received_total", request.name, self._worker.hostname or "", queue)
+
+    def _flush_received(self) -> None:
+        with self._received_lock:
+            pending, self._received = self._received, MetricChanges(self._worker.hostname or "")
+        try:
+            self._worker.app.taskplane.task_metrics.write(pending)
+        except Exception:
+            with self._received_lock:  # keep the counts for the next flush
+                self._received.merge(pending)
+            raise
 
     # -- periodic jobs -----------------------------------------------------------------------------
 
@@ -97,6 +137,10 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
             request.terminate(self._worker.pool, signal="SIGTERM")
             queue = (request.delivery_info or {}).get("routing_key") or tp.queue_for(request.name)
             tp.records.write(task_id, request.name, queue, "cancelled", finished_ms=now_ms(), reason="terminated")
+            revoked = tp.task_metrics.changes(self._worker.hostname).count(
+                "celery_task_revoked_total", request.name, self._worker.hostname or "", queue
+            )
+            tp.task_metrics.write(revoked)
 
     # -- bounded warm shutdown ---------------------------------------------------------------------
 

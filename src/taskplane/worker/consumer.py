@@ -59,5 +59,9 @@ class Consumer(CeleryConsumer):
         )
         try:
             tp.bury(letter)
+            rejected = tp.task_metrics.changes(self.hostname).count(
+                "celery_task_rejected_total", letter.name, self.hostname or "", letter.queue
+            )
+            tp.task_metrics.write(rejected)
         except Exception:
             log.exception("could not dead-letter message %s", letter.id)

@@ -31,6 +31,20 @@ def forget(storage: Storage, hostname: str) -> None:
     pipe.execute()
 
 
+def known_workers(storage: Storage) -> list[tuple[str, bool, int]]:
+    """Every worker seen in the last day that did not stop cleanly: (hostname, alive, active tasks)."""
+    now = time.time()
+    entries = storage.client.zrangebyscore(storage.keys.workers(), now - 24 * 3600, "+inf", withscores=True)
+    pipe = storage.client.pipeline(transaction=False)
+    for name, _ in entries:
+        pipe.hget(storage.keys.worker(name), "active")
+    workers = []
+    for (name, seen), active in zip(entries, pipe.execute(), strict=True):
+        alive = seen >= now - ALIVE_WINDOW
+        workers.append((str(name), alive, int(active or 0) if alive else 0))
+    return workers
+
+
 def live_workers(storage: Storage) -> list[dict[str, Any]]:
     """Workers that sent a heartbeat within the alive window, most recent first."""
     now = time.time()

@@ -48,3 +48,7 @@ class TaskplaneRequest(Request):
             worker=self.hostname or "",
         )
         tp.bury(letter, self.request_dict.get("x-taskplane-unique"))
+        failed = tp.task_metrics.changes(self.hostname).count(
+            "celery_task_failed_total", self.name, self.hostname or "", queue, "TimeLimitExceeded"
+        )
+        tp.task_metrics.write(failed.observe("celery_task_runtime", timeout, self.name, self.hostname or "", queue))
