@@ -156,7 +156,8 @@ class Taskplane:
     def _register(self, func: Callable[..., Any], **options: Any) -> TaskplaneTask:
         celery_options = celery_task_options(func, options, self.topology, self.settings.soft_time_limit)
         self._task_queues[celery_options["name"]] = celery_options["queue"]
-        task: Any = self.celery.task(**celery_options)(func)
+        # shared=False: Celery would otherwise give this task to every app created later in the process.
+        task: Any = self.celery.task(**{**celery_options, "shared": False})(func)
         return task  # type: ignore[no-any-return]
 
     def task_names(self) -> list[str]:

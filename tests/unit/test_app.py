@@ -237,3 +237,15 @@ def test_api_keys_scopes_digest_and_revocation(redis_url):
     assert tp.api_keys.authenticate(new_token) is None
     with pytest.raises(NotFoundError):
         tp.api_keys.revoke(replaced.id)
+
+
+def test_an_apps_tasks_stay_its_own_when_another_app_is_created():
+    first = Taskplane("first-app")
+
+    @first.task(name="only.first")
+    def only_first() -> None: ...
+
+    second = Taskplane("second-app")
+    second.celery.finalize()
+    assert "only.first" in first.celery.tasks
+    assert "only.first" not in second.celery.tasks
