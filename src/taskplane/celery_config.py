@@ -9,7 +9,7 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
-from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT
+from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, with_tls_verification
 from taskplane.settings import Settings
 from taskplane.topology import DEFAULT_QUEUE, Topology
 from taskplane.transport import OPTION_DEAD_CAP, OPTION_MAX_PAYLOAD, OPTION_PREFIX
@@ -17,6 +17,7 @@ from taskplane.transport import OPTION_DEAD_CAP, OPTION_MAX_PAYLOAD, OPTION_PREF
 
 def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dict[str, Any]:
     """Celery settings for one taskplane app."""
+    redis_url = with_tls_verification(redis_url)
     prefix = settings.key_prefix
     lease = settings.lease_timeout
     transport_options: dict[str, Any] = {

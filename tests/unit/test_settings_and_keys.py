@@ -59,6 +59,8 @@ def test_every_key_shares_the_prefix():
         keys.unacked(),
         keys.unacked_index(),
         keys.unacked_mutex(),
+        keys.metrics("h"),
+        keys.metrics_hosts(),
     ]
     assert all(name.startswith("app1:") for name in names)
     assert len(set(names)) == len(names)
@@ -98,3 +100,28 @@ def test_the_http_api_package_exports_only_its_factory():
 
     assert sorted(taskplane.api.__all__) == ["API_PREFIX", "create_app"]
     assert taskplane.api.API_PREFIX == "/api/v1"
+
+
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("redis://h:6379/0", "redis://h:6379/0"),
+        ("rediss://u:p@h:6380/0", "rediss://u:p@h:6380/0?ssl_cert_reqs=required"),
+        ("rediss://h:6380/0?ssl_ca_certs=/ca.pem", "rediss://h:6380/0?ssl_ca_certs=/ca.pem&ssl_cert_reqs=required"),
+        ("rediss://h:6380/0?ssl_cert_reqs=none", "rediss://h:6380/0?ssl_cert_reqs=none"),
+    ],
+)
+def test_a_tls_url_verifies_the_server_certificate_unless_it_says_otherwise(url, expected):
+    from taskplane.redis.client import with_tls_verification
+
+    assert with_tls_verification(url) == expected
+
+
+def test_celery_accepts_a_tls_url_without_ssl_cert_reqs():
+    from taskplane import Taskplane
+
+    tp = Taskplane("tls", redis_url="rediss://u:p@127.0.0.1:6380/0")
+    backend = tp.celery.backend  # Celery raises here for rediss:// without ssl_cert_reqs
+    assert backend.connparams["ssl_cert_reqs"] == 2  # ssl.CERT_REQUIRED
+    assert tp.celery.conf.broker_url.endswith("ssl_cert_reqs=required")
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import kombu.exceptions
 import redis
@@ -22,10 +22,23 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def with_tls_verification(url: str) -> str:
+    """``url``, and for ``rediss://`` without ``ssl_cert_reqs`` the parameter ``ssl_cert_reqs=required``.
+
+    Celery refuses a rediss:// URL that does not say how to check the server's certificate; taskplane
+    chooses the safe answer (verify it) instead of failing at the first task.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme != "rediss" or "ssl_cert_reqs" in parse_qs(parsed.query):
+        return url
+    query = f"{parsed.query}&ssl_cert_reqs=required" if parsed.query else "ssl_cert_reqs=required"
+    return parsed._replace(query=query).geturl()
+
+
 def connect(url: str) -> redis.Redis:
     """A client for ``url`` with bounded socket timeouts, keepalive and health checks (no I/O yet)."""
     return redis.Redis.from_url(
-        url,
+        with_tls_verification(url),
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=CONNECT_TIMEOUT,
         socket_keepalive=True,
