@@ -62,3 +62,20 @@ def flower(
     extra: list[Any] = list(ctx.args)
     console.print(f"Flower on http://{address}:{port} for app {tp.name!r}")
     tp.celery.start([*argv, *(str(arg) for arg in extra)])
+
+
+def check(
+    app: AppOption = None,
+    worker: Annotated[
+        str | None, typer.Option("--worker", help="Also require this worker's heartbeat (a liveness probe).")
+    ] = None,
+) -> None:
+    """Exit 0 if Redis answers (and --worker sends heartbeats), else 1 with one line: for container probes."""
+    from taskplane.worker.heartbeat import live_workers
+
+    with errors_as_exit():
+        tp = get_app(app)
+        tp.ping()
+        if worker is not None and not any(w["hostname"] == worker for w in live_workers(tp.storage)):
+            raise fail(f"worker {worker!r} sent no heartbeat in the last 15 s")
+    console.print("ok")
