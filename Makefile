@@ -2,19 +2,24 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench lint clean
+.PHONY: install tools demo test bench lint clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,demo]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,demo,flower,otel]'
 	touch $@
 
 demo: install
 	$(BIN)/taskplane demo
 
-test: install
+# promtool (Debian's prometheus package) checks deploy/prometheus in the tests; installed as root if missing.
+tools:
+	@command -v promtool >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+test: install tools
 	$(BIN)/python -m pytest
 
 bench: install

@@ -57,6 +57,7 @@ def test_every_endpoint_but_health_needs_a_valid_key(served):
             ("POST", f"{API}/schedules/x/pause"),
             ("POST", f"{API}/schedules/x/resume"),
             ("POST", f"{API}/schedules/x/run"),
+            ("GET", "/metrics"),
         ]
     )
     for method, path in operations:
