@@ -68,6 +68,10 @@ class Taskplane:
         self.profiles = Profiles(self.topology)
         self.schedules = ScheduleRegistry(self)
         self._task_queues: dict[str, str] = {}
+        self._task_functions: dict[str, Callable[..., Any]] = {}
+        # id(returned task) -> (task, name): naming a task must not evaluate Celery's lazy task proxy,
+        # which would configure the app (and start the embedded server) at import time.
+        self._task_objects: dict[int, tuple[Any, str]] = {}
         self._configured = False
         self._redis_url: str | None = None
         self.celery = TaskplaneCelery(name, self)
@@ -155,10 +159,23 @@ class Taskplane:
 
     def _register(self, func: Callable[..., Any], **options: Any) -> TaskplaneTask:
         celery_options = celery_task_options(func, options, self.topology, self.settings.soft_time_limit)
-        self._task_queues[celery_options["name"]] = celery_options["queue"]
+        name = celery_options["name"]
+        self._task_queues[name] = celery_options["queue"]
+        self._task_functions[name] = func
         # shared=False: Celery would otherwise give this task to every app created later in the process.
         task: Any = self.celery.task(**{**celery_options, "shared": False})(func)
+        self._task_objects[id(task)] = (task, name)
         return task  # type: ignore[no-any-return]
+
+    def name_of(self, task: Any) -> str | None:
+        """The name of a task declared here, given the task (without evaluating it) or its name."""
+        known = self._task_objects.get(id(task))  # before isinstance(): that evaluates a lazy proxy
+        if known is not None and known[0] is task:
+            return known[1]
+        if isinstance(task, str):
+            return task
+        name = getattr(task, "name", None)
+        return name if isinstance(name, str) else None
 
     def task_names(self) -> list[str]:
         """Names of the tasks declared through this app."""
@@ -183,8 +200,10 @@ class Taskplane:
             UnknownTaskError: no such task.
             TaskArgumentsError: the arguments do not fit (one line naming the problem).
         """
-        task = self.get_task(name)
-        signature = inspect.signature(task.run)
+        if name not in self._task_functions:
+            known = ", ".join(self.task_names()) or "none"
+            raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
+        signature = inspect.signature(self._task_functions[name])
         try:
             signature.bind(*args, **kwargs)
         except TypeError as exc:

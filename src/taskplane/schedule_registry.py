@@ -78,8 +78,8 @@ class ScheduleRegistry:
         missed: Missed = "run_once",
     ) -> Schedule:
         """Declare a schedule (see :meth:`taskplane.Taskplane.periodic`)."""
-        task_name = task if isinstance(task, str) else getattr(task, "name", None)
-        if not isinstance(task_name, str):
+        task_name = self._tp.name_of(task)
+        if task_name is None:
             raise ConfigurationError(f"periodic() needs a task or a task name, not {task!r}")
         self._tp.check_arguments(task_name, tuple(args), dict(kwargs or {}))
         if queue is not None:

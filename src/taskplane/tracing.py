@@ -26,7 +26,7 @@ def instrument(tracer_provider: Any = None) -> None:
         from opentelemetry.instrumentation.celery import CeleryInstrumentor
     except ImportError:
         raise ConfigurationError("tracing needs the otel extra: pip install 'taskplane[otel]'") from None
-    instrumentor = CeleryInstrumentor()
+    instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(tracer_provider=tracer_provider)
 
@@ -37,6 +37,6 @@ def uninstrument() -> None:
         from opentelemetry.instrumentation.celery import CeleryInstrumentor
     except ImportError:
         return
-    instrumentor = CeleryInstrumentor()
+    instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()

@@ -249,3 +249,19 @@ def test_an_apps_tasks_stay_its_own_when_another_app_is_created():
     second.celery.finalize()
     assert "only.first" in first.celery.tasks
     assert "only.first" not in second.celery.tasks
+
+
+def test_importing_an_app_with_tasks_and_schedules_touches_no_server(tmp_path, repo_root):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
+    env["TASKPLANE_DATA_DIR"] = str(tmp_path)
+    code = "import tests.apps.ops_app, taskplane.demo.tasks as d; print(len(d.tp.schedules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "4"
+    assert list(tmp_path.iterdir()) == []  # no embedded server was started under the data directory
