@@ -226,3 +226,25 @@ def _letter(queue: str):
         first_failure_ms=now,
         last_failure_ms=now,
     )
+
+
+def test_a_scrape_costs_the_same_number_of_redis_commands_however_many_tasks_exist(redis_url):
+    from taskplane.metrics import registry_for, render
+
+    registry = registry_for(tp)
+    client = tp.storage.client
+
+    def commands_of_one_scrape() -> int:
+        before = sum(stats["calls"] for stats in client.info("commandstats").values())
+        render(registry)
+        after = sum(stats["calls"] for stats in client.info("commandstats").values())
+        return after - before
+
+    for i in range(10):
+        add.enqueue(i, i)
+    small = commands_of_one_scrape()
+    for i in range(2000):
+        add.enqueue(i, i)
+    assert tp.storage.client.zcard(tp.storage.keys.index_all()) == 2010
+    assert commands_of_one_scrape() == small
+    assert small < 20 * len(tp.topology.names())
