@@ -15,7 +15,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def test_help_lists_every_command():
     out = run("--help").stdout
-    for command in ("worker", "enqueue", "tasks", "queues", "workers", "demo", "redis", "task", "dlq", "api", "dev"):
+    commands = ("worker", "enqueue", "tasks", "queues", "workers", "demo", "redis", "task", "dlq", "api", "dev")
+    for command in (*commands, "scheduler", "schedules", "metrics", "flower", "check"):
         assert command in out
 
 
@@ -100,3 +101,23 @@ def test_api_key_create_ls_revoke_through_the_cli(redis_url):
     gone = run("api-key", "revoke", key["id"])
     assert gone.returncode == 1 and f"API key {key['id']} not found" in gone.stderr
     assert run("api-key", "create", "--name", "ci", "--scope", "root").returncode == 2
+
+
+def test_check_answers_for_container_probes(redis_url):
+    import os
+    import socket
+
+    from taskplane.stack import free_port
+
+    assert run("check", "-A", "tests.apps.core_app:tp").returncode == 0
+    missing = run("check", "-A", "tests.apps.core_app:tp", "--worker", "nobody@nowhere")
+    assert missing.returncode == 1
+    assert "worker 'nobody@nowhere' sent no heartbeat" in missing.stderr
+    down = run("check", env={**os.environ, "TASKPLANE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    assert down.returncode == 1 and "unreachable" in down.stderr and len(down.stderr.strip().splitlines()) == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run("metrics", "-A", "tests.apps.core_app:tp", "--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 1 and "cannot listen on 127.0.0.1" in busy.stderr
+
