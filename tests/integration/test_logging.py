@@ -42,3 +42,28 @@ def test_json_log_lines_inside_a_task_carry_id_name_queue_and_attempt(start_work
     # lines outside any task are JSON too, without task fields
     ready = [line for line in lines if line["message"].endswith(" ready.")]
     assert ready and "task_id" not in ready[0]
+
+
+def test_the_scheduler_logs_json_lines_too(redis_url, repo_root, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    log_path = tmp_path / "scheduler.log"
+    with open(log_path, "w") as log:
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "taskplane", "scheduler", "-A", "tests.apps.ops_app:tp"],
+            cwd=repo_root,
+            env={**os.environ, "TASKPLANE_LOG_FORMAT": "json"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda: "leads" in log_path.read_text(), 20, "the scheduler to lead")
+        finally:
+            scheduler.send_signal(signal.SIGTERM)
+            scheduler.wait(15)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert any(line["logger"] == "taskplane.scheduler" and "leads" in line["message"] for line in lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +17,7 @@ from taskplane.cli.common import (
     print_json,
     print_table,
 )
+from taskplane.log_format import configure as configure_logging
 
 key_app = typer.Typer(help="Create, list and revoke API keys of the HTTP API.", no_args_is_help=True)
 
@@ -37,7 +38,19 @@ def api(
         tp = get_app(app)
         asgi_app = create_app(tp)
         console.print(f"taskplane API on http://{host}:{port}/api/v1 (docs: http://{host}:{port}/docs)")
-    uvicorn.run(asgi_app, host=host, port=port, access_log=access_log, log_level=log_level, server_header=False)
+    log_config: Any = uvicorn.config.LOGGING_CONFIG
+    if tp.settings.log_format == "json":  # uvicorn's loggers then pass their lines to the JSON root handler
+        configure_logging("json")
+        log_config = None
+    uvicorn.run(
+        asgi_app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level=log_level,
+        server_header=False,
+        log_config=log_config,
+    )
 
 
 @key_app.command("create")

@@ -19,6 +19,7 @@ from taskplane.cli.common import (
     print_json,
     print_table,
 )
+from taskplane.log_format import configure as configure_logging
 from taskplane.schedule_registry import ScheduleStatus
 from taskplane.scheduler import Scheduler
 
@@ -37,6 +38,7 @@ def scheduler(
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s %(levelname)s %(name)s] %(message)s")
     with errors_as_exit():
         tp = get_app(app)
+        configure_logging(tp.settings.log_format)
         tp.ping()
         runner = Scheduler(tp, lease_ttl=lease_ttl)
     stop = threading.Event()
