@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -19,8 +18,6 @@ from taskplane.delayed import DelayedStore
 from taskplane.embedded import EmbeddedServer
 from taskplane.errors import (
     ConfigurationError,
-    TaskArgumentsError,
-    UnknownTaskError,
 )
 from taskplane.handle import TaskHandle
 from taskplane.idempotency import IdempotencyKeys
@@ -35,6 +32,7 @@ from taskplane.storage import Storage
 from taskplane.task import TaskplaneTask
 from taskplane.task_metrics import TaskMetrics
 from taskplane.task_options import celery_task_options, check_option_names
+from taskplane.task_registry import TaskRegistry
 from taskplane.topology import Topology
 from taskplane.uniqueness import UniqueLocks
 
@@ -67,11 +65,7 @@ class Taskplane:
             self.topology.add_queue(queue, tier)
         self.profiles = Profiles(self.topology)
         self.schedules = ScheduleRegistry(self)
-        self._task_queues: dict[str, str] = {}
-        self._task_functions: dict[str, Callable[..., Any]] = {}
-        # id(returned task) -> (task, name): naming a task must not evaluate Celery's lazy task proxy,
-        # which would configure the app (and start the embedded server) at import time.
-        self._task_objects: dict[int, tuple[Any, str]] = {}
+        self.registry = TaskRegistry()
         self._configured = False
         self._redis_url: str | None = None
         self.celery = TaskplaneCelery(name, self)
@@ -129,7 +123,7 @@ class Taskplane:
 
     def queue_for(self, name: str) -> str:
         """The queue a task is routed to (``normal`` when it declared none)."""
-        return self._task_queues.get(name, "normal")
+        return self.registry.queue_for(name)
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -159,27 +153,14 @@ class Taskplane:
 
     def _register(self, func: Callable[..., Any], **options: Any) -> TaskplaneTask:
         celery_options = celery_task_options(func, options, self.topology, self.settings.soft_time_limit)
-        name = celery_options["name"]
-        self._task_queues[name] = celery_options["queue"]
-        self._task_functions[name] = func
         # shared=False: Celery would otherwise give this task to every app created later in the process.
         task: Any = self.celery.task(**{**celery_options, "shared": False})(func)
-        self._task_objects[id(task)] = (task, name)
+        self.registry.add(celery_options["name"], celery_options["queue"], func, task)
         return task  # type: ignore[no-any-return]
-
-    def name_of(self, task: Any) -> str | None:
-        """The name of a task declared here, given the task (without evaluating it) or its name."""
-        known = self._task_objects.get(id(task))  # before isinstance(): that evaluates a lazy proxy
-        if known is not None and known[0] is task:
-            return known[1]
-        if isinstance(task, str):
-            return task
-        name = getattr(task, "name", None)
-        return name if isinstance(name, str) else None
 
     def task_names(self) -> list[str]:
         """Names of the tasks declared through this app."""
-        return sorted(self._task_queues)
+        return self.registry.names()
 
     def get_task(self, name: str) -> TaskplaneTask:
         """The registered task called ``name``.
@@ -187,9 +168,7 @@ class Taskplane:
         Raises:
             UnknownTaskError: not registered (the message lists the known names).
         """
-        if name not in self._task_queues:
-            known = ", ".join(self.task_names()) or "none"
-            raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
+        self.registry.require(name)
         task: Any = self.celery.tasks[name]
         return task  # type: ignore[no-any-return]
 
@@ -200,14 +179,7 @@ class Taskplane:
             UnknownTaskError: no such task.
             TaskArgumentsError: the arguments do not fit (one line naming the problem).
         """
-        if name not in self._task_functions:
-            known = ", ".join(self.task_names()) or "none"
-            raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
-        signature = inspect.signature(self._task_functions[name])
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TaskArgumentsError(f"bad arguments for {name}{signature}: {exc}") from None
+        self.registry.check_arguments(name, args, kwargs)
 
     def periodic(
         self,

@@ -78,7 +78,7 @@ class ScheduleRegistry:
         missed: Missed = "run_once",
     ) -> Schedule:
         """Declare a schedule (see :meth:`taskplane.Taskplane.periodic`)."""
-        task_name = self._tp.name_of(task)
+        task_name = self._tp.registry.name_of(task)
         if task_name is None:
             raise ConfigurationError(f"periodic() needs a task or a task name, not {task!r}")
         self._tp.check_arguments(task_name, tuple(args), dict(kwargs or {}))
