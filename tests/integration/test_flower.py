@@ -55,6 +55,15 @@ def test_flower_shows_the_worker_and_a_finished_task(start_worker, redis_url: st
                 # Flower's API refuses a request without the credentials
                 assert httpx.get(f"{base_url}/api/workers", timeout=10).status_code == 401
 
+                # Flower learns tasks from worker events: wait until its event receiver has heard the worker
+                # (its heartbeat events), else a fast task's events could pass before Flower listens
+                def heard_from_worker() -> bool:
+                    response = get("/workers?json=1")
+                    if response is None or response.status_code != 200:
+                        return False
+                    return worker.hostname in {entry.get("hostname") for entry in response.json()["data"]}
+
+                wait_for(heard_from_worker, 30, "Flower to receive the worker's events")
                 handle = add.enqueue(20, 22)
                 assert handle.result(timeout=30) == 42
 
