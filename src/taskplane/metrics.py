@@ -7,7 +7,6 @@ never O(tasks): counters are running totals, queue depths are LLEN/ZCARD.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -138,7 +137,4 @@ def registry_for(tp: Taskplane) -> CollectorRegistry:
 
 def render(registry: CollectorRegistry) -> bytes:
     """The registry in the Prometheus text exposition format."""
-    started = time.perf_counter()
-    text = generate_latest(registry)
-    log.debug("metrics scrape took %.1f ms", (time.perf_counter() - started) * 1000)
-    return text
+    return generate_latest(registry)

@@ -7,12 +7,12 @@ as the record write it belongs to (no extra round trip), and a scrape reads thos
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import socket
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -65,14 +65,12 @@ def bucket_bound(value: float, bounds: tuple[float, ...]) -> float:
     return INF
 
 
-@dataclass
+@dataclasses.dataclass
 class MetricChanges:
     """Counter increments and histogram observations of one host, written together."""
 
     hostname: str
-
-    def __post_init__(self) -> None:
-        self.increments: dict[str, float] = {}
+    increments: dict[str, float] = dataclasses.field(default_factory=dict)  # field name -> amount
 
     def count(self, metric: str, *labels: str, amount: float = 1) -> MetricChanges:
         """Add ``amount`` to counter ``metric`` with these label values (in the order of COUNTERS)."""

@@ -248,3 +248,19 @@ def test_a_scrape_costs_the_same_number_of_redis_commands_however_many_tasks_exi
     assert tp.storage.client.zcard(tp.storage.keys.index_all()) == 2010
     assert commands_of_one_scrape() == small
     assert small < 20 * len(tp.topology.names())
+
+
+def test_totals_sum_over_hosts_and_a_host_silent_for_a_day_is_dropped(redis_url):
+    from taskplane.task_metrics import HOST_RETENTION
+
+    metrics = tp.task_metrics
+    for host in ("celery@a", "celery@b", "celery@gone"):
+        metrics.write(metrics.changes(host).count("taskplane_retries_total", "ops.flaky", amount=2))
+    keys = tp.storage.keys
+    tp.storage.client.zadd(keys.metrics_hosts(), {"celery@gone": time.time() - HOST_RETENTION - 60})
+
+    totals = metrics.read()
+
+    assert totals[("taskplane_retries_total", "ops.flaky")] == 4  # a and b; gone is no longer counted
+    assert not tp.storage.client.exists(keys.metrics("celery@gone"))
+    assert tp.storage.client.zscore(keys.metrics_hosts(), "celery@gone") is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -59,9 +59,8 @@ def flower(
     argv = ["flower", f"--address={address}", f"--port={port}"]
     if basic_auth:
         argv.append(f"--basic-auth={basic_auth}")
-    extra: list[Any] = list(ctx.args)
     console.print(f"Flower on http://{address}:{port} for app {tp.name!r}")
-    tp.celery.start([*argv, *(str(arg) for arg in extra)])
+    tp.celery.start([*argv, *ctx.args])
 
 
 def check(
