@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from taskplane.embedded import EmbeddedServer
+from taskplane.redis.embedded import EmbeddedServer
 
 _server: EmbeddedServer | None = None
 _data_dir: tempfile.TemporaryDirectory[str] | None = None

@@ -1,9 +1,9 @@
 """taskplane: a production job platform on Celery + Redis."""
 
 from taskplane.app import Taskplane
-from taskplane.context import is_cancelled, progress
-from taskplane.deadletter import DeadFilter, DeadLetter
-from taskplane.errors import (
+from taskplane.middleware.execution import is_cancelled, progress
+from taskplane.stores.dead_letters import DeadFilter, DeadLetter
+from taskplane.core.errors import (
     ConfigurationError,
     EmbeddedServerError,
     IdempotencyConflictError,
@@ -16,10 +16,10 @@ from taskplane.errors import (
     TaskplaneError,
     UnknownTaskError,
 )
-from taskplane.handle import TaskFailedError, TaskHandle
-from taskplane.policies import RateLimit, Retry
-from taskplane.records import RecordPage, TaskRecord
-from taskplane.settings import Settings
+from taskplane.client.handle import TaskFailedError, TaskHandle
+from taskplane.core.policies import RateLimit, Retry
+from taskplane.stores.records import RecordPage, TaskRecord
+from taskplane.core.settings import Settings
 
 __version__ = "0.1.0"
 

@@ -8,33 +8,33 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal, overload
 
-from taskplane import dead_letter_ops, operations, producer
-from taskplane.apikeys import ApiKeyStore
-from taskplane.cancellation import CancellationStore
-from taskplane.celery_app import TaskplaneCelery
-from taskplane.celery_config import celery_config
-from taskplane.deadletter import DeadFilter, DeadLetter, DeadLetterStore
-from taskplane.delayed import DelayedStore
-from taskplane.embedded import EmbeddedServer
-from taskplane.errors import (
+from taskplane.client import dead_letters as dead_letter_ops, producer, queues as operations
+from taskplane.stores.api_keys import ApiKeyStore
+from taskplane.stores.cancellations import CancellationStore
+from taskplane.celery.app import TaskplaneCelery
+from taskplane.celery.config import celery_config
+from taskplane.stores.dead_letters import DeadFilter, DeadLetter, DeadLetterStore
+from taskplane.stores.delayed import DelayedStore
+from taskplane.redis.embedded import EmbeddedServer
+from taskplane.core.errors import (
     ConfigurationError,
 )
-from taskplane.handle import TaskHandle
-from taskplane.idempotency import IdempotencyKeys
-from taskplane.limits import RateLimiter
-from taskplane.profiles import Profiles, WorkerProfile
-from taskplane.records import RecordPage, RecordStore, TaskRecord
+from taskplane.client.handle import TaskHandle
+from taskplane.stores.idempotency import IdempotencyKeys
+from taskplane.stores.rate_limits import RateLimiter
+from taskplane.core.profiles import Profiles, WorkerProfile
+from taskplane.stores.records import RecordPage, RecordStore, TaskRecord
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
-from taskplane.schedule_registry import ScheduleRegistry
-from taskplane.schedules import Missed, Schedule
-from taskplane.settings import Settings, load_settings
-from taskplane.storage import Storage
-from taskplane.task import TaskplaneTask
-from taskplane.task_metrics import TaskMetrics
-from taskplane.task_options import celery_task_options, check_option_names
-from taskplane.task_registry import TaskRegistry
-from taskplane.topology import Topology
-from taskplane.uniqueness import UniqueLocks
+from taskplane.scheduler.registry import ScheduleRegistry
+from taskplane.scheduler.schedule import Missed, Schedule
+from taskplane.core.settings import Settings, load_settings
+from taskplane.redis.storage import Storage
+from taskplane.celery.task import TaskplaneTask
+from taskplane.stores.metrics import TaskMetrics
+from taskplane.middleware.options import celery_task_options, check_option_names
+from taskplane.core.registry import TaskRegistry
+from taskplane.core.topology import Topology
+from taskplane.stores.unique_locks import UniqueLocks
 
 log = logging.getLogger("taskplane")
 
@@ -70,7 +70,7 @@ class Taskplane:
         self._redis_url: str | None = None
         self.celery = TaskplaneCelery(name, self)
         self.celery.add_defaults(self._celery_defaults)
-        from taskplane.worker.bootstep import TaskplaneWorkerStep
+        from taskplane.celery.worker.bootstep import TaskplaneWorkerStep
 
         self.celery.steps["worker"].add(TaskplaneWorkerStep)
 
@@ -343,7 +343,7 @@ class Taskplane:
 
     def workers(self) -> list[dict[str, Any]]:
         """Live workers from their heartbeats, newest first."""
-        from taskplane.worker.heartbeat import live_workers
+        from taskplane.stores.workers import live_workers
 
         return live_workers(self.storage)
 
@@ -352,17 +352,17 @@ class Taskplane:
         return operations.workers_per_queue(self)
 
     def requeue_dead(self, letter: DeadLetter, to_queue: str | None = None) -> str:
-        """Put one dead letter back to work, atomically (see :func:`taskplane.dead_letter_ops.requeue`)."""
+        """Put one dead letter back to work, atomically (see :func:`taskplane.client.dead_letters.requeue`)."""
         return dead_letter_ops.requeue(self, letter, to_queue)
 
     def bury(self, letter: DeadLetter, unique_digest: str | None = None, **record_fields: Any) -> None:
-        """Dead-letter a task (see :func:`taskplane.dead_letter_ops.bury`)."""
+        """Dead-letter a task (see :func:`taskplane.client.dead_letters.bury`)."""
         dead_letter_ops.bury(self, letter, unique_digest, **record_fields)
 
     def select_dead(
         self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False
     ) -> list[DeadLetter]:
-        """Dead letters by id or filter (see :func:`taskplane.dead_letter_ops.select`)."""
+        """Dead letters by id or filter (see :func:`taskplane.client.dead_letters.select`)."""
         return dead_letter_ops.select(self, ids, where, everything)
 
     def requeue_dead_letters(

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from taskplane.errors import ConfigurationError
+from taskplane.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from taskplane.app import Taskplane

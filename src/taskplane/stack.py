@@ -14,7 +14,7 @@ from typing import IO
 from urllib.error import URLError
 from urllib.request import urlopen
 
-from taskplane.errors import TaskplaneError
+from taskplane.core.errors import TaskplaneError
 
 
 def free_port(host: str = "127.0.0.1") -> int:

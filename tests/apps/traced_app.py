@@ -9,7 +9,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-from taskplane import tracing
+from taskplane.observability import tracing
 from tests.apps.ops_app import tp
 
 __all__ = ["tp"]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from taskplane.embedded import EmbeddedServer
+from taskplane.redis.embedded import EmbeddedServer
 
 
 def demo_env(tmp_path: Path) -> dict[str, str]:

@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from taskplane.embedded import EmbeddedServer
+from taskplane.redis.embedded import EmbeddedServer
 from taskplane.stack import free_port
 
 

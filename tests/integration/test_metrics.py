@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from taskplane.api import create_app
-from taskplane.scheduler import Scheduler
+from taskplane.scheduler.service import Scheduler
 from taskplane.stack import free_port
 from tests.apps.ops_app import add, boom, flaky, idle, limited, tp
 from tests.integration.api_server import serve_in_thread
@@ -214,7 +214,7 @@ def test_exporter_reports_redis_down_instead_of_failing(exporter):
 
 
 def _letter(queue: str):
-    from taskplane.deadletter import DeadLetter
+    from taskplane.stores.dead_letters import DeadLetter
 
     now = int(time.time() * 1000)
     return DeadLetter(
@@ -229,7 +229,7 @@ def _letter(queue: str):
 
 
 def test_a_scrape_costs_the_same_number_of_redis_commands_however_many_tasks_exist(redis_url):
-    from taskplane.metrics import registry_for, render
+    from taskplane.observability.prometheus import registry_for, render
 
     registry = registry_for(tp)
     client = tp.storage.client
@@ -251,7 +251,7 @@ def test_a_scrape_costs_the_same_number_of_redis_commands_however_many_tasks_exi
 
 
 def test_totals_sum_over_hosts_and_a_host_silent_for_a_day_is_dropped(redis_url):
-    from taskplane.task_metrics import HOST_RETENTION
+    from taskplane.stores.metrics import HOST_RETENTION
 
     metrics = tp.task_metrics
     for host in ("celery@a", "celery@b", "celery@gone"):

@@ -25,7 +25,7 @@ from taskplane.demo.tasks import (
     tp,
     train_anomaly_model_task,
 )
-from taskplane.handle import TaskHandle
+from taskplane.client.handle import TaskHandle
 from tests.integration.workers import wait_for
 
 SECRET = "test-secret"

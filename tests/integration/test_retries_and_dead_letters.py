@@ -51,10 +51,10 @@ def test_a_never_on_exception_goes_straight_to_the_dead_letters(start_worker, re
 
 
 def test_requeue_is_atomic_a_second_requeue_finds_nothing(redis_url):
-    from taskplane.errors import NotFoundError
+    from taskplane.core.errors import NotFoundError
 
     handle = fails_until_fixed.enqueue("k")  # no worker: stays queued; make a dead letter by hand
-    from taskplane.deadletter import DeadLetter
+    from taskplane.stores.dead_letters import DeadLetter
 
     tp.dead_letters.add(DeadLetter(id="dl-1", name="t.fails_until_fixed", queue="normal", reason="failed", args=["k"]))
     letter = tp.dead_letters.get("dl-1")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from taskplane.scheduler import Scheduler
+from taskplane.scheduler.service import Scheduler
 from tests.apps.sched_app import tp
 
 

@@ -10,7 +10,7 @@ import sys
 import httpx
 
 from taskplane.api import create_app
-from taskplane.scheduler import Scheduler
+from taskplane.scheduler.service import Scheduler
 from tests.apps.sched_app import tp
 from tests.integration.api_server import serve_in_thread
 

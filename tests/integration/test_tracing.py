@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from taskplane import tracing
+from taskplane.observability import tracing
 from tests.apps.ops_app import add, flaky
 from tests.integration.workers import wait_for
 

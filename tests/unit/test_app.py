@@ -13,7 +13,7 @@ from taskplane import (
     Taskplane,
     UnknownTaskError,
 )
-from taskplane.deadletter import DeadFilter, DeadLetter
+from taskplane.stores.dead_letters import DeadFilter, DeadLetter
 
 
 def _closed_port() -> int:

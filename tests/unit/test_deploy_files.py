@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from taskplane.task_metrics import COUNTERS, HISTOGRAMS
+from taskplane.stores.metrics import COUNTERS, HISTOGRAMS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S_VERSION = "1.30.0"

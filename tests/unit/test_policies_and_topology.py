@@ -3,7 +3,7 @@ import random
 import pytest
 
 from taskplane import ConfigurationError, RateLimit, Retry
-from taskplane.topology import Topology, dead_letter_name
+from taskplane.core.topology import Topology, dead_letter_name
 
 
 def test_retry_backoff_follows_the_schedule_and_repeats_the_last_delay():

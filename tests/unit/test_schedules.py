@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from taskplane import ConfigurationError, TaskArgumentsError, Taskplane, UnknownTaskError
-from taskplane.schedules import Schedule
+from taskplane.scheduler.schedule import Schedule
 
 
 def ms(dt: datetime) -> int:

@@ -3,7 +3,7 @@ import pytest
 import taskplane
 from taskplane import ConfigurationError
 from taskplane.redis.keys import Keys
-from taskplane.settings import load_settings
+from taskplane.core.settings import load_settings
 
 
 def test_defaults(monkeypatch):

@@ -11,7 +11,7 @@ from taskplane.api import routes_dead_letters, routes_metrics, routes_schedules,
 from taskplane.api.body_limit import BodyLimitMiddleware
 from taskplane.api.errors import ApiError, install_error_handlers
 from taskplane.app import Taskplane
-from taskplane.metrics import registry_for
+from taskplane.observability.prometheus import registry_for
 
 API_PREFIX = "/api/v1"
 

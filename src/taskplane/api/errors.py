@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from taskplane.app import Taskplane
-from taskplane.errors import (
+from taskplane.core.errors import (
     ConfigurationError,
     EmbeddedServerError,
     IdempotencyConflictError,
@@ -27,7 +27,7 @@ from taskplane.errors import (
     TaskplaneError,
     UnknownTaskError,
 )
-from taskplane.handle import TaskFailedError
+from taskplane.client.handle import TaskFailedError
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 
 log = logging.getLogger("taskplane.api")

@@ -15,7 +15,7 @@ import redis.asyncio
 from fastapi.sse import ServerSentEvent
 
 from taskplane.app import Taskplane
-from taskplane.records import TERMINAL_STATES, TaskRecord
+from taskplane.stores.records import TERMINAL_STATES, TaskRecord
 from taskplane.redis.client import CONNECT_TIMEOUT, CONNECTION_ERRORS, SOCKET_TIMEOUT, unavailable
 
 RESYNC_INTERVAL = 5.0  # seconds without a message before the record is read again

@@ -10,7 +10,7 @@ from taskplane.api.auth import Tp, require
 from taskplane.api.errors import ApiError
 from taskplane.api.routes_tasks import ERRORS
 from taskplane.api.schemas import DeadLetterOut, DeadLetterPage, DeadLetterSelection, PurgeOut, RequeueOut
-from taskplane.deadletter import DeadFilter
+from taskplane.stores.dead_letters import DeadFilter
 
 router = APIRouter(tags=["dead letters"])
 Text = Annotated[str | None, Query(max_length=200)]

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from taskplane.api.auth import require
 from taskplane.api.routes_tasks import ERRORS
-from taskplane.metrics import CONTENT_TYPE, render
+from taskplane.observability.prometheus import CONTENT_TYPE, render
 
 router = APIRouter(tags=["system"])
 

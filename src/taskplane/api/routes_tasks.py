@@ -25,7 +25,7 @@ from taskplane.api.schemas import (
     TaskOut,
     TaskPage,
 )
-from taskplane.records import STATES, TaskRecord
+from taskplane.stores.records import STATES, TaskRecord
 
 router = APIRouter(tags=["tasks"])
 TaskId = Annotated[str, Path(min_length=1, max_length=200)]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from taskplane.idempotency import MAX_KEY_LENGTH
+from taskplane.stores.idempotency import MAX_KEY_LENGTH
 
 NAME = Field(min_length=1, max_length=200)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from taskplane.apikeys import SCOPES
+from taskplane.stores.api_keys import SCOPES
 from taskplane.cli.common import (
     AppOption,
     JsonOption,
@@ -17,7 +17,7 @@ from taskplane.cli.common import (
     print_json,
     print_table,
 )
-from taskplane.log_format import configure as configure_logging
+from taskplane.observability.logging import configure as configure_logging
 
 key_app = typer.Typer(help="Create, list and revoke API keys of the HTTP API.", no_args_is_help=True)
 

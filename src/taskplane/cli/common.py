@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from taskplane.app import Taskplane
-from taskplane.errors import InvalidRequestError, TaskplaneError
+from taskplane.core.errors import InvalidRequestError, TaskplaneError
 from taskplane.loader import load_app
 
 AppOption = Annotated[

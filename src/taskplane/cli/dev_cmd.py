@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from taskplane.cli.common import AppOption, console, errors_as_exit, fail, get_app
-from taskplane.embedded import EmbeddedServer
+from taskplane.redis.embedded import EmbeddedServer
 from taskplane.stack import ChildProcess, start_api
 
 

@@ -17,7 +17,7 @@ from taskplane.cli.common import (
     print_json,
     print_table,
 )
-from taskplane.deadletter import DeadFilter
+from taskplane.stores.dead_letters import DeadFilter
 
 app = typer.Typer(help="Inspect, requeue and purge dead letters.", no_args_is_help=True)
 

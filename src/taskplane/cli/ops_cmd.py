@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from taskplane.cli.common import AppOption, console, errors_as_exit, fail, get_app
-from taskplane.log_format import configure as configure_logging
+from taskplane.observability.logging import configure as configure_logging
 
 
 def metrics(
@@ -21,7 +21,7 @@ def metrics(
     """Serve Prometheus metrics of the whole cluster at /metrics (no key; bind it to a private interface)."""
     from prometheus_client import start_http_server
 
-    from taskplane.metrics import registry_for
+    from taskplane.observability.prometheus import registry_for
 
     with errors_as_exit():
         tp = get_app(app)
@@ -70,7 +70,7 @@ def check(
     ] = None,
 ) -> None:
     """Exit 0 if Redis answers (and --worker sends heartbeats), else 1 with one line: for container probes."""
-    from taskplane.worker.heartbeat import live_workers
+    from taskplane.stores.workers import live_workers
 
     with errors_as_exit():
         tp = get_app(app)

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from taskplane.cli.common import AppOption, JsonOption, console, errors_as_exit, get_app, parse_json, print_json
-from taskplane.handle import TaskFailedError
-from taskplane.worker.run import run_worker, worker_argv
+from taskplane.client.handle import TaskFailedError
+from taskplane.celery.worker.run import run_worker, worker_argv
 
 
 def worker(

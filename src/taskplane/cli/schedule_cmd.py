@@ -19,9 +19,9 @@ from taskplane.cli.common import (
     print_json,
     print_table,
 )
-from taskplane.log_format import configure as configure_logging
-from taskplane.schedule_registry import ScheduleStatus
-from taskplane.scheduler import Scheduler
+from taskplane.observability.logging import configure as configure_logging
+from taskplane.scheduler.registry import ScheduleStatus
+from taskplane.scheduler.service import Scheduler
 
 app = typer.Typer(help="Periodic schedules: list, pause, resume, run now.", no_args_is_help=False)
 NameArgument = Annotated[str, typer.Argument(help="The schedule's name.")]

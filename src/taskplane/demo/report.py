@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from taskplane.records import TaskRecord
+from taskplane.stores.records import TaskRecord
 
 if TYPE_CHECKING:
     from taskplane.app import Taskplane

@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.live import Live
 
 from taskplane.demo.servers import MailServer, Sites, WebhookReceiver
-from taskplane.embedded import EmbeddedServer
-from taskplane.settings import load_settings
+from taskplane.redis.embedded import EmbeddedServer
+from taskplane.core.settings import load_settings
 from taskplane.stack import ChildProcess, start_api
 
 APP = "taskplane.demo.tasks:tp"

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import kombu.exceptions
 import redis
 
-from taskplane.errors import RedisUnavailableError
+from taskplane.core.errors import RedisUnavailableError
 
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 3.0

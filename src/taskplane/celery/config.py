@@ -1,0 +1,99 @@
+"""The production defaults taskplane gives every Celery app, each with the reason it is chosen.
+
+docs/concepts.md lists the same table for users.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Exchange, Queue
+
+from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, with_tls_verification
+from taskplane.core.settings import Settings
+from taskplane.core.topology import DEFAULT_QUEUE, Topology
+from taskplane.celery.transport import OPTION_DEAD_CAP, OPTION_MAX_PAYLOAD, OPTION_PREFIX
+
+
+def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dict[str, Any]:
+    """Celery settings for one taskplane app."""
+    redis_url = with_tls_verification(redis_url)
+    prefix = settings.key_prefix
+    lease = settings.lease_timeout
+    transport_options: dict[str, Any] = {
+        # Worker takes queues in the order given (highest tier first), not round-robin.
+        "queue_order_strategy": "priority",
+        # In-flight deliveries are leases: live workers renew them, a dead worker's expire quickly.
+        "visibility_timeout": lease,
+        "unacked_restore_interval": max(1, int(lease / 6)),
+        "unacked_restore_throttle": 1,
+        "unacked_key": f"{prefix}unacked",
+        "unacked_index_key": f"{prefix}unacked_index",
+        "unacked_mutex_key": f"{prefix}unacked_mutex",
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
+        OPTION_PREFIX: prefix,
+        OPTION_MAX_PAYLOAD: settings.max_payload_bytes,
+        OPTION_DEAD_CAP: settings.dead_letter_cap,
+    }
+    queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in topology.names()]
+    return {
+        "broker_url": redis_url,
+        "broker_transport": "taskplane.celery.transport:Transport",
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": 10,
+        "result_backend": redis_url,
+        "result_backend_transport_options": {
+            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "socket_keepalive": True,
+            "health_check_interval": HEALTH_CHECK_INTERVAL,
+        },
+        "redis_socket_timeout": SOCKET_TIMEOUT,
+        "redis_socket_connect_timeout": CONNECT_TIMEOUT,
+        "redis_socket_keepalive": True,
+        "redis_backend_health_check_interval": HEALTH_CHECK_INTERVAL,
+        "result_expires": settings.result_expires,
+        "result_extended": True,
+        # JSON only: pickle would let a message run code in the worker.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # A task is acknowledged after it ran, so a crash returns it to the queue...
+        "task_acks_late": True,
+        # ...also when the worker process running it dies.
+        "task_reject_on_worker_lost": True,
+        # One message at a time per process: tiers stay strict, nothing waits behind a long task.
+        "worker_prefetch_multiplier": settings.prefetch_multiplier,
+        # Recycle processes to bound leaks in user code.
+        "worker_max_tasks_per_child": settings.max_tasks_per_child,
+        "task_soft_time_limit": settings.soft_time_limit,
+        "task_time_limit": settings.time_limit,
+        "task_track_started": True,
+        # No task-sent event per enqueue: it doubles the Redis work of every publish, and the record
+        # written at enqueue already says "queued".
+        "task_send_sent_event": False,
+        "worker_send_task_events": True,
+        # Remote-control replies expire instead of piling up in Redis.
+        "control_queue_ttl": 300,
+        "control_queue_expires": 60,
+        "event_queue_ttl": 60,
+        "event_queue_expires": 60,
+        "task_queues": queues,
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_default_exchange": DEFAULT_QUEUE,
+        "task_default_routing_key": DEFAULT_QUEUE,
+        "task_create_missing_queues": False,
+        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+        # Our own lease and shutdown logic replaces these Celery behaviours.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "worker_consumer": "taskplane.celery.worker.consumer:Consumer",
+        "worker_hijack_root_logger": False,
+        "enable_utc": True,
+        "timezone": "UTC",
+    }

@@ -1,0 +1,91 @@
+"""The handle ``enqueue`` returns: the task's id and ways to follow it."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from taskplane.core.errors import NotFoundError, TaskplaneError
+from taskplane.stores.records import TaskRecord
+
+if TYPE_CHECKING:
+    from taskplane.app import Taskplane
+
+
+class TaskFailedError(TaskplaneError):
+    """The task ended without a result (dead-lettered or cancelled)."""
+
+
+def result_of(taskplane: Taskplane, record: TaskRecord, timeout: float = 5.0) -> Any:
+    """The result of a finished task's record (from the result backend when the record holds only part).
+
+    Raises:
+        TaskFailedError: it ended dead-lettered or cancelled.
+    """
+    if record.state != "succeeded":
+        reason = record.fields.get("error_message") or record.fields.get("reason") or ""
+        raise TaskFailedError(f"task {record.id} ended {record.state}: {reason}".rstrip(": "))
+    if record.fields.get("result_truncated") == "1":
+        return taskplane.celery.AsyncResult(record.id).get(timeout=timeout)
+    return record.result()
+
+
+class TaskHandle:
+    """A queued task: ``.id``, plus its record, waiting and cancellation."""
+
+    def __init__(self, taskplane: Taskplane, task_id: str, existing: bool = False, inline_result: Any = None) -> None:
+        self._taskplane = taskplane
+        self.id = task_id
+        #: True when ``unique_for`` returned an already queued or running task instead of a new one.
+        self.existing = existing
+        self._inline_result = inline_result
+
+    def __repr__(self) -> str:
+        return f"TaskHandle({self.id!r})"
+
+    def record(self) -> TaskRecord:
+        """The task's record.
+
+        Raises:
+            NotFoundError: no record (never existed or expired).
+        """
+        record = self._taskplane.records.get(self.id)
+        if record is None:
+            raise NotFoundError(f"task {self.id} not found")
+        return record
+
+    @property
+    def state(self) -> str:
+        """The current state."""
+        return self.record().state
+
+    def wait(self, timeout: float = 60.0, poll: float = 0.05) -> TaskRecord:
+        """Block until the task reaches a terminal state; return its record.
+
+        Raises:
+            TimeoutError: not done within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self._taskplane.records.get(self.id)
+            if record is not None and record.done:
+                return record
+            if time.monotonic() >= deadline:
+                state = record.state if record else "unknown"
+                raise TimeoutError(f"task {self.id} not done after {timeout:g}s (state {state})")
+            time.sleep(poll)
+
+    def result(self, timeout: float = 60.0) -> Any:
+        """Wait for the task and return its result.
+
+        Raises:
+            TaskFailedError: it was dead-lettered or cancelled.
+            TimeoutError: not done in time.
+        """
+        if self._inline_result is not None:
+            return self._inline_result.get(propagate=True)
+        return result_of(self._taskplane, self.wait(timeout), timeout)
+
+    def cancel(self, terminate_after: float | None = None) -> None:
+        """Cancel this task (see :meth:`Taskplane.cancel`)."""
+        self._taskplane.cancel(self.id, terminate_after=terminate_after)

@@ -1,0 +1,68 @@
+"""The tasks declared on one app: names, queues and functions, known without evaluating Celery's tasks."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from taskplane.core.errors import TaskArgumentsError, UnknownTaskError
+from taskplane.core.topology import DEFAULT_QUEUE
+
+
+class TaskRegistry:
+    """What ``Taskplane.task`` declared. Looking a task up here never touches Celery's lazy task proxy,
+    which would configure the app (and start the embedded server) the first time it is evaluated."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, str] = {}
+        self._functions: dict[str, Callable[..., Any]] = {}
+        self._objects: dict[int, tuple[Any, str]] = {}  # id(declared task) -> (task, name)
+
+    def add(self, name: str, queue: str, function: Callable[..., Any], task: Any) -> None:
+        """Record a declared task: its name, queue, function and the object returned to the user."""
+        self._queues[name] = queue
+        self._functions[name] = function
+        self._objects[id(task)] = (task, name)
+
+    def names(self) -> list[str]:
+        """Declared task names, sorted."""
+        return sorted(self._queues)
+
+    def queue_for(self, name: str) -> str:
+        """The queue a task is routed to (``normal`` when it declared none, or is not declared here)."""
+        return self._queues.get(name, DEFAULT_QUEUE)
+
+    def require(self, name: str) -> None:
+        """Check that ``name`` is declared.
+
+        Raises:
+            UnknownTaskError: it is not (the message lists the known names).
+        """
+        if name not in self._functions:
+            known = ", ".join(self.names()) or "none"
+            raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
+
+    def name_of(self, task: Any) -> str | None:
+        """The name of a declared task, given the task object or its name."""
+        known = self._objects.get(id(task))  # before isinstance(): that evaluates a lazy proxy
+        if known is not None and known[0] is task:
+            return known[1]
+        if isinstance(task, str):
+            return task
+        name = getattr(task, "name", None)
+        return name if isinstance(name, str) else None
+
+    def check_arguments(self, name: str, args: Any, kwargs: Any) -> None:
+        """Check a call against the task function's signature.
+
+        Raises:
+            UnknownTaskError: no such task.
+            TaskArgumentsError: the arguments do not fit (one line naming the problem).
+        """
+        self.require(name)
+        signature = inspect.signature(self._functions[name])
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TaskArgumentsError(f"bad arguments for {name}{signature}: {exc}") from None

@@ -1,0 +1,86 @@
+"""Typed settings: the only place that reads the environment (prefix ``TASKPLANE_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from taskplane.core.errors import ConfigurationError
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class Settings(BaseSettings):
+    """Every knob taskplane reads, with its default. Construct with keywords or from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKPLANE_", extra="forbid", frozen=True)
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("redis_url", "TASKPLANE_REDIS_URL", "REDIS_URL"),
+    )
+    key_prefix: str = "taskplane:"
+    data_dir: Path = Path(".taskplane")
+    redis_server: str | None = None  # explicit path of a valkey-server/redis-server binary
+    app: str | None = None  # "module[:attr]" used by the CLI when -A is not given
+
+    soft_time_limit: float = Field(default=600.0, gt=0)
+    time_limit: float = Field(default=900.0, gt=0)
+    result_expires: int = Field(default=24 * 3600, gt=0)
+    record_retention: int = Field(default=7 * 24 * 3600, gt=0)
+    shutdown_timeout: float = Field(default=30.0, ge=0)
+    lease_timeout: float = Field(default=30.0, ge=3)
+    max_deliveries: int = Field(default=3, ge=1)
+    dead_letter_cap: int = Field(default=100_000, ge=1)
+    max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
+    prefetch_multiplier: int = Field(default=1, ge=1)
+    max_tasks_per_child: int = Field(default=1000, ge=1)
+    mover_interval: float = Field(default=0.2, gt=0)
+    scheduler_lease_ttl: float = Field(default=10.0, ge=1)  # a dead leader is replaced within this
+    scheduler_tick: float = Field(default=0.5, gt=0, le=5)  # how often schedulers renew, poll and fire
+    scheduler_grace: float = Field(default=5.0, ge=0)  # a slot fired later than this counts as missed
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
+    api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)  # larger HTTP request bodies get 413
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in _REDIS_SCHEMES:
+            raise ValueError(f"must start with redis://, rediss:// or unix:// (got {value!r})")
+        if parsed.scheme != "unix":
+            try:
+                parsed.port  # noqa: B018 - raises ValueError on a bad port
+            except ValueError as exc:
+                raise ValueError(f"has a bad port: {value!r}") from exc
+            if not parsed.hostname:
+                raise ValueError(f"has no host: {value!r}")
+        return value
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value or any(ch.isspace() for ch in value):
+            raise ValueError("must be a non-empty string without spaces")
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from keyword overrides and the environment.
+
+    Raises:
+        ConfigurationError: one line naming the first bad setting.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        name = where if where.startswith("TASKPLANE_") or where == "REDIS_URL" else f"{where}"
+        raise ConfigurationError(f"bad setting {name}: {first['msg']}") from None

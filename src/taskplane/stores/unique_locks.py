@@ -1,0 +1,42 @@
+"""``unique_for``: while a task with the same name and arguments is queued or running, reuse its id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from taskplane.redis.storage import Storage
+
+
+def unique_digest(name: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], key: str | None = None) -> str:
+    """A stable digest of the task name and its arguments (or of an explicit key)."""
+    material = key if key is not None else json.dumps([list(args), kwargs], sort_keys=True, default=repr)
+    return hashlib.sha256(f"{name}\x00{material}".encode()).hexdigest()[:32]
+
+
+def claim_key(client: Any, key: str, value: str, ttl_ms: int) -> str | None:
+    """SET ``key`` to ``value`` unless it exists; returns None when claimed, else the value already there."""
+    while True:
+        if client.set(key, value, nx=True, px=max(1, ttl_ms)):
+            return None
+        owner = client.get(key)
+        if owner is not None:
+            return str(owner)
+        # the key expired between SET and GET: try again
+
+
+class UniqueLocks:
+    """One lock per digest, owned by a task id, released by its owner or by expiry."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def acquire(self, digest: str, task_id: str, ttl_seconds: float) -> str | None:
+        """Take the lock for ``task_id``; returns the owner's id when another task already holds it."""
+        return claim_key(self._storage.client, self._storage.keys.unique(digest), task_id, int(ttl_seconds * 1000))
+
+    def release(self, digest: str, task_id: str) -> bool:
+        """Release the lock if ``task_id`` owns it."""
+        key = self._storage.keys.unique(digest)
+        return bool(self._storage.scripts.run("unique_release", keys=[key], args=[task_id]))
