@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from taskplane.embedded import EmbeddedServer
+from taskplane.redis.embedded import EmbeddedServer
 from taskplane.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -66,4 +66,4 @@ def test_the_scheduler_logs_json_lines_too(redis_url, repo_root, tmp_path):
             scheduler.send_signal(signal.SIGTERM)
             scheduler.wait(15)
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]
-    assert any(line["logger"] == "taskplane.scheduler.service" and "leads" in line["message"] for line in lines)
+    assert any(line["logger"] == "taskplane.scheduler" and "leads" in line["message"] for line in lines)

@@ -22,7 +22,7 @@ from taskplane.stores.workers import known_workers
 if TYPE_CHECKING:
     from taskplane.app import Taskplane
 
-log = logging.getLogger("taskplane.observability.prometheus")
+log = logging.getLogger("taskplane.metrics")
 
 _HELP = {
     "celery_task_sent_total": "Tasks published to a queue.",

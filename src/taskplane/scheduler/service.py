@@ -24,7 +24,7 @@ from taskplane.scheduler.schedule import Schedule
 if TYPE_CHECKING:
     from taskplane.app import Taskplane
 
-log = logging.getLogger("taskplane.scheduler.service")
+log = logging.getLogger("taskplane.scheduler")
 
 NOT_LEADER = -1
 
