@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml examples/monitoring/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,demo,flower,otel]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,flower,otel]' -e examples/monitoring
 	touch $@
 
 demo: install

@@ -1,8 +1,7 @@
 """taskplane: a production job platform on Celery + Redis."""
 
 from taskplane.app import Taskplane
-from taskplane.middleware.execution import is_cancelled, progress
-from taskplane.stores.dead_letters import DeadFilter, DeadLetter
+from taskplane.client.handle import TaskFailedError, TaskHandle
 from taskplane.core.errors import (
     ConfigurationError,
     EmbeddedServerError,
@@ -16,10 +15,14 @@ from taskplane.core.errors import (
     TaskplaneError,
     UnknownTaskError,
 )
-from taskplane.client.handle import TaskFailedError, TaskHandle
 from taskplane.core.policies import RateLimit, Retry
-from taskplane.stores.records import RecordPage, TaskRecord
+from taskplane.core.protocol import DeadReason, TaskState
 from taskplane.core.settings import Settings
+from taskplane.middleware.cancellation import is_cancelled
+from taskplane.middleware.progress import progress
+from taskplane.redis.embedded import EmbeddedServer
+from taskplane.stores.dead_letters import DeadFilter, DeadLetter
+from taskplane.stores.records import RecordPage, TaskRecord
 
 __version__ = "0.1.0"
 
@@ -27,6 +30,8 @@ __all__ = [
     "ConfigurationError",
     "DeadFilter",
     "DeadLetter",
+    "DeadReason",
+    "EmbeddedServer",
     "EmbeddedServerError",
     "IdempotencyConflictError",
     "InvalidRequestError",
@@ -42,6 +47,7 @@ __all__ = [
     "TaskFailedError",
     "TaskHandle",
     "TaskRecord",
+    "TaskState",
     "Taskplane",
     "TaskplaneError",
     "UnknownTaskError",

@@ -1,45 +1,48 @@
-"""Taskplane: builds the Celery app and holds the task registry, topology and stores."""
+"""Taskplane: the composition root. It builds the settings, stores, middleware chain and Celery app, and
+offers the operations users call (enqueue, status, result, cancel) and the namespaces ``tp.dead_letters``,
+``tp.queues``, ``tp.schedules`` and ``tp.workers``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from functools import cached_property
 from typing import Any, Literal, overload
 
-from taskplane.client import dead_letters as dead_letter_ops, producer, queues as operations
-from taskplane.stores.api_keys import ApiKeyStore
-from taskplane.stores.cancellations import CancellationStore
+from prometheus_client import CollectorRegistry
+
 from taskplane.celery.app import TaskplaneCelery
 from taskplane.celery.config import celery_config
-from taskplane.stores.dead_letters import DeadFilter, DeadLetter, DeadLetterStore
-from taskplane.stores.delayed import DelayedStore
-from taskplane.redis.embedded import EmbeddedServer
-from taskplane.core.errors import (
-    ConfigurationError,
-)
-from taskplane.client.handle import TaskHandle
-from taskplane.stores.idempotency import IdempotencyKeys
-from taskplane.stores.rate_limits import RateLimiter
-from taskplane.core.profiles import Profiles, WorkerProfile
-from taskplane.stores.records import RecordPage, RecordStore, TaskRecord
-from taskplane.redis.client import CONNECTION_ERRORS, unavailable
-from taskplane.scheduler.registry import ScheduleRegistry
-from taskplane.scheduler.schedule import Missed, Schedule
-from taskplane.core.settings import Settings, load_settings
-from taskplane.redis.storage import Storage
 from taskplane.celery.task import TaskplaneTask
-from taskplane.stores.metrics import TaskMetrics
-from taskplane.middleware.options import celery_task_options, check_option_names
+from taskplane.celery.worker.bootstep import TaskplaneWorkerStep
+from taskplane.client.dead_letters import DeadLetters
+from taskplane.client.deprecated import DeprecatedNames
+from taskplane.client.operations import TaskOperations
+from taskplane.client.queues import Queues
+from taskplane.client.workers import Workers
+from taskplane.core.errors import ConfigurationError
+from taskplane.core.profiles import Profiles, WorkerProfile
 from taskplane.core.registry import TaskRegistry
+from taskplane.core.settings import Settings, load_settings
 from taskplane.core.topology import Topology
-from taskplane.stores.unique_locks import UniqueLocks
+from taskplane.middleware.chain import Chain
+from taskplane.middleware.defaults import default_middleware
+from taskplane.middleware.failure import FailurePath
+from taskplane.middleware.options import check_option_names, core_task_options
+from taskplane.observability.prometheus import TaskplaneCollector, registry_for
+from taskplane.redis.client import CONNECTION_ERRORS, unavailable
+from taskplane.redis.embedded import EmbeddedServer
+from taskplane.redis.storage import Storage
+from taskplane.scheduler.registry import Schedules
+from taskplane.scheduler.schedule import Missed, Schedule
+from taskplane.scheduler.service import Scheduler
+from taskplane.stores.api_keys import ApiKeyStore
+from taskplane.stores.bundle import Stores
+from taskplane.stores.records import RecordStore
 
 log = logging.getLogger("taskplane")
 
 
-class Taskplane:
+class Taskplane(TaskOperations, DeprecatedNames):
     """A job platform on Celery + Redis: declare tasks with policies, enqueue them, operate the queues.
 
     Configuration comes from keyword arguments, else ``TASKPLANE_*`` environment variables. With no
@@ -64,15 +67,44 @@ class Taskplane:
         for queue, tier in (queues or {}).items():
             self.topology.add_queue(queue, tier)
         self.profiles = Profiles(self.topology)
-        self.schedules = ScheduleRegistry(self)
         self.registry = TaskRegistry()
         self._configured = False
         self._redis_url: str | None = None
-        self.celery = TaskplaneCelery(name, self)
+        self.stores = Stores(lambda: self.redis_url, self.settings, self.topology)
+        self.failure = FailurePath(
+            lambda: self.stores.storage, self.settings.record_retention, self.settings.dead_letter_cap
+        )
+        self.chain = Chain(
+            default_middleware(self.stores, self.failure, self.settings, self.registry.names, self.topology.names)
+        )
+        self.celery = TaskplaneCelery(
+            name,
+            settings=self.settings,
+            topology=self.topology,
+            registry=self.registry,
+            stores=self.stores,
+            chain=self.chain,
+            failure=self.failure,
+            fallback=fallback,
+        )
         self.celery.add_defaults(self._celery_defaults)
-        from taskplane.celery.worker.bootstep import TaskplaneWorkerStep
-
         self.celery.steps["worker"].add(TaskplaneWorkerStep)
+        self.producer = self.celery.producer
+        self.task_lookup = self.celery.task_lookup
+        #: Dead-letter queues: find, get, requeue, purge.
+        self.dead_letters = DeadLetters(self.stores, self.celery, self.registry, self.topology)
+        #: Queue depths.
+        self.queues = Queues(self.stores, self.topology)
+        #: Live workers.
+        self.workers = Workers(self.stores, self.topology)
+        #: Declared schedules and their state: status, pause, resume, run now.
+        self.schedules = Schedules(
+            self.registry,
+            self.topology,
+            lambda: self.stores.schedules,
+            lambda: self.stores.records,
+            self.producer.enqueue_id,
+        )
 
     def __repr__(self) -> str:
         return f"Taskplane({self.name!r})"
@@ -138,13 +170,13 @@ class Taskplane:
     ) -> TaskplaneTask | Callable[[Callable[..., Any]], TaskplaneTask]:
         """Declare a task: ``@tp.task`` or ``@tp.task(queue=..., retry=Retry(...), rate_limit="30/m", ...)``.
 
-        Options: name, queue, retry, rate_limit (str or RateLimit), time_limit, soft_time_limit,
-        unique_for (seconds), unique_key (callable of the arguments), bind.
+        Options: name, queue, bind, and those of the installed middleware: retry, rate_limit (str or
+        RateLimit), time_limit, soft_time_limit, unique_for (seconds), unique_key (callable of the arguments).
 
         Raises:
             ConfigurationError: an unknown option (the message names the valid ones) or a bad value.
         """
-        check_option_names(options)
+        check_option_names(options, self.chain.option_names)
 
         def register(func: Callable[..., Any]) -> TaskplaneTask:
             return self._register(func, **options)
@@ -152,10 +184,12 @@ class Taskplane:
         return register(fn) if fn is not None else register
 
     def _register(self, func: Callable[..., Any], **options: Any) -> TaskplaneTask:
-        celery_options = celery_task_options(func, options, self.topology, self.settings.soft_time_limit)
+        core = core_task_options(func, options, self.topology)
+        behaviour = {key: value for key, value in options.items() if key not in core}
+        celery_options = {**core, **self.chain.task_options(core["name"], behaviour)}
         # shared=False: Celery would otherwise give this task to every app created later in the process.
         task: Any = self.celery.task(**{**celery_options, "shared": False})(func)
-        self.registry.add(celery_options["name"], celery_options["queue"], func, task)
+        self.registry.add(core["name"], core["queue"], func, task)
         return task  # type: ignore[no-any-return]
 
     def task_names(self) -> list[str]:
@@ -208,81 +242,45 @@ class Taskplane:
             task, every=every, cron=cron, tz=tz, args=args, kwargs=kwargs, queue=queue, name=name, missed=missed
         )
 
-    # -- producing -------------------------------------------------------------------------------
-
-    def enqueue(
+    def scheduler(
         self,
-        name: str,
-        args: tuple[Any, ...] | list[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-        *,
-        queue: str | None = None,
-        countdown: float | None = None,
-        eta: datetime | None = None,
-        task_id: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> TaskHandle:
-        """Queue task ``name``; returns its handle. ``unique_for`` tasks may return an existing task's handle,
-        and so does a repeated ``idempotency_key`` (for as long as records are kept).
+        owner: str | None = None,
+        lease_ttl: float | None = None,
+        tick: float | None = None,
+        grace: float | None = None,
+    ) -> Scheduler:
+        """A scheduler for this app's schedules (``taskplane scheduler`` runs one): call ``run(stop_event)``."""
+        return Scheduler(
+            self.schedules,
+            lambda: self.stores.schedules,
+            self.producer.enqueue_id,
+            self.settings,
+            owner=owner,
+            lease_ttl=lease_ttl,
+            tick=tick,
+            grace=grace,
+        )
 
-        Raises:
-            UnknownTaskError, TaskArgumentsError, ConfigurationError (unknown queue, negative countdown),
-            IdempotencyConflictError (the key was used for another call), PayloadTooLargeError,
-            RedisUnavailableError (unless ``fallback="inline"``).
-        """
-        return producer.enqueue(self, name, args, kwargs, queue, countdown, eta, task_id, idempotency_key)
+    # -- Redis -----------------------------------------------------------------------------------
 
-    # -- stores ----------------------------------------------------------------------------------
-
-    @cached_property
+    @property
     def storage(self) -> Storage:
         """Redis client, key names and scripts."""
-        return Storage.from_url(self.redis_url, self.settings.key_prefix)
+        return self.stores.storage
 
-    @cached_property
+    @property
     def records(self) -> RecordStore:
         """Task records."""
-        return RecordStore(self.storage, self.settings.record_retention)
+        return self.stores.records
 
-    @cached_property
-    def dead_letters(self) -> DeadLetterStore:
-        """Dead-letter queues."""
-        return DeadLetterStore(self.storage, self.topology.names(), self.settings.dead_letter_cap)
-
-    @cached_property
-    def cancellations(self) -> CancellationStore:
-        """Cancellation markers."""
-        return CancellationStore(self.storage, self.settings.record_retention)
-
-    @cached_property
-    def idempotency(self) -> IdempotencyKeys:
-        """Idempotency keys of enqueue calls."""
-        return IdempotencyKeys(self.storage, self.settings.record_retention)
-
-    @cached_property
+    @property
     def api_keys(self) -> ApiKeyStore:
         """API keys of the HTTP API."""
-        return ApiKeyStore(self.storage)
+        return self.stores.api_keys
 
-    @cached_property
-    def unique_locks(self) -> UniqueLocks:
-        """Uniqueness locks."""
-        return UniqueLocks(self.storage)
-
-    @cached_property
-    def rate_limiter(self) -> RateLimiter:
-        """Cluster-wide rate limiter."""
-        return RateLimiter(self.storage)
-
-    @cached_property
-    def task_metrics(self) -> TaskMetrics:
-        """Cluster-wide task counters and histograms in Redis (what ``/metrics`` reports)."""
-        return TaskMetrics(self.storage)
-
-    @cached_property
-    def delayed(self) -> DelayedStore:
-        """Broker-side delayed store."""
-        return DelayedStore(self.storage)
+    def metrics_registry(self) -> CollectorRegistry:
+        """A Prometheus registry whose scrape reads this app's cluster-wide metrics from Redis."""
+        return registry_for(TaskplaneCollector(self.stores, self.topology, self.schedules.names))
 
     def ping(self) -> None:
         """Check that Redis answers.
@@ -294,99 +292,3 @@ class Taskplane:
             self.storage.client.ping()
         except CONNECTION_ERRORS as exc:
             raise unavailable(self.redis_url, exc) from None
-
-    # -- operating -------------------------------------------------------------------------------
-
-    def status(self, task_id: str) -> TaskRecord | None:
-        """The task's record, or None if no such task exists."""
-        return self.records.get(task_id)
-
-    def result(self, task_id: str) -> Any:
-        """The result of a finished task, without waiting.
-
-        Raises:
-            NotFoundError: no such task.
-            NotFinishedError: it has not finished yet.
-            TaskFailedError: it ended dead-lettered or cancelled.
-        """
-        return operations.result(self, task_id)
-
-    def tasks(
-        self,
-        state: str | None = None,
-        name: str | None = None,
-        queue: str | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RecordPage:
-        """Task records newest first, filtered by state, name, queue and creation time, paged by cursor.
-
-        Raises:
-            InvalidRequestError: an unknown state or a cursor that was not handed out.
-        """
-        return self.records.find(state, name, queue, since_ms, until_ms, limit, cursor)
-
-    def cancel(self, task_id: str, terminate_after: float | None = None) -> str:
-        """Cancel a task: a queued or delayed one never runs; a running one sees ``is_cancelled()``
-        and, if ``terminate_after`` is given, is terminated that many seconds later. Returns the state.
-
-        Raises:
-            NotFoundError: no such task.
-        """
-        return operations.cancel(self, task_id, terminate_after)
-
-    def queue_stats(self) -> list[dict[str, Any]]:
-        """Ready, delayed and dead counts per queue, highest tier first."""
-        return operations.queue_stats(self)
-
-    def workers(self) -> list[dict[str, Any]]:
-        """Live workers from their heartbeats, newest first."""
-        from taskplane.stores.workers import live_workers
-
-        return live_workers(self.storage)
-
-    def workers_per_queue(self) -> dict[str, int]:
-        """How many live workers consume each declared queue (0 for a queue nobody serves)."""
-        return operations.workers_per_queue(self)
-
-    def requeue_dead(self, letter: DeadLetter, to_queue: str | None = None) -> str:
-        """Put one dead letter back to work, atomically (see :func:`taskplane.client.dead_letters.requeue`)."""
-        return dead_letter_ops.requeue(self, letter, to_queue)
-
-    def bury(self, letter: DeadLetter, unique_digest: str | None = None, **record_fields: Any) -> None:
-        """Dead-letter a task (see :func:`taskplane.client.dead_letters.bury`)."""
-        dead_letter_ops.bury(self, letter, unique_digest, **record_fields)
-
-    def select_dead(
-        self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False
-    ) -> list[DeadLetter]:
-        """Dead letters by id or filter (see :func:`taskplane.client.dead_letters.select`)."""
-        return dead_letter_ops.select(self, ids, where, everything)
-
-    def requeue_dead_letters(
-        self,
-        ids: list[str] | None = None,
-        where: DeadFilter | None = None,
-        everything: bool = False,
-        to_queue: str | None = None,
-    ) -> list[str]:
-        """Requeue the selected dead letters (into ``to_queue`` if given); returns the new task ids.
-
-        Raises:
-            InvalidRequestError: an empty or contradictory selection. NotFoundError: an unknown id.
-        """
-        if to_queue is not None:
-            self.topology.get(to_queue)
-        return [self.requeue_dead(letter, to_queue) for letter in self.select_dead(ids, where, everything)]
-
-    def purge_dead_letters(
-        self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False
-    ) -> int:
-        """Delete the selected dead letters for good; returns how many were removed.
-
-        Raises:
-            InvalidRequestError: an empty or contradictory selection. NotFoundError: an unknown id.
-        """
-        return dead_letter_ops.purge(self, self.select_dead(ids, where, everything))

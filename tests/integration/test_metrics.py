@@ -16,7 +16,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from taskplane.api import create_app
-from taskplane.scheduler.service import Scheduler
 from taskplane.stack import free_port
 from tests.apps.ops_app import add, boom, flaky, idle, limited, tp
 from tests.integration.api_server import serve_in_thread
@@ -80,7 +79,7 @@ def test_metrics_count_what_ran_on_two_worker_hosts(start_worker, api):
     idle.apply_async(priority=9)
     idle.enqueue_with(countdown=600)
     tp.schedules.run("ops-hourly")
-    leader = Scheduler(tp, owner="metrics-test")
+    leader = tp.scheduler(owner="metrics-test")
     leader.step()
 
     finished = [h for h in handles if h.id != handles[-1].id]  # the second limited task waits a minute
@@ -191,7 +190,7 @@ def test_standalone_exporter_reports_the_same_cluster_state(exporter, redis_url)
     for i in range(3):
         add.enqueue(i, 1)
     idle.enqueue()
-    tp.bury(_letter("ops"))
+    tp.dead_letters.add(_letter("ops"))
     base_url = exporter(redis_url)
     with httpx.Client(timeout=10) as client:
         samples = parse(client.get(f"{base_url}/metrics").text)
@@ -229,9 +228,9 @@ def _letter(queue: str):
 
 
 def test_a_scrape_costs_the_same_number_of_redis_commands_however_many_tasks_exist(redis_url):
-    from taskplane.observability.prometheus import registry_for, render
+    from taskplane.observability.prometheus import render
 
-    registry = registry_for(tp)
+    registry = tp.metrics_registry()
     client = tp.storage.client
 
     def commands_of_one_scrape() -> int:
@@ -253,7 +252,7 @@ def test_a_scrape_costs_the_same_number_of_redis_commands_however_many_tasks_exi
 def test_totals_sum_over_hosts_and_a_host_silent_for_a_day_is_dropped(redis_url):
     from taskplane.stores.metrics import HOST_RETENTION
 
-    metrics = tp.task_metrics
+    metrics = tp.stores.metrics
     for host in ("celery@a", "celery@b", "celery@gone"):
         metrics.write(metrics.changes(host).count("taskplane_retries_total", "ops.flaky", amount=2))
     keys = tp.storage.keys

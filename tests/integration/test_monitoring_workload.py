@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-
-from taskplane.demo.delivery import verify
-from taskplane.demo.models import Alert, Analysis, AnomalyBaseline, DailyAggregate, Monitor, Snapshot, sessions_for
-from taskplane.demo.servers import MailServer, Sites, WebhookReceiver
-from taskplane.demo.tasks import (
+from taskplane_demo.delivery import verify
+from taskplane_demo.models import Alert, Analysis, AnomalyBaseline, DailyAggregate, Monitor, Snapshot, sessions_for
+from taskplane_demo.servers import MailServer, Sites, WebhookReceiver
+from taskplane_demo.tasks import (
     aggregate_snapshots_task,
     check_monitor_task,
     check_monitor_user_triggered,
@@ -25,11 +24,11 @@ from taskplane.demo.tasks import (
     tp,
     train_anomaly_model_task,
 )
-from taskplane.client.handle import TaskHandle
+
 from tests.integration.workers import wait_for
 
 SECRET = "test-secret"
-APP = "taskplane.demo.tasks:tp"
+APP = "taskplane_demo.tasks:tp"
 
 
 class Stack:
@@ -127,7 +126,7 @@ def test_fan_out_analysis_progress_and_the_nightly_jobs(stack, start_worker):
     assert fanned.result() == 6  # every monitor is due: none was checked yet
     checks = tp.tasks(name=check_monitor_task.name, limit=50).records
     assert len(checks) == 6
-    assert all(finished(TaskHandle(tp, record.id)).state == "succeeded" for record in checks)
+    assert all(finished(tp.handle(record.id)).state == "succeeded" for record in checks)
     assert finished(check_scheduled_monitors_task.enqueue()).result() == 0  # none is due again yet
     stack.sites.change(3)
     finished(check_monitor_user_triggered.enqueue(3))

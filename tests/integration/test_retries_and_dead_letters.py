@@ -34,13 +34,13 @@ def test_retry_schedule_is_honoured_then_a_complete_envelope_then_requeue_round_
     assert letter.worker.endswith("@test")
     # When the cause is fixed and the letter is requeued
     tp.storage.client.set("svc:payments", "fixed")
-    tp.requeue_dead(letter)
+    tp.dead_letters.requeue_one(letter)
     # Then it is no longer dead, runs again with attempts reset, and succeeds
     assert tp.dead_letters.get(handle.id) is None
     done = handle.wait(timeout=20)
     assert done.state == "succeeded" and done.result() == "repaired"
     assert done.fields["attempts"] == 1
-    assert [q["dead"] for q in tp.queue_stats() if q["queue"] == "normal"] == [0]
+    assert [q["dead"] for q in tp.queues.stats() if q["queue"] == "normal"] == [0]
 
 
 def test_a_never_on_exception_goes_straight_to_the_dead_letters(start_worker, redis_url):
@@ -58,9 +58,9 @@ def test_requeue_is_atomic_a_second_requeue_finds_nothing(redis_url):
 
     tp.dead_letters.add(DeadLetter(id="dl-1", name="t.fails_until_fixed", queue="normal", reason="failed", args=["k"]))
     letter = tp.dead_letters.get("dl-1")
-    tp.requeue_dead(letter)
+    tp.dead_letters.requeue_one(letter)
     try:
-        tp.requeue_dead(letter)
+        tp.dead_letters.requeue_one(letter)
     except NotFoundError as exc:
         assert "no longer" in str(exc)
     else:

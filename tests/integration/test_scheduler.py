@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from taskplane.scheduler.service import Scheduler
 from tests.apps.sched_app import tp
 
 
@@ -25,7 +24,7 @@ def queued_tick_ids() -> set[str]:
 
 
 def test_one_scheduler_leads_and_the_lease_names_its_term(redis_url):
-    first, second = Scheduler(tp, owner="a"), Scheduler(tp, owner="b")
+    first, second = tp.scheduler(owner="a"), tp.scheduler(owner="b")
     first.step()
     second.step()
     assert first.is_leader and not second.is_leader
@@ -37,7 +36,7 @@ def test_one_scheduler_leads_and_the_lease_names_its_term(redis_url):
 
 
 def test_a_leader_whose_lease_moved_on_cannot_fire(redis_url):
-    old, new = Scheduler(tp, owner="old"), Scheduler(tp, owner="new")
+    old, new = tp.scheduler(owner="old"), tp.scheduler(owner="new")
     old.step()  # first sight: every schedule gets its baseline slot
     assert old.is_leader
     # The old leader stalls past its lease; the lease expires and another scheduler takes a new term.
@@ -60,7 +59,7 @@ def test_a_leader_whose_lease_moved_on_cannot_fire(redis_url):
 
 
 def test_release_hands_the_lease_over_at_once(redis_url):
-    first, second = Scheduler(tp, owner="a"), Scheduler(tp, owner="b")
+    first, second = tp.scheduler(owner="a"), tp.scheduler(owner="b")
     first.step()
     first.release()
     assert tp.schedules.leader() is None
@@ -69,7 +68,7 @@ def test_release_hands_the_lease_over_at_once(redis_url):
 
 
 def test_missed_slots_fire_once_late_or_are_skipped_per_schedule(redis_url):
-    scheduler = Scheduler(tp, owner="a", grace=1.5)
+    scheduler = tp.scheduler(owner="a", grace=1.5)
     wait_for_next_slot(2)
     scheduler.step()  # baseline, just after an even second
     wait_for_next_slot(1)
@@ -94,11 +93,11 @@ def test_missed_slots_fire_once_late_or_are_skipped_per_schedule(redis_url):
 
 
 def test_pause_lasts_across_schedulers_and_run_fires_by_hand(redis_url):
-    Scheduler(tp, owner="a").step()  # baseline
+    tp.scheduler(owner="a").step()  # baseline
     paused = tp.schedules.pause("every-second")
     assert paused.paused and paused.next_run_ms is None
     wait_for_next_slot(1)
-    restarted = Scheduler(tp, owner="b")  # a scheduler started after the pause honours it
+    restarted = tp.scheduler(owner="b")  # a scheduler started after the pause honours it
     tp.storage.client.delete(tp.storage.keys.scheduler_lease())
     restarted.step()
     assert fires("every-second") == [] and tp.schedules.status("every-second").paused

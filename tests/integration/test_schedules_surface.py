@@ -10,7 +10,6 @@ import sys
 import httpx
 
 from taskplane.api import create_app
-from taskplane.scheduler.service import Scheduler
 from tests.apps.sched_app import tp
 from tests.integration.api_server import serve_in_thread
 
@@ -25,7 +24,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_schedules_api_lists_pauses_resumes_and_runs(redis_url):
-    Scheduler(tp, owner="api-test").step()
+    tp.scheduler(owner="api-test").step()
     _, admin = tp.api_keys.create("admin", ["admin"])
     _, reader = tp.api_keys.create("reader", ["read"])
     headers = {"Authorization": f"Bearer {admin}"}

@@ -65,7 +65,7 @@ def test_countdown_is_honoured_within_a_second_and_waits_broker_side(start_worke
     enqueued = time.time()
     handle = slow.enqueue_with((0, "later"), countdown=2)
     # While it waits, it sits in the delayed store, not in the queue or a worker
-    assert tp.queue_stats()[2]["delayed"] == 1 and tp.queue_stats()[2]["ready"] == 0
+    assert tp.queues.stats()[2]["delayed"] == 1 and tp.queues.stats()[2]["ready"] == 0
     assert tp.status(handle.id).state == "scheduled"
     handle.wait(timeout=20)
     started = events("start")[0]["at"]

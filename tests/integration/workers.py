@@ -68,7 +68,7 @@ class WorkerProcess:
         tp = load_app(self.app)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(w["hostname"] == self.hostname for w in tp.workers()):
+            if any(w["hostname"] == self.hostname for w in tp.workers.live()):
                 return
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")

@@ -173,7 +173,7 @@ def test_dead_letter_queue_is_capped_oldest_dropped_and_counted(redis_url):
     assert [d.id for d in tp.dead_letters.find()] == ["d4", "d3", "d2"]
     assert tp.dead_letters.dropped("normal") == 2
     assert [d.id for d in tp.dead_letters.find(DeadFilter(task="x"), limit=1, offset=1)] == ["d3"]
-    assert tp.purge_dead_letters(ids=["d3"]) == 1
+    assert tp.dead_letters.purge(ids=["d3"]) == 1
     assert [d.id for d in tp.dead_letters.find()] == ["d4", "d2"]
 
 
@@ -193,7 +193,7 @@ def test_cancel_of_a_queued_task_marks_it_and_an_unknown_id_is_not_found(redis_u
 
 def test_queues_declared_after_first_use_are_an_error(redis_url):
     tp = Taskplane("t")
-    tp.queue_stats()
+    tp.queues.stats()
     tp.celery.conf.broker_url  # noqa: B018 - first read of the configuration
     with pytest.raises(ConfigurationError, match="before the app is used"):
         tp.add_queue("late", "low")
@@ -258,7 +258,7 @@ def test_importing_an_app_with_tasks_and_schedules_touches_no_server(tmp_path, r
 
     env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
     env["TASKPLANE_DATA_DIR"] = str(tmp_path)
-    code = "import tests.apps.ops_app, taskplane.demo.tasks as d; print(len(d.tp.schedules))"
+    code = "import tests.apps.ops_app, taskplane_demo.tasks as d; print(len(d.tp.schedules))"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True, timeout=60
     )

@@ -3,8 +3,8 @@ import os
 import pytest
 import redis
 
-from taskplane.redis.embedded import EmbeddedServer, find_server_binary
 from taskplane.core.errors import EmbeddedServerError
+from taskplane.redis.embedded import EmbeddedServer, find_server_binary
 
 
 def test_a_second_process_on_the_same_data_dir_shares_the_server(tmp_path):

@@ -2,8 +2,8 @@ import pytest
 
 import taskplane
 from taskplane import ConfigurationError
-from taskplane.redis.keys import Keys
 from taskplane.core.settings import load_settings
+from taskplane.redis.keys import Keys
 
 
 def test_defaults(monkeypatch):
@@ -71,6 +71,8 @@ def test_public_api_is_pinned():
         "ConfigurationError",
         "DeadFilter",
         "DeadLetter",
+        "DeadReason",
+        "EmbeddedServer",
         "EmbeddedServerError",
         "IdempotencyConflictError",
         "InvalidRequestError",
@@ -86,6 +88,7 @@ def test_public_api_is_pinned():
         "TaskFailedError",
         "TaskHandle",
         "TaskRecord",
+        "TaskState",
         "Taskplane",
         "TaskplaneError",
         "UnknownTaskError",

@@ -11,7 +11,6 @@ from taskplane.api import routes_dead_letters, routes_metrics, routes_schedules,
 from taskplane.api.body_limit import BodyLimitMiddleware
 from taskplane.api.errors import ApiError, install_error_handlers
 from taskplane.app import Taskplane
-from taskplane.observability.prometheus import registry_for
 
 API_PREFIX = "/api/v1"
 
@@ -52,7 +51,7 @@ def create_app(tp: Taskplane) -> FastAPI:
         description="Enqueue tasks, follow their progress, cancel them, operate queues, workers and dead letters.",
     )
     app.state.taskplane = tp
-    app.state.metrics_registry = registry_for(tp)
+    app.state.metrics_registry = tp.metrics_registry()
     app.add_middleware(BodyLimitMiddleware, max_body_size=tp.settings.api_max_body_bytes)
     install_error_handlers(app)
     for router in (routes_tasks.router, routes_dead_letters.router, routes_schedules.router, routes_system.router):

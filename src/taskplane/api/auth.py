@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from taskplane.api.errors import ApiError
-from taskplane.stores.api_keys import ApiKey
 from taskplane.app import Taskplane
+from taskplane.stores.api_keys import ApiKey
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `taskplane api-key create --name NAME --scope SCOPE`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}

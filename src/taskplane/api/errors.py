@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from taskplane.app import Taskplane
+from taskplane.client.handle import TaskFailedError
 from taskplane.core.errors import (
     ConfigurationError,
     EmbeddedServerError,
@@ -27,7 +28,6 @@ from taskplane.core.errors import (
     TaskplaneError,
     UnknownTaskError,
 )
-from taskplane.client.handle import TaskFailedError
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 
 log = logging.getLogger("taskplane.api")

@@ -15,8 +15,9 @@ import redis.asyncio
 from fastapi.sse import ServerSentEvent
 
 from taskplane.app import Taskplane
-from taskplane.stores.records import TERMINAL_STATES, TaskRecord
+from taskplane.core.protocol import TERMINAL_STATES
 from taskplane.redis.client import CONNECT_TIMEOUT, CONNECTION_ERRORS, SOCKET_TIMEOUT, unavailable
+from taskplane.stores.records import TaskRecord
 
 RESYNC_INTERVAL = 5.0  # seconds without a message before the record is read again
 _PROGRESS_FIELDS = frozenset({"progress_current", "progress_total", "progress_step", "progress_message"})

@@ -54,7 +54,7 @@ def requeue_dead_letters(tp: Tp, selection: DeadLetterSelection) -> RequeueOut:
     """Put the selected dead letters back to work with attempts reset; each leaves its dead-letter queue
     as it enters the work queue."""
     where = DeadFilter(queue=selection.queue, task=selection.task, reason=selection.reason)
-    return RequeueOut(requeued=tp.requeue_dead_letters(selection.ids, where, selection.all, selection.to_queue))
+    return RequeueOut(requeued=tp.dead_letters.requeue(selection.ids, where, selection.all, selection.to_queue))
 
 
 @router.delete("/dead-letters", response_model=PurgeOut, responses=ERRORS, dependencies=[Depends(require("admin"))])
@@ -68,4 +68,4 @@ def purge_dead_letters(
 ) -> PurgeOut:
     """Delete the selected dead letters for good: ``id`` (repeatable), or a ``task``/``reason`` filter, or
     ``all=true``; each may be narrowed to one ``queue``."""
-    return PurgeOut(purged=tp.purge_dead_letters(ids, DeadFilter(queue=queue, task=task, reason=reason), all))
+    return PurgeOut(purged=tp.dead_letters.purge(ids, DeadFilter(queue=queue, task=task, reason=reason), all))

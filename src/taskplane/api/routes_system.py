@@ -21,16 +21,16 @@ async def health() -> HealthOut:
 def ready(tp: Tp) -> ReadyOut:
     """Redis is reachable (else 503); reports how many live workers consume each queue."""
     tp.ping()
-    return ReadyOut(status="ready", workers_per_queue=tp.workers_per_queue())
+    return ReadyOut(status="ready", workers_per_queue=tp.workers.per_queue())
 
 
 @router.get("/queues", response_model=list[QueueOut], responses=ERRORS, dependencies=[Depends(require("read"))])
 def queues(tp: Tp) -> list[QueueOut]:
     """Ready, delayed and dead depth per queue, highest tier first."""
-    return [QueueOut(**stats) for stats in tp.queue_stats()]
+    return [QueueOut(**stats) for stats in tp.queues.stats()]
 
 
 @router.get("/workers", response_model=list[WorkerOut], responses=ERRORS, dependencies=[Depends(require("read"))])
 def workers(tp: Tp) -> list[WorkerOut]:
     """Live workers with their queues, concurrency, active and processed counts and last heartbeat."""
-    return [WorkerOut(**worker) for worker in tp.workers()]
+    return [WorkerOut(**worker) for worker in tp.workers.live()]

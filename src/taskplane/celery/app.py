@@ -1,31 +1,55 @@
-"""The Celery app class: a real ``celery.Celery`` that records every task before publishing it."""
+"""The Celery app class: a real ``celery.Celery`` whose ``send_task`` runs the publish hooks first."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import redis
 from celery import Celery
 from celery.utils import uuid
 
-from taskplane.stores.records import compact_json, now_ms
-from taskplane.celery.task import TaskplaneTask
-from taskplane.stores.metrics import this_host
-from taskplane.celery.transport import REQUEUE_HEADER
-
-if TYPE_CHECKING:
-    from taskplane.app import Taskplane
+from taskplane.client.producer import Producer
+from taskplane.client.tasks import Tasks
+from taskplane.core.clock import now_ms
+from taskplane.core.protocol import Header, PublishOption
+from taskplane.core.registry import TaskRegistry
+from taskplane.core.settings import Settings
+from taskplane.core.topology import Topology
+from taskplane.middleware.base import Publish
+from taskplane.middleware.chain import Chain
+from taskplane.middleware.failure import FailurePath
+from taskplane.stores.bundle import Stores
 
 
 class TaskplaneCelery(Celery):
-    """A real ``celery.Celery`` whose ``send_task`` writes the task record before publishing."""
+    """A real ``celery.Celery`` holding taskplane's collaborators (settings, topology, task registry,
+    stores, middleware chain, producer) for the tasks, the worker and the transport to use."""
 
-    def __init__(self, main: str, taskplane: Taskplane) -> None:
-        super().__init__(main, task_cls=TaskplaneTask, set_as_current=False)
-        self.taskplane = taskplane
+    def __init__(
+        self,
+        main: str,
+        *,
+        settings: Settings,
+        topology: Topology,
+        registry: TaskRegistry,
+        stores: Stores,
+        chain: Chain,
+        failure: FailurePath,
+        fallback: str,
+    ) -> None:
+        super().__init__(main, task_cls="taskplane.celery.task:TaskplaneTask", set_as_current=False)
+        self.settings = settings
+        self.topology = topology
+        self.registry = registry
+        self.stores = stores
+        self.chain = chain
+        #: The one failure path: how the consumer dead-letters a message it cannot run.
+        self.failure = failure
+        #: Look-ups, results and cancellation of tasks by id.
+        self.task_lookup = Tasks(stores, self)
+        #: Enqueueing with argument checks, idempotency keys and the inline fallback.
+        self.producer = Producer(self, registry, topology, stores, fallback, self.task_lookup)
 
     def send_task(  # type: ignore[override]
         self,
@@ -37,44 +61,46 @@ class TaskplaneCelery(Celery):
         task_id: str | None = None,
         **options: Any,
     ) -> Any:
-        """Record the task as queued/scheduled, then publish it (the record is removed if publishing fails)."""
-        record = options.pop("taskplane_record", True)
-        requeue_of = options.pop("taskplane_requeue_of", None)
-        tp = self.taskplane
+        """Run the publish hooks (record, metrics, uniqueness), then publish; undo the hooks if that fails.
+
+        When a uniqueness lock names an existing task, nothing is published and its AsyncResult (with
+        ``taskplane_existing = True``) is returned.
+        """
+        fresh = bool(options.pop(PublishOption.RECORD.value, True))
+        requeue_of = options.pop(PublishOption.REQUEUE_OF.value, None)
         task_id = task_id or uuid()
         queue = options.get("queue")
-        queue = getattr(queue, "name", queue) or tp.queue_for(name)
+        queue = getattr(queue, "name", queue) or self.registry.queue_for(name)
         options["queue"] = queue
+        headers = dict(options.get("headers") or {})
         if requeue_of is not None:
-            options["headers"] = {**(options.get("headers") or {}), REQUEUE_HEADER: json.dumps(requeue_of)}
-        if record:
-            eta_ms = None
-            if eta is not None:
-                eta_ms = int(eta.timestamp() * 1000)
-            elif countdown:
-                eta_ms = now_ms() + int(countdown * 1000)
-            batch = tp.storage.batch()
-            tp.records.write(
-                task_id,
-                name,
-                queue,
-                "scheduled" if eta_ms else "queued",
-                batch=batch,
-                args=compact_json(list(args or ()))[0],
-                kwargs=compact_json(dict(kwargs or {}))[0],
-                eta_ms=eta_ms,
-                attempts=0,
-                retries=0,
-            )
-            sent = tp.task_metrics.changes().count("celery_task_sent_total", name, this_host(), queue)
-            tp.task_metrics.write(sent, batch.pipe)
-            batch.execute()
+            headers[Header.REQUEUE.value] = json.dumps(requeue_of)
+        eta_ms = None
+        if eta is not None:
+            eta_ms = int(eta.timestamp() * 1000)
+        elif countdown:
+            eta_ms = now_ms() + int(countdown * 1000)
+        publish = Publish(
+            name=name,
+            args=list(args or ()),
+            kwargs=dict(kwargs or {}),
+            task_id=task_id,
+            queue=queue,
+            eta_ms=eta_ms,
+            headers=headers,
+            fresh=fresh,
+            task=self.tasks.get(name),
+            batch=self.stores.storage.batch(),
+        )
+        self.chain.publish(publish)
+        if publish.existing_id is not None:
+            result = self.AsyncResult(publish.existing_id)
+            result.taskplane_existing = True  # type: ignore[attr-defined]
+            return result
+        if publish.headers:
+            options["headers"] = publish.headers
         try:
             return super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
         except BaseException:
-            if record:
-                with contextlib.suppress(redis.RedisError):
-                    tp.records.delete(task_id)
-                    unsent = tp.task_metrics.changes()
-                    tp.task_metrics.write(unsent.count("celery_task_sent_total", name, this_host(), queue, amount=-1))
+            self.chain.publish_failed(publish)
             raise

@@ -9,10 +9,10 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
-from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, with_tls_verification
+from taskplane.core.protocol import TransportOption
 from taskplane.core.settings import Settings
 from taskplane.core.topology import DEFAULT_QUEUE, Topology
-from taskplane.celery.transport import OPTION_DEAD_CAP, OPTION_MAX_PAYLOAD, OPTION_PREFIX
+from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, with_tls_verification
 
 
 def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dict[str, Any]:
@@ -34,9 +34,10 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_keepalive": True,
         "health_check_interval": HEALTH_CHECK_INTERVAL,
-        OPTION_PREFIX: prefix,
-        OPTION_MAX_PAYLOAD: settings.max_payload_bytes,
-        OPTION_DEAD_CAP: settings.dead_letter_cap,
+        TransportOption.PREFIX.value: prefix,
+        TransportOption.MAX_PAYLOAD.value: settings.max_payload_bytes,
+        TransportOption.DEAD_LETTER_CAP.value: settings.dead_letter_cap,
+        TransportOption.RECORD_RETENTION.value: settings.record_retention,
     }
     queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in topology.names()]
     return {

@@ -20,25 +20,19 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import Empty
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
-from taskplane.stores.dead_letters import DeadLetter
+from taskplane.core.clock import now_ms
 from taskplane.core.errors import NotFoundError, PayloadTooLargeError
-from taskplane.stores.records import now_ms
+from taskplane.core.protocol import DeadReason, Header, TransportOption
+from taskplane.middleware.failure import FailurePath
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import Scripts
-from taskplane.stores.metrics import MetricChanges, add_changes, this_host
-
-#: Header that asks the transport to take the message's dead letter in the same step as it is queued.
-REQUEUE_HEADER = "x-taskplane-requeue"
-#: Header stamped on every published message: when it is due to run (Unix ms, publisher's clock).
-READY_HEADER = "x-taskplane-ready-ms"
-OPTION_PREFIX = "taskplane_prefix"
-OPTION_MAX_PAYLOAD = "taskplane_max_payload"
-OPTION_DEAD_CAP = "taskplane_dead_letter_cap"
+from taskplane.redis.storage import Storage
 
 
 def eta_delay(eta: object, now: float | None = None) -> float:
@@ -72,6 +66,7 @@ class Channel(kombu_redis.Channel):
 
     _taskplane_scripts: Scripts | None = None
     _taskplane_client: Any = None
+    _taskplane_failure: FailurePath | None = None
 
     @contextlib.contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
@@ -92,7 +87,7 @@ class Channel(kombu_redis.Channel):
 
     @property
     def _keys(self) -> Keys:
-        return Keys(self._options.get(OPTION_PREFIX, "taskplane:"))
+        return Keys(self._options.get(TransportOption.PREFIX, "taskplane:"))
 
     def _scripts(self, client: Any) -> Scripts:
         if self._taskplane_scripts is None:
@@ -101,16 +96,16 @@ class Channel(kombu_redis.Channel):
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         headers = message.get("headers") or {}
-        limit = int(self._options.get(OPTION_MAX_PAYLOAD, 0) or 0)
+        limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
         if limit and len(message.get("body", "")) > limit:
             raise PayloadTooLargeError(
                 f"task message for queue {queue!r} is {len(message['body'])} bytes; the limit is {limit} "
                 "(TASKPLANE_MAX_PAYLOAD_BYTES)"
             )
-        requeue = headers.pop(REQUEUE_HEADER, None)
+        requeue = headers.pop(Header.REQUEUE, None)
         delay = eta_delay(headers.pop("eta", None)) if "eta" in headers else 0.0
         if isinstance(message.get("headers"), dict):
-            message["headers"][READY_HEADER] = now_ms() + int(max(delay, 0.0) * 1000)
+            message["headers"][Header.READY.value] = now_ms() + int(max(delay, 0.0) * 1000)
         if requeue is None and delay <= 0:
             super()._put(queue, message, **kwargs)
             return
@@ -160,32 +155,34 @@ class Channel(kombu_redis.Channel):
             channel._flush_brpop_reauth()
 
     def _dead_letter_malformed(self, queue: str, text: str) -> None:
-        keys = self._keys
-        letter = DeadLetter(
-            id="malformed-" + hashlib.sha256(text.encode()).hexdigest()[:24],
+        self._failure().bury(
+            DeadReason.MALFORMED,
+            task_id="malformed-" + hashlib.sha256(text.encode()).hexdigest()[:24],
             name="",
             queue=queue,
-            reason="malformed",
+            attempts=0,
             exception_type="MalformedMessage",
-            exception_message="queue item is not a kombu message (not JSON, or missing body/properties)",
-            last_failure_ms=now_ms(),
+            message="queue item is not a kombu message (not JSON, or missing body/properties)",
             raw=text,
         )
-        letter.first_failure_ms = letter.last_failure_ms
-        dead = letter.dead_queue
-        cap = int(self._options.get(OPTION_DEAD_CAP, 100_000))
-        with self.conn_or_acquire() as client:
-            self._scripts(client).run(
-                "dead_add",
-                keys=[keys.dead_index(dead), keys.dead_items(dead), keys.dead_dropped(dead), keys.dead_queues()],
-                args=[letter.id, letter.to_json(), letter.last_failure_ms, cap, queue],
-                client=client,
-            )
-            rejected = MetricChanges(this_host()).count("celery_task_rejected_total", "", this_host(), queue)
-            pipe = client.pipeline(transaction=False)
-            add_changes(pipe, keys, rejected)
-            pipe.execute()
         kombu_redis.crit("dead-lettered a malformed item from queue %r (%d bytes)", queue, len(text))
+
+    def _failure(self) -> FailurePath:
+        """The failure path over a decoding client to this channel's server (built on first use)."""
+        if self._taskplane_failure is None:
+            channel: Any = self  # kombu's private attributes are not in its type stubs
+            pool = channel.pool
+            decoding = redis.ConnectionPool(
+                connection_class=pool.connection_class, **{**pool.connection_kwargs, "decode_responses": True}
+            )
+            storage = Storage(redis.Redis(connection_pool=decoding), self._keys)
+            options = self._options
+            self._taskplane_failure = FailurePath(
+                lambda: storage,
+                int(options.get(TransportOption.RECORD_RETENTION, 7 * 24 * 3600)),
+                int(options.get(TransportOption.DEAD_LETTER_CAP, 100_000)),
+            )
+        return self._taskplane_failure
 
 
 class Transport(kombu_redis.Transport):

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from taskplane.stores.api_keys import SCOPES
 from taskplane.cli.common import (
     AppOption,
     JsonOption,
@@ -18,6 +17,7 @@ from taskplane.cli.common import (
     print_table,
 )
 from taskplane.observability.logging import configure as configure_logging
+from taskplane.stores.api_keys import SCOPES
 
 key_app = typer.Typer(help="Create, list and revoke API keys of the HTTP API.", no_args_is_help=True)
 

@@ -93,7 +93,7 @@ def dlq_requeue(
     """Put dead letters back to work with attempts reset (each leaves the DLQ as it enters the queue)."""
     with errors_as_exit():
         where = DeadFilter(queue=source, task=task, reason=reason)
-        requeued = get_app(app_spec).requeue_dead_letters(ids, where, all_, queue)
+        requeued = get_app(app_spec).dead_letters.requeue(ids, where, all_, queue)
         if json_output:
             print_json({"requeued": requeued})
         else:
@@ -112,7 +112,7 @@ def dlq_purge(
 ) -> None:
     """Delete dead letters for good."""
     with errors_as_exit():
-        removed = get_app(app_spec).purge_dead_letters(ids, DeadFilter(queue=queue, task=task, reason=reason), all_)
+        removed = get_app(app_spec).dead_letters.purge(ids, DeadFilter(queue=queue, task=task, reason=reason), all_)
         if json_output:
             print_json({"purged": removed})
         else:

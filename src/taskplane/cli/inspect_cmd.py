@@ -103,7 +103,7 @@ def tasks(
 def queues(app: AppOption = None, json_output: JsonOption = False) -> None:
     """Ready, delayed and dead counts per queue, highest tier first."""
     with errors_as_exit():
-        stats = get_app(app).queue_stats()
+        stats = get_app(app).queues.stats()
         if json_output:
             print_json(stats)
             return
@@ -117,7 +117,7 @@ def queues(app: AppOption = None, json_output: JsonOption = False) -> None:
 def workers(app: AppOption = None, json_output: JsonOption = False) -> None:
     """Live workers (from their heartbeats)."""
     with errors_as_exit():
-        found = get_app(app).workers()
+        found = get_app(app).workers.live()
         if json_output:
             print_json(found)
             return

@@ -40,11 +40,14 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve", help="Keep the stack running after the report.")] = False,
 ) -> None:
     """Run the whole system on this machine with the reference workload (monitoring 20 sites), show it live,
-    print a report. Needs the demo extra: pip install 'taskplane[demo]'."""
+    print a report. The workload is its own package: pip install -e examples/monitoring (make demo does)."""
     try:
-        from taskplane.demo.run import run_demo
+        from taskplane_demo.run import run_demo  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
-        raise fail(f"the demo needs the demo extra (pip install 'taskplane[demo]'): {exc}") from None
+        raise fail(
+            "the demo is not installed: run 'make demo' in a taskplane checkout, or "
+            f"'pip install -e examples/monitoring' ({exc})"
+        ) from None
 
     with errors_as_exit():
         code = run_demo(console, duration, serve)

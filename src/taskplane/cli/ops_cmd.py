@@ -21,13 +21,12 @@ def metrics(
     """Serve Prometheus metrics of the whole cluster at /metrics (no key; bind it to a private interface)."""
     from prometheus_client import start_http_server
 
-    from taskplane.observability.prometheus import registry_for
 
     with errors_as_exit():
         tp = get_app(app)
         configure_logging(tp.settings.log_format)
         try:
-            server, thread = start_http_server(port, addr=host, registry=registry_for(tp))
+            server, thread = start_http_server(port, addr=host, registry=tp.metrics_registry())
         except OSError as exc:
             raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         console.print(f"taskplane metrics on http://{host}:{port}/metrics")
@@ -70,11 +69,9 @@ def check(
     ] = None,
 ) -> None:
     """Exit 0 if Redis answers (and --worker sends heartbeats), else 1 with one line: for container probes."""
-    from taskplane.stores.workers import live_workers
-
     with errors_as_exit():
         tp = get_app(app)
         tp.ping()
-        if worker is not None and not any(w["hostname"] == worker for w in live_workers(tp.storage)):
+        if worker is not None and not any(w["hostname"] == worker for w in tp.workers.live()):
             raise fail(f"worker {worker!r} sent no heartbeat in the last 15 s")
     console.print("ok")

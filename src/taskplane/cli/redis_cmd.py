@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from taskplane.cli.common import JsonOption, console, errors_as_exit, fail, print_json
-from taskplane.redis.embedded import EmbeddedServer
-from taskplane.redis.client import safe_url
 from taskplane.core.settings import load_settings
+from taskplane.redis.client import safe_url
+from taskplane.redis.embedded import EmbeddedServer
 
 app = typer.Typer(help="Run the embedded Valkey/Redis server of the data directory.", no_args_is_help=True)
 

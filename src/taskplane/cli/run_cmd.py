@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from taskplane.celery.worker.run import worker_argv
 from taskplane.cli.common import AppOption, JsonOption, console, errors_as_exit, get_app, parse_json, print_json
 from taskplane.client.handle import TaskFailedError
-from taskplane.celery.worker.run import run_worker, worker_argv
 
 
 def worker(
@@ -25,8 +25,9 @@ def worker(
     with errors_as_exit():
         tp = get_app(app)
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-        argv = worker_argv(tp, names, concurrency, profile, hostname, loglevel)
-    run_worker(tp, argv)
+        argv = worker_argv(tp.profiles, tp.topology, tp.settings, names, concurrency, profile, hostname, loglevel)
+        tp.ping()
+    tp.celery.worker_main(argv)
 
 
 def enqueue(

@@ -21,7 +21,6 @@ from taskplane.cli.common import (
 )
 from taskplane.observability.logging import configure as configure_logging
 from taskplane.scheduler.registry import ScheduleStatus
-from taskplane.scheduler.service import Scheduler
 
 app = typer.Typer(help="Periodic schedules: list, pause, resume, run now.", no_args_is_help=False)
 NameArgument = Annotated[str, typer.Argument(help="The schedule's name.")]
@@ -40,7 +39,7 @@ def scheduler(
         tp = get_app(app)
         configure_logging(tp.settings.log_format)
         tp.ping()
-        runner = Scheduler(tp, lease_ttl=lease_ttl)
+        runner = tp.scheduler(lease_ttl=lease_ttl)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: Any) -> None:

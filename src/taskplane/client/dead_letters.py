@@ -1,121 +1,152 @@
-"""Operations on dead letters that need the whole app: bury, requeue (atomic), select, purge.
-
-The CLI and (later) the HTTP API call these; the store itself lives in ``deadletter.py``.
-"""
+"""``tp.dead_letters``: find, show, requeue and purge dead letters (the CLI and the HTTP API call these)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
-from taskplane.stores.dead_letters import DeadFilter, DeadLetter
+from celery import Celery
+
+from taskplane.core.clock import now_ms
 from taskplane.core.errors import InvalidRequestError, NotFoundError
-from taskplane.stores.records import now_ms
-
-if TYPE_CHECKING:
-    from taskplane.app import Taskplane
-
-
-def requeue(tp: Taskplane, letter: DeadLetter, to_queue: str | None = None) -> str:
-    """Put one dead letter back to work (attempts reset), in ``to_queue`` or its own queue.
-
-    The letter leaves the dead-letter queue in the same step as its message is queued.
-
-    Raises:
-        NotFoundError: it is no longer a dead letter.
-        ConfigurationError: unknown target queue.
-    """
-    target = to_queue or letter.queue
-    if to_queue is not None:
-        tp.topology.get(to_queue)
-    client = tp.storage.client
-    keys = tp.storage.keys
-    if letter.raw is not None or letter.name not in tp.task_names():
-        raw = letter.raw
-        if raw is None:
-            raise NotFoundError(f"dead letter {letter.id} has no message to requeue")
-        taken = tp.storage.scripts.run(
-            "dead_take",
-            keys=[keys.dead_index(letter.dead_queue), keys.dead_items(letter.dead_queue), target],
-            args=[letter.id, raw, "list", "0"],
-        )
-        if not taken:
-            raise NotFoundError(f"dead letter {letter.id} is no longer in {letter.dead_queue}")
-        return letter.id
-    client.delete(*(keys.deliveries(letter.id, attempt) for attempt in range(letter.attempts + 1)))
-    tp.celery.send_task(
-        letter.name,
-        letter.args,
-        letter.kwargs,
-        task_id=letter.id,
-        queue=target,
-        taskplane_record=False,
-        taskplane_requeue_of=[letter.dead_queue, letter.id],
-    )
-    tp.records.write(
-        letter.id,
-        letter.name,
-        target,
-        "queued",
-        attempts=0,
-        retries=0,
-        requeued_ms=now_ms(),
-        reason="",
-        error_type="",
-        error_message="",
-    )
-    return letter.id
+from taskplane.core.protocol import PublishOption, TaskState
+from taskplane.core.registry import TaskRegistry
+from taskplane.core.topology import Topology
+from taskplane.stores.bundle import Stores
+from taskplane.stores.dead_letters import DeadFilter, DeadLetter
 
 
-def bury(tp: Taskplane, letter: DeadLetter, unique_digest: str | None = None, **record_fields: Any) -> None:
-    """Dead-letter a task: store its envelope, mark its record dead, release its uniqueness lock."""
-    tp.dead_letters.add(letter)
-    if letter.name:
-        tp.records.write(
-            letter.id,
-            letter.name,
-            letter.queue,
-            "dead",
-            finished_ms=letter.last_failure_ms,
-            reason=letter.reason,
-            error_type=letter.exception_type,
-            error_message=letter.exception_message,
-            **record_fields,
-        )
-    if unique_digest:
-        tp.unique_locks.release(unique_digest, letter.id)
+class DeadLetters:
+    """The dead-letter queues of one app. Dead letters are made only by the failure path
+    (:class:`taskplane.middleware.failure.FailurePath`); here they are read, requeued and purged."""
 
+    def __init__(self, stores: Stores, celery: Celery, registry: TaskRegistry, topology: Topology) -> None:
+        self._stores = stores
+        self._celery = celery
+        self._registry = registry
+        self._topology = topology
 
-def select(
-    tp: Taskplane, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False
-) -> list[DeadLetter]:
-    """Dead letters named by id, or matching a filter that names a task or reason (or ``everything``,
-    optionally of one queue). An empty selection is refused so that no call touches all by accident.
+    # -- reading ----------------------------------------------------------------------------------
 
-    Raises:
-        InvalidRequestError: neither ids, a filter nor ``everything``; or ids together with a filter.
-        NotFoundError: an id is not a dead letter.
-    """
-    where = where or DeadFilter()
-    narrowed = where.task is not None or where.reason is not None
-    if not ids and not narrowed and not everything:
-        raise InvalidRequestError("give dead-letter ids, a task or reason filter, or ask for all of them")
-    if ids and (narrowed or everything):
-        raise InvalidRequestError("give either dead-letter ids or a filter, not both")
-    if ids:
+    def find(self, where: DeadFilter | None = None, limit: int = 50, offset: int = 0) -> list[DeadLetter]:
+        """Dead letters newest first, filtered, paged."""
+        return self._stores.dead_letters.find(where or DeadFilter(), limit, offset)
+
+    def get(self, letter_id: str, queue: str | None = None) -> DeadLetter | None:
+        """The dead letter with this id (searched in every dead-letter queue unless one is named)."""
+        return self._stores.dead_letters.get(letter_id, queue)
+
+    def iterate(self, where: DeadFilter | None = None) -> Iterator[DeadLetter]:
+        """Every matching dead letter, newest first."""
+        return self._stores.dead_letters.iterate(where or DeadFilter())
+
+    def counts(self) -> dict[str, int]:
+        """Number of dead letters per queue."""
+        return self._stores.dead_letters.counts()
+
+    def dropped(self, queue: str) -> int:
+        """How many letters the cap has dropped from ``queue``'s dead-letter queue."""
+        return self._stores.dead_letters.dropped(queue)
+
+    def add(self, letter: DeadLetter) -> int:
+        """Store an envelope as it is (restoring a backup, seeding a test); returns how many the cap dropped."""
+        return self._stores.dead_letters.add(letter)
+
+    def select(
+        self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False
+    ) -> list[DeadLetter]:
+        """Dead letters named by id, or matching a filter that names a task or reason (or ``everything``,
+        optionally of one queue). An empty selection is refused so that no call touches all by accident.
+
+        Raises:
+            InvalidRequestError: neither ids, a filter nor ``everything``; or ids together with a filter.
+            NotFoundError: an id is not a dead letter.
+        """
+        where = where or DeadFilter()
+        narrowed = where.task is not None or where.reason is not None
+        if not ids and not narrowed and not everything:
+            raise InvalidRequestError("give dead-letter ids, a task or reason filter, or ask for all of them")
+        if ids and (narrowed or everything):
+            raise InvalidRequestError("give either dead-letter ids or a filter, not both")
+        if not ids:
+            return list(self.iterate(where))
         letters = []
         for letter_id in ids:
-            letter = tp.dead_letters.get(letter_id, where.queue)
+            letter = self.get(letter_id, where.queue)
             if letter is None:
                 raise NotFoundError(f"dead letter {letter_id} not found")
             letters.append(letter)
         return letters
-    return list(tp.dead_letters.iterate(where))
 
+    # -- acting -----------------------------------------------------------------------------------
 
-def purge(tp: Taskplane, letters: list[DeadLetter]) -> int:
-    """Delete dead letters; returns how many were removed."""
-    removed = 0
-    for letter in letters:
-        if tp.dead_letters.remove(letter):
-            removed += 1
-    return removed
+    def requeue(
+        self,
+        ids: list[str] | None = None,
+        where: DeadFilter | None = None,
+        everything: bool = False,
+        to_queue: str | None = None,
+    ) -> list[str]:
+        """Requeue the selected dead letters (into ``to_queue`` if given); returns the task ids.
+
+        Raises:
+            InvalidRequestError: an empty or contradictory selection. NotFoundError: an unknown id.
+            ConfigurationError: an unknown target queue.
+        """
+        if to_queue is not None:
+            self._topology.get(to_queue)
+        return [self.requeue_one(letter, to_queue) for letter in self.select(ids, where, everything)]
+
+    def requeue_one(self, letter: DeadLetter, to_queue: str | None = None) -> str:
+        """Put one dead letter back to work (attempts reset), in ``to_queue`` or its own queue.
+
+        The letter leaves the dead-letter queue in the same step as its message is queued.
+
+        Raises:
+            NotFoundError: it is no longer a dead letter.
+            ConfigurationError: unknown target queue.
+        """
+        target = to_queue or letter.queue
+        if to_queue is not None:
+            self._topology.get(to_queue)
+        storage = self._stores.storage
+        keys = storage.keys
+        if letter.raw is not None or letter.name not in self._registry.names():
+            raw = letter.raw
+            if raw is None:
+                raise NotFoundError(f"dead letter {letter.id} has no message to requeue")
+            taken = storage.scripts.run(
+                "dead_take",
+                keys=[keys.dead_index(letter.dead_queue), keys.dead_items(letter.dead_queue), target],
+                args=[letter.id, raw, "list", "0"],
+            )
+            if not taken:
+                raise NotFoundError(f"dead letter {letter.id} is no longer in {letter.dead_queue}")
+            return letter.id
+        self._stores.deliveries.forget(letter.id, letter.attempts)
+        options: dict[str, Any] = {
+            PublishOption.RECORD.value: False,
+            PublishOption.REQUEUE_OF.value: [letter.dead_queue, letter.id],
+        }
+        self._celery.send_task(letter.name, letter.args, letter.kwargs, task_id=letter.id, queue=target, **options)
+        self._stores.records.write(
+            letter.id,
+            letter.name,
+            target,
+            TaskState.QUEUED,
+            attempts=0,
+            retries=0,
+            requeued_ms=now_ms(),
+            reason="",
+            error_type="",
+            error_message="",
+        )
+        return letter.id
+
+    def purge(self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False) -> int:
+        """Delete the selected dead letters for good; returns how many were removed.
+
+        Raises:
+            InvalidRequestError: an empty or contradictory selection. NotFoundError: an unknown id.
+        """
+        return sum(1 for letter in self.select(ids, where, everything) if self._stores.dead_letters.remove(letter))

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from taskplane.core.errors import NotFoundError, TaskplaneError
+from taskplane.client.tasks import TaskFailedError, Tasks
+from taskplane.core.errors import NotFoundError
 from taskplane.stores.records import TaskRecord
 
-if TYPE_CHECKING:
-    from taskplane.app import Taskplane
-
-
-class TaskFailedError(TaskplaneError):
-    """The task ended without a result (dead-lettered or cancelled)."""
-
-
-def result_of(taskplane: Taskplane, record: TaskRecord, timeout: float = 5.0) -> Any:
-    """The result of a finished task's record (from the result backend when the record holds only part).
-
-    Raises:
-        TaskFailedError: it ended dead-lettered or cancelled.
-    """
-    if record.state != "succeeded":
-        reason = record.fields.get("error_message") or record.fields.get("reason") or ""
-        raise TaskFailedError(f"task {record.id} ended {record.state}: {reason}".rstrip(": "))
-    if record.fields.get("result_truncated") == "1":
-        return taskplane.celery.AsyncResult(record.id).get(timeout=timeout)
-    return record.result()
+__all__ = ["TaskFailedError", "TaskHandle"]
 
 
 class TaskHandle:
     """A queued task: ``.id``, plus its record, waiting and cancellation."""
 
-    def __init__(self, taskplane: Taskplane, task_id: str, existing: bool = False, inline_result: Any = None) -> None:
-        self._taskplane = taskplane
+    def __init__(self, tasks: Tasks, task_id: str, existing: bool = False, inline_result: Any = None) -> None:
+        self._tasks = tasks
         self.id = task_id
         #: True when ``unique_for`` returned an already queued or running task instead of a new one.
         self.existing = existing
@@ -49,7 +31,7 @@ class TaskHandle:
         Raises:
             NotFoundError: no record (never existed or expired).
         """
-        record = self._taskplane.records.get(self.id)
+        record = self._tasks.get(self.id)
         if record is None:
             raise NotFoundError(f"task {self.id} not found")
         return record
@@ -67,7 +49,7 @@ class TaskHandle:
         """
         deadline = time.monotonic() + timeout
         while True:
-            record = self._taskplane.records.get(self.id)
+            record = self._tasks.get(self.id)
             if record is not None and record.done:
                 return record
             if time.monotonic() >= deadline:
@@ -84,8 +66,8 @@ class TaskHandle:
         """
         if self._inline_result is not None:
             return self._inline_result.get(propagate=True)
-        return result_of(self._taskplane, self.wait(timeout), timeout)
+        return self._tasks.result_of(self.wait(timeout), timeout)
 
     def cancel(self, terminate_after: float | None = None) -> None:
         """Cancel this task (see :meth:`Taskplane.cancel`)."""
-        self._taskplane.cancel(self.id, terminate_after=terminate_after)
+        self._tasks.cancel(self.id, terminate_after=terminate_after)

@@ -73,6 +73,7 @@ class TransportOption(StrEnum):
     PREFIX = "taskplane_prefix"
     MAX_PAYLOAD = "taskplane_max_payload"
     DEAD_LETTER_CAP = "taskplane_dead_letter_cap"
+    RECORD_RETENTION = "taskplane_record_retention"
 
 
 class Metric(StrEnum):

@@ -7,36 +7,33 @@ never O(tasks): counters are running totals, queue depths are LLEN/ZCARD.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from taskplane.client.queues import queue_lengths
+from taskplane.core.protocol import Metric as MetricName
+from taskplane.core.topology import Topology
 from taskplane.redis.client import CONNECTION_ERRORS
-from taskplane.stores.metrics import COUNTERS, HISTOGRAMS, TaskMetrics
-from taskplane.stores.workers import known_workers
-
-if TYPE_CHECKING:
-    from taskplane.app import Taskplane
+from taskplane.stores.bundle import Stores
+from taskplane.stores.metrics import COUNTERS, HISTOGRAMS
 
 log = logging.getLogger("taskplane.metrics")
 
-_HELP = {
-    "celery_task_sent_total": "Tasks published to a queue.",
-    "celery_task_received_total": "Task messages received by a worker.",
-    "celery_task_started_total": "Task attempts started.",
-    "celery_task_succeeded_total": "Task attempts that succeeded.",
-    "celery_task_failed_total": "Tasks that failed for good (dead-lettered), by exception type.",
-    "celery_task_retried_total": "Task attempts that failed and were scheduled for a retry.",
-    "celery_task_revoked_total": "Tasks cancelled before or while running.",
-    "celery_task_rejected_total": "Messages rejected without running: poison, unknown task, malformed.",
-    "taskplane_rate_limited_total": "Task deliveries put back to wait for a cluster-wide rate-limit slot.",
-    "taskplane_retries_total": "Retries scheduled (all hosts and queues).",
-    "celery_task_runtime": "Seconds a task attempt ran (succeeded or failed).",
-    "taskplane_task_queue_wait_seconds": "Seconds from ready (enqueued, or due after a deliberate delay) to start.",
+_HELP: dict[str, str] = {
+    MetricName.SENT: "Tasks published to a queue.",
+    MetricName.RECEIVED: "Task messages received by a worker.",
+    MetricName.STARTED: "Task attempts started.",
+    MetricName.SUCCEEDED: "Task attempts that succeeded.",
+    MetricName.FAILED: "Tasks that failed for good (dead-lettered), by exception type.",
+    MetricName.RETRIED: "Task attempts that failed and were scheduled for a retry.",
+    MetricName.REVOKED: "Tasks cancelled before or while running.",
+    MetricName.REJECTED: "Messages rejected without running: poison, unknown task, malformed.",
+    MetricName.RATE_LIMITED: "Task deliveries put back to wait for a cluster-wide rate-limit slot.",
+    MetricName.RETRIES: "Retries scheduled (all hosts and queues).",
+    MetricName.RUNTIME: "Seconds a task attempt ran (succeeded or failed).",
+    MetricName.QUEUE_WAIT: "Seconds from ready (enqueued, or due after a deliberate delay) to start.",
 }
 #: Exposition content type of :func:`render`.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -45,16 +42,18 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class TaskplaneCollector(Collector):
     """Collects taskplane's and the Celery exporter's metrics for one app from Redis."""
 
-    def __init__(self, tp: Taskplane) -> None:
-        self._tp = tp
+    def __init__(self, stores: Stores, topology: Topology, schedule_names: Callable[[], list[str]]) -> None:
+        self._stores = stores
+        self._topology = topology
+        self._schedule_names = schedule_names
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family; if Redis is unreachable only ``taskplane_redis_up 0``."""
-        up = GaugeMetricFamily("taskplane_redis_up", "1 if the scrape could read Redis, else 0.")
+        up = GaugeMetricFamily(MetricName.REDIS_UP, "1 if the scrape could read Redis, else 0.")
         try:
             families = [*self._task_families(), *self._state_families()]
         except CONNECTION_ERRORS as exc:
-            log.error("metrics scrape: Redis unreachable at %s: %s", self._tp.redis_url, exc)
+            log.error("metrics scrape: Redis unreachable at %s: %s", self._stores.redis_url, exc)
             up.add_metric([], 0)
             yield up
             return
@@ -63,7 +62,7 @@ class TaskplaneCollector(Collector):
         yield from families
 
     def _task_families(self) -> list[Metric]:
-        totals = TaskMetrics(self._tp.storage).read()
+        totals = self._stores.metrics.read()
         families: list[Metric] = []
         for metric, label_names in COUNTERS.items():
             counter = CounterMetricFamily(metric, _HELP[metric], labels=label_names)
@@ -93,45 +92,45 @@ class TaskplaneCollector(Collector):
         return families
 
     def _state_families(self) -> list[Metric]:
-        tp = self._tp
-        names = tp.topology.names()
-        length = GaugeMetricFamily("celery_queue_length", "Messages ready in a queue.", labels=["queue_name"])
-        for queue, count in queue_lengths(tp, names).items():
+        stores = self._stores
+        names = self._topology.names()
+        length = GaugeMetricFamily(MetricName.QUEUE_LENGTH, "Messages ready in a queue.", labels=["queue_name"])
+        for queue, count in stores.queues.lengths(names).items():
             length.add_metric([queue], count)
         delayed = GaugeMetricFamily(
-            "taskplane_delayed", "Messages waiting for their time (countdown, retry, rate limit).", labels=["queue"]
+            MetricName.DELAYED, "Messages waiting for their time (countdown, retry, rate limit).", labels=["queue"]
         )
-        for queue, count in tp.delayed.counts(names).items():
+        for queue, count in stores.delayed.counts(names).items():
             delayed.add_metric([queue], count)
-        dead = GaugeMetricFamily("taskplane_dead_letters", "Dead letters kept for a queue.", labels=["queue"])
-        for queue, count in sorted(tp.dead_letters.counts().items()):
+        dead = GaugeMetricFamily(MetricName.DEAD_LETTERS, "Dead letters kept for a queue.", labels=["queue"])
+        for queue, count in sorted(stores.dead_letters.counts().items()):
             dead.add_metric([queue], count)
         up = GaugeMetricFamily(
-            "celery_worker_up", "1 while a worker sends heartbeats, 0 once it went silent.", labels=["hostname"]
+            MetricName.WORKER_UP, "1 while a worker sends heartbeats, 0 once it went silent.", labels=["hostname"]
         )
         active = GaugeMetricFamily(
-            "celery_worker_tasks_active", "Tasks a worker is running now.", labels=["hostname"]
+            MetricName.WORKER_ACTIVE, "Tasks a worker is running now.", labels=["hostname"]
         )
-        for hostname, alive, running in known_workers(tp.storage):
+        for hostname, alive, running in stores.workers.known():
             up.add_metric([hostname], 1 if alive else 0)
             active.add_metric([hostname], running)
-        leader = GaugeMetricFamily("taskplane_scheduler_leader", "1 while a scheduler holds the leader lease.")
-        leader.add_metric([], 1 if tp.schedules.leader() is not None else 0)
+        leader = GaugeMetricFamily(MetricName.SCHEDULER_LEADER, "1 while a scheduler holds the leader lease.")
+        leader.add_metric([], 1 if stores.schedules.leader() is not None else 0)
         last_run = GaugeMetricFamily(
-            "taskplane_schedule_last_run_timestamp",
+            MetricName.SCHEDULE_LAST_RUN,
             "Unix time of a schedule's last firing.",
             labels=["schedule"],
         )
-        for schedule, stamp_ms in tp.schedules.last_runs().items():
+        for schedule, stamp_ms in stores.schedules.last_runs(self._schedule_names()).items():
             if stamp_ms is not None:
                 last_run.add_metric([schedule], stamp_ms / 1000)
         return [length, delayed, dead, up, active, leader, last_run]
 
 
-def registry_for(tp: Taskplane) -> CollectorRegistry:
-    """A registry holding only ``tp``'s collector (no process metrics of the scraping process)."""
+def registry_for(collector: TaskplaneCollector) -> CollectorRegistry:
+    """A registry holding only ``collector`` (no process metrics of the scraping process)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(TaskplaneCollector(tp))
+    registry.register(collector)
     return registry
 
 

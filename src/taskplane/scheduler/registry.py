@@ -1,27 +1,22 @@
-"""The schedules an app declares (``tp.periodic``) and their state in Redis: pause, resume, run now, status."""
+"""The schedules an app declares (``tp.periodic``) and the operations on them: status, pause, resume, run now."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery.utils import uuid
 
 from taskplane.core.errors import ConfigurationError, NotFoundError
-from taskplane.stores.records import now_ms
+from taskplane.core.registry import TaskRegistry
+from taskplane.core.topology import Topology
 from taskplane.scheduler.schedule import Missed, Schedule
+from taskplane.stores.records import RecordStore
+from taskplane.stores.schedules import Leader, ScheduleStore
 
-if TYPE_CHECKING:
-    from taskplane.app import Taskplane
-
-FIRE_LOG_CAP = 1000
-
-
-def redis_now_ms(client: Any) -> int:
-    """The Redis server's clock in ms: every scheduler and operator reads the same clock."""
-    seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+#: Queues a task: ``enqueue(name, args, kwargs, queue, task_id)``; returns the task id.
+Enqueue = Callable[[str, tuple[Any, ...], dict[str, Any], str | None, str], str]
 
 
 @dataclass(frozen=True)
@@ -48,20 +43,25 @@ class ScheduleStatus:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Leader:
-    """The current holder of the scheduler lease."""
+class Schedules:
+    """Declared schedules of one app (``tp.schedules``), and the operations on their state in Redis.
 
-    owner: str
-    epoch: int
-    expires_in_ms: int
+    Declaring does no I/O; the stores are asked for only when an operation needs them.
+    """
 
-
-class ScheduleRegistry:
-    """Declared schedules of one app, and the operations on their shared state (no I/O until used)."""
-
-    def __init__(self, tp: Taskplane) -> None:
-        self._tp = tp
+    def __init__(
+        self,
+        registry: TaskRegistry,
+        topology: Topology,
+        store: Callable[[], ScheduleStore],
+        records: Callable[[], RecordStore],
+        enqueue: Enqueue,
+    ) -> None:
+        self._registry = registry
+        self._topology = topology
+        self._store = store
+        self._records = records
+        self._enqueue = enqueue
         self._schedules: dict[str, Schedule] = {}
 
     def declare(
@@ -78,12 +78,12 @@ class ScheduleRegistry:
         missed: Missed = "run_once",
     ) -> Schedule:
         """Declare a schedule (see :meth:`taskplane.Taskplane.periodic`)."""
-        task_name = self._tp.registry.name_of(task)
+        task_name = self._registry.name_of(task)
         if task_name is None:
             raise ConfigurationError(f"periodic() needs a task or a task name, not {task!r}")
-        self._tp.check_arguments(task_name, tuple(args), dict(kwargs or {}))
+        self._registry.check_arguments(task_name, tuple(args), dict(kwargs or {}))
         if queue is not None:
-            self._tp.topology.get(queue)
+            self._topology.get(queue)
         schedule = Schedule(
             name=name or task_name,
             task=task_name,
@@ -100,7 +100,7 @@ class ScheduleRegistry:
         self._schedules[schedule.name] = schedule
         return schedule
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Schedule]:
         return iter(self._schedules.values())
 
     def __len__(self) -> int:
@@ -123,47 +123,32 @@ class ScheduleRegistry:
 
     def state(self, name: str) -> dict[str, str]:
         """The raw state hash of one schedule."""
-        storage = self._tp.storage
-        return storage.client.hgetall(storage.keys.schedule(name))  # type: ignore[no-any-return]
+        return self._store().state(name)
 
     def pause(self, name: str) -> ScheduleStatus:
         """Stop firing ``name`` until resumed; kept in Redis, so it lasts across restarts."""
         self.get(name)
-        storage = self._tp.storage
-        storage.client.hset(storage.keys.schedule(name), "paused", "1")
+        self._store().pause(name)
         return self.status(name)
 
     def resume(self, name: str) -> ScheduleStatus:
         """Fire ``name`` again from its next slot (slots that passed while paused are not fired)."""
         schedule = self.get(name)
-        storage = self._tp.storage
-        slot = schedule.slot_at_or_before(redis_now_ms(storage.client))
-        storage.scripts.run("schedule_resume", [storage.keys.schedule(name)], [slot])
+        store = self._store()
+        store.resume(name, schedule.slot_at_or_before(store.now_ms()))
         return self.status(name)
 
     def run(self, name: str) -> str:
         """Fire ``name`` now, outside its slots (also when paused); returns the task id."""
         schedule = self.get(name)
-        task_id = uuid()
-        handle = self._tp.enqueue(schedule.task, schedule.args, schedule.kwargs, queue=schedule.queue, task_id=task_id)
-        storage = self._tp.storage
-        fired = now_ms()
-        pipe = storage.client.pipeline()
-        key = storage.keys.schedule(name)
-        pipe.hset(key, mapping={"last_run_ms": fired, "last_task_id": handle.id, "last_source": "manual"})
-        pipe.hincrby(key, "manual", 1)
-        entry = {"slot_ms": None, "task_id": handle.id, "fired_ms": fired, "kind": "manual", "epoch": None}
-        pipe.lpush(storage.keys.schedule_fires(name), json.dumps(entry))
-        pipe.ltrim(storage.keys.schedule_fires(name), 0, FIRE_LOG_CAP - 1)
-        pipe.execute()
-        return handle.id
+        task_id = self._enqueue(schedule.task, schedule.args, schedule.kwargs, schedule.queue, uuid())
+        self._store().record_manual_run(name, task_id)
+        return task_id
 
     def fires(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
         """The schedule's latest firings (and skipped slots), newest first."""
         self.get(name)
-        storage = self._tp.storage
-        raw = storage.client.lrange(storage.keys.schedule_fires(name), 0, limit - 1)
-        return [json.loads(item) for item in raw]
+        return self._store().fires(name, limit)
 
     def status(self, name: str) -> ScheduleStatus:
         """Status of one schedule.
@@ -172,17 +157,18 @@ class ScheduleRegistry:
             NotFoundError: no such schedule.
         """
         schedule = self.get(name)
-        state = self.state(name)
+        store = self._store()
+        state = store.state(name)
         paused = state.get("paused") == "1"
         last_slot = int(state["last_slot_ms"]) if "last_slot_ms" in state else None
         last_task_id = state.get("last_task_id")
-        record = self._tp.records.get(last_task_id) if last_task_id else None
-        now = redis_now_ms(self._tp.storage.client)
+        record = self._records().get(last_task_id) if last_task_id else None
+        now = store.now_ms()
         return ScheduleStatus(
             name=schedule.name,
             task=schedule.task,
             schedule=schedule.description,
-            queue=schedule.queue or self._tp.queue_for(schedule.task),
+            queue=schedule.queue or self._registry.queue_for(schedule.task),
             missed=schedule.missed,
             paused=paused,
             next_run_ms=None if paused else schedule.slot_after(max(now, last_slot or 0)),
@@ -201,21 +187,8 @@ class ScheduleRegistry:
 
     def last_runs(self) -> dict[str, int | None]:
         """Each declared schedule's last firing (Unix ms), or None if it never fired (one pipeline)."""
-        storage = self._tp.storage
-        names = self.names()
-        pipe = storage.client.pipeline(transaction=False)
-        for name in names:
-            pipe.hget(storage.keys.schedule(name), "last_run_ms")
-        return {name: int(value) if value else None for name, value in zip(names, pipe.execute(), strict=True)}
+        return self._store().last_runs(self.names())
 
     def leader(self) -> Leader | None:
         """Who holds the scheduler lease now (None: no scheduler leads)."""
-        storage = self._tp.storage
-        pipe = storage.client.pipeline()
-        pipe.get(storage.keys.scheduler_lease())
-        pipe.pttl(storage.keys.scheduler_lease())
-        token, ttl = pipe.execute()
-        if not token:
-            return None
-        epoch, _, owner = token.partition(":")
-        return Leader(owner=owner, epoch=int(epoch), expires_in_ms=max(int(ttl), 0))
+        return self._store().leader()

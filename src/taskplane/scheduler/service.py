@@ -15,14 +15,13 @@ import os
 import socket
 import threading
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
+from taskplane.core.settings import Settings
 from taskplane.redis.client import CONNECTION_ERRORS
-from taskplane.scheduler.registry import FIRE_LOG_CAP, redis_now_ms
+from taskplane.scheduler.registry import Enqueue, Schedules
 from taskplane.scheduler.schedule import Schedule
-
-if TYPE_CHECKING:
-    from taskplane.app import Taskplane
+from taskplane.stores.schedules import ScheduleStore
 
 log = logging.getLogger("taskplane.scheduler")
 
@@ -34,17 +33,22 @@ class Scheduler:
 
     def __init__(
         self,
-        tp: Taskplane,
+        schedules: Schedules,
+        store: Callable[[], ScheduleStore],
+        enqueue: Enqueue,
+        settings: Settings,
         owner: str | None = None,
         lease_ttl: float | None = None,
         tick: float | None = None,
         grace: float | None = None,
     ) -> None:
-        self.tp = tp
+        self._schedules = schedules
+        self._store = store
+        self._enqueue = enqueue
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.lease_ttl_ms = round((lease_ttl or tp.settings.scheduler_lease_ttl) * 1000)
-        self.tick = tick or tp.settings.scheduler_tick
-        self.grace_ms = round((tp.settings.scheduler_grace if grace is None else grace) * 1000)
+        self.lease_ttl_ms = round((lease_ttl or settings.scheduler_lease_ttl) * 1000)
+        self.tick = tick or settings.scheduler_tick
+        self.grace_ms = round((settings.scheduler_grace if grace is None else grace) * 1000)
         self.token: str | None = None
 
     @property
@@ -59,7 +63,7 @@ class Scheduler:
 
     def run(self, stop: threading.Event) -> None:
         """Step every tick until ``stop`` is set, then give the lease up."""
-        log.info("scheduler %s: %d schedule(s): %s", self.owner, len(self.tp.schedules), self.tp.schedules.names())
+        log.info("scheduler %s: %d schedule(s): %s", self.owner, len(self._schedules), self._schedules.names())
         try:
             while not stop.is_set():
                 try:
@@ -74,9 +78,8 @@ class Scheduler:
 
     def step(self) -> None:
         """Take or renew the lease; as leader, fire every schedule whose slot is due."""
-        storage = self.tp.storage
-        keys = [storage.keys.scheduler_lease(), storage.keys.scheduler_epoch()]
-        token = storage.scripts.run("lease_acquire", keys, [self.owner, self.lease_ttl_ms, self.token or ""])
+        store = self._store()
+        token = store.acquire_lease(self.owner, self.lease_ttl_ms, self.token)
         if token != self.token:
             if token:
                 log.info("scheduler %s leads (epoch %s)", self.owner, token.split(":", 1)[0])
@@ -85,8 +88,8 @@ class Scheduler:
         self.token = token or None
         if self.token is None:
             return
-        now = redis_now_ms(storage.client)
-        for schedule in self.tp.schedules:
+        now = store.now_ms()
+        for schedule in self._schedules:
             if self._due(schedule, now) == NOT_LEADER:
                 log.warning("scheduler %s: the lease moved on; stepping down", self.owner)
                 self.token = None
@@ -97,8 +100,7 @@ class Scheduler:
         if self.token is None:
             return
         try:
-            storage = self.tp.storage
-            storage.scripts.run("lease_release", [storage.keys.scheduler_lease()], [self.token])
+            self._store().release_lease(self.token)
             log.info("scheduler %s released the lease", self.owner)
         except CONNECTION_ERRORS as exc:
             log.warning("scheduler %s: could not release the lease (it expires by itself): %s", self.owner, exc)
@@ -106,7 +108,7 @@ class Scheduler:
 
     def _due(self, schedule: Schedule, now: int) -> int:
         """Claim and fire ``schedule``'s due slot if there is one; returns the claim's result."""
-        state = self.tp.schedules.state(schedule.name)
+        state = self._store().state(schedule.name)
         if state.get("paused") == "1":
             return 0
         due = schedule.slot_at_or_before(now)
@@ -121,23 +123,19 @@ class Scheduler:
         return self._claim(schedule, due, now, "late" if schedule.missed == "run_once" else "skip")
 
     def _claim(self, schedule: Schedule, slot: int, now: int, kind: str) -> int:
-        storage = self.tp.storage
         fires = kind in ("fire", "late")
         task_id = str(uuid.uuid4()) if fires else ""
         entry = json.dumps(
             {"slot_ms": slot, "task_id": task_id or None, "fired_ms": now, "kind": kind, "epoch": self.epoch}
         )
-        keys = [storage.keys.scheduler_lease(), storage.keys.schedule(schedule.name)]
-        keys.append(storage.keys.schedule_fires(schedule.name))
-        result = int(
-            storage.scripts.run("schedule_claim", keys, [self.token, slot, task_id, now, kind, FIRE_LOG_CAP, entry])
-        )
+        assert self.token is not None
+        result = self._store().claim(schedule.name, self.token, slot, task_id, now, kind, entry)
         if result != 1 or not fires:
             if kind == "skip" and result == 1:
                 log.info("schedule %s: slot %d was missed; skipped (missed='skip')", schedule.name, slot)
             return result
         try:
-            self.tp.enqueue(schedule.task, schedule.args, schedule.kwargs, queue=schedule.queue, task_id=task_id)
+            self._enqueue(schedule.task, schedule.args, schedule.kwargs, schedule.queue, task_id)
         except Exception as exc:  # the slot is claimed: it is lost rather than ever fired twice
             log.error("schedule %s: slot %d claimed but the task was not queued: %s", schedule.name, slot, exc)
             return result

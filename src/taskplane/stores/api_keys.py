@@ -8,8 +8,8 @@ import json
 import secrets
 from dataclasses import asdict, dataclass, field
 
+from taskplane.core.clock import now_ms
 from taskplane.core.errors import InvalidRequestError, NotFoundError
-from taskplane.stores.records import now_ms
 from taskplane.redis.storage import Storage
 
 #: ``read``: look at tasks, queues, workers, dead letters; ``enqueue``: create and cancel tasks;

@@ -7,11 +7,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from taskplane.stores.records import now_ms
+from taskplane.core.clock import now_ms
 from taskplane.redis.storage import Storage
-
-#: Why a task was dead-lettered.
-REASONS = ("retries_exhausted", "not_retryable", "time_limit", "poison", "unknown_task", "malformed")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+from taskplane.core.protocol import Metric
 from taskplane.redis.keys import Keys
 from taskplane.redis.storage import Storage
 
@@ -29,21 +30,21 @@ HOST_RETENTION = 24 * 3600
 
 #: Counter name -> its label names. Task counters follow the Celery exporter's names and labels.
 COUNTERS: dict[str, tuple[str, ...]] = {
-    "celery_task_sent_total": ("name", "hostname", "queue_name"),
-    "celery_task_received_total": ("name", "hostname", "queue_name"),
-    "celery_task_started_total": ("name", "hostname", "queue_name"),
-    "celery_task_succeeded_total": ("name", "hostname", "queue_name"),
-    "celery_task_failed_total": ("name", "hostname", "queue_name", "exception"),
-    "celery_task_retried_total": ("name", "hostname", "queue_name"),
-    "celery_task_revoked_total": ("name", "hostname", "queue_name"),
-    "celery_task_rejected_total": ("name", "hostname", "queue_name"),
-    "taskplane_rate_limited_total": ("name",),
-    "taskplane_retries_total": ("name",),
+    Metric.SENT: ("name", "hostname", "queue_name"),
+    Metric.RECEIVED: ("name", "hostname", "queue_name"),
+    Metric.STARTED: ("name", "hostname", "queue_name"),
+    Metric.SUCCEEDED: ("name", "hostname", "queue_name"),
+    Metric.FAILED: ("name", "hostname", "queue_name", "exception"),
+    Metric.RETRIED: ("name", "hostname", "queue_name"),
+    Metric.REVOKED: ("name", "hostname", "queue_name"),
+    Metric.REJECTED: ("name", "hostname", "queue_name"),
+    Metric.RATE_LIMITED: ("name",),
+    Metric.RETRIES: ("name",),
 }
 #: Histogram name -> (label names, bucket upper bounds).
 HISTOGRAMS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
-    "celery_task_runtime": (("name", "hostname", "queue_name"), RUNTIME_BUCKETS),
-    "taskplane_task_queue_wait_seconds": (("name", "queue_name"), WAIT_BUCKETS),
+    Metric.RUNTIME: (("name", "hostname", "queue_name"), RUNTIME_BUCKETS),
+    Metric.QUEUE_WAIT: (("name", "queue_name"), WAIT_BUCKETS),
 }
 
 

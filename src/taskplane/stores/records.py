@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskplane.core.clock import now_ms
 from taskplane.core.errors import InvalidRequestError
+from taskplane.core.protocol import STATE_ALIASES, TERMINAL_STATES, TaskState
 from taskplane.redis.scripts import Batch
 from taskplane.redis.storage import Storage
 
-STATES = ("queued", "scheduled", "started", "progress", "retrying", "succeeded", "dead", "cancelled")
-TERMINAL_STATES = frozenset({"succeeded", "dead", "cancelled"})
-STATE_ALIASES = {"failed": "dead", "pending": "queued", "running": "started"}
-_MAX_VALUE_CHARS = 4096
+#: Every state, in the order of the record script's index keys.
+STATES: tuple[str, ...] = tuple(TaskState)
 _INT_FIELDS = (
     "created_ms",
     "updated_ms",
@@ -32,19 +31,6 @@ _INT_FIELDS = (
     "cancel_requested_ms",
     "version",
 )
-
-
-def now_ms() -> int:
-    """Wall-clock time in whole milliseconds."""
-    return int(time.time() * 1000)
-
-
-def compact_json(value: Any, limit: int = _MAX_VALUE_CHARS) -> tuple[str, bool]:
-    """JSON text of ``value`` cut to ``limit`` characters; the flag says whether it was cut."""
-    text = json.dumps(value, default=repr, separators=(",", ":"))
-    if len(text) <= limit:
-        return text, False
-    return text[:limit], True
 
 
 def normalise_state(state: str) -> str:

@@ -1,4 +1,4 @@
-"""Worker-side request hooks (main process): dead-letter tasks killed by their hard time limit."""
+"""Worker-side request hooks (main process): a task killed by its hard time limit goes through the chain."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from typing import Any
 from celery.worker import state
 from celery.worker.request import Request
 
-from taskplane.stores.dead_letters import DeadLetter
-from taskplane.stores.records import now_ms
+from taskplane.middleware.base import Run
 
 
 class TaskplaneRequest(Request):
-    """Celery's Request, plus dead-lettering on a hard time limit."""
+    """Celery's Request, plus the middleware's ``on_time_limit`` hooks when the hard limit kills a task."""
 
     @property
     def request_dict(self) -> dict[str, Any]:
@@ -20,35 +19,25 @@ class TaskplaneRequest(Request):
         return dict(getattr(self, "_request_dict", {}) or {})
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
-        """Dead-letter the task when its hard limit killed it (not during a cold shutdown)."""
+        """Tell the middleware when the hard limit killed the task (not during a cold shutdown)."""
         if not soft and not state.should_terminate:
-            self._dead_letter_time_limit(timeout)
+            self._time_limit_exceeded(timeout)
         super().on_timeout(soft, timeout)
 
-    def _dead_letter_time_limit(self, timeout: float) -> None:
+    def _time_limit_exceeded(self, timeout: float) -> None:
         task: Any = self.task
-        tp = task.taskplane
-        queue = (self.delivery_info or {}).get("routing_key") or tp.queue_for(self.name)
-        attempt = int(self.request_dict.get("retries") or 0)
-        stamp = now_ms()
-        record = tp.records.get(self.id)
-        first = int(record.fields.get("first_failure_ms", 0)) if record else 0
-        letter = DeadLetter(
-            id=self.id,
+        app = task.app
+        headers = self.request_dict
+        run = Run(
+            task=task,
+            task_id=self.id,
             name=self.name,
-            queue=queue,
-            reason="time_limit",
-            args=list(self.args or []),
+            queue=(self.delivery_info or {}).get("routing_key") or app.registry.queue_for(self.name),
+            attempt=int(headers.get("retries") or 0),
+            args=tuple(self.args or ()),
             kwargs=dict(self.kwargs or {}),
-            exception_type="TimeLimitExceeded",
-            exception_message=f"hard time limit ({timeout}s) exceeded",
-            attempts=attempt + 1,
-            first_failure_ms=first or stamp,
-            last_failure_ms=stamp,
+            headers=headers,
             worker=self.hostname or "",
+            new_batch=app.stores.storage.batch,
         )
-        tp.bury(letter, self.request_dict.get("x-taskplane-unique"))
-        failed = tp.task_metrics.changes(self.hostname).count(
-            "celery_task_failed_total", self.name, self.hostname or "", queue, "TimeLimitExceeded"
-        )
-        tp.task_metrics.write(failed.observe("celery_task_runtime", timeout, self.name, self.hostname or "", queue))
+        app.chain.time_limit(run, timeout)

@@ -1,17 +1,19 @@
-"""Start a Celery worker for a Taskplane app, queues in tier order."""
+"""The ``celery worker`` arguments for a taskplane worker: queues in tier order, profile settings."""
 
 from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from taskplane.app import Taskplane
+from taskplane.core.profiles import Profiles
+from taskplane.core.settings import Settings
+from taskplane.core.topology import Topology
 
 
 def worker_argv(
-    tp: Taskplane,
+    profiles: Profiles,
+    topology: Topology,
+    settings: Settings,
     queues: list[str] | None = None,
     concurrency: int | None = None,
     profile: str | None = None,
@@ -24,8 +26,8 @@ def worker_argv(
     Raises:
         ConfigurationError: unknown queue or profile.
     """
-    chosen = tp.profiles.get(profile or "default")
-    names = [spec.name for spec in tp.topology.ordered(queues if queues else list(chosen.queues))]
+    chosen = profiles.get(profile or "default")
+    names = [spec.name for spec in topology.ordered(queues if queues else list(chosen.queues))]
     argv = [
         "worker",
         "--queues",
@@ -33,9 +35,9 @@ def worker_argv(
         "--concurrency",
         str(concurrency or chosen.concurrency),
         "--prefetch-multiplier",
-        str(chosen.prefetch if profile else tp.settings.prefetch_multiplier),
+        str(chosen.prefetch if profile else settings.prefetch_multiplier),
         "--max-tasks-per-child",
-        str(chosen.max_tasks_per_child or tp.settings.max_tasks_per_child),
+        str(chosen.max_tasks_per_child or settings.max_tasks_per_child),
         "--hostname",
         hostname or f"{chosen.name}-{os.getpid()}@{socket.gethostname()}",
         "--loglevel",
@@ -47,9 +49,3 @@ def worker_argv(
         "--without-gossip",
     ]
     return argv
-
-
-def run_worker(tp: Taskplane, argv: list[str]) -> None:
-    """Run the worker in this process until it shuts down."""
-    tp.ping()
-    tp.celery.worker_main(argv)

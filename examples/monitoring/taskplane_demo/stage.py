@@ -10,9 +10,10 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import func, select
 
-from taskplane.demo import report
-from taskplane.demo.models import Alert, Analysis, Monitor, Snapshot
-from taskplane.demo.run import (
+from taskplane.stack import free_port
+from taskplane_demo import report
+from taskplane_demo.models import Alert, Analysis, Monitor, Snapshot
+from taskplane_demo.run import (
     BROKEN_MONITOR,
     MONITORS,
     UNFINISHED,
@@ -24,10 +25,9 @@ from taskplane.demo.run import (
     today,
     wait_until,
 )
-from taskplane.demo.servers import MailServer, Sites, WebhookReceiver
-from taskplane.demo.tasks import check_monitor_task, session, tp
-from taskplane.demo.view import LiveState, print_report
-from taskplane.stack import free_port
+from taskplane_demo.servers import MailServer, Sites, WebhookReceiver
+from taskplane_demo.tasks import check_monitor_task, session, tp
+from taskplane_demo.view import LiveState, print_report
 
 
 def seed(sites: Sites, hooks: WebhookReceiver) -> None:

@@ -23,12 +23,11 @@ from urllib.request import Request, urlopen
 from rich.console import Console
 from rich.live import Live
 
-from taskplane.demo.servers import MailServer, Sites, WebhookReceiver
-from taskplane.redis.embedded import EmbeddedServer
-from taskplane.core.settings import load_settings
+from taskplane import EmbeddedServer, Settings
 from taskplane.stack import ChildProcess, start_api
+from taskplane_demo.servers import MailServer, Sites, WebhookReceiver
 
-APP = "taskplane.demo.tasks:tp"
+APP = "taskplane_demo.tasks:tp"
 MONITORS = 20
 BROKEN_MONITOR = 20  # its webhook endpoint answers 503: retries, then a dead letter
 SCAN_EVERY = 10  # the demo scans every 10 s instead of 60 s, so a one-minute run sees several rounds
@@ -77,7 +76,7 @@ def run_demo(console: Console, duration: float = 60.0, serve: bool = False) -> i
     """Run the demo; returns 0 when the run showed everything it should (the report says what)."""
     signal.signal(signal.SIGINT, _request_stop)
     signal.signal(signal.SIGTERM, _request_stop)  # SIGTERM stops the demo like Ctrl-C
-    home = load_settings().data_dir / "demo"
+    home = Settings().data_dir / "demo"
     home.mkdir(parents=True, exist_ok=True)
     for stale in home.glob("monitoring.sqlite*"):
         stale.unlink()
@@ -101,7 +100,7 @@ def run_demo(console: Console, duration: float = 60.0, serve: bool = False) -> i
                 "TASKPLANE_DEMO_ANOMALY_BUCKET_SECONDS": "5",
             }
         )
-        from taskplane.demo import stage  # imported once the environment names this run's server and servers
+        from taskplane_demo import stage  # imported once the environment names this run's server and servers
 
         return stage.run(console, duration, serve, home, sites, hooks, mail, stoppers)
     except (Interrupted, KeyboardInterrupt):

@@ -12,11 +12,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from taskplane.demo.report import Latency
+from taskplane_demo.report import Latency
 
 if TYPE_CHECKING:
-    from taskplane.app import Taskplane
-    from taskplane.demo.servers import MailServer, WebhookReceiver
+    from taskplane import Taskplane
+    from taskplane_demo.servers import MailServer, WebhookReceiver
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from taskplane.demo.delivery import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from taskplane.stack import free_port
+from taskplane_demo.delivery import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 
 class _HttpServer:

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from taskplane.stores.records import TaskRecord
+from taskplane import TaskRecord
 
 if TYPE_CHECKING:
-    from taskplane.app import Taskplane
+    from taskplane import Taskplane
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -2,9 +2,9 @@
 
 Run it with ``taskplane demo`` (everything on 127.0.0.1), or piece by piece::
 
-    taskplane worker -A taskplane.demo.tasks:tp --profile interactive   # critical + high
-    taskplane worker -A taskplane.demo.tasks:tp --profile batch         # normal + low
-    taskplane scheduler -A taskplane.demo.tasks:tp
+    taskplane worker -A taskplane_demo.tasks:tp --profile interactive   # critical + high
+    taskplane worker -A taskplane_demo.tasks:tp --profile batch         # normal + low
+    taskplane scheduler -A taskplane_demo.tasks:tp
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from taskplane import RateLimit, Retry, Taskplane, progress
-from taskplane.demo import delivery, monitoring
-from taskplane.demo.models import Alert, Monitor, sessions_for
-from taskplane.demo.settings import database_url, demo_settings
+from taskplane_demo import delivery, monitoring
+from taskplane_demo.models import Alert, Monitor, sessions_for
+from taskplane_demo.settings import database_url, demo_settings
 
 tp = Taskplane("monitoring")
 tp.profile("interactive", ["critical", "high"], concurrency=2)

@@ -15,7 +15,7 @@ from urllib.request import urlopen
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from taskplane.demo.models import Alert, Analysis, AnomalyBaseline, DailyAggregate, Monitor, Snapshot
+from taskplane_demo.models import Alert, Analysis, AnomalyBaseline, DailyAggregate, Monitor, Snapshot
 
 
 class FetchError(Exception):

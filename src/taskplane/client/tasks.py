@@ -1,0 +1,90 @@
+"""Tasks by id: their records, results and cancellation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from taskplane.core.clock import now_ms
+from taskplane.core.errors import NotFinishedError, NotFoundError, TaskplaneError
+from taskplane.core.protocol import TaskState
+from taskplane.stores.bundle import Stores
+from taskplane.stores.records import RecordPage, TaskRecord
+
+
+class TaskFailedError(TaskplaneError):
+    """The task ended without a result (dead-lettered or cancelled)."""
+
+
+class Tasks:
+    """Reads task records and results, and cancels tasks (what ``tp.status/result/cancel/tasks`` call)."""
+
+    def __init__(self, stores: Stores, celery: Celery) -> None:
+        self._stores = stores
+        self._celery = celery
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The task's record, or None if no such task exists."""
+        return self._stores.records.get(task_id)
+
+    def find(
+        self,
+        state: str | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RecordPage:
+        """Task records newest first, filtered and paged (see :meth:`RecordStore.find`)."""
+        return self._stores.records.find(state, name, queue, since_ms, until_ms, limit, cursor)
+
+    def result_of(self, record: TaskRecord, timeout: float = 5.0) -> Any:
+        """The result of a finished task's record (from the result backend when the record holds only part).
+
+        Raises:
+            TaskFailedError: it ended dead-lettered or cancelled.
+        """
+        if record.state != TaskState.SUCCEEDED:
+            reason = record.fields.get("error_message") or record.fields.get("reason") or ""
+            raise TaskFailedError(f"task {record.id} ended {record.state}: {reason}".rstrip(": "))
+        if record.fields.get("result_truncated") == "1":
+            return self._celery.AsyncResult(record.id).get(timeout=timeout)
+        return record.result()
+
+    def result(self, task_id: str) -> Any:
+        """The result of a finished task, without waiting.
+
+        Raises:
+            NotFoundError: no such task.
+            NotFinishedError: it has not finished yet.
+            TaskFailedError: it ended dead-lettered or cancelled.
+        """
+        record = self.get(task_id)
+        if record is None:
+            raise NotFoundError(f"task {task_id} not found")
+        if not record.done:
+            raise NotFinishedError(f"task {task_id} has no result yet: it is {record.state}")
+        return self.result_of(record)
+
+    def cancel(self, task_id: str, terminate_after: float | None = None) -> str:
+        """Cancel a task; returns its state. A queued or delayed one never runs; a running one sees
+        ``is_cancelled()`` and is terminated ``terminate_after`` seconds later if given.
+
+        Raises:
+            NotFoundError: no such task.
+        """
+        records = self._stores.records
+        record = records.get(task_id)
+        if record is None:
+            raise NotFoundError(f"task {task_id} not found")
+        if record.done:
+            return record.state
+        self._stores.cancellations.request(task_id, terminate_after)
+        if record.state in (TaskState.QUEUED, TaskState.SCHEDULED, TaskState.RETRYING):
+            records.write(task_id, record.name, record.queue, TaskState.CANCELLED, finished_ms=now_ms())
+            return TaskState.CANCELLED
+        records.write(task_id, record.name, record.queue, None, cancel_requested_ms=now_ms())
+        return record.state

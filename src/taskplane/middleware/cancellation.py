@@ -1,0 +1,73 @@
+"""Cancellation: a cancelled task never starts; a running one sees ``is_cancelled()`` and may be terminated."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery.worker import state
+
+from taskplane.core.clock import now_ms
+from taskplane.core.protocol import TaskState
+from taskplane.middleware.base import Middleware, Run, TaskCancelled, WorkerContext, current_run
+from taskplane.stores.bundle import Stores
+
+log = logging.getLogger("taskplane.worker")
+
+#: How often a running task's ``is_cancelled()`` asks Redis, at most.
+CHECK_INTERVAL = 0.5
+#: How often a worker looks for cancelled tasks whose grace period is over.
+TERMINATE_INTERVAL = 1.0
+
+
+class Cancellation(Middleware):
+    """Honours the cancellation markers in Redis, on every worker and across restarts."""
+
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+
+    def before_run(self, run: Run) -> None:
+        """Stop a task cancelled before it started; give a starting one its ``is_cancelled()``."""
+        if self._stores.cancellations.is_cancelled(run.task_id):
+            raise TaskCancelled(run.task_id)
+        checked_at = 0.0
+        cancelled = False
+
+        def check() -> bool:
+            nonlocal checked_at, cancelled
+            now = time.monotonic()
+            if not cancelled and now - checked_at >= CHECK_INTERVAL:
+                checked_at = now
+                cancelled = self._stores.cancellations.is_cancelled(run.task_id)
+            return cancelled
+
+        run.check_cancelled = check
+
+    def on_worker_start(self, worker: WorkerContext) -> None:
+        """Terminate running tasks whose cancellation grace period has run out."""
+        worker.add_periodic("cancel-watch", TERMINATE_INTERVAL, lambda: self._terminate_due(worker))
+
+    def _terminate_due(self, worker: WorkerContext) -> None:
+        active = {request.id: request for request in tuple(state.active_requests)}
+        if not active:
+            return
+        for task_id in self._stores.cancellations.due_for_termination(list(active)):
+            request = active[task_id]
+            log.warning("terminating cancelled task %s[%s] after its grace period", request.name, task_id)
+            request.terminate(worker.pool(), signal="SIGTERM")
+            queue = str((request.delivery_info or {}).get("routing_key") or getattr(request.task, "queue", ""))
+            self._stores.records.write(
+                task_id, request.name, queue, TaskState.CANCELLED, finished_ms=now_ms(), reason="terminated"
+            )
+
+
+def is_cancelled() -> bool:
+    """True once cancellation of the running task was requested (checked at most twice a second).
+
+    Raises:
+        RuntimeError: called outside a running taskplane task, or with no cancellation middleware.
+    """
+    run = current_run()
+    if run.check_cancelled is None:
+        raise RuntimeError("is_cancelled() needs the cancellation middleware")
+    return run.check_cancelled()

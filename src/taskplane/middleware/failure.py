@@ -1,0 +1,122 @@
+"""The one failure path: every dead letter, whatever put it there, is built, stored and counted here."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from taskplane.core.clock import compact_json, now_ms
+from taskplane.core.protocol import DeadReason, Metric
+from taskplane.redis.storage import Storage
+from taskplane.stores.dead_letters import DeadLetter, DeadLetterStore
+from taskplane.stores.metrics import TaskMetrics, this_host
+from taskplane.stores.records import RecordStore
+from taskplane.stores.unique_locks import UniqueLocks
+
+#: Largest JSON text of the arguments kept in a dead letter.
+MAX_ARGUMENTS_CHARS = 1 << 20
+
+
+class FailurePath:
+    """Dead-letters a task or a message: the envelope, the record marked dead, the uniqueness lock
+    released, and the metric (``rejected`` for a message refused without running, else ``failed``)."""
+
+    def __init__(self, storage: Callable[[], Storage], record_retention: int, dead_letter_cap: int) -> None:
+        self._storage = storage
+        self._retention = record_retention
+        self._cap = dead_letter_cap
+
+    @cached_property
+    def _records(self) -> RecordStore:
+        return RecordStore(self._storage(), self._retention)
+
+    @cached_property
+    def _dead_letters(self) -> DeadLetterStore:
+        return DeadLetterStore(self._storage(), [], self._cap)
+
+    @cached_property
+    def _unique_locks(self) -> UniqueLocks:
+        return UniqueLocks(self._storage())
+
+    @cached_property
+    def _metrics(self) -> TaskMetrics:
+        return TaskMetrics(self._storage())
+
+    def bury(
+        self,
+        reason: DeadReason,
+        *,
+        task_id: str,
+        name: str,
+        queue: str,
+        attempts: int,
+        worker: str = "",
+        args: Any = (),
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        exception_type: str | None = None,
+        message: str | None = None,
+        raw: str | None = None,
+        unique_digest: str | None = None,
+        runtime: float | None = None,
+        traceback_text: str | None = None,
+    ) -> DeadLetter:
+        """Dead-letter one task or message and return its envelope.
+
+        ``exception_type`` and ``message`` default to those of ``exc``; ``raw`` keeps a message that
+        cannot be requeued as a task; ``runtime`` goes to the record; ``traceback_text`` stands in for
+        the traceback of ``exc`` when the exception itself is gone.
+        """
+        stamp = now_ms()
+        record = self._records.get(task_id) if name else None
+        first = int(record.fields.get("first_failure_ms", 0)) if record else 0
+        text = message if message is not None else (str(exc) if exc is not None else "")
+        letter = DeadLetter(
+            id=task_id,
+            name=name,
+            queue=queue,
+            reason=str(reason),
+            args=_json_copy(list(args or ())),
+            kwargs=_json_copy(dict(kwargs or {})),
+            exception_type=exception_type or (type(exc).__name__ if exc is not None else ""),
+            exception_message=text[:2000],
+            traceback="".join(traceback.format_exception(exc)) if exc is not None else (traceback_text or ""),
+            attempts=attempts,
+            first_failure_ms=first or stamp,
+            last_failure_ms=stamp,
+            worker=worker,
+            raw=raw,
+        )
+        self._dead_letters.add(letter)
+        if name:
+            fields: dict[str, Any] = {} if runtime is None else {"runtime": round(runtime, 6)}
+            self._records.write(
+                task_id,
+                name,
+                queue,
+                "dead",
+                finished_ms=stamp,
+                reason=letter.reason,
+                error_type=letter.exception_type,
+                error_message=letter.exception_message,
+                **fields,
+            )
+        if unique_digest:
+            self._unique_locks.release(unique_digest, task_id)
+        host = worker or this_host()
+        changes = self._metrics.changes(host)
+        if reason.rejected:
+            changes.count(Metric.REJECTED, name, host, queue)
+        else:
+            changes.count(Metric.FAILED, name, host, queue, letter.exception_type)
+        self._metrics.write(changes)
+        return letter
+
+
+def _json_copy(value: Any) -> Any:
+    """``value`` as plain JSON data (values JSON cannot hold become their repr), cut to a bounded size."""
+    text, cut = compact_json(value, MAX_ARGUMENTS_CHARS)
+    return json.loads(text) if not cut else {"truncated": text}

@@ -1,0 +1,112 @@
+"""Task metrics: sent, received, started, succeeded, revoked, runtime and queue wait, kept cluster-wide in Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from celery import signals
+
+from taskplane.core.protocol import Header, Metric, TaskState
+from taskplane.middleware.base import Middleware, Publish, Run, WorkerContext
+from taskplane.stores.bundle import Stores
+from taskplane.stores.metrics import MetricChanges, this_host
+
+#: How often a worker writes the count of messages it received.
+RECEIVED_FLUSH_INTERVAL = 1.0
+
+
+class Metrics(Middleware):
+    """Counts every step of the lifecycle in the same round trip as the record write it belongs to.
+
+    Retries, rate-limit waits and dead letters are counted where they happen (their own middleware and
+    the failure path).
+    """
+
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+        self._received: MetricChanges | None = None
+        self._received_lock = threading.Lock()
+        self._worker: WorkerContext | None = None
+
+    def before_publish(self, publish: Publish) -> None:
+        """Count a new task as sent."""
+        if publish.fresh:
+            sent = MetricChanges(this_host()).count(Metric.SENT, publish.name, this_host(), publish.queue)
+            self._stores.metrics.write(sent, publish.batch.pipe)
+
+    def publish_failed(self, publish: Publish) -> None:
+        """Take the sent count back."""
+        if publish.fresh:
+            unsent = MetricChanges(this_host()).count(Metric.SENT, publish.name, this_host(), publish.queue, amount=-1)
+            self._stores.metrics.write(unsent)
+
+    def before_run(self, run: Run) -> None:
+        """Count the start and observe how long the task waited since it was ready."""
+        changes = self._changes(run).count(Metric.STARTED, run.name, run.worker, run.queue)
+        ready_ms = run.headers.get(Header.READY)
+        if ready_ms:
+            changes.observe(Metric.QUEUE_WAIT, run.started - int(ready_ms) / 1000, run.name, run.queue)
+        self._stores.metrics.write(changes, run.batch.pipe)
+
+    def after_run(self, run: Run) -> None:
+        """Count a success (and its runtime) or a cancellation."""
+        changes = self._changes(run)
+        if run.outcome == TaskState.CANCELLED:
+            changes.count(Metric.REVOKED, run.name, run.worker, run.queue)
+        else:
+            changes.count(Metric.SUCCEEDED, run.name, run.worker, run.queue)
+            changes.observe(Metric.RUNTIME, time.time() - run.started, run.name, run.worker, run.queue)
+        self._stores.metrics.write(changes, run.batch.pipe)
+
+    def on_failure(self, run: Run, exc: Exception) -> None:
+        """Observe the failed attempt's runtime."""
+        changes = self._changes(run).observe(Metric.RUNTIME, time.time() - run.started, run.name, run.worker, run.queue)
+        self._stores.metrics.write(changes, run.batch.pipe)
+
+    def on_time_limit(self, run: Run, timeout: float) -> None:
+        """Observe the killed attempt's runtime: its limit."""
+        changes = self._changes(run).observe(Metric.RUNTIME, timeout, run.name, run.worker, run.queue)
+        self._stores.metrics.write(changes, run.batch.pipe)
+
+    def _changes(self, run: Run) -> MetricChanges:
+        return MetricChanges(run.worker or this_host())
+
+    # -- messages received by a worker's main process ---------------------------------------------
+
+    def on_worker_start(self, worker: WorkerContext) -> None:
+        """Count received messages in memory and write the counts once a second (not one write per task)."""
+        self._worker = worker
+        self._received = MetricChanges(worker.hostname)
+        signals.task_received.connect(self._on_received, weak=False)
+        worker.add_periodic("metrics-flush", RECEIVED_FLUSH_INTERVAL, self._flush_received)
+
+    def on_worker_stop(self, worker: WorkerContext) -> None:
+        """Write the last counts."""
+        signals.task_received.disconnect(self._on_received)
+        self._flush_received()
+
+    def _on_received(self, sender: Any = None, request: Any = None, **kwargs: Any) -> None:
+        worker = self._worker
+        if request is None or worker is None or getattr(sender, "app", None) is not worker.app:
+            return
+        queue = (request.delivery_info or {}).get("routing_key") or ""
+        with self._received_lock:
+            if self._received is not None:
+                self._received.count(Metric.RECEIVED, request.name, worker.hostname, queue)
+
+    def _flush_received(self) -> None:
+        if self._worker is None:
+            return
+        with self._received_lock:
+            pending, self._received = self._received, MetricChanges(self._worker.hostname)
+        if not pending:
+            return
+        try:
+            self._stores.metrics.write(pending)
+        except Exception:
+            with self._received_lock:  # keep the counts for the next flush
+                if self._received is not None:
+                    self._received.merge(pending)
+            raise

@@ -1,0 +1,38 @@
+"""The poison-message cap: a delivery that keeps killing the process running it is dead-lettered."""
+
+from __future__ import annotations
+
+from celery.exceptions import Reject
+
+from taskplane.core.protocol import DeadReason, Header
+from taskplane.middleware.base import Middleware, Run
+from taskplane.middleware.failure import FailurePath
+from taskplane.stores.bundle import Stores
+
+
+class PoisonCap(Middleware):
+    """Counts the deliveries of each attempt; past ``max_deliveries`` the task is dead-lettered as poison."""
+
+    def __init__(self, stores: Stores, failure: FailurePath, max_deliveries: int) -> None:
+        self._stores = stores
+        self._failure = failure
+        self._max_deliveries = max_deliveries
+
+    def before_run(self, run: Run) -> None:
+        """Count this delivery; refuse it if the attempt was delivered too often without finishing."""
+        run.deliveries = self._stores.deliveries.count(run.task_id, run.attempt)
+        if run.deliveries <= self._max_deliveries:
+            return
+        self._failure.bury(
+            DeadReason.POISON,
+            task_id=run.task_id,
+            name=run.name,
+            queue=run.queue,
+            attempts=run.attempt + 1,
+            worker=run.worker,
+            args=run.args,
+            kwargs=run.kwargs,
+            message=f"delivered {run.deliveries - 1} times without finishing (the process running it died)",
+            unique_digest=run.headers.get(Header.UNIQUE),
+        )
+        raise Reject(f"poison message: delivered {run.deliveries - 1} times", requeue=False)

@@ -1,0 +1,91 @@
+"""Task records through the lifecycle: queued or scheduled at publish, started, succeeded, cancelled."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+import redis
+
+from taskplane.core.clock import compact_json, now_ms
+from taskplane.core.protocol import TaskState
+from taskplane.middleware.base import Middleware, Publish, Run, WorkerContext
+from taskplane.stores.bundle import Stores
+
+#: How often a worker drops index entries of expired records.
+TRIM_INTERVAL = 60.0
+
+
+class Records(Middleware):
+    """Writes the durable record of every task (retries, rate waits and dead letters write their own)."""
+
+    def __init__(
+        self, stores: Stores, task_names: Callable[[], list[str]], queue_names: Callable[[], list[str]]
+    ) -> None:
+        self._stores = stores
+        self._task_names = task_names
+        self._queue_names = queue_names
+
+    def before_publish(self, publish: Publish) -> None:
+        """A new task is recorded as queued, or scheduled when it has an ETA (in the publish round trip)."""
+        if not publish.fresh:
+            return
+        self._stores.records.write(
+            publish.task_id,
+            publish.name,
+            publish.queue,
+            TaskState.SCHEDULED if publish.eta_ms else TaskState.QUEUED,
+            batch=publish.batch,
+            args=compact_json(publish.args)[0],
+            kwargs=compact_json(publish.kwargs)[0],
+            eta_ms=publish.eta_ms,
+            attempts=0,
+            retries=0,
+        )
+
+    def publish_failed(self, publish: Publish) -> None:
+        """The message was not sent: the record goes too."""
+        if publish.fresh:
+            with contextlib.suppress(redis.RedisError):
+                self._stores.records.delete(publish.task_id)
+
+    def before_run(self, run: Run) -> None:
+        """The record says started, with the attempt, the worker and the delivery count."""
+        self._stores.records.write(
+            run.task_id,
+            run.name,
+            run.queue,
+            TaskState.STARTED,
+            batch=run.batch,
+            started_ms=int(run.started * 1000),
+            attempts=run.attempt + 1,
+            retries=run.attempt,
+            worker=run.worker,
+            deliveries=run.deliveries,
+        )
+
+    def after_run(self, run: Run) -> None:
+        """The record says succeeded (with the result) or cancelled."""
+        records = self._stores.records
+        if run.outcome == TaskState.CANCELLED:
+            records.write(run.task_id, run.name, run.queue, TaskState.CANCELLED, batch=run.batch, finished_ms=now_ms())
+            return
+        text, truncated = compact_json(run.result)
+        records.write(
+            run.task_id,
+            run.name,
+            run.queue,
+            TaskState.SUCCEEDED,
+            batch=run.batch,
+            finished_ms=now_ms(),
+            runtime=round(time.time() - run.started, 6),
+            result=text,
+            result_truncated=int(truncated),
+        )
+
+    def on_worker_start(self, worker: WorkerContext) -> None:
+        """Trim index entries of expired records every minute."""
+        worker.add_periodic(
+            "record-trim", TRIM_INTERVAL, lambda: self._stores.records.trim(self._task_names(), self._queue_names())
+        )

@@ -1,0 +1,65 @@
+"""``unique_for``: while a task with the same name and arguments is queued or running, reuse its id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from taskplane.core.errors import ConfigurationError
+from taskplane.core.protocol import Header
+from taskplane.middleware.base import Middleware, Publish, Run
+from taskplane.stores.bundle import Stores
+from taskplane.stores.unique_locks import unique_digest
+
+
+class Uniqueness(Middleware):
+    """Takes a lock per (task, arguments) at publish; released when the task succeeds, is cancelled, or
+    dies (the failure path), or when the lock's ``unique_for`` seconds run out."""
+
+    options = ("unique_for", "unique_key")
+
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+
+    def task_options(self, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``taskplane_unique_for`` (seconds) and ``taskplane_unique_key`` (a callable of the arguments).
+
+        Raises:
+            ConfigurationError: ``unique_for`` is not positive.
+        """
+        unique_for = options.get("unique_for")
+        if unique_for is not None and unique_for <= 0:
+            raise ConfigurationError(f"task {name}: unique_for must be a positive number of seconds")
+        return {"taskplane_unique_for": unique_for, "taskplane_unique_key": options.get("unique_key")}
+
+    def before_publish(self, publish: Publish) -> None:
+        """Take the lock, or name the task that holds it (then nothing is published)."""
+        digest = self._digest(publish)
+        if digest is None:
+            return
+        unique_for = float(getattr(publish.task, "taskplane_unique_for", 0) or 0)
+        owner = self._stores.unique_locks.acquire(digest, publish.task_id, unique_for)
+        if owner is not None:
+            publish.existing_id = owner
+            return
+        publish.headers[Header.UNIQUE.value] = digest
+
+    def publish_failed(self, publish: Publish) -> None:
+        """Release the lock taken for a message that was not sent."""
+        digest = publish.headers.get(Header.UNIQUE)
+        if digest and publish.fresh:
+            self._stores.unique_locks.release(str(digest), publish.task_id)
+
+    def after_run(self, run: Run) -> None:
+        """The task succeeded or was cancelled: the next equal one may be queued."""
+        digest = run.headers.get(Header.UNIQUE)
+        if digest:
+            self._stores.unique_locks.release(str(digest), run.task_id)
+
+    @staticmethod
+    def _digest(publish: Publish) -> str | None:
+        if not publish.fresh or not getattr(publish.task, "taskplane_unique_for", None):
+            return None
+        key_function = getattr(publish.task, "taskplane_unique_key", None)
+        key = None if key_function is None else str(key_function(*publish.args, **publish.kwargs))
+        return unique_digest(publish.name, publish.args, publish.kwargs, key)
