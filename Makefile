@@ -26,8 +26,8 @@ bench: install
 	$(BIN)/python -m benchmarks.enqueue_latency
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

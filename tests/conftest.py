@@ -54,3 +54,7 @@ def redis_url(redis_server: str) -> str:
 def repo_root() -> Path:
     """The checkout's root (test apps import from here)."""
     return Path(__file__).resolve().parent.parent
+
+
+from tests.api_server import api_url  # noqa: E402, F401 - fixture
+from tests.workers import start_worker  # noqa: E402, F401 - fixture

@@ -106,25 +106,25 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_every_part_of_the_package_has_a_layer():
+def test_every_part_of_the_package_has_a_layer() -> None:
     parts = {part_of(name) for name in import_graph()}
     assert parts <= set(RANKS), f"give these a rank in RANKS: {sorted(parts - set(RANKS))}"
 
 
-def test_no_import_goes_up_the_layers():
+def test_no_import_goes_up_the_layers() -> None:
     assert upward_imports(import_graph()) == []
 
 
-def test_no_import_cycle():
+def test_no_import_cycle() -> None:
     assert cycles(import_graph()) == []
 
 
-def test_the_top_level_holds_at_most_8_modules_besides_packages():
+def test_the_top_level_holds_at_most_8_modules_besides_packages() -> None:
     entries = [path.name for path in PACKAGE.iterdir() if not path.is_dir() and not path.name.startswith(".")]
     assert len(entries) <= 8, entries
 
 
-def test_no_module_is_over_300_lines():
+def test_no_module_is_over_300_lines() -> None:
     lengths = {str(path.relative_to(PACKAGE)): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
     assert {name: length for name, length in lengths.items() if length > 300} == {}
 
@@ -140,7 +140,7 @@ def package_copy(tmp_path: Path) -> Path:
     return root
 
 
-def test_the_checks_catch_an_upward_import_and_a_cycle(package_copy: Path):
+def test_the_checks_catch_an_upward_import_and_a_cycle(package_copy: Path) -> None:
     # Given a store that reaches up for the app (under TYPE_CHECKING, as the old code did)
     store = package_copy / "stores" / "records.py"
     upward = "\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from taskplane.app import Taskplane\n"

@@ -4,9 +4,12 @@ bodies, headers)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import Case
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from taskplane.api import create_app
@@ -19,7 +22,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(tp))
 #   that do not fit the task, or both countdown and eta; each is answered 422 by design.
 # - negative_data_rejection: in a query string every value is text, so "name=false" or a repeated parameter
 #   that it calls a type violation is a valid string to the API.
-EXCLUDED = [positive_data_acceptance, negative_data_rejection]
+EXCLUDED: list[Any] = [positive_data_acceptance, negative_data_rejection]
 
 
 @pytest.fixture
@@ -30,5 +33,7 @@ def admin_headers(redis_url: str) -> dict[str, str]:
 
 @schema.parametrize()
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_get_no_server_error_and_match_the_schema(case, admin_headers):
+def test_generated_requests_get_no_server_error_and_match_the_schema(
+    case: Case[Any], admin_headers: dict[str, str]
+) -> None:
     case.call_and_validate(headers=admin_headers, excluded_checks=EXCLUDED)

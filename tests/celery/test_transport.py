@@ -1,0 +1,38 @@
+"""The transport: tier order between queues and countdowns kept broker-side."""
+
+from __future__ import annotations
+
+import time
+
+from tests.apps.core_app import events, mark, mark_critical, slow, tp
+from tests.workers import StartWorker, wait_for
+
+
+def test_a_critical_task_enqueued_behind_1000_normal_tasks_runs_next(start_worker: StartWorker, redis_url: str) -> None:
+    # Given 1,000 normal tasks queued and a one-slot worker busy with them
+    client = tp.storage.client
+    for index in range(1000):
+        mark.enqueue(f"n{index}")
+    start_worker(concurrency=1)
+    wait_for(lambda: len(events("mark")) >= 5, 30, "first normal tasks")
+    # When a critical task is enqueued
+    before = len(events("mark"))
+    critical = mark_critical.enqueue("CRITICAL")
+    critical.wait(timeout=20)
+    # Then it starts next: at most the one task already fetched runs before it
+    tags = [e["tag"] for e in events("mark")]
+    position = tags.index("CRITICAL")
+    assert position - before <= 1, (before, position)
+    assert client.llen("normal") > 500  # the backlog was still there
+
+
+def test_countdown_is_honoured_within_a_second_and_waits_broker_side(start_worker: StartWorker, redis_url: str) -> None:
+    start_worker()
+    enqueued = time.time()
+    handle = slow.enqueue_with((0, "later"), countdown=2)
+    # While it waits, it sits in the delayed store, not in the queue or a worker
+    assert tp.queues.stats()[2]["delayed"] == 1 and tp.queues.stats()[2]["ready"] == 0
+    assert tp.handle(handle.id).record().state == "scheduled"
+    handle.wait(timeout=20)
+    started = events("start")[0]["at"]
+    assert 2.0 <= started - enqueued < 3.0, started - enqueued

@@ -1,0 +1,62 @@
+"""``taskplane dev``: a whole local stack from one command, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from taskplane.redis.embedded import EmbeddedServer
+from taskplane.stack import free_port
+
+
+def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_path: Path, repo_root: Path) -> None:
+    # Given `taskplane dev` on its own embedded server (no Redis URL configured)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
+    env["TASKPLANE_DATA_DIR"] = str(tmp_path / "data")
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "taskplane", "dev", "-A", "tests.apps.core_app:tp", "--port", str(port), "-c", "1"],
+        cwd=repo_root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines: list[str] = []
+        assert dev.stdout is not None
+        while not any("try:" in line for line in lines):
+            line = dev.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        printed = re.search(r"tpk_[A-Za-z0-9_-]+", "".join(lines))
+        assert printed is not None, "".join(lines)
+        token = printed.group(0)
+        # When a task is enqueued through the printed API with the printed key
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", headers=headers) as api:
+            task_id = api.post("/tasks", json={"task": "t.add", "args": [20, 22]}).json()["id"]
+            deadline = time.monotonic() + 30
+            while api.get(f"/tasks/{task_id}").json()["state"] != "succeeded":
+                assert time.monotonic() < deadline, "the dev worker did not run the task"
+                time.sleep(0.1)
+            # Then the dev worker ran it, and Ctrl-C stops the stack and the server it started
+            assert api.get(f"/tasks/{task_id}/result").json()["result"] == 42
+        assert EmbeddedServer(tmp_path / "data").info() is not None
+        dev.send_signal(signal.SIGINT)
+        rest = dev.communicate(timeout=60)[0]
+        assert dev.returncode == 0, rest
+        assert "stopped the embedded server" in rest
+        assert EmbeddedServer(tmp_path / "data").info() is None
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait()

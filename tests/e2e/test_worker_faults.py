@@ -1,0 +1,76 @@
+"""Worker faults with real processes: restarts, SIGKILL, a task that kills its process, SIGTERM drain."""
+
+from __future__ import annotations
+
+import time
+
+from tests.apps.core_app import add, events, mark, slow, suicide, tp
+from tests.workers import StartWorker, wait_for
+
+
+def test_cancel_before_start_survives_a_worker_restart(start_worker: StartWorker, redis_url: str) -> None:
+    worker = start_worker()
+    worker.stop()
+    # Given a task cancelled while no worker runs
+    doomed = mark.enqueue("doomed")
+    assert tp.cancel(doomed.id) == "cancelled"
+    after = mark.enqueue("after")
+    # When a new worker starts
+    start_worker()
+    after.wait(timeout=20)
+    # Then the cancelled task never ran
+    assert [e["tag"] for e in events("mark")] == ["after"]
+    assert tp.handle(doomed.id).record().state == "cancelled"
+
+
+def test_sigkill_of_a_worker_mid_task_the_task_completes_on_another(start_worker: StartWorker, redis_url: str) -> None:
+    lease = {"TASKPLANE_LEASE_TIMEOUT": "6"}
+    doomed = start_worker(env=lease)
+    handle = slow.enqueue(2, "crash-me")
+    wait_for(lambda: events("start"), 20, "start on the first worker")
+    doomed.kill()
+    survivor = start_worker(env=lease)
+    record = handle.wait(timeout=40)
+    assert record.state == "succeeded"
+    assert record.fields["worker"] == survivor.hostname
+    assert len(events("end")) == 1  # ran to completion exactly once
+
+
+def test_a_long_task_on_a_live_worker_never_runs_twice(start_worker: StartWorker, redis_url: str) -> None:
+    lease = {"TASKPLANE_LEASE_TIMEOUT": "3"}
+    start_worker(env=lease)
+    start_worker(env=lease)
+    handle = slow.enqueue(8, "long")  # well past the 3 s lease: renewals must keep it
+    handle.wait(timeout=40)
+    assert len(events("start")) == 1
+
+
+def test_a_task_that_kills_its_process_is_dead_after_3_deliveries(start_worker: StartWorker, redis_url: str) -> None:
+    start_worker()
+    handle = suicide.enqueue()
+    record = handle.wait(timeout=60)
+    assert record.state == "dead" and record.fields["reason"] == "poison"
+    assert len(events("suicide")) == 3
+    letter = tp.dead_letters.get(handle.id)
+    assert letter is not None and letter.reason == "poison"
+    assert add.enqueue(2, 2).result(timeout=20) == 4  # the worker kept running
+
+
+def test_sigterm_drains_within_the_timeout_and_loses_nothing(start_worker: StartWorker, redis_url: str) -> None:
+    # Given a worker with a 3 s shutdown bound running a short and a long task
+    worker = start_worker(concurrency=2, env={"TASKPLANE_SHUTDOWN_TIMEOUT": "3"})
+    short = slow.enqueue(1, "short")
+    long = slow.enqueue(12, "long")
+    wait_for(lambda: len(events("start")) == 2, 20, "both started")
+    # When it gets SIGTERM
+    began = time.monotonic()
+    worker.terminate()
+    worker.process.wait(30)
+    elapsed = time.monotonic() - began
+    # Then it exits within the bound (plus start-up slack), the short task finished,
+    # and the long one went back to its queue, to finish on the next worker
+    assert elapsed < 3 + 5, elapsed
+    assert short.wait(timeout=1).state == "succeeded"
+    assert tp.handle(long.id).record().state != "succeeded"
+    start_worker()
+    assert long.wait(timeout=40).state == "succeeded"

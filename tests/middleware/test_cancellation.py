@@ -1,0 +1,24 @@
+"""Cancellation of running tasks: ``is_cancelled()`` and termination after the grace period."""
+
+from __future__ import annotations
+
+from tests.apps.core_app import cooperative, events, stubborn, tp
+from tests.workers import StartWorker, wait_for
+
+
+def test_a_running_task_sees_is_cancelled(start_worker: StartWorker, redis_url: str) -> None:
+    start_worker()
+    handle = cooperative.enqueue(20)
+    wait_for(lambda: events("start"), 20, "start")
+    tp.cancel(handle.id)
+    record = handle.wait(timeout=10)
+    assert events("noticed") and record.result() == "stopped early"
+
+
+def test_a_running_task_is_terminated_after_the_grace_period(start_worker: StartWorker, redis_url: str) -> None:
+    start_worker()
+    handle = stubborn.enqueue(30)
+    wait_for(lambda: events("start"), 20, "start")
+    tp.cancel(handle.id, terminate_after=1)
+    record = handle.wait(timeout=15)
+    assert record.state == "cancelled" and not events("end")
