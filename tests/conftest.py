@@ -57,4 +57,4 @@ def repo_root() -> Path:
 
 
 from tests.api_server import api_url  # noqa: E402, F401 - fixture
-from tests.workers import start_worker  # noqa: E402, F401 - fixture
+from tests.workers import start_worker, worker_in_process  # noqa: E402, F401 - fixtures

@@ -47,7 +47,8 @@ class WorkerProcess:
         ]
         if queues:
             argv += ["--queues", queues]
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop() or discard()
+        self._ended = False
         self.process = subprocess.Popen(
             argv,
             cwd=repo_root,
@@ -96,10 +97,24 @@ class WorkerProcess:
         with contextlib.suppress(ProcessLookupError):  # any orphaned pool child of this worker
             os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
+        self._ended = True
+
+    def discard(self) -> None:
+        """End the worker at once, whatever state it is in (the fixture's clean-up: a graceful stop takes
+        2-4 s and is what the shutdown tests are about, not every test)."""
+        if self._ended:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self._log.close()
+        self._ended = True
 
 
 #: The ``start_worker`` fixture: ``start_worker(queues=..., concurrency=..., env=..., ready=..., app=...)``.
 StartWorker = Callable[..., WorkerProcess]
+#: The ``worker_in_process`` fixture: ``worker_in_process(tp, queues=None)``.
+InProcessWorker = Callable[..., Any]
 
 
 @pytest.fixture
@@ -124,7 +139,29 @@ def start_worker(redis_url: str, repo_root: Path, tmp_path: Path) -> Iterator[Ca
 
     yield start
     for worker in started:
-        worker.stop()
+        worker.discard()
+
+
+@pytest.fixture
+def worker_in_process(redis_url: str) -> Iterator[Callable[..., Any]]:
+    """Factory: ``worker_in_process(tp, queues="a,b")`` runs Celery's own test worker (solo pool) for an app
+    in a thread of this process, with taskplane's bootstep, consumer, transport and task class; stopped at
+    the end of the test. For tests where the process boundary is not the point: it starts and stops in
+    well under a second."""
+    from celery.contrib.testing.worker import start_worker
+
+    with contextlib.ExitStack() as stack:
+
+        def start(tp: Any, queues: str | None = None) -> Any:
+            # The queues chosen stay chosen on the app object: choose every time (all of them by default).
+            tp.celery.amqp.queues.select(queues.split(",") if queues else tp.topology.names())
+            hostname = f"w{uuid.uuid4().hex[:8]}@test"
+            worker = stack.enter_context(
+                start_worker(tp.celery, pool="solo", perform_ping_check=False, hostname=hostname, loglevel="WARNING")
+            )
+            return worker
+
+        yield start
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.workers import StartWorker, wait_for
+from tests.workers import InProcessWorker, StartWorker, wait_for
 
 API = "/api/v1"
 
@@ -48,7 +48,7 @@ def read_events(response: httpx.Response) -> list[dict[str, Any]]:
 
 
 def test_enqueue_then_the_event_stream_sees_every_progress_step_and_the_result(
-    api_url: str, keys: dict[str, str], start_worker: StartWorker
+    api_url: str, keys: dict[str, str], worker_in_process: InProcessWorker
 ) -> None:
     # Given a task queued over HTTP and its event stream opened before any worker runs
     with client(api_url, keys["enqueue"]) as producer:
@@ -67,7 +67,9 @@ def test_enqueue_then_the_event_stream_sees_every_progress_step_and_the_result(
     follower = threading.Thread(target=follow)
     follower.start()
     # When a worker starts and runs it
-    start_worker(queues="normal")
+    from tests.apps.core_app import tp
+
+    worker_in_process(tp, queues="normal")
     follower.join(60)
     assert not follower.is_alive(), "the event stream did not end with the task"
     # Then the stream saw each state in order, each progress step, and ended on success
@@ -112,7 +114,7 @@ def test_an_idempotency_key_answers_with_the_same_task_and_queues_nothing_new(
 
 
 def test_cancel_over_http_queued_never_runs_running_stops_cooperatively(
-    api_url: str, keys: dict[str, str], start_worker: StartWorker
+    api_url: str, keys: dict[str, str], worker_in_process: InProcessWorker
 ) -> None:
     from tests.apps.core_app import events, tp
 
@@ -122,7 +124,7 @@ def test_cancel_over_http_queued_never_runs_running_stops_cooperatively(
         cancelled = api.delete(f"/tasks/{queued_id}")
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
         # And a long cooperative task that is running
-        start_worker(queues="normal")
+        worker_in_process(tp, queues="normal")
         running_id = api.post("/tasks", json={"task": "t.cooperative", "args": [30]}).json()["id"]
         wait_for(lambda: events("start"), what="the cooperative task to start")
         # When it is cancelled over HTTP
@@ -151,12 +153,12 @@ def test_cancel_with_terminate_after_stops_a_task_that_ignores_it(
 
 
 def test_dead_letters_listed_shown_and_requeued_over_http(
-    api_url: str, keys: dict[str, str], start_worker: StartWorker
+    api_url: str, keys: dict[str, str], worker_in_process: InProcessWorker
 ) -> None:
     from tests.apps.core_app import tp
 
     # Given a task that failed through its retries into the dead letters
-    start_worker(queues="normal")
+    worker_in_process(tp, queues="normal")
     with client(api_url, keys["admin"]) as admin, client(api_url, keys["read"]) as reader:
         task_id = admin.post("/tasks", json={"task": "t.fails_until_fixed", "args": ["api-key"]}).json()["id"]
         wait_for(lambda: tp.handle(task_id).record().state == "dead", what="the task to be dead-lettered")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 
 from tests.apps.core_app import events, mark, mark_critical, slow, tp
-from tests.workers import StartWorker, wait_for
+from tests.workers import InProcessWorker, wait_for
 
 
-def test_a_critical_task_enqueued_behind_1000_normal_tasks_runs_next(start_worker: StartWorker, redis_url: str) -> None:
+def test_a_critical_task_enqueued_behind_1000_normal_tasks_runs_next(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
     # Given 1,000 normal tasks queued and a one-slot worker busy with them
     client = tp.storage.client
     for index in range(1000):
         mark.enqueue(f"n{index}")
-    start_worker(concurrency=1)
+    worker_in_process(tp)
     wait_for(lambda: len(events("mark")) >= 5, 30, "first normal tasks")
     # When a critical task is enqueued
     before = len(events("mark"))
@@ -26,8 +28,10 @@ def test_a_critical_task_enqueued_behind_1000_normal_tasks_runs_next(start_worke
     assert client.llen("normal") > 500  # the backlog was still there
 
 
-def test_countdown_is_honoured_within_a_second_and_waits_broker_side(start_worker: StartWorker, redis_url: str) -> None:
-    start_worker()
+def test_countdown_is_honoured_within_a_second_and_waits_broker_side(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    worker_in_process(tp)
     enqueued = time.time()
     handle = slow.enqueue_with((0, "later"), countdown=2)
     # While it waits, it sits in the delayed store, not in the queue or a worker

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from tests.apps.core_app import cooperative, events, stubborn, tp
-from tests.workers import StartWorker, wait_for
+from tests.workers import InProcessWorker, StartWorker, wait_for
 
 
-def test_a_running_task_sees_is_cancelled(start_worker: StartWorker, redis_url: str) -> None:
-    start_worker()
+def test_a_running_task_sees_is_cancelled(worker_in_process: InProcessWorker, redis_url: str) -> None:
+    worker_in_process(tp)
     handle = cooperative.enqueue(20)
     wait_for(lambda: events("start"), 20, "start")
     tp.cancel(handle.id)

@@ -6,13 +6,13 @@ import base64
 import json
 
 from tests.apps.core_app import add, tp
-from tests.workers import StartWorker, wait_for
+from tests.workers import InProcessWorker, wait_for
 
 
 def test_unknown_tasks_and_malformed_messages_are_dead_lettered_and_the_worker_keeps_running(
-    start_worker: StartWorker, redis_url: str
+    worker_in_process: InProcessWorker, redis_url: str
 ) -> None:
-    start_worker()
+    worker_in_process(tp)
     client = tp.storage.client
     # An unknown task name, sent through Celery directly
     unknown_id = tp.celery.send_task("no.such.task", [1], queue="normal").id

@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 
 from tests.apps.core_app import events, fails_until_fixed, not_retryable, tp
-from tests.workers import StartWorker
+from tests.workers import InProcessWorker
 
 
 def test_retry_schedule_is_honoured_then_a_complete_envelope_then_requeue_round_trip(
-    start_worker: StartWorker, redis_url: str
+    worker_in_process: InProcessWorker, redis_url: str
 ) -> None:
-    start_worker()
+    worker_in_process(tp)
     # Given a task that fails until a flag is set, with backoff 0.5 s then 1.0 s
     handle = fails_until_fixed.enqueue("svc:payments")
     record = handle.wait(timeout=30)
@@ -45,8 +45,10 @@ def test_retry_schedule_is_honoured_then_a_complete_envelope_then_requeue_round_
     assert [q["dead"] for q in tp.queues.stats() if q["queue"] == "normal"] == [0]
 
 
-def test_a_never_on_exception_goes_straight_to_the_dead_letters(start_worker: StartWorker, redis_url: str) -> None:
-    start_worker()
+def test_a_never_on_exception_goes_straight_to_the_dead_letters(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    worker_in_process(tp)
     record = not_retryable.enqueue().wait(timeout=20)
     assert record.state == "dead" and record.fields["reason"] == "not_retryable"
     assert len(events("attempt")) == 1

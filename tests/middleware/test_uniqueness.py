@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.apps.core_app import tp, unique
-from tests.workers import StartWorker
+from tests.workers import InProcessWorker
 
 
 def test_unique_for_returns_the_existing_id_while_queued(redis_url: str) -> None:
@@ -15,8 +15,8 @@ def test_unique_for_returns_the_existing_id_while_queued(redis_url: str) -> None
     assert tp.storage.client.llen("normal") == 2  # no second message for report-7
 
 
-def test_unique_lock_is_released_when_the_task_ends(start_worker: StartWorker, redis_url: str) -> None:
-    start_worker()
+def test_unique_lock_is_released_when_the_task_ends(worker_in_process: InProcessWorker, redis_url: str) -> None:
+    worker_in_process(tp)
     first = unique.enqueue("x")
     first.wait(timeout=20)
     later = unique.enqueue("x")

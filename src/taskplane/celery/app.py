@@ -46,6 +46,9 @@ class TaskplaneCelery(Celery):
         self.chain = chain
         #: The one failure path: how the consumer dead-letters a message it cannot run.
         self.failure = failure
+        #: The node name of the worker running in this process (set by the worker's bootstep; pool
+        #: processes inherit it). Celery's solo and threads pools give tasks the machine's host name.
+        self.worker_name: str | None = None
         #: Look-ups, results and cancellation of tasks by id.
         self.task_lookup = Tasks(stores, self)
         #: Enqueueing with argument checks, idempotency keys and the inline fallback.

@@ -78,7 +78,7 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
             args=args,
             kwargs=kwargs,
             headers=dict(request.headers or {}),
-            worker=str(request.hostname or this_host()),
+            worker=str(platform.worker_name or request.hostname or this_host()),
             new_batch=platform.stores.storage.batch,
         )
         token = enter_task(TaskLogContext(run.task_id, run.name, run.queue, run.attempt))

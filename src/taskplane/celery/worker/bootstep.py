@@ -34,7 +34,9 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         self._threads: list[Periodic] = []
         self._worker = worker
         self._app: TaskplaneCelery = worker.app
+        self._app.worker_name = worker.hostname
         self._shutdown_watch: threading.Thread | None = None
+        self._finished = False
         self._context = WorkerContext(
             hostname=worker.hostname or "", app=worker.app, pool=lambda: worker.pool, add_periodic=self._add_periodic
         )
@@ -64,13 +66,19 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         # renewed and counts kept until the very end.
         signals.worker_shutdown.connect(self._on_worker_shutdown, weak=False)
 
+    def terminate(self, worker: Any) -> None:
+        """A cold shutdown (Celery sends no ``worker_shutdown`` then): clean up at once."""
+        self._on_worker_shutdown(worker)
+
     def _on_worker_shutdown(self, sender: Any = None, **kwargs: Any) -> None:
         """Stop the threads once the worker is done, tell the middleware, and leave the worker list."""
-        if sender is not self._worker:
+        if sender is not self._worker or self._finished:
             return
+        self._finished = True
         for thread in self._threads:
             thread.stop()
         signals.worker_shutdown.disconnect(self._on_worker_shutdown)
+        signals.worker_shutting_down.disconnect(self._on_shutting_down)
         self._app.chain.worker_stopped(self._context)
         try:
             self._app.stores.workers.forget(self._worker.hostname)
