@@ -14,9 +14,9 @@ from typing import Any
 import redis.asyncio
 from fastapi.sse import ServerSentEvent
 
-from taskplane.app import Taskplane
 from taskplane.core.protocol import TERMINAL_STATES
 from taskplane.redis.client import CONNECT_TIMEOUT, CONNECTION_ERRORS, SOCKET_TIMEOUT, unavailable
+from taskplane.redis.keys import Keys
 from taskplane.stores.records import TaskRecord
 
 RESYNC_INTERVAL = 5.0  # seconds without a message before the record is read again
@@ -32,12 +32,11 @@ def _kind(previous: dict[str, Any] | None, current: dict[str, Any]) -> str:
     return "update"
 
 
-async def task_events(tp: Taskplane, task_id: str) -> AsyncIterator[ServerSentEvent]:
+async def task_events(redis_url: str, keys: Keys, task_id: str) -> AsyncIterator[ServerSentEvent]:
     """Events for ``task_id``: ``state``, ``progress`` and ``update`` carry the whole record as JSON;
     ``error`` ends a stream that cannot go on (record expired, Redis unreachable)."""
-    keys = tp.storage.keys
     client = redis.asyncio.Redis.from_url(
-        tp.redis_url,
+        redis_url,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=CONNECT_TIMEOUT,
@@ -69,7 +68,7 @@ async def task_events(tp: Taskplane, task_id: str) -> AsyncIterator[ServerSentEv
             event="error", data={"code": "not_found", "message": f"task {task_id} not found (expired?)"}
         )
     except CONNECTION_ERRORS as exc:
-        message_text = str(unavailable(tp.redis_url, exc))
+        message_text = str(unavailable(redis_url, exc))
         yield ServerSentEvent(event="error", data={"code": "redis_unavailable", "message": message_text})
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]

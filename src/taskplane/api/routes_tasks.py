@@ -136,7 +136,7 @@ def get_task_result(tp: Tp, task_id: TaskId) -> ResultOut:
 async def task_event_stream(tp: Tp, record: Annotated[TaskRecord, Depends(_record)]) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: ``state``, ``progress`` and ``update`` events carry the whole record; the stream
     ends after the task's final state. ``error`` ends it early (the record expired, Redis is unreachable)."""
-    async for event in task_events(tp, record.id):
+    async for event in task_events(tp.redis_url, tp.storage.keys, record.id):
         yield event
 
 
