@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 
-def build_wheel(source: Path, out: Path) -> list[str]:
+def build_wheel(source: Path, files: list[str], tmp_path: Path) -> list[str]:
+    """The file names in the wheel built from a copy of ``files`` of ``source`` (setuptools writes a
+    build/ directory next to the sources; the checkout stays as it is)."""
+    copy, out = tmp_path / "source", tmp_path / "wheel"
+    for name in files:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            copy.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source / name, copy / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(copy)],
         check=True,
         capture_output=True,
         timeout=300,
@@ -20,7 +30,7 @@ def build_wheel(source: Path, out: Path) -> list[str]:
 
 
 def test_the_library_wheel_holds_no_demo_and_keeps_its_data_files(repo_root: Path, tmp_path: Path) -> None:
-    names = build_wheel(repo_root, tmp_path)
+    names = build_wheel(repo_root, ["pyproject.toml", "README.md", "src"], tmp_path)
     assert not [name for name in names if "demo" in name]
     assert "taskplane/py.typed" in names
     assert "taskplane/redis/lua/record_write.lua" in names
@@ -29,7 +39,7 @@ def test_the_library_wheel_holds_no_demo_and_keeps_its_data_files(repo_root: Pat
 
 def test_the_demo_is_its_own_package_on_the_public_api(repo_root: Path, tmp_path: Path) -> None:
     example = repo_root / "examples" / "monitoring"
-    names = build_wheel(example, tmp_path)
+    names = build_wheel(example, ["pyproject.toml", "README.md", "taskplane_demo"], tmp_path)
     assert "taskplane_demo/tasks.py" in names
     assert not [name for name in names if name.startswith("taskplane/")]
     # Only the public API: names from ``taskplane`` itself, ``taskplane.stack`` (the local processes).

@@ -9,7 +9,8 @@ from functools import cached_property
 from typing import Any
 
 from taskplane.core.clock import compact_json, now_ms
-from taskplane.core.protocol import DeadReason, Metric
+from taskplane.core.protocol import DeadReason, Header, Metric
+from taskplane.middleware.base import Run
 from taskplane.redis.storage import Storage
 from taskplane.stores.dead_letters import DeadLetter, DeadLetterStore
 from taskplane.stores.metrics import TaskMetrics, this_host
@@ -44,6 +45,33 @@ class FailurePath:
     @cached_property
     def _metrics(self) -> TaskMetrics:
         return TaskMetrics(self._storage())
+
+    def bury_run(
+        self,
+        reason: DeadReason,
+        run: Run,
+        *,
+        exc: BaseException | None = None,
+        exception_type: str | None = None,
+        message: str | None = None,
+        runtime: float | None = None,
+    ) -> DeadLetter:
+        """Dead-letter the task of a delivery being run (see :meth:`bury`)."""
+        return self.bury(
+            reason,
+            task_id=run.task_id,
+            name=run.name,
+            queue=run.queue,
+            attempts=run.attempt + 1,
+            worker=run.worker,
+            args=run.args,
+            kwargs=run.kwargs,
+            exc=exc,
+            exception_type=exception_type,
+            message=message,
+            unique_digest=run.headers.get(Header.UNIQUE),
+            runtime=runtime,
+        )
 
     def bury(
         self,

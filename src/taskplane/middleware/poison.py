@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery.exceptions import Reject
 
-from taskplane.core.protocol import DeadReason, Header
+from taskplane.core.protocol import DeadReason
 from taskplane.middleware.base import Middleware, Run
 from taskplane.middleware.failure import FailurePath
 from taskplane.stores.bundle import Stores
@@ -23,16 +23,9 @@ class PoisonCap(Middleware):
         run.deliveries = self._stores.deliveries.count(run.task_id, run.attempt)
         if run.deliveries <= self._max_deliveries:
             return
-        self._failure.bury(
+        self._failure.bury_run(
             DeadReason.POISON,
-            task_id=run.task_id,
-            name=run.name,
-            queue=run.queue,
-            attempts=run.attempt + 1,
-            worker=run.worker,
-            args=run.args,
-            kwargs=run.kwargs,
+            run,
             message=f"delivered {run.deliveries - 1} times without finishing (the process running it died)",
-            unique_digest=run.headers.get(Header.UNIQUE),
         )
         raise Reject(f"poison message: delivered {run.deliveries - 1} times", requeue=False)

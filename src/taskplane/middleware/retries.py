@@ -9,7 +9,7 @@ from typing import Any
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import ConfigurationError
 from taskplane.core.policies import Retry
-from taskplane.core.protocol import DeadReason, Header, Metric, TaskState
+from taskplane.core.protocol import DeadReason, Metric, TaskState
 from taskplane.middleware.base import Middleware, Run
 from taskplane.middleware.failure import FailurePath
 from taskplane.stores.bundle import Stores
@@ -51,19 +51,7 @@ class Retries(Middleware):
             reason = DeadReason.RETRIES_EXHAUSTED
         else:
             reason = DeadReason.NOT_RETRYABLE
-        self._failure.bury(
-            reason,
-            task_id=run.task_id,
-            name=run.name,
-            queue=run.queue,
-            attempts=run.attempt + 1,
-            worker=run.worker,
-            args=run.args,
-            kwargs=run.kwargs,
-            exc=exc,
-            unique_digest=run.headers.get(Header.UNIQUE),
-            runtime=time.time() - run.started,
-        )
+        self._failure.bury_run(reason, run, exc=exc, runtime=time.time() - run.started)
 
     def _retry(self, run: Run, exc: Exception, delay: float) -> None:
         first_failure = {"first_failure_ms": now_ms()} if run.attempt == 0 else {}

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskplane.core.errors import ConfigurationError
-from taskplane.core.protocol import DeadReason, Header
+from taskplane.core.protocol import DeadReason
 from taskplane.middleware.base import Middleware, Run
 from taskplane.middleware.failure import FailurePath
 
@@ -44,16 +44,9 @@ class TimeLimits(Middleware):
 
     def on_time_limit(self, run: Run, timeout: float) -> None:
         """Dead-letter the killed task."""
-        self._failure.bury(
+        self._failure.bury_run(
             DeadReason.TIME_LIMIT,
-            task_id=run.task_id,
-            name=run.name,
-            queue=run.queue,
-            attempts=run.attempt + 1,
-            worker=run.worker,
-            args=run.args,
-            kwargs=run.kwargs,
+            run,
             exception_type="TimeLimitExceeded",
             message=f"hard time limit ({timeout}s) exceeded",
-            unique_digest=run.headers.get(Header.UNIQUE),
         )
