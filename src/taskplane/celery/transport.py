@@ -6,6 +6,8 @@
 - A message larger than the payload limit is refused with a one-line error.
 - A requeue from a dead-letter queue leaves the dead-letter queue in the same step as it enters
   the queue (a message is never in both places, nor in neither).
+- A message leaves its queue only in the same atomic step that puts it in flight under a lease
+  (:mod:`taskplane.celery.fetch`); every publish rings the queue's bell so idle consumers wake at once.
 - A queue item that is not a kombu message is dead-lettered as ``malformed`` instead of breaking
   the consumer.
 """
@@ -13,7 +15,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -22,15 +23,15 @@ from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
-from kombu.transport.virtual import Empty
-from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import dumps, loads
+from kombu.transport import virtual
+from kombu.utils.json import dumps
 
+from taskplane.celery.fetch import LosslessFetch
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import NotFoundError, PayloadTooLargeError
-from taskplane.core.protocol import DeadReason, Header, TransportOption
+from taskplane.core.protocol import Header, TransportOption
 from taskplane.middleware.failure import FailurePath
-from taskplane.redis.keys import Keys
+from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import Scripts
 from taskplane.redis.storage import Storage
 
@@ -48,25 +49,33 @@ def eta_delay(eta: object, now: float | None = None) -> float:
     return due.timestamp() - (time.time() if now is None else now)
 
 
-def is_kombu_message(message: object) -> bool:
-    """True if ``message`` has the shape kombu's Redis transport delivers."""
-    if not isinstance(message, dict) or not isinstance(message.get("body"), str):
-        return False
-    properties = message.get("properties")
-    return (
-        isinstance(properties, dict)
-        and "delivery_tag" in properties
-        and isinstance(properties.get("delivery_info"), dict)
-        and isinstance(message.get("headers", {}), dict)
-    )
+class QoS(kombu_redis.QoS):
+    """kombu's ack emulation; a message the fetch script already put in flight is not written again."""
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        """Track a delivered message (and put it in flight, unless the fetch script did)."""
+        channel: Any = self.channel
+        fetched: set[str] = channel._taskplane_fetched
+        if delivery_tag in fetched:
+            fetched.discard(delivery_tag)
+            virtual.QoS.append(self, message, delivery_tag)
+            return
+        super().append(message, delivery_tag)
 
 
-class Channel(kombu_redis.Channel):
-    """Redis channel with the delayed store, payload limit, atomic requeue and malformed-item guard."""
+class Channel(LosslessFetch, kombu_redis.Channel):
+    """Redis channel with lossless fetch, the delayed store, payload limit, atomic requeue and the
+    malformed-item guard."""
+
+    QoS = QoS
 
     _taskplane_scripts: Scripts | None = None
     _taskplane_client: Any = None
     _taskplane_failure: FailurePath | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._taskplane_fetched = set()
 
     @contextlib.contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
@@ -106,11 +115,16 @@ class Channel(kombu_redis.Channel):
         delay = eta_delay(headers.pop("eta", None)) if "eta" in headers else 0.0
         if isinstance(message.get("headers"), dict):
             message["headers"][Header.READY.value] = now_ms() + int(max(delay, 0.0) * 1000)
-        if requeue is None and delay <= 0:
-            super()._put(queue, message, **kwargs)
-            return
         payload = dumps(message)
         keys = self._keys
+        if requeue is None and delay <= 0:
+            channel: Any = self  # kombu's private methods are not in its type stubs
+            target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
+            with self.conn_or_acquire() as client:
+                pipe = client.pipeline(transaction=False)
+                pipe.lpush(target, payload).lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
+                pipe.execute()
+            return
         with self.conn_or_acquire() as client:
             scripts = self._scripts(client)
             if requeue is None:
@@ -120,52 +134,16 @@ class Channel(kombu_redis.Channel):
             target = keys.delayed(queue) if delay > 0 else queue
             taken = scripts.run(
                 "dead_take",
-                keys=[keys.dead_index(dead_queue), keys.dead_items(dead_queue), target],
-                args=[letter_id, payload, "delayed" if delay > 0 else "list", repr(max(delay, 0.0))],
+                keys=[keys.dead_index(dead_queue), keys.dead_items(dead_queue), target, keys.bell(queue)],
+                args=[letter_id, payload, "delayed" if delay > 0 else "list", repr(max(delay, 0.0)), BELL_CAP],
                 client=client,
             )
             if not taken:
                 raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
 
-    def _brpop_read(self, **options: Any) -> bool:
-        channel: Any = self  # kombu's private attributes are not in its type stubs
-        try:
-            try:
-                dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
-            except channel.connection_errors:
-                self.client.connection.disconnect()
-                raise
-            if not dest__item:
-                raise Empty()
-            dest, item = dest__item
-            dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
-            channel._queue_cycle.rotate(dest)
-            text = bytes_to_str(item)
-            try:
-                message = loads(text)
-            except ValueError:
-                message = None
-            if not is_kombu_message(message):
-                self._dead_letter_malformed(dest, text)
-                raise Empty()
-            self.connection._deliver(message, dest)
-            return True
-        finally:
-            self._in_poll = None
-            channel._flush_brpop_reauth()
-
-    def _dead_letter_malformed(self, queue: str, text: str) -> None:
-        self._failure().bury(
-            DeadReason.MALFORMED,
-            task_id="malformed-" + hashlib.sha256(text.encode()).hexdigest()[:24],
-            name="",
-            queue=queue,
-            attempts=0,
-            exception_type="MalformedMessage",
-            message="queue item is not a kombu message (not JSON, or missing body/properties)",
-            raw=text,
-        )
-        kombu_redis.crit("dead-lettered a malformed item from queue %r (%d bytes)", queue, len(text))
+    def _quarantined(self, queue: str, item: str) -> None:
+        self._failure().bury_malformed(queue, item)
+        kombu_redis.crit("dead-lettered a malformed item from queue %r (%d bytes)", queue, len(item))
 
     def _failure(self) -> FailurePath:
         """The failure path over a decoding client to this channel's server (built on first use)."""

@@ -12,6 +12,7 @@ from taskplane.core.errors import InvalidRequestError, NotFoundError
 from taskplane.core.protocol import PublishOption, TaskState
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
+from taskplane.redis.keys import BELL_CAP
 from taskplane.stores.bundle import Stores
 from taskplane.stores.dead_letters import DeadFilter, DeadLetter
 
@@ -117,8 +118,13 @@ class DeadLetters:
                 raise NotFoundError(f"dead letter {letter.id} has no message to requeue")
             taken = storage.scripts.run(
                 "dead_take",
-                keys=[keys.dead_index(letter.dead_queue), keys.dead_items(letter.dead_queue), target],
-                args=[letter.id, raw, "list", "0"],
+                keys=[
+                    keys.dead_index(letter.dead_queue),
+                    keys.dead_items(letter.dead_queue),
+                    target,
+                    keys.bell(target),
+                ],
+                args=[letter.id, raw, "list", "0", BELL_CAP],
             )
             if not taken:
                 raise NotFoundError(f"dead letter {letter.id} is no longer in {letter.dead_queue}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import traceback
 from collections.abc import Callable
@@ -45,6 +46,31 @@ class FailurePath:
     @cached_property
     def _metrics(self) -> TaskMetrics:
         return TaskMetrics(self._storage())
+
+    def bury_malformed(self, queue: str, item: str) -> DeadLetter:
+        """Dead-letter a queue item that is not a message (the fetch script set it aside in quarantine)."""
+        letter = self.bury(
+            DeadReason.MALFORMED,
+            task_id="malformed-" + hashlib.sha256(item.encode()).hexdigest()[:24],
+            name="",
+            queue=queue,
+            attempts=0,
+            exception_type="MalformedMessage",
+            message=MALFORMED_MESSAGE,
+            raw=item,
+        )
+        storage = self._storage()
+        storage.client.hdel(storage.keys.quarantine(), hashlib.sha1(item.encode()).hexdigest())
+        return letter
+
+    def bury_quarantined(self, queue_of: Callable[[str], str]) -> int:
+        """Dead-letter what a worker set aside but did not finish (it died in between); returns how many."""
+        storage = self._storage()
+        items = storage.client.hgetall(storage.keys.quarantine())
+        for value in items.values():
+            list_name, item = json.loads(value)
+            self.bury_malformed(queue_of(list_name), item)
+        return len(items)
 
     def bury_run(
         self,
@@ -142,6 +168,9 @@ class FailurePath:
             changes.count(Metric.FAILED, name, host, queue, letter.exception_type)
         self._metrics.write(changes)
         return letter
+
+
+MALFORMED_MESSAGE = "queue item is not a kombu message (not JSON, or missing body/properties)"
 
 
 def _json_copy(value: Any) -> Any:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Most tokens a queue's bell list keeps (more would only wake idle consumers that find nothing).
+BELL_CAP = 1000
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -110,6 +113,15 @@ class Keys:
     def unacked_index(self) -> str:
         """kombu's lease index of in-flight deliveries, scored by last renewal."""
         return f"{self.prefix}unacked_index"
+
+    def bell(self, queue: str) -> str:
+        """List of tokens, one per message put in ``queue`` that no consumer has taken yet: idle
+        consumers block on it (a message leaves its queue only through the fetch script)."""
+        return f"{self.prefix}bell:{queue}"
+
+    def quarantine(self) -> str:
+        """Hash of taken queue items that are not messages, until they are dead-lettered (sha1 -> JSON)."""
+        return f"{self.prefix}quarantine"
 
     def unacked_mutex(self) -> str:
         """kombu's mutex around restoring expired deliveries."""

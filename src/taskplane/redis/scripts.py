@@ -12,6 +12,7 @@ from redis.exceptions import NoScriptError
 SCRIPT_NAMES = (
     "delayed_add",
     "delayed_move",
+    "fetch",
     "gcra_reserve",
     "record_write",
     "unique_release",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from taskplane.redis.keys import BELL_CAP
 from taskplane.redis.storage import Storage
 
 MOVE_BATCH = 500
@@ -21,12 +22,13 @@ class DelayedStore:
 
     def move_due(self, queues: list[str]) -> int:
         """Move every due message of ``queues`` to the front of its queue, atomically. Returns how many."""
+        names = self._storage.keys
         keys: list[str] = []
         for queue in queues:
-            keys.extend((self._storage.keys.delayed(queue), queue))
+            keys.extend((names.delayed(queue), queue, names.bell(queue)))
         if not keys:
             return 0
-        return int(self._storage.scripts.run("delayed_move", keys=keys, args=[MOVE_BATCH]))
+        return int(self._storage.scripts.run("delayed_move", keys=keys, args=[MOVE_BATCH, BELL_CAP]))
 
     def counts(self, queues: list[str]) -> dict[str, int]:
         """Number of delayed messages per queue."""

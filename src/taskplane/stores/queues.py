@@ -13,6 +13,11 @@ def priority_lists(queue: str) -> list[str]:
     return [queue, *(f"{queue}{RedisChannel.sep}{step}" for step in steps)]
 
 
+def queue_of_list(list_name: str) -> str:
+    """The queue a kombu list belongs to (its priority step suffix removed)."""
+    return list_name.rsplit(RedisChannel.sep, 1)[0]
+
+
 class QueueLists:
     """Reads the length of kombu's queue lists."""
 

@@ -19,6 +19,7 @@ from taskplane.celery.app import TaskplaneCelery
 from taskplane.celery.worker.periodic import Periodic
 from taskplane.middleware.base import WorkerContext
 from taskplane.observability import logging as log_format_module
+from taskplane.stores.queues import queue_of_list
 from taskplane.stores.workers import HEARTBEAT_INTERVAL
 
 log = logging.getLogger("taskplane.worker")
@@ -61,6 +62,10 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         self._add_periodic("lease-renewal", settings.lease_timeout / 3, self._renew_leases)
         self._add_periodic("heartbeat", HEARTBEAT_INTERVAL, self._heartbeat)
         app.chain.worker_started(self._context)
+        try:  # items a worker set aside as malformed and died before dead-lettering
+            app.failure.bury_quarantined(queue_of_list)
+        except Exception as exc:
+            log.warning("could not dead-letter quarantined items: %s", exc)
         signals.worker_shutting_down.connect(self._on_shutting_down, weak=False)
         # Sent after the pool has drained (blueprint steps are stopped before the pool is): leases are
         # renewed and counts kept until the very end.

@@ -1,6 +1,8 @@
 -- Move one dead letter back to work in one step: it leaves the dead-letter queue exactly when its
--- message enters a queue list (ARGV[3] = 'list') or a delayed set ('delayed', due in ARGV[4] s).
--- KEYS[1] index zset, KEYS[2] envelopes hash, KEYS[3] target; ARGV[1] id, ARGV[2] payload.
+-- message enters a queue list (ARGV[3] = 'list', ringing the queue's bell) or a delayed set ('delayed',
+-- due in ARGV[4] s).
+-- KEYS[1] index zset, KEYS[2] envelopes hash, KEYS[3] target, KEYS[4] the target queue's bell list;
+-- ARGV[1] id, ARGV[2] payload, ARGV[5] bell cap.
 -- Returns 1 on success, 0 when the id is no longer in the dead-letter queue.
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then
   return 0
@@ -12,5 +14,7 @@ if ARGV[3] == 'delayed' then
   redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[2])
 else
   redis.call('LPUSH', KEYS[3], ARGV[2])
+  redis.call('LPUSH', KEYS[4], 1)
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
 end
 return 1

@@ -1,16 +1,21 @@
--- Move due messages from delayed sets to the front of their queue lists, atomically.
--- KEYS: pairs (delayed zset, queue list); ARGV[1] most messages per pair. Returns the number moved.
+-- Move due messages from delayed sets to the front of their queue lists, atomically, ringing the queue's
+-- bell once per message (idle consumers wake at once).
+-- KEYS: triples (delayed zset, queue list, bell list); ARGV[1] most messages per triple, ARGV[2] bell cap.
+-- Returns the number moved.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local limit = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
 local moved = 0
-for i = 1, #KEYS, 2 do
+for i = 1, #KEYS, 3 do
   local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', now, 'LIMIT', 0, limit)
   if #due > 0 then
     -- RPUSH in reverse due order: the earliest-due ends up next to be popped.
     for j = #due, 1, -1 do
       redis.call('RPUSH', KEYS[i + 1], due[j])
+      redis.call('LPUSH', KEYS[i + 2], 1)
     end
+    redis.call('LTRIM', KEYS[i + 2], 0, cap - 1)
     redis.call('ZREM', KEYS[i], unpack(due))
     moved = moved + #due
   end

@@ -1,0 +1,121 @@
+"""Lossless fetch for kombu's Redis channel: a message leaves its queue only in the same atomic step that
+puts it in flight under a lease (``redis/lua/fetch.lua``), never by a bare BRPOP.
+
+kombu's consumer loop sends one command on the channel's connection and calls ``_brpop_read`` when the
+reply arrives. Here that command alternates between two kinds:
+
+- ``fetch``: the script takes the next message (tiers and priority steps in kombu's order), writes it
+  to the unacked hash and the lease index, and returns it. While messages keep coming, the next command
+  is another fetch.
+- ``wait``: when the queues were empty, a BRPOP on the queues' bell lists blocks until a publisher
+  rings (every taskplane publish, delayed move and requeue does) or the poll timeout passes; either way
+  the next command is a fetch. A message put in a queue without a bell (a plain LPUSH) waits at most
+  one poll timeout.
+
+Nothing is popped from a queue by a command whose reply could be lost: a kill, a partition or a server
+crash after the script leaves the message in flight, and the lease returns it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kombu.transport.virtual import Empty
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
+from redis.exceptions import NoScriptError
+
+from taskplane.redis.keys import Keys
+from taskplane.redis.scripts import script_source
+from taskplane.stores.queues import queue_of_list
+
+FETCH = "fetch"
+WAIT = "wait"
+
+
+class LosslessFetch:
+    """Mixin for :class:`taskplane.celery.transport.Channel` (needs kombu's Redis channel under it)."""
+
+    _taskplane_next: str = FETCH
+    _taskplane_sent: str = FETCH
+    _taskplane_fetch_sha: str | None = None
+    #: Tags the fetch script put in flight that kombu's QoS has not recorded yet.
+    _taskplane_fetched: set[str]
+
+    @property
+    def _keys(self) -> Keys:
+        raise NotImplementedError
+
+    def _take_lists(self) -> list[str]:
+        """The lists to take from, in kombu's order: each priority step of every active queue."""
+        channel: Any = self
+        queues = channel._queue_cycle.consume(len(channel.active_queues))
+        return [channel._q_for_pri(queue, pri) for pri in channel.priority_steps for queue in queues]
+
+    def _queue_of(self, list_name: str) -> str:
+        return queue_of_list(str(list_name))
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        channel: Any = self
+        lists = self._take_lists()
+        if not lists:
+            return
+        connection = channel.client.connection
+        channel._in_poll = connection
+        channel._brpop_sent_at = time.monotonic()
+        self._taskplane_sent = self._taskplane_next
+        if self._taskplane_sent == WAIT:
+            bells = list(dict.fromkeys(self._keys.bell(self._queue_of(name)) for name in lists))
+            connection.send_command("BRPOP", *bells, channel.brpop_timeout if timeout is None else timeout or 1)
+            return
+        keys = self._keys
+        bells = [keys.bell(self._queue_of(name)) for name in lists]
+        script_keys = [channel.unacked_key, channel.unacked_index_key, keys.quarantine(), *lists, *bells]
+        connection.send_command("EVALSHA", self._fetch_sha(), len(script_keys), *script_keys, time.time(), len(lists))
+
+    def _fetch_sha(self) -> str:
+        if self._taskplane_fetch_sha is None:
+            channel: Any = self
+            with channel.conn_or_acquire() as client:
+                self._taskplane_fetch_sha = str(client.script_load(script_source("fetch")))
+        return self._taskplane_fetch_sha
+
+    def _brpop_read(self, **options: Any) -> bool:
+        channel: Any = self
+        sent = self._taskplane_sent
+        try:
+            try:
+                reply = channel.client.parse_response(
+                    channel.client.connection, "BRPOP" if sent == WAIT else "EVALSHA", **options
+                )
+            except NoScriptError:  # the server restarted and lost its scripts: load it again, then fetch
+                self._taskplane_fetch_sha = None
+                self._taskplane_next = FETCH
+                raise Empty() from None
+            except channel.connection_errors:
+                channel.client.connection.disconnect()
+                self._taskplane_next = FETCH
+                raise
+            if sent == WAIT:
+                self._taskplane_next = FETCH  # a bell rang or the wait timed out: look again
+                raise Empty()
+            if not reply:
+                self._taskplane_next = WAIT
+                raise Empty()
+            list_name, item, tag = (bytes_to_str(part) if part else part for part in reply)
+            queue = self._queue_of(list_name)
+            channel._queue_cycle.rotate(queue)
+            if not tag:
+                self._quarantined(queue, item)
+                raise Empty()
+            self._taskplane_fetched.add(tag)  # in flight already: QoS writes nothing
+            channel.connection._deliver(loads(item), queue)
+            return True
+        finally:
+            channel._in_poll = None
+            channel._flush_brpop_reauth()
+
+    def _quarantined(self, queue: str, item: str) -> None:
+        """An item the fetch script found not to be a kombu message (dead-lettered by the channel)."""
+        raise NotImplementedError
