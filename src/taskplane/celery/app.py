@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery
 from celery.utils import uuid
 
+from taskplane.celery.publishing import PendingWrites, pending_writes
 from taskplane.client.producer import Producer
 from taskplane.client.tasks import Tasks
 from taskplane.core.clock import now_ms
@@ -64,7 +65,8 @@ class TaskplaneCelery(Celery):
         task_id: str | None = None,
         **options: Any,
     ) -> Any:
-        """Run the publish hooks (record, metrics, uniqueness), then publish; undo the hooks if that fails.
+        """Run the publish hooks (record, metrics, uniqueness), then publish: the transport writes the
+        record in the same MULTI/EXEC as the message, so there is never one without the other.
 
         When a uniqueness lock names an existing task, nothing is published and its AsyncResult (with
         ``taskplane_existing = True``) is returned.
@@ -102,8 +104,15 @@ class TaskplaneCelery(Celery):
             return result
         if publish.headers:
             options["headers"] = publish.headers
+        pending = PendingWrites(publish.batch)
+        token = pending_writes.set(pending)
         try:
-            return super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
+            result = super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
         except BaseException:
             self.chain.publish_failed(publish)
             raise
+        finally:
+            pending_writes.reset(token)
+        if not pending.sent and len(publish.batch.pipe):  # published by a transport that did not take them
+            publish.batch.execute()
+        return result

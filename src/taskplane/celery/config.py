@@ -46,7 +46,8 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "broker_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": 10,
-        "result_backend": redis_url,
+        # Celery's Redis backend minus the per-publish SUBSCRIBE (see taskplane.celery.backend).
+        "result_backend": f"taskplane.celery.backend:ResultBackend+{redis_url}",
         "result_backend_transport_options": {
             "socket_timeout": SOCKET_TIMEOUT,
             "socket_connect_timeout": CONNECT_TIMEOUT,

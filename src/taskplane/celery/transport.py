@@ -27,12 +27,13 @@ from kombu.transport import virtual
 from kombu.utils.json import dumps
 
 from taskplane.celery.fetch import LosslessFetch
+from taskplane.celery.publishing import pending_writes
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import NotFoundError, PayloadTooLargeError
 from taskplane.core.protocol import Header, TransportOption
 from taskplane.middleware.failure import FailurePath
 from taskplane.redis.keys import BELL_CAP, Keys
-from taskplane.redis.scripts import Scripts
+from taskplane.redis.scripts import script_source
 from taskplane.redis.storage import Storage
 
 
@@ -69,7 +70,6 @@ class Channel(LosslessFetch, kombu_redis.Channel):
 
     QoS = QoS
 
-    _taskplane_scripts: Scripts | None = None
     _taskplane_client: Any = None
     _taskplane_failure: FailurePath | None = None
 
@@ -98,11 +98,6 @@ class Channel(LosslessFetch, kombu_redis.Channel):
     def _keys(self) -> Keys:
         return Keys(self._options.get(TransportOption.PREFIX, "taskplane:"))
 
-    def _scripts(self, client: Any) -> Scripts:
-        if self._taskplane_scripts is None:
-            self._taskplane_scripts = Scripts(client)
-        return self._taskplane_scripts
-
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         headers = message.get("headers") or {}
         limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
@@ -117,29 +112,30 @@ class Channel(LosslessFetch, kombu_redis.Channel):
             message["headers"][Header.READY.value] = now_ms() + int(max(delay, 0.0) * 1000)
         payload = dumps(message)
         keys = self._keys
-        if requeue is None and delay <= 0:
-            channel: Any = self  # kombu's private methods are not in its type stubs
-            target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
-            with self.conn_or_acquire() as client:
-                pipe = client.pipeline(transaction=False)
-                pipe.lpush(target, payload).lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
-                pipe.execute()
-            return
+        pending = pending_writes.get()
         with self.conn_or_acquire() as client:
-            scripts = self._scripts(client)
-            if requeue is None:
-                scripts.run("delayed_add", keys=[keys.delayed(queue)], args=[repr(delay), payload], client=client)
-                return
-            dead_queue, letter_id = json.loads(requeue)
-            target = keys.delayed(queue) if delay > 0 else queue
-            taken = scripts.run(
-                "dead_take",
-                keys=[keys.dead_index(dead_queue), keys.dead_items(dead_queue), target, keys.bell(queue)],
-                args=[letter_id, payload, "delayed" if delay > 0 else "list", repr(max(delay, 0.0)), BELL_CAP],
-                client=client,
-            )
-            if not taken:
-                raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
+            # One MULTI/EXEC: the record and counts written by the publish hooks land with the message,
+            # or neither does (also when the reply is lost: EXEC runs whole on the server).
+            pipe = client.pipeline(transaction=True)
+            if pending is not None:
+                pending.batch.replay(pipe)
+            if requeue is not None:
+                dead_queue, letter_id = json.loads(requeue)
+                target = keys.delayed(queue) if delay > 0 else queue
+                script_keys = [keys.dead_index(dead_queue), keys.dead_items(dead_queue), target, keys.bell(queue)]
+                script_args = [letter_id, payload, "delayed" if delay > 0 else "list", repr(max(delay, 0.0)), BELL_CAP]
+                pipe.eval(script_source("dead_take"), 4, *script_keys, *script_args)
+            elif delay > 0:
+                pipe.eval(script_source("delayed_add"), 1, keys.delayed(queue), repr(delay), payload)
+            else:
+                channel: Any = self  # kombu's private methods are not in its type stubs
+                target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
+                pipe.lpush(target, payload).lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
+            replies = pipe.execute()
+        if pending is not None:
+            pending.sent = True
+        if requeue is not None and not replies[-1]:
+            raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
 
     def _quarantined(self, queue: str, item: str) -> None:
         self._failure().bury_malformed(queue, item)

@@ -63,14 +63,12 @@ class Chain:
     # -- publishing ---------------------------------------------------------------------------------
 
     def publish(self, publish: Publish) -> None:
-        """Run every ``before_publish`` hook, then send the writes they queued (unless a hook found an
-        existing task, which stops the chain)."""
+        """Run every ``before_publish`` hook (until one finds an existing task). The writes they queue on
+        ``publish.batch`` are the caller's to send, together with the message."""
         for item in self.middleware:
             item.before_publish(publish)
             if publish.existing_id is not None:
                 return
-        if len(publish.batch.pipe):
-            publish.batch.execute()
 
     def publish_failed(self, publish: Publish) -> None:
         """Undo the publish hooks after the message could not be sent (errors here are logged)."""

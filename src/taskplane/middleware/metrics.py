@@ -36,12 +36,6 @@ class Metrics(Middleware):
             sent = MetricChanges(this_host()).count(Metric.SENT, publish.name, this_host(), publish.queue)
             self._stores.metrics.write(sent, publish.batch.pipe)
 
-    def publish_failed(self, publish: Publish) -> None:
-        """Take the sent count back."""
-        if publish.fresh:
-            unsent = MetricChanges(this_host()).count(Metric.SENT, publish.name, this_host(), publish.queue, amount=-1)
-            self._stores.metrics.write(unsent)
-
     def before_run(self, run: Run) -> None:
         """Count the start and observe how long the task waited since it was ready."""
         changes = self._changes(run).count(Metric.STARTED, run.name, run.worker, run.queue)

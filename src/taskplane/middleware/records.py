@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
-
-import redis
 
 from taskplane.core.clock import compact_json, now_ms
 from taskplane.core.protocol import TaskState
@@ -28,7 +25,8 @@ class Records(Middleware):
         self._queue_names = queue_names
 
     def before_publish(self, publish: Publish) -> None:
-        """A new task is recorded as queued, or scheduled when it has an ETA (in the publish round trip)."""
+        """A new task is recorded as queued, or scheduled when it has an ETA (written by the transport in
+        the MULTI/EXEC that queues the message: both or neither)."""
         if not publish.fresh:
             return
         self._stores.records.write(
@@ -43,12 +41,6 @@ class Records(Middleware):
             attempts=0,
             retries=0,
         )
-
-    def publish_failed(self, publish: Publish) -> None:
-        """The message was not sent: the record goes too."""
-        if publish.fresh:
-            with contextlib.suppress(redis.RedisError):
-                self._stores.records.delete(publish.task_id)
 
     def before_run(self, run: Run) -> None:
         """The record says started, with the attempt, the worker and the delivery count."""

@@ -64,6 +64,18 @@ class Batch:
         self._calls.append((len(self.pipe), name, keys, args))
         self.pipe.evalsha(self._scripts.sha(name), len(keys), *keys, *args)
 
+    def replay(self, pipe: Any) -> None:
+        """Queue this batch's commands on ``pipe`` (another client's, a MULTI/EXEC transaction), scripts
+        as EVAL with their source: inside a transaction an unknown EVALSHA would fail alone while the
+        rest is applied."""
+        scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
+        for index, (args, options) in enumerate(self.pipe.command_stack):
+            if index in scripts:
+                name, keys, script_args = scripts[index]
+                pipe.eval(script_source(name), len(keys), *keys, *script_args)
+            else:
+                pipe.execute_command(*args, **options)
+
     def execute(self) -> list[Any]:
         """Send everything; returns the replies in order.
 

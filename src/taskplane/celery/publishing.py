@@ -1,0 +1,20 @@
+"""What a publish carries from ``send_task`` to the transport: the writes that must land together with
+the message (the record, the sent count), so the transport sends them in the same MULTI/EXEC."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from taskplane.redis.scripts import Batch
+
+
+@dataclass
+class PendingWrites:
+    """Writes to send with the next message this context publishes; ``sent`` once they went out with it."""
+
+    batch: Batch
+    sent: bool = False
+
+
+pending_writes: ContextVar[PendingWrites | None] = ContextVar("taskplane_pending_writes", default=None)

@@ -1,0 +1,93 @@
+"""Lossless fetch and atomic enqueue, watched command by command with MONITOR on the real server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+
+from taskplane.redis.scripts import Scripts
+from tests.apps.core_app import add, tp
+from tests.workers import InProcessWorker, wait_for
+
+POPS = {"RPOP", "LPOP", "BRPOP", "BLPOP", "LMOVE", "BLMOVE", "RPOPLPUSH", "BRPOPLPUSH", "LMPOP", "BLMPOP"}
+STOP = "taskplane-test-monitor-stop"
+
+
+@contextmanager
+def monitored(redis_url: str) -> Iterator[list[dict[str, Any]]]:
+    """Every command the server runs while the block runs (script-internal ones have client_type 'lua')."""
+    seen: list[dict[str, Any]] = []
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    ready = threading.Event()
+
+    def watch() -> None:
+        with client.monitor() as monitor:  # type: ignore[no-untyped-call]
+            ready.set()
+            while True:
+                command = monitor.next_command()
+                if STOP in command["command"]:
+                    return
+                seen.append(command)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    ready.wait(5)
+    try:
+        yield seen
+    finally:
+        client.echo(STOP)
+        thread.join(10)
+        client.close()
+
+
+def test_a_message_leaves_its_queue_only_inside_the_fetch_script(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    queues = set(tp.topology.names())
+    with monitored(redis_url) as seen:
+        worker_in_process(tp)
+        handles = [add.enqueue(i, i) for i in range(20)]
+        wait_for(lambda: all(handle.record().done for handle in handles), 30, "the tasks to finish")
+    pops = [c for c in seen if c["command"].split(" ", 1)[0].upper() in POPS]
+    from_queues = [c for c in pops if c["command"].split(" ")[1].split("\x06")[0] in queues]
+    assert len([c for c in from_queues if c["client_type"] == "lua"]) >= 20
+    assert [c for c in from_queues if c["client_type"] != "lua"] == []  # never a bare pop from a queue
+
+
+def test_an_enqueue_writes_its_record_and_its_message_in_one_transaction(redis_url: str) -> None:
+    with monitored(redis_url) as seen:
+        handle = add.enqueue(1, 2)
+    mine = [c for c in seen if c["client_type"] != "lua"]
+    verbs = [c["command"].split(" ", 1)[0].upper() for c in mine]
+    start, end = verbs.index("MULTI"), verbs.index("EXEC")
+    inside = [c["command"] for c in mine[start:end]]
+    assert any(command.startswith("LPUSH normal ") and handle.id in command for command in inside)
+    assert any(command.startswith("EVAL ") and f"task:{handle.id}" in command for command in inside)
+    assert not any(f"task:{handle.id}" in c["command"] for c in mine[:start])  # no record before it
+
+
+def test_the_fetch_script_puts_the_message_in_flight_as_it_came_and_quarantines_garbage(redis_url: str) -> None:
+    client = tp.storage.client
+    keys = tp.storage.keys
+    message = {
+        "body": "e30=",
+        "headers": {"id": "m1", "timelimit": [None, None]},
+        "properties": {"delivery_tag": "tag-1", "delivery_info": {"exchange": "normal", "routing_key": "normal"}},
+    }
+    item = json.dumps(message)
+    client.lpush("normal", item, "not a message")  # RPOP takes the message first
+    scripts = Scripts(client)
+    script_keys = [keys.unacked(), keys.unacked_index(), keys.quarantine(), "normal", keys.bell("normal")]
+    taken = scripts.run("fetch", script_keys, [1000.0, 1])
+    assert taken == ["normal", item, "tag-1"]
+    assert json.loads(client.hget(keys.unacked(), "tag-1")) == [message, "normal", "normal"]  # [null, null] kept
+    assert client.zscore(keys.unacked_index(), "tag-1") == 1000.0
+    garbage = scripts.run("fetch", script_keys, [1001.0, 1])
+    assert garbage == ["normal", "not a message", None]
+    assert list(map(json.loads, client.hvals(keys.quarantine()))) == [["normal", "not a message"]]
+    assert scripts.run("fetch", script_keys, [1002.0, 1]) is None
