@@ -74,3 +74,19 @@ def test_sigterm_drains_within_the_timeout_and_loses_nothing(start_worker: Start
     assert tp.handle(long.id).record().state != "succeeded"
     start_worker()
     assert long.wait(timeout=40).state == "succeeded"
+
+
+def test_graceful_restarts_during_a_long_task_do_not_make_it_poison(start_worker: StartWorker, redis_url: str) -> None:
+    # Given a task longer than the shutdown bound of its workers
+    handle = slow.enqueue(4, "long")
+    bounded = {"TASKPLANE_SHUTDOWN_TIMEOUT": "0.5"}
+    # When four workers in turn start it and are stopped gracefully (more than max_deliveries = 3)
+    for restart in range(1, 5):
+        worker = start_worker(env=bounded)
+        wait_for(lambda: len(events("start")) >= restart, 20, f"start number {restart}")  # noqa: B023
+        worker.stop()
+    # Then the fifth delivery runs it to the end: returned deliveries are not crashes
+    start_worker()
+    record = handle.wait(timeout=30)
+    assert record.state == "succeeded", record.fields
+    assert len(events("start")) == 5 and tp.dead_letters.find() == []

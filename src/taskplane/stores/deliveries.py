@@ -21,6 +21,16 @@ class DeliveryCounter:
         count, _ = pipe.execute()
         return int(count)
 
+    def returned(self, deliveries: list[tuple[str, int]]) -> None:
+        """Take back the count of deliveries a graceful shutdown returns to their queue: only a
+        delivery whose process died counts toward the poison cap. ``deliveries``: (task id, attempt)."""
+        if not deliveries:
+            return
+        pipe = self._storage.client.pipeline(transaction=False)
+        for task_id, attempt in deliveries:
+            pipe.decr(self._storage.keys.deliveries(task_id, attempt))
+        pipe.execute()
+
     def forget(self, task_id: str, attempts: int) -> None:
         """Drop the counters of attempts ``0..attempts`` (a requeued task starts from nothing)."""
         keys = self._storage.keys

@@ -136,10 +136,16 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
             if not state.active_requests:
                 return
             time.sleep(0.1)
-        if state.active_requests:
+        running = tuple(state.active_requests)
+        if running:
             log.warning(
                 "shutdown timeout (%.0fs) reached with %d task(s) running: returning them to their queues",
                 timeout,
-                len(state.active_requests),
+                len(running),
             )
+            returned = [(request.id, int(request.request_dict.get("retries") or 0)) for request in running]
+            try:  # a delivery returned by a graceful shutdown is not a crash: it does not count toward poison
+                self._app.stores.deliveries.returned(returned)
+            except Exception as exc:
+                log.warning("could not take back the delivery counts of returned tasks: %s", exc)
             os.kill(os.getpid(), signal.SIGQUIT)
