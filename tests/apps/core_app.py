@@ -8,6 +8,7 @@ import signal
 import time
 from typing import Any
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from taskplane import RateLimit, Retry, Taskplane, is_cancelled, progress
@@ -125,3 +126,12 @@ def paced(count: int, pause: float) -> int:
         time.sleep(pause)
         progress(index, count, step=f"step {index}")
     return count
+
+
+@tp.task(name="t.resilient", retry=Retry(max_retries=20, backoff=(0.5,), jitter=False, on=(redis.RedisError,)))
+def resilient(seconds: float, tag: str) -> str:
+    """Like t.slow, retrying while Redis is unreachable (its events are written to Redis)."""
+    note("start", tag=tag)
+    time.sleep(seconds)
+    note("end", tag=tag)
+    return tag

@@ -32,6 +32,7 @@ from taskplane.core.clock import now_ms
 from taskplane.core.errors import NotFoundError, PayloadTooLargeError
 from taskplane.core.protocol import Header, TransportOption
 from taskplane.middleware.failure import FailurePath
+from taskplane.redis.client import CONNECTION_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import script_source
 from taskplane.redis.storage import Storage
@@ -62,6 +63,54 @@ class QoS(kombu_redis.QoS):
             virtual.QoS.append(self, message, delivery_tag)
             return
         super().append(message, delivery_tag)
+
+    def ack(self, delivery_tag: str) -> None:
+        """Acknowledge; when Redis is unreachable or the channel already closed (a reconnect), the delivery
+        stays in flight and its lease returns it: the consumer must not die on it."""
+        if self._detached(delivery_tag, "acknowledge"):
+            return
+        try:
+            super().ack(delivery_tag)
+        except CONNECTION_ERRORS as exc:
+            kombu_redis.logger.warning("could not acknowledge %s (%s); its lease returns it", delivery_tag, exc)
+            virtual.QoS.ack(self, delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        """Reject (and requeue); when Redis is unreachable or the channel closed, the lease returns it."""
+        if self._detached(delivery_tag, "reject"):
+            return
+        try:
+            super().reject(delivery_tag, requeue)
+        except CONNECTION_ERRORS as exc:
+            kombu_redis.logger.warning("could not reject %s (%s); its lease returns it", delivery_tag, exc)
+            virtual.QoS.ack(self, delivery_tag)
+
+    def _detached(self, delivery_tag: str, what: str) -> bool:
+        """True (after dropping the tag from the books) when this channel lost its connection."""
+        channel: Any = self.channel
+        if channel.connection is not None and channel.connection.client is not None:
+            return False
+        kombu_redis.logger.warning("cannot %s %s on a closed channel; its lease returns it", what, delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)
+        return True
+
+    def restore_unacked_once(self, stderr: Any = None) -> Any:
+        """Return this channel's deliveries to their queues at close; when the connection is already gone
+        (Redis restarted or unreachable), leave them to their leases instead of failing the close: kombu
+        then raises from deep inside ``Channel.close`` and the worker stops."""
+        try:
+            return super().restore_unacked_once(stderr)
+        except Exception as exc:
+            delivered: Any = self._delivered
+            kombu_redis.logger.warning(
+                "could not return %d delivery(ies) at close (%s: %s); their leases return them",
+                len(delivered or ()),
+                type(exc).__name__,
+                exc,
+            )
+            if delivered:
+                delivered.clear()  # kombu asserts a restored state is empty
+            return None
 
 
 class Channel(LosslessFetch, kombu_redis.Channel):

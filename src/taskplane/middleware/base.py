@@ -77,10 +77,10 @@ class Run:
         self.started = time.time()
 
     def flush(self) -> None:
-        """Send the writes queued so far (and start a new batch)."""
-        batch, self.batch = self.batch, self.new_batch()
-        if len(batch.pipe):
-            batch.execute()
+        """Send the writes queued so far (and start a new batch); if that fails they stay queued."""
+        if len(self.batch.pipe):
+            self.batch.execute()
+        self.batch = self.new_batch()
 
 
 @dataclass

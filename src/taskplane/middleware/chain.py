@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,9 +14,12 @@ from taskplane.core.errors import ConfigurationError
 from taskplane.core.protocol import TaskState
 from taskplane.middleware.base import Middleware, Publish, Run, TaskCancelled, WorkerContext, enter_run, leave_run
 from taskplane.middleware.options import CORE_OPTIONS, check_option_names
+from taskplane.redis.client import CONNECTION_ERRORS
 
 log = logging.getLogger("taskplane.middleware")
 
+#: How long a finished task's final writes wait for an unreachable Redis before they are given up.
+FLUSH_PATIENCE = 15.0
 #: What a run hook raises on purpose to stop or redirect the task; everything else is logged and skipped.
 STOPS: tuple[type[BaseException], ...] = (TaskCancelled, Ignore, Reject, CeleryRetry)
 
@@ -80,32 +84,36 @@ class Chain:
     def run(self, run: Run, body: Callable[[], Any]) -> Any:
         """Run the before hooks, the task body, then the after or failure hooks; returns the body's result.
 
+        Redis unreachable before the body: the delivery goes back to its queue, the body does not run.
+        Redis unreachable while the failure hooks decide (retry or dead letter): the delivery goes back
+        too, so a failure is never acknowledged without its retry or dead letter.
+
         Raises:
             celery.exceptions.Ignore: the task was cancelled or put back to wait for a rate-limit slot.
-            celery.exceptions.Reject: the task was dead-lettered without running (poison).
+            celery.exceptions.Reject: dead-lettered without running (poison), or returned to its queue.
             celery.exceptions.Retry: the body failed and will run again later.
             Exception: whatever the body raised, once the failure hooks have seen it.
         """
         try:
-            for item in self.middleware:
-                self._isolated(item.before_run, run)
+            unreachable = [error for item in self.middleware if (error := self._isolated(item.before_run, run))]
+            if not unreachable:
+                unreachable = [error for error in [self._flush(run)] if error]
         except TaskCancelled:
             run.outcome = TaskState.CANCELLED
             self._after(run)
             raise Ignore() from None
-        finally:
-            self._flush(run)
+        if unreachable:
+            raise Reject(f"Redis unreachable before the task ran: {unreachable[0]}", requeue=True)
         token = enter_run(run)
         try:
             run.result = body()
         except STOPS:
             raise
         except Exception as exc:
-            try:
-                for item in self.middleware:
-                    self._isolated(item.on_failure, run, exc)
-            finally:
-                self._flush(run)
+            unreachable = [error for item in self.middleware if (error := self._isolated(item.on_failure, run, exc))]
+            unreachable += [error for error in [self._flush(run)] if error]
+            if unreachable:
+                raise Reject(f"Redis unreachable while recording a failure: {unreachable[0]}", requeue=True) from exc
             raise
         finally:
             leave_run(token)
@@ -122,7 +130,12 @@ class Chain:
     def _after(self, run: Run) -> None:
         for item in self.middleware:
             self._isolated(item.after_run, run)
-        self._flush(run)
+        deadline = time.monotonic() + FLUSH_PATIENCE
+        delay = 0.2
+        # The task ran: its final record waits out a short Redis outage rather than being dropped.
+        while self._flush(run) is not None and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     # -- workers ------------------------------------------------------------------------------------
 
@@ -139,18 +152,29 @@ class Chain:
     # -- isolation ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _isolated(hook: Callable[..., None], *args: Any) -> None:
+    def _isolated(hook: Callable[..., None], *args: Any) -> BaseException | None:
+        """Run one hook; returns the error if Redis was unreachable (other errors are only logged)."""
         try:
             hook(*args)
         except STOPS:
             raise
+        except CONNECTION_ERRORS as exc:
+            owner = getattr(hook, "__self__", None)
+            log.warning("middleware %s.%s: Redis unreachable: %s", type(owner).__name__, hook.__name__, exc)
+            return exc
         except Exception:
             owner = getattr(hook, "__self__", None)
             log.exception("middleware %s.%s failed", type(owner).__name__, getattr(hook, "__name__", "hook"))
+        return None
 
     @staticmethod
-    def _flush(run: Run) -> None:
+    def _flush(run: Run) -> BaseException | None:
+        """Send the run's queued writes; returns the error if Redis was unreachable."""
         try:
             run.flush()
+        except CONNECTION_ERRORS as exc:
+            log.warning("could not write the state of task %s[%s]: Redis unreachable: %s", run.name, run.task_id, exc)
+            return exc
         except Exception:
             log.exception("could not write the state of task %s[%s]", run.name, run.task_id)
+        return None

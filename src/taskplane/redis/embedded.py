@@ -218,7 +218,10 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """True if the server could listen on ``port`` now. It binds with SO_REUSEADDR, so connections of
+    its previous run left in TIME-WAIT do not hold the port: probe the same way."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

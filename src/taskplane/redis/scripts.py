@@ -82,7 +82,12 @@ class Batch:
         Raises:
             redis.RedisError: the first command that failed (after unknown scripts were loaded and rerun).
         """
-        replies = self.pipe.execute(raise_on_error=False)
+        queued = list(self.pipe.command_stack)
+        try:
+            replies = self.pipe.execute(raise_on_error=False)
+        except BaseException:
+            self.pipe.command_stack = queued  # the pipeline forgets its commands: keep them for a retry
+            raise
         for index, name, keys, args in self._calls:
             if isinstance(replies[index], NoScriptError):
                 replies[index] = self._scripts.run(name, keys, args)

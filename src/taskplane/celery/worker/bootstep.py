@@ -94,7 +94,12 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
 
     def _renew_leases(self) -> None:
         """Push the lease of every delivery this worker holds to now (kombu restores expired ones)."""
-        tags = [request.message.delivery_tag for request in tuple(state.reserved_requests) if request.message]
+        # Only deliveries of a live channel: after a reconnect the old channel's are not ours to keep.
+        tags = [
+            request.message.delivery_tag
+            for request in tuple(state.reserved_requests)
+            if request.message and not getattr(request.message.channel, "closed", True)
+        ]
         if not tags:
             return
         storage = self._app.stores.storage
