@@ -33,6 +33,7 @@ def test_rejected_reasons_are_those_that_never_ran() -> None:
         DeadReason.POISON,
         DeadReason.UNKNOWN_TASK,
         DeadReason.MALFORMED,
+        DeadReason.FORGED,
     }
 
 

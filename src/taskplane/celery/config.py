@@ -11,6 +11,7 @@ from kombu import Exchange, Queue
 
 from taskplane.core.protocol import TransportOption
 from taskplane.core.settings import Settings
+from taskplane.core.signing import parse_keys
 from taskplane.core.topology import DEFAULT_QUEUE, Topology
 from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, with_tls_verification
 
@@ -38,6 +39,7 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         TransportOption.MAX_PAYLOAD.value: settings.max_payload_bytes,
         TransportOption.DEAD_LETTER_CAP.value: settings.dead_letter_cap,
         TransportOption.RECORD_RETENTION.value: settings.record_retention,
+        TransportOption.SIGNING_KEYS.value: parse_keys(settings.signing_key),
     }
     queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in topology.names()]
     return {

@@ -26,6 +26,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
+from taskplane.core.signing import verify
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import script_source
 from taskplane.stores.queues import queue_of_list
@@ -109,8 +110,13 @@ class LosslessFetch:
             if not tag:
                 self._quarantined(queue, item)
                 raise Empty()
+            message = loads(item)
+            keys = self._signing_keys()
+            if keys and not verify(message["body"], message.get("headers") or {}, keys):
+                self._forged(queue, item, message, tag)
+                raise Empty()
             self._taskplane_fetched.add(tag)  # in flight already: QoS writes nothing
-            channel.connection._deliver(loads(item), queue)
+            channel.connection._deliver(message, queue)
             return True
         finally:
             channel._in_poll = None
@@ -118,4 +124,12 @@ class LosslessFetch:
 
     def _quarantined(self, queue: str, item: str) -> None:
         """An item the fetch script found not to be a kombu message (dead-lettered by the channel)."""
+        raise NotImplementedError
+
+    def _signing_keys(self) -> list[str]:
+        """The keys a message must be signed with (none: signing is off)."""
+        raise NotImplementedError
+
+    def _forged(self, queue: str, item: str, message: dict[str, Any], tag: str) -> None:
+        """A message in flight whose signature does not verify (dead-lettered by the channel)."""
         raise NotImplementedError

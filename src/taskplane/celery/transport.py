@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ from taskplane.celery.fetch import LosslessFetch
 from taskplane.celery.publishing import pending_writes
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import NotFoundError, PayloadTooLargeError
-from taskplane.core.protocol import Header, TransportOption
+from taskplane.core.protocol import DeadReason, Header, TransportOption
+from taskplane.core.signing import sign
 from taskplane.middleware.failure import FailurePath
 from taskplane.redis.client import CONNECTION_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
@@ -159,6 +161,10 @@ class Channel(LosslessFetch, kombu_redis.Channel):
         delay = eta_delay(headers.pop("eta", None)) if "eta" in headers else 0.0
         if isinstance(message.get("headers"), dict):
             message["headers"][Header.READY.value] = now_ms() + int(max(delay, 0.0) * 1000)
+            signing = self._signing_keys()
+            if signing:
+                signature = sign(message.get("body", ""), message["headers"], signing[0])
+                message["headers"][Header.SIGNATURE.value] = signature
         payload = dumps(message)
         keys = self._keys
         pending = pending_writes.get()
@@ -185,6 +191,27 @@ class Channel(LosslessFetch, kombu_redis.Channel):
             pending.sent = True
         if requeue is not None and not replies[-1]:
             raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
+
+    def _signing_keys(self) -> list[str]:
+        return list(self._options.get(TransportOption.SIGNING_KEYS) or [])
+
+    def _forged(self, queue: str, item: str, message: dict[str, Any], tag: str) -> None:
+        headers = message.get("headers") or {}
+        claimed = f"task {headers.get('task')!r} id {headers.get('id')!r}"
+        self._failure().bury(
+            DeadReason.FORGED,
+            task_id="forged-" + hashlib.sha256(item.encode()).hexdigest()[:24],
+            name="",  # the names in a forged message are not to be trusted, nor written to a record
+            queue=queue,
+            attempts=0,
+            exception_type="ForgedMessage",
+            message=f"unsigned or wrongly signed message ({claimed}); message signing is on",
+            raw=item,
+        )
+        channel: Any = self
+        with self.conn_or_acquire() as client:
+            client.pipeline().hdel(channel.unacked_key, tag).zrem(channel.unacked_index_key, tag).execute()
+        kombu_redis.crit("dead-lettered a forged message from queue %r (%s)", queue, claimed)
 
     def _quarantined(self, queue: str, item: str) -> None:
         self._failure().bury_malformed(queue, item)

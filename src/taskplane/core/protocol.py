@@ -36,11 +36,12 @@ class DeadReason(StrEnum):
     POISON = "poison"  # delivered too often without finishing: the process running it died each time
     UNKNOWN_TASK = "unknown_task"  # names a task the worker does not know
     MALFORMED = "malformed"  # not a task message, or one that cannot be decoded
+    FORGED = "forged"  # unsigned or wrongly signed while message signing is on
 
     @property
     def rejected(self) -> bool:
         """True if the message was refused without running (counted as rejected, not failed)."""
-        return self in (DeadReason.POISON, DeadReason.UNKNOWN_TASK, DeadReason.MALFORMED)
+        return self in (DeadReason.POISON, DeadReason.UNKNOWN_TASK, DeadReason.MALFORMED, DeadReason.FORGED)
 
 
 class Header(StrEnum):
@@ -54,6 +55,8 @@ class Header(StrEnum):
     SLOT = "x-taskplane-slot"
     #: The digest of the task's uniqueness lock.
     UNIQUE = "x-taskplane-unique"
+    #: HMAC over body and headers, when message signing is on (``TASKPLANE_SIGNING_KEY``).
+    SIGNATURE = "x-taskplane-signature"
 
 
 class PublishOption(StrEnum):
@@ -74,6 +77,7 @@ class TransportOption(StrEnum):
     MAX_PAYLOAD = "taskplane_max_payload"
     DEAD_LETTER_CAP = "taskplane_dead_letter_cap"
     RECORD_RETENTION = "taskplane_record_retention"
+    SIGNING_KEYS = "taskplane_signing_keys"
 
 
 class Metric(StrEnum):

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     scheduler_grace: float = Field(default=5.0, ge=0)  # a slot fired later than this counts as missed
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)  # larger HTTP request bodies get 413
+    # Comma-separated HMAC keys, the signing one first: every message is signed, and a worker refuses
+    # (dead-letters as "forged") one that is not signed with any of them.
+    signing_key: str | None = Field(default=None, repr=False)
 
     @field_validator("redis_url")
     @classmethod

@@ -1,0 +1,48 @@
+"""With signing on, the worker runs what taskplane signed and dead-letters a forged message unrun."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from tests.apps.signed_app import add, tp
+from tests.workers import InProcessWorker, wait_for
+
+
+def forged(task: str, task_id: str, signature: str | None) -> str:
+    headers: dict[str, object] = {"lang": "py", "task": task, "id": task_id, "retries": 0, "root_id": task_id}
+    if signature is not None:
+        headers["x-taskplane-signature"] = signature
+    return json.dumps(
+        {
+            "body": base64.b64encode(json.dumps([[2, 2], {}, {}]).encode()).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": headers,
+            "properties": {
+                "body_encoding": "base64",
+                "delivery_tag": f"tag-{task_id}",
+                "delivery_info": {"exchange": "normal", "routing_key": "normal"},
+                "priority": 0,
+            },
+        }
+    )
+
+
+def test_signed_tasks_run_and_forged_messages_are_dead_lettered_unrun(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    worker_in_process(tp)
+    client = tp.storage.client
+    # A message pushed straight into the queue, unsigned, and one signed with a key the app does not hold
+    client.lpush("normal", forged("s.add", "unsigned-1", None))
+    client.lpush("normal", forged("celery.starmap", "wrong-key-1", "v1:" + "0" * 64))
+    # A task enqueued through taskplane still runs
+    assert add.enqueue(1, 2).result(timeout=20) == 3
+    letters = wait_for(lambda: len(tp.dead_letters.find()) >= 2 and tp.dead_letters.find(), 20, "2 dead letters")
+    assert sorted(letter.reason for letter in letters) == ["forged", "forged"]
+    assert all(letter.name == "" and letter.raw for letter in letters)
+    assert any("'celery.starmap'" in letter.exception_message for letter in letters)
+    # Neither ran: no record was made for their ids, nothing stayed in flight
+    assert tp.status("unsigned-1") is None and tp.status("wrong-key-1") is None
+    assert client.hlen(tp.storage.keys.unacked()) == 0
