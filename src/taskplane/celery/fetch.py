@@ -26,6 +26,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
+from taskplane.celery.validation import problem_with
 from taskplane.core.signing import verify
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import script_source
@@ -115,8 +116,19 @@ class LosslessFetch:
             if keys and not verify(message["body"], message.get("headers") or {}, keys):
                 self._forged(queue, item, message, tag)
                 raise Empty()
+            problem = problem_with(message, len(item), self._payload_limit())
+            if problem is not None:
+                self._invalid(queue, item, message, tag, problem)
+                raise Empty()
             self._taskplane_fetched.add(tag)  # in flight already: QoS writes nothing
-            channel.connection._deliver(message, queue)
+            try:
+                channel.connection._deliver(message, queue)
+            except channel.connection_errors:
+                raise
+            except Exception as exc:  # whatever else a message can do to Celery, it must not stop the consumer
+                self._taskplane_fetched.discard(tag)
+                self._invalid(queue, item, message, tag, f"{type(exc).__name__}: {exc}"[:500])
+                raise Empty() from None
             return True
         finally:
             channel._in_poll = None
@@ -126,8 +138,16 @@ class LosslessFetch:
         """An item the fetch script found not to be a kombu message (dead-lettered by the channel)."""
         raise NotImplementedError
 
+    def _payload_limit(self) -> int:
+        """The largest message (bytes) a worker accepts (0: no limit)."""
+        raise NotImplementedError
+
     def _signing_keys(self) -> list[str]:
         """The keys a message must be signed with (none: signing is off)."""
+        raise NotImplementedError
+
+    def _invalid(self, queue: str, item: str, message: dict[str, Any], tag: str, problem: str) -> None:
+        """A message in flight that is not a valid task message (dead-lettered by the channel)."""
         raise NotImplementedError
 
     def _forged(self, queue: str, item: str, message: dict[str, Any], tag: str) -> None:

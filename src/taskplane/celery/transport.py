@@ -39,6 +39,9 @@ from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import script_source
 from taskplane.redis.storage import Storage
 
+#: Bytes a queued message may carry around its body (headers, properties) beyond the payload limit.
+ENVELOPE_ALLOWANCE = 64 * 1024
+
 
 def eta_delay(eta: object, now: float | None = None) -> float:
     """Seconds from now until the ISO-8601 ``eta`` (negative when past); 0 when it cannot be read."""
@@ -192,26 +195,39 @@ class Channel(LosslessFetch, kombu_redis.Channel):
         if requeue is not None and not replies[-1]:
             raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
 
+    def _payload_limit(self) -> int:
+        # The body limit plus room for the envelope (headers, properties) around it.
+        limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
+        return limit + ENVELOPE_ALLOWANCE if limit else 0
+
     def _signing_keys(self) -> list[str]:
         return list(self._options.get(TransportOption.SIGNING_KEYS) or [])
 
     def _forged(self, queue: str, item: str, message: dict[str, Any], tag: str) -> None:
         headers = message.get("headers") or {}
         claimed = f"task {headers.get('task')!r} id {headers.get('id')!r}"
+        why = f"unsigned or wrongly signed message ({claimed}); message signing is on"
+        self._refuse(DeadReason.FORGED, "ForgedMessage", queue, item, tag, why)
+
+    def _invalid(self, queue: str, item: str, message: dict[str, Any], tag: str, problem: str) -> None:
+        self._refuse(DeadReason.MALFORMED, "MalformedMessage", queue, item, tag, problem)
+
+    def _refuse(self, reason: DeadReason, kind: str, queue: str, item: str, tag: str, why: str) -> None:
+        """Dead-letter a message in flight without running it, then take it out of flight."""
         self._failure().bury(
-            DeadReason.FORGED,
-            task_id="forged-" + hashlib.sha256(item.encode()).hexdigest()[:24],
-            name="",  # the names in a forged message are not to be trusted, nor written to a record
+            reason,
+            task_id=f"{reason}-" + hashlib.sha256(item.encode()).hexdigest()[:24],
+            name="",  # the names in a refused message are not to be trusted, nor written to a record
             queue=queue,
             attempts=0,
-            exception_type="ForgedMessage",
-            message=f"unsigned or wrongly signed message ({claimed}); message signing is on",
+            exception_type=kind,
+            message=why,
             raw=item,
         )
         channel: Any = self
         with self.conn_or_acquire() as client:
             client.pipeline().hdel(channel.unacked_key, tag).zrem(channel.unacked_index_key, tag).execute()
-        kombu_redis.crit("dead-lettered a forged message from queue %r (%s)", queue, claimed)
+        kombu_redis.crit("dead-lettered a %s message from queue %r: %s", reason, queue, why)
 
     def _quarantined(self, queue: str, item: str) -> None:
         self._failure().bury_malformed(queue, item)

@@ -1,0 +1,89 @@
+"""Every kind of bad queue item is dead-lettered with a reason, and the worker keeps running."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from tests.apps.core_app import add, tp
+from tests.workers import InProcessWorker, wait_for
+
+
+def message(body: Any = None, **changes: Any) -> dict[str, Any]:
+    """A well-formed t.add message (args [1, 1]) with ``changes`` applied ("headers.x" for a header)."""
+    raw_body = json.dumps([[1, 1], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    item: dict[str, Any] = {
+        "body": base64.b64encode(raw_body.encode()).decode() if body is None else body,
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {
+            "lang": "py",
+            "task": "t.add",
+            "id": "bad-1",
+            "root_id": "bad-1",
+            "parent_id": None,
+            "group": None,
+            "retries": 0,
+            "timelimit": [None, None],
+            "eta": None,
+            "expires": None,
+        },
+        "properties": {
+            "correlation_id": "bad-1",
+            "body_encoding": "base64",
+            "delivery_tag": "tag-bad-1",
+            "delivery_info": {"exchange": "normal", "routing_key": "normal"},
+            "priority": 0,
+        },
+    }
+    for path, value in changes.items():
+        where, _, key = path.rpartition(".")
+        target = item[where] if where else item
+        target[key] = value
+    return item
+
+
+def b64(value: Any) -> str:
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
+KINDS: dict[str, Any] = {
+    "not json": "this is not json",
+    "json but not an object": "[1, 2, 3]",
+    "no body": {k: v for k, v in message().items() if k != "body"},
+    "no properties": {k: v for k, v in message().items() if k != "properties"},
+    "body not base64": message(body="%%%not base64%%%"),
+    "unknown body encoding": message(**{"properties.body_encoding": "rot13"}),
+    "body decodes to an object": message(body=b64({"a": 1})),
+    "body decodes to a short list": message(body=b64([[1, 1]])),
+    "body is not json": message(body=base64.b64encode(b"{not json").decode()),
+    "kwargs not an object": message(body=b64([[1, 1], [1], {}])),
+    "args not a list": message(body=b64(["x", {}, {}])),
+    "content type pickle": message(**{"content-type": "application/x-python-serialize"}),
+    "unknown task": message(**{"headers.task": "no.such.task"}),
+    "timelimit not numbers": message(**{"headers.timelimit": "zz"}),
+    "retries not a number": message(**{"headers.retries": "many"}),
+    "null id": message(**{"headers.id": None}),
+    "empty delivery info": message(**{"properties.delivery_info": {}}),
+    "headers not an object": message(**{"headers": "nope"}),
+    "eta not a date": message(**{"headers.eta": "tomorrow-ish"}),
+    "larger than the payload limit": message(body=b64([["x" * 8 * 1024 * 1024], {}, {}])),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_bad_item_is_dead_lettered_with_a_reason_and_the_worker_runs_on(
+    kind: str, worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    bad = KINDS[kind]
+    tp.storage.client.lpush("normal", bad if isinstance(bad, str) else json.dumps(bad))
+    worker = worker_in_process(tp)
+    assert add.enqueue(2, 3).result(timeout=20) == 5  # the worker still runs real tasks
+    letters = wait_for(lambda: tp.dead_letters.find(), 10, f"a dead letter for {kind}")
+    assert len(letters) == 1 and letters[0].reason in ("malformed", "unknown_task"), letters
+    assert letters[0].exception_message
+    assert worker.blueprint.state == 1  # RUN: nothing stopped the worker
+    assert tp.storage.client.hlen(tp.storage.keys.unacked()) == 0  # nothing left in flight
