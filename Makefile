@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install tools demo test bench lint clean
+.PHONY: install tools demo test bench chaos lint clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ test: install tools
 
 bench: install
 	$(BIN)/python -m benchmarks.enqueue_latency
+
+# Fault runs with real workers and a private Valkey per fault; prints what was lost (CHAOS_ARGS=--quick).
+chaos: install
+	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples

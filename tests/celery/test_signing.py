@@ -46,3 +46,23 @@ def test_signed_tasks_run_and_forged_messages_are_dead_lettered_unrun(
     # Neither ran: no record was made for their ids, nothing stayed in flight
     assert tp.status("unsigned-1") is None and tp.status("wrong-key-1") is None
     assert client.hlen(tp.storage.keys.unacked()) == 0
+
+
+def test_a_plain_celery_client_signs_through_taskplanes_transport(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    from celery import Celery
+
+    # The settings docs/reliability.md gives a Celery client of a signing app
+    client = Celery(
+        "plain",
+        broker=redis_url,
+        broker_transport="taskplane.celery.transport:Transport",
+        broker_transport_options={"taskplane_prefix": "taskplane:", "taskplane_signing_keys": ["new-key"]},
+        set_as_current=False,
+    )
+    worker_in_process(tp)
+    sent = client.send_task("s.add", [20, 22], queue="normal")
+    record = tp.handle(sent.id).wait(timeout=20)
+    assert record.state == "succeeded" and record.result() == 42
+    assert tp.dead_letters.find() == []

@@ -52,7 +52,12 @@ def create_app(tp: Taskplane) -> FastAPI:
     )
     app.state.taskplane = tp
     app.state.metrics_registry = tp.metrics_registry()
-    app.add_middleware(BodyLimitMiddleware, max_body_size=tp.settings.api_max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_size=tp.settings.api_max_body_bytes,
+        max_header_size=tp.settings.api_max_header_bytes,
+        read_timeout=tp.settings.api_read_timeout,
+    )
     install_error_handlers(app)
     for router in (routes_tasks.router, routes_dead_letters.router, routes_schedules.router, routes_system.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     scheduler_grace: float = Field(default=5.0, ge=0)  # a slot fired later than this counts as missed
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)  # larger HTTP request bodies get 413
+    api_max_header_bytes: int = Field(default=16 * 1024, gt=0)  # larger HTTP header sets get 431
+    api_read_timeout: float = Field(default=30.0, gt=0)  # a body slower than this gets 408
     # Comma-separated HMAC keys, the signing one first: every message is signed, and a worker refuses
     # (dead-letters as "forged") one that is not signed with any of them.
     signing_key: str | None = Field(default=None, repr=False)

@@ -1,0 +1,219 @@
+"""``make chaos``: fault runs against real workers and a private Valkey server, counting what was lost.
+
+Each fault runs on its own embedded server (loopback only) with ``taskplane worker`` processes started
+and stopped here by pid. Tasks (``benchmarks/chaos_app.py``) note in Redis that they finished, so the
+table counts: enqueued, completed, lost (enqueued without error but never finished and not
+dead-lettered), duplicates (finished more than once) and the recovery time. ``--quick`` runs smaller
+loads (what CI can afford); the default is the size the reliability issue names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from taskplane import EmbeddedServer
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = "benchmarks.chaos_app:tp"
+
+
+@dataclass
+class Outcome:
+    fault: str
+    enqueued: int
+    completed: int
+    dead: int
+    lost: int
+    duplicates: int
+    recovery_s: float
+    workers_down: int
+    note: str = ""
+
+
+class Stack:
+    """A private server and worker processes for one fault run."""
+
+    def __init__(self, directory: Path, env: dict[str, str] | None = None) -> None:
+        self.directory = directory
+        self.server = EmbeddedServer(directory / "data")
+        info = self.server.start()
+        self.url = info.url
+        self.env = {**os.environ, "TASKPLANE_REDIS_URL": self.url, "TASKPLANE_LEASE_TIMEOUT": "6", **(env or {})}
+        self.client = redis.Redis.from_url(self.url, decode_responses=True)
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
+        log = open(self.directory / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115 - lives with the worker
+        process = subprocess.Popen(
+            [sys.executable, "-m", "taskplane", "worker", "-A", APP, "-c", str(concurrency), "-l", "WARNING"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers.append(process)
+        return process
+
+    def enqueue(self, count: int, seconds: float = 0.0) -> int:
+        code = (
+            "import sys; from benchmarks.chaos_app import work\n"
+            f"for n in range({count}): work.enqueue(n, {seconds})\n"
+        )
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=self.env, check=True, timeout=600)
+        return count
+
+    def finished(self) -> tuple[int, int]:
+        runs = self.client.hvals("chaos:runs")
+        return self.client.scard("chaos:done"), sum(int(value) - 1 for value in runs)
+
+    def dead(self) -> int:
+        return sum(int(self.client.zcard(key)) for key in self.client.scan_iter("taskplane:dlq:*.dead"))
+
+    def wait(self, enqueued: int, timeout: float) -> float:
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            try:
+                if self.finished()[0] + self.dead() >= enqueued:
+                    break
+            except redis.RedisError:
+                pass
+            time.sleep(0.2)
+        return time.monotonic() - began
+
+    def stop(self) -> int:
+        """Stop every worker by its pid; returns how many had already exited (died)."""
+        down = sum(1 for process in self.workers if process.poll() is not None)
+        for process in self.workers:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process in self.workers:
+            try:
+                process.wait(40)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.server.stop()
+        return down
+
+    def outcome(self, fault: str, enqueued: int, recovery: float, note: str = "") -> Outcome:
+        completed, duplicates = self.finished()
+        dead = self.dead()
+        down = self.stop()
+        return Outcome(fault, enqueued, completed, dead, enqueued - completed - dead, duplicates, recovery, down, note)
+
+
+def worker_kills(directory: Path, tasks: int, every: float) -> Outcome:
+    stack = Stack(directory)
+    stack.worker()
+    stack.worker()
+    stack.enqueue(tasks, 0.01)
+    kills = 0
+    began = time.monotonic()
+    while stack.finished()[0] < tasks * 0.9 and time.monotonic() - began < 600:
+        time.sleep(every)
+        victim = stack.workers[kills % 2]
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        stack.workers[kills % 2] = stack.worker()
+        kills += 1
+    recovery = stack.wait(tasks, 120)
+    return stack.outcome(f"kill -9 a worker every {every:g} s", tasks, recovery, f"{kills} kills")
+
+
+def redis_kills(directory: Path, tasks: int, kills: int) -> Outcome:
+    stack = Stack(directory)
+    stack.worker()
+    stack.worker()
+    stack.enqueue(tasks, 0.02)
+    recoveries = []
+    for _ in range(kills):
+        time.sleep(2.0)
+        info = stack.server.info()
+        if info is None:
+            break
+        os.kill(info.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        stack.server.start()
+        began = time.monotonic()
+        before = stack.finished()[0]
+        while stack.finished()[0] == before and time.monotonic() - began < 30 and before < tasks:
+            time.sleep(0.1)
+        recoveries.append(time.monotonic() - began)
+    stack.wait(tasks, 120)
+    note = f"{kills} kills, resume max {max(recoveries or [0]):.1f} s"
+    return stack.outcome("Valkey SIGKILL + restart on AOF", tasks, max(recoveries or [0.0]), note)
+
+
+def malformed(directory: Path) -> Outcome:
+    sys.path.insert(0, str(ROOT))
+    from tests.celery.test_malformed import KINDS
+
+    stack = Stack(directory)
+    stack.worker()
+    for item in KINDS.values():
+        stack.client.lpush("normal", item if isinstance(item, str) else json.dumps(item))
+    stack.enqueue(10)
+    recovery = stack.wait(10 + len(KINDS), 60)
+    outcome = stack.outcome("malformed queue items", 10 + len(KINDS), recovery, f"{len(KINDS)} kinds")
+    return outcome
+
+
+def graceful_restarts(directory: Path, restarts: int, seconds: float) -> Outcome:
+    stack = Stack(directory, {"TASKPLANE_SHUTDOWN_TIMEOUT": "0.5"})
+    stack.enqueue(1, seconds)
+    for _ in range(restarts):
+        worker = stack.worker(1)
+        time.sleep(3.0)
+        os.kill(worker.pid, signal.SIGTERM)  # the main process: a graceful stop (bounded by 0.5 s here)
+        worker.wait(30)
+    stack.worker(1)
+    recovery = stack.wait(1, seconds + 30)
+    return stack.outcome(f"{restarts} graceful restarts in one {seconds:g} s task", 1, recovery)
+
+
+FAULTS: dict[str, Callable[[Path, bool], Outcome]] = {
+    "worker-kills": lambda d, quick: worker_kills(d, 2000 if quick else 20000, 5.0),
+    "redis-kills": lambda d, quick: redis_kills(d, 1000 if quick else 5000, 2 if quick else 5),
+    "malformed": lambda d, quick: malformed(d),
+    "graceful": lambda d, quick: graceful_restarts(d, 3 if quick else 5, 8.0 if quick else 20.0),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller loads")
+    parser.add_argument("--only", choices=sorted(FAULTS), action="append", help="run only these faults")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    options = parser.parse_args()
+    results: list[dict[str, Any]] = []
+    print("network partitions: not run (this suite has no network-namespace fault yet)")
+    for name in options.only or list(FAULTS):
+        with tempfile.TemporaryDirectory(prefix=f"taskplane-chaos-{name}-") as directory:
+            outcome = FAULTS[name](Path(directory), options.quick)
+        results.append(outcome.__dict__)
+        print(
+            f"{outcome.fault:<42} enqueued {outcome.enqueued:>6}  completed {outcome.completed:>6}  "
+            f"dead {outcome.dead:>3}  lost {outcome.lost:>3}  duplicates {outcome.duplicates:>3}  "
+            f"recovery {outcome.recovery_s:5.1f} s  workers down {outcome.workers_down}  {outcome.note}",
+            flush=True,
+        )
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2))
+    return 1 if any(result["lost"] or result["workers_down"] for result in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
