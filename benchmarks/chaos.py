@@ -163,8 +163,9 @@ def malformed(directory: Path) -> Outcome:
 
     stack = Stack(directory)
     stack.worker()
-    for item in KINDS.values():
-        stack.client.lpush("normal", item if isinstance(item, str) else json.dumps(item))
+    for number, item in enumerate(KINDS.values()):
+        text = item if isinstance(item, str) else json.dumps(item)
+        stack.client.lpush("normal", text.replace("bad-1", f"bad-{number}"))  # one dead letter per item
     stack.enqueue(10)
     recovery = stack.wait(10 + len(KINDS), 60)
     outcome = stack.outcome("malformed queue items", 10 + len(KINDS), recovery, f"{len(KINDS)} kinds")
@@ -179,6 +180,7 @@ def graceful_restarts(directory: Path, restarts: int, seconds: float) -> Outcome
         time.sleep(3.0)
         os.kill(worker.pid, signal.SIGTERM)  # the main process: a graceful stop (bounded by 0.5 s here)
         worker.wait(30)
+        stack.workers.remove(worker)  # stopped on purpose, not down
     stack.worker(1)
     recovery = stack.wait(1, seconds + 30)
     return stack.outcome(f"{restarts} graceful restarts in one {seconds:g} s task", 1, recovery)

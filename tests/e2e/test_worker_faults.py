@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from tests.apps.core_app import add, events, mark, slow, suicide, tp
@@ -90,3 +92,20 @@ def test_graceful_restarts_during_a_long_task_do_not_make_it_poison(start_worker
     record = handle.wait(timeout=30)
     assert record.state == "succeeded", record.fields
     assert len(events("start")) == 5 and tp.dead_letters.find() == []
+
+
+def test_sigterm_to_the_whole_process_group_drains_like_one_to_the_main_process(
+    start_worker: StartWorker, redis_url: str
+) -> None:
+    # Given a prefork worker running a task (systemd and some container runtimes signal the whole group)
+    worker = start_worker(concurrency=2, env={"TASKPLANE_SHUTDOWN_TIMEOUT": "10"})
+    handle = slow.enqueue(3, "group")
+    wait_for(lambda: events("start"), 20, "the task to start")
+    # When every process of the worker gets SIGTERM at once
+    os.killpg(worker.process.pid, signal.SIGTERM)
+    worker.process.wait(30)
+    # Then the running task finished on that worker (it was not killed and run again) and the worker exited
+    record = handle.wait(timeout=5)
+    assert record.state == "succeeded", record.fields
+    assert record.fields["deliveries"] == 1 and len(events("start")) == 1
+    assert worker.process.returncode == 0

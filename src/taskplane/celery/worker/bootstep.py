@@ -16,6 +16,7 @@ from celery import bootsteps, signals
 from celery.worker import state
 
 from taskplane.celery.app import TaskplaneCelery
+from taskplane.celery.worker import drain
 from taskplane.celery.worker.periodic import Periodic
 from taskplane.middleware.base import WorkerContext
 from taskplane.observability import logging as log_format_module
@@ -44,7 +45,11 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         # Celery has set up its log handlers by now; pool children are forked later and set up again.
         log_format = self._app.settings.log_format
         log_format_module.configure(log_format)
+        drain.share()  # before the pool forks: its processes inherit the flags
+
         signals.worker_process_init.connect(lambda **_: log_format_module.configure(log_format), weak=False)
+        # billiard sets its own SIGTERM handler after worker_process_init: take over at the first task.
+        signals.task_prerun.connect(lambda **_: drain.install_in_pool_process(), weak=False)
 
     def _add_periodic(self, name: str, interval: float, action: Callable[[], object]) -> None:
         thread = Periodic(name, interval, action)
@@ -126,7 +131,11 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         )
 
     def _on_shutting_down(self, sig: Any = None, how: str = "", exitcode: Any = None, **kwargs: Any) -> None:
-        if how != "Warm" or self._shutdown_watch is not None:
+        if how != "Warm":
+            drain.terminating()
+            return
+        drain.draining()
+        if self._shutdown_watch is not None:
             return
         timeout = self._app.settings.shutdown_timeout
         self._shutdown_watch = threading.Thread(
@@ -153,4 +162,5 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
                 self._app.stores.deliveries.returned(returned)
             except Exception as exc:
                 log.warning("could not take back the delivery counts of returned tasks: %s", exc)
+            drain.terminating()
             os.kill(os.getpid(), signal.SIGQUIT)
