@@ -121,3 +121,23 @@ def test_check_answers_for_container_probes(redis_url: str) -> None:
         taken.listen()
         busy = run("metrics", "-A", "tests.apps.core_app:tp", "--port", str(taken.getsockname()[1]))
     assert busy.returncode == 1 and "cannot listen on 127.0.0.1" in busy.stderr
+
+
+def test_the_embedded_server_keeps_its_port_across_stop_and_start_with_clients_connected(tmp_path: Path) -> None:
+    import os
+
+    import redis
+
+    env = {**os.environ, "TASKPLANE_DATA_DIR": str(tmp_path)}
+    assert run("redis", "start", env=env).returncode == 0
+    try:
+        url = run("redis", "url", env=env).stdout.strip()
+        clients = [redis.Redis.from_url(url) for _ in range(5)]
+        for client in clients:
+            client.ping()  # connections the stop leaves in TIME-WAIT on the server's port
+        assert run("redis", "stop", env=env).returncode == 0
+        assert run("redis", "start", env=env).returncode == 0
+        assert run("redis", "url", env=env).stdout.strip() == url
+        assert all(client.ping() for client in clients)  # and the clients reconnect to it
+    finally:
+        run("redis", "stop", env=env)
