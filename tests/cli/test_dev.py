@@ -60,3 +60,50 @@ def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_pat
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
             dev.wait()
+
+
+def test_ctrl_c_leaves_the_server_running_while_another_process_uses_it(tmp_path: Path, repo_root: Path) -> None:
+    import redis
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
+    env["TASKPLANE_DATA_DIR"] = str(tmp_path / "data")
+    dev = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "taskplane",
+            "dev",
+            "-A",
+            "tests.apps.core_app:tp",
+            "--port",
+            str(free_port()),
+            "-c",
+            "1",
+        ],
+        cwd=repo_root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = EmbeddedServer(tmp_path / "data")
+    try:
+        assert dev.stdout is not None
+        while "try:" not in (line := dev.stdout.readline()):
+            assert line, "dev exited"
+        # Given another process of the same data directory using dev's server
+        info = server.info()
+        assert info is not None
+        other = redis.Redis.from_url(info.url)
+        other.ping()
+        # When dev is stopped, the server it started stays up for that process
+        dev.send_signal(signal.SIGINT)
+        rest = dev.communicate(timeout=60)[0]
+        assert "left the embedded server running: 1 other client(s) use it" in rest, rest
+        assert other.ping()
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait()
+        server.stop()

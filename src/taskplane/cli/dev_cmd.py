@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from taskplane.app import Taskplane
 from taskplane.cli.common import AppOption, console, errors_as_exit, fail, get_app
 from taskplane.redis.embedded import EmbeddedServer
 from taskplane.stack import ChildProcess, start_api
@@ -54,5 +55,19 @@ def dev(
         for child in reversed(children):
             child.stop()
         if started_server:
-            server.stop()
-            console.print("stopped the embedded server")
+            others = _other_clients(tp)
+            if others:
+                console.print(f"left the embedded server running: {others} other client(s) use it")
+            else:
+                server.stop()
+                console.print("stopped the embedded server")
+
+
+def _other_clients(tp: Taskplane) -> int:
+    """Connections to the server other than this process's (0 when it cannot be asked)."""
+    try:
+        client = tp.storage.client
+        mine = client.client_id()
+        return sum(1 for entry in client.client_list() if int(entry.get("id", 0)) != mine)
+    except Exception:
+        return 0
