@@ -16,12 +16,11 @@ from taskplane.redis.embedded import EmbeddedServer
 from taskplane.stack import free_port
 
 
-def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_path: Path, repo_root: Path) -> None:
-    # Given `taskplane dev` on its own embedded server (no Redis URL configured)
-    port = free_port()
+def start_dev(tmp_path: Path, repo_root: Path, port: int) -> subprocess.Popen[str]:
+    """``taskplane dev`` on its own embedded server under ``tmp_path`` (no Redis URL configured)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
     env["TASKPLANE_DATA_DIR"] = str(tmp_path / "data")
-    dev = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "taskplane", "dev", "-A", "tests.apps.core_app:tp", "--port", str(port), "-c", "1"],
         cwd=repo_root,
         env=env,
@@ -30,6 +29,12 @@ def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_pat
         text=True,
         start_new_session=True,
     )
+
+
+def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_path: Path, repo_root: Path) -> None:
+    # Given `taskplane dev` on its own embedded server (no Redis URL configured)
+    port = free_port()
+    dev = start_dev(tmp_path, repo_root, port)
     try:
         lines: list[str] = []
         assert dev.stdout is not None
@@ -65,28 +70,7 @@ def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_pat
 def test_ctrl_c_leaves_the_server_running_while_another_process_uses_it(tmp_path: Path, repo_root: Path) -> None:
     import redis
 
-    env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
-    env["TASKPLANE_DATA_DIR"] = str(tmp_path / "data")
-    dev = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "taskplane",
-            "dev",
-            "-A",
-            "tests.apps.core_app:tp",
-            "--port",
-            str(free_port()),
-            "-c",
-            "1",
-        ],
-        cwd=repo_root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    dev = start_dev(tmp_path, repo_root, free_port())
     server = EmbeddedServer(tmp_path / "data")
     try:
         assert dev.stdout is not None
