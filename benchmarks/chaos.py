@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from benchmarks.partition import PartitionProxy
 from taskplane import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,12 +56,12 @@ class Stack:
         self.client = redis.Redis.from_url(self.url, decode_responses=True)
         self.workers: list[subprocess.Popen[bytes]] = []
 
-    def worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def worker(self, concurrency: int = 2, redis_url: str | None = None) -> subprocess.Popen[bytes]:
         log = open(self.directory / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115 - lives with the worker
         process = subprocess.Popen(
             [sys.executable, "-m", "taskplane", "worker", "-A", APP, "-c", str(concurrency), "-l", "WARNING"],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, "TASKPLANE_REDIS_URL": redis_url or self.url},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -117,17 +118,17 @@ class Stack:
 
 def worker_kills(directory: Path, tasks: int, every: float) -> Outcome:
     stack = Stack(directory)
-    stack.worker()
-    stack.worker()
+    current = [stack.worker(), stack.worker()]
     stack.enqueue(tasks, 0.01)
     kills = 0
     began = time.monotonic()
     while stack.finished()[0] < tasks * 0.9 and time.monotonic() - began < 600:
         time.sleep(every)
-        victim = stack.workers[kills % 2]
+        victim = current[kills % 2]
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(10)
-        stack.workers[kills % 2] = stack.worker()
+        stack.workers.remove(victim)  # killed on purpose, not down
+        current[kills % 2] = stack.worker()
         kills += 1
     recovery = stack.wait(tasks, 120)
     return stack.outcome(f"kill -9 a worker every {every:g} s", tasks, recovery, f"{kills} kills")
@@ -155,6 +156,24 @@ def redis_kills(directory: Path, tasks: int, kills: int) -> Outcome:
     stack.wait(tasks, 120)
     note = f"{kills} kills, resume max {max(recoveries or [0]):.1f} s"
     return stack.outcome("Valkey SIGKILL + restart on AOF", tasks, max(recoveries or [0.0]), note)
+
+
+def partitions(directory: Path, tasks: int, count: int, seconds: float) -> Outcome:
+    stack = Stack(directory)
+    info = stack.server.info()
+    assert info is not None
+    proxy = PartitionProxy(info.port)
+    stack.worker()
+    stack.worker(redis_url=stack.url.replace(f":{info.port}/", f":{proxy.port}/"))  # the one cut off
+    stack.enqueue(tasks, 0.02)
+    for _ in range(count):
+        time.sleep(2.0)
+        proxy.partition()
+        time.sleep(seconds)
+        proxy.heal()
+    recovery = stack.wait(tasks, 120)
+    proxy.close()
+    return stack.outcome(f"{count} partitions of {seconds:g} s (one worker)", tasks, recovery, "loopback proxy")
 
 
 def malformed(directory: Path) -> Outcome:
@@ -189,6 +208,7 @@ def graceful_restarts(directory: Path, restarts: int, seconds: float) -> Outcome
 FAULTS: dict[str, Callable[[Path, bool], Outcome]] = {
     "worker-kills": lambda d, quick: worker_kills(d, 2000 if quick else 20000, 5.0),
     "redis-kills": lambda d, quick: redis_kills(d, 1000 if quick else 5000, 2 if quick else 5),
+    "partitions": lambda d, quick: partitions(d, 1000 if quick else 3000, 3, 8.0 if quick else 30.0),
     "malformed": lambda d, quick: malformed(d),
     "graceful": lambda d, quick: graceful_restarts(d, 3 if quick else 5, 8.0 if quick else 20.0),
 }
@@ -201,7 +221,6 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     options = parser.parse_args()
     results: list[dict[str, Any]] = []
-    print("network partitions: not run (this suite has no network-namespace fault yet)")
     for name in options.only or list(FAULTS):
         with tempfile.TemporaryDirectory(prefix=f"taskplane-chaos-{name}-") as directory:
             outcome = FAULTS[name](Path(directory), options.quick)
