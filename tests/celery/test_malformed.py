@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.apps.core_app import add, tp
-from tests.workers import InProcessWorker, wait_for
+from tests.workers import wait_for
 
 
 def message(body: Any = None, **changes: Any) -> dict[str, Any]:
@@ -74,13 +75,23 @@ KINDS: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="module")
+def one_worker(redis_server: str) -> Iterator[Any]:
+    """One in-process worker for every kind: each kind must leave it running for the next."""
+    from celery.contrib.testing.worker import start_worker
+
+    tp.celery.amqp.queues.select(tp.topology.names())
+    with start_worker(tp.celery, pool="solo", perform_ping_check=False, hostname="wmalformed@test") as worker:
+        yield worker
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_a_bad_item_is_dead_lettered_with_a_reason_and_the_worker_runs_on(
-    kind: str, worker_in_process: InProcessWorker, redis_url: str
+    kind: str, one_worker: Any, redis_url: str
 ) -> None:
     bad = KINDS[kind]
     tp.storage.client.lpush("normal", bad if isinstance(bad, str) else json.dumps(bad))
-    worker = worker_in_process(tp)
+    worker = one_worker
     assert add.enqueue(2, 3).result(timeout=20) == 5  # the worker still runs real tasks
     letters = wait_for(lambda: tp.dead_letters.find(), 10, f"a dead letter for {kind}")
     assert len(letters) == 1 and letters[0].reason in ("malformed", "unknown_task"), letters
