@@ -61,6 +61,11 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "redis_socket_keepalive": True,
         "redis_backend_health_check_interval": HEALTH_CHECK_INTERVAL,
         "result_expires": settings.result_expires,
+        # A result write waits out a short Redis outage (about 10 s) instead of failing a task that ran.
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 10,
+        "result_backend_base_sleep_between_retries_ms": 100,
+        "result_backend_max_sleep_between_retries_ms": 2000,
         "result_extended": True,
         # JSON only: pickle would let a message run code in the worker.
         "task_serializer": "json",
