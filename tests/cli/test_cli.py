@@ -141,3 +141,10 @@ def test_the_embedded_server_keeps_its_port_across_stop_and_start_with_clients_c
         assert all(client.ping() for client in clients)  # and the clients reconnect to it
     finally:
         run("redis", "stop", env=env)
+
+
+def test_a_worker_stopped_by_an_unrecoverable_error_exits_non_zero_with_one_line(redis_url: str) -> None:
+    result = run("worker", "-A", "tests.apps.boom_app:tp", "--concurrency", "1")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the worker stopped with exit code 1"), result.stderr[-2000:]

@@ -50,6 +50,9 @@ class TaskplaneCelery(Celery):
         #: The node name of the worker running in this process (set by the worker's bootstep; pool
         #: processes inherit it). Celery's solo and threads pools give tasks the machine's host name.
         self.worker_name: str | None = None
+        #: The exit code of the worker that ran in this process, once it stopped (Celery's ``worker_main``
+        #: drops it: an unrecoverable error would otherwise end the process with 0).
+        self.worker_exit_code: int | None = None
         #: Look-ups, results and cancellation of tasks by id.
         self.task_lookup = Tasks(stores, self)
         #: Enqueueing with argument checks, idempotency keys and the inline fallback.

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from taskplane.celery.worker.run import worker_argv
-from taskplane.cli.common import AppOption, JsonOption, console, errors_as_exit, get_app, parse_json, print_json
+from taskplane.cli.common import (
+    AppOption,
+    JsonOption,
+    console,
+    errors_as_exit,
+    fail,
+    get_app,
+    parse_json,
+    print_json,
+)
 from taskplane.client.handle import TaskFailedError
 
 
@@ -28,6 +38,12 @@ def worker(
         argv = worker_argv(tp.profiles, tp.topology, tp.settings, names, concurrency, profile, hostname, loglevel)
         tp.ping()
     tp.celery.worker_main(argv)
+    # worker_main drops the worker's exit code: an unrecoverable error would end the process with 0, and
+    # a supervisor that restarts on failure would leave the worker down.
+    code = tp.celery.worker_exit_code
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # Celery redirected them into its log
+    if code:
+        raise fail(f"the worker stopped with exit code {code} (an unrecoverable error: see the log above)", code=1)
 
 
 def enqueue(

@@ -39,6 +39,11 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         self._app.worker_name = worker.hostname
         self._shutdown_watch: threading.Thread | None = None
         self._finished = False
+        self._bounded = False
+        # Sent after the pool has drained (blueprint steps are stopped before the pool is): leases are
+        # renewed and counts kept until the very end. Connected here, so that a worker whose start
+        # failed still records its exit code and cleans up.
+        signals.worker_shutdown.connect(self._on_worker_shutdown, weak=False)
         self._context = WorkerContext(
             hostname=worker.hostname or "", app=worker.app, pool=lambda: worker.pool, add_periodic=self._add_periodic
         )
@@ -72,9 +77,6 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         except Exception as exc:
             log.warning("could not dead-letter quarantined items: %s", exc)
         signals.worker_shutting_down.connect(self._on_shutting_down, weak=False)
-        # Sent after the pool has drained (blueprint steps are stopped before the pool is): leases are
-        # renewed and counts kept until the very end.
-        signals.worker_shutdown.connect(self._on_worker_shutdown, weak=False)
 
     def terminate(self, worker: Any) -> None:
         """A cold shutdown (Celery sends no ``worker_shutdown`` then): clean up at once."""
@@ -85,6 +87,8 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         if sender is not self._worker or self._finished:
             return
         self._finished = True
+        # A cold stop this step asked for (the shutdown bound ran out) is a planned stop, not a failure.
+        self._app.worker_exit_code = 0 if self._bounded else getattr(sender, "exitcode", None)
         for thread in self._threads:
             thread.stop()
         signals.worker_shutdown.disconnect(self._on_worker_shutdown)
@@ -163,4 +167,5 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
             except Exception as exc:
                 log.warning("could not take back the delivery counts of returned tasks: %s", exc)
             drain.terminating()
+            self._bounded = True
             os.kill(os.getpid(), signal.SIGQUIT)
