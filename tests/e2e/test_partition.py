@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from benchmarks.partition import PartitionProxy
 from taskplane import EmbeddedServer
-from tests.e2e.test_redis_restarts import produce
+from tests.e2e.producing import produce
 from tests.workers import StartWorker, wait_for
-
-
-@pytest.fixture
-def private_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(tmp_path / "private")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_a_partitioned_worker_loses_nothing(
@@ -42,6 +32,7 @@ def test_a_partitioned_worker_loses_nothing(
         proxy.partition()
         time.sleep(8)
         proxy.heal()
+
         # Then every task succeeds (the other worker took over what the cut-off one held) and both run on
         def succeeded() -> bool:
             return all(client.hget(f"taskplane:task:{task_id}", "state") == "succeeded" for task_id in ids)

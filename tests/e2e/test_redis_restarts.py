@@ -3,50 +3,16 @@ acknowledged enqueue runs and no worker exits."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from taskplane import EmbeddedServer
+from tests.e2e.producing import produce
 from tests.workers import StartWorker, wait_for
-
-PRODUCE = """
-import json, sys
-from tests.apps.core_app import resilient
-ids = [resilient.enqueue(0.05, f"t{i}").id for i in range(int(sys.argv[1]))]
-print(json.dumps(ids))
-"""
-
-
-@pytest.fixture
-def private_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    """An embedded server of its own (the session's must not be killed), stopped by its pid at the end."""
-    server = EmbeddedServer(tmp_path / "private")
-    server.start()
-    yield server
-    server.stop()
-
-
-def produce(url: str, count: int, repo_root: Path) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-c", PRODUCE, str(count)],
-        env={**os.environ, "TASKPLANE_REDIS_URL": url},
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    ids: list[str] = json.loads(result.stdout)
-    return ids
 
 
 def test_workers_reconnect_and_nothing_acknowledged_is_lost_across_redis_kills(

@@ -177,20 +177,6 @@ class RecordStore:
             return None
         return TaskRecord.from_hash(task_id, data)
 
-    def delete(self, task_id: str) -> None:
-        """Remove a record and its index entries (used when an enqueue did not happen)."""
-        record = self.get(task_id)
-        keys = self._storage.keys
-        pipe = self._storage.client.pipeline()
-        pipe.delete(keys.record(task_id))
-        pipe.zrem(keys.index_all(), task_id)
-        for state in STATES:
-            pipe.zrem(keys.index_state(state), task_id)
-        if record is not None:
-            pipe.zrem(keys.index_name(record.name), task_id)
-            pipe.zrem(keys.index_queue(record.queue), task_id)
-        pipe.execute()
-
     def count_by_state(self) -> dict[str, int]:
         """How many records are in each state (one ZCARD per state)."""
         pipe = self._storage.client.pipeline(transaction=False)
