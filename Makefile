@@ -19,8 +19,9 @@ tools:
 	@command -v promtool >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# Two test processes, each with its own embedded server (tests/conftest.py): about half the time.
 test: install tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: install
 	$(BIN)/python -m benchmarks.enqueue_latency

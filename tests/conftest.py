@@ -2,6 +2,8 @@
 
 It starts in ``pytest_configure`` -- before test modules import their apps, which read
 TASKPLANE_REDIS_URL once at construction -- and is stopped by its pid in ``pytest_unconfigure``.
+Under pytest-xdist (``make test`` runs two processes) each test process has its own server; the
+controlling process, which runs no test, starts none.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ _data_dir: tempfile.TemporaryDirectory[str] | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _server, _data_dir
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # the xdist controller: its workers start their own servers
     _data_dir = tempfile.TemporaryDirectory(prefix="taskplane-tests-")
     _server = EmbeddedServer(_data_dir.name)
     info = _server.start()
