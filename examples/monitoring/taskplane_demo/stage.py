@@ -65,7 +65,7 @@ def run(
     children = start_children(home, port, stoppers)
     _, token = tp.api_keys.create("demo", ["admin"], replace=True)
     api = Api(f"http://127.0.0.1:{port}/api/v1", token)
-    wait_until(lambda: len(tp.workers()) >= 2, 60, "both workers")
+    wait_until(lambda: len(tp.workers.live()) >= 2, 60, "both workers")
     wait_until(tp.schedules.leader, 30, "a scheduler to lead")
     pids = ", ".join(f"{name} {child.pid}" for name, child in children.items())
     console.print(f"stack up: {pids}; API {api.base_url} (docs /docs)", highlight=False, soft_wrap=True)

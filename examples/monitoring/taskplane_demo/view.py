@@ -56,7 +56,7 @@ class LiveState:
         queues = Table(title="queues", title_justify="left", expand=False)
         for column in ("queue", "tier", "ready", "delayed", "dead"):
             queues.add_column(column, justify="right" if column in ("ready", "delayed", "dead") else "left")
-        for stats in tp.queue_stats():
+        for stats in tp.queues.stats():
             queues.add_row(
                 stats["queue"], stats["tier"], str(stats["ready"]), str(stats["delayed"]), str(stats["dead"])
             )

@@ -8,14 +8,16 @@ from typing import Any
 from taskplane.client.handle import TaskHandle
 from taskplane.client.producer import Producer
 from taskplane.client.tasks import Tasks
+from taskplane.stores.bundle import Stores
 from taskplane.stores.records import RecordPage, TaskRecord
 
 
 class TaskOperations:
-    """The task operations of ``Taskplane``, over its producer and its task look-ups."""
+    """The task operations of ``Taskplane``, over its producer, its task look-ups and its stores."""
 
     producer: Producer
     task_lookup: Tasks
+    stores: Stores
 
     # -- producing -------------------------------------------------------------------------------
 
@@ -85,7 +87,7 @@ class TaskOperations:
         Raises:
             InvalidRequestError: an unknown state or a cursor that was not handed out.
         """
-        return self.task_lookup.find(state, name, queue, since_ms, until_ms, limit, cursor)
+        return self.stores.records.find(state, name, queue, since_ms, until_ms, limit, cursor)
 
     def cancel(self, task_id: str, terminate_after: float | None = None) -> str:
         """Cancel a task: a queued or delayed one never runs; a running one sees ``is_cancelled()``

@@ -10,7 +10,7 @@ from taskplane.core.clock import now_ms
 from taskplane.core.errors import NotFinishedError, NotFoundError, TaskplaneError
 from taskplane.core.protocol import TaskState
 from taskplane.stores.bundle import Stores
-from taskplane.stores.records import RecordPage, TaskRecord
+from taskplane.stores.records import TaskRecord
 
 
 class TaskFailedError(TaskplaneError):
@@ -27,19 +27,6 @@ class Tasks:
     def get(self, task_id: str) -> TaskRecord | None:
         """The task's record, or None if no such task exists."""
         return self._stores.records.get(task_id)
-
-    def find(
-        self,
-        state: str | None = None,
-        name: str | None = None,
-        queue: str | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RecordPage:
-        """Task records newest first, filtered and paged (see :meth:`RecordStore.find`)."""
-        return self._stores.records.find(state, name, queue, since_ms, until_ms, limit, cursor)
 
     def result_of(self, record: TaskRecord, timeout: float = 5.0) -> Any:
         """The result of a finished task's record (from the result backend when the record holds only part).
