@@ -23,6 +23,7 @@ class PartitionProxy:
         self._healed = threading.Event()
         self._healed.set()
         self._closed = threading.Event()
+        self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, name="partition-accept", daemon=True).start()
 
@@ -36,13 +37,24 @@ class PartitionProxy:
 
     def close(self) -> None:
         """Stop accepting and close every connection."""
-        self._closed.set()
+        with self._lock:
+            self._closed.set()
+            sockets, self._sockets = self._sockets, []
         self._healed.set()
         with contextlib.suppress(OSError):
             self._listener.close()
-        for sock in list(self._sockets):
+        for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.close()
+
+    def _track(self, sock: socket.socket) -> bool:
+        """Keep ``sock`` to close it with the proxy; False (and it is closed now) once the proxy is closed."""
+        with self._lock:
+            if not self._closed.is_set():
+                self._sockets.append(sock)
+                return True
+        sock.close()
+        return False
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -53,17 +65,18 @@ class PartitionProxy:
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
     def _connect(self, client: socket.socket) -> None:
-        self._sockets.append(client)
+        if not self._track(client):
+            return
         self._healed.wait()  # a connection opened during a partition hangs until it heals
         if self._closed.is_set():
             return
         try:
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
         except OSError:
-            client.close()
-            return
+            return  # the client socket is closed with the proxy
         upstream.settimeout(None)
-        self._sockets.append(upstream)
+        if not self._track(upstream):
+            return
         for source, target in ((client, upstream), (upstream, client)):
             threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
 
