@@ -23,8 +23,10 @@ tools:
 test: install tools
 	$(BIN)/python -m pytest -n 2
 
+# taskplane side by side with plain Celery and Dramatiq (docs/performance.md); BENCH_ARGS=--quick for a short run.
 bench: install
-	$(BIN)/python -m benchmarks.enqueue_latency
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 # Fault runs with real workers and a private Valkey per fault; prints what was lost (CHAOS_ARGS=--quick).
 chaos: install

@@ -83,11 +83,15 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "worker_max_tasks_per_child": settings.max_tasks_per_child,
         "task_soft_time_limit": settings.soft_time_limit,
         "task_time_limit": settings.time_limit,
-        "task_track_started": True,
+        # No STARTED write to the result backend: the record says started (in the one round trip before the
+        # task body); Celery's result meta is written once, with the outcome.
+        "task_track_started": False,
         # No task-sent event per enqueue: it doubles the Redis work of every publish, and the record
         # written at enqueue already says "queued".
         "task_send_sent_event": False,
-        "worker_send_task_events": True,
+        # Celery task events (three PUBLISHes per task) only while a monitor listens: Flower turns them
+        # on with the ``enable_events`` control command. taskplane's metrics do not depend on them.
+        "worker_send_task_events": False,
         # Remote-control replies expire instead of piling up in Redis.
         "control_queue_ttl": 300,
         "control_queue_expires": 60,

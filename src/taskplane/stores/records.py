@@ -135,22 +135,35 @@ class RecordStore:
     def __init__(self, storage: Storage, retention_seconds: int) -> None:
         self._storage = storage
         self._retention = retention_seconds
+        self._state_keys = [storage.keys.index_state(state) for state in STATES]
 
     def write(
         self, task_id: str, name: str, queue: str, state: str | None = None, batch: Batch | None = None, **fields: Any
     ) -> None:
         """Set ``fields`` (and the state, keeping indexes in step) on a task's record, creating it if new.
 
+        A new record and every change of state except to ``started`` restart the record's retention;
+        ``started`` and progress writes leave it (the task was written moments before).
         With ``batch`` the write is only queued there, to go out with the rest of the batch.
         """
+        script_keys, script_args = self.write_script(task_id, name, queue, state, **fields)
+        if batch is not None:
+            batch.script("record_write", script_keys, script_args)
+        else:
+            self._storage.scripts.run("record_write", keys=script_keys, args=script_args)
+
+    def write_script(
+        self, task_id: str, name: str, queue: str, state: str | None = None, **fields: Any
+    ) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of ``record_write.lua`` for :meth:`write`."""
         keys = self._storage.keys
-        state_keys = [keys.index_state(s) for s in STATES]
         position = 0 if state is None else 6 + STATES.index(state)
+        refresh = state is not None and state != TaskState.STARTED
         stamp = now_ms()
         values: dict[str, Any] = {"id": task_id, "name": name, "queue": queue, "updated_ms": stamp, **fields}
         if state is not None:
             values["state"] = state
-        # "id" must come first: the script reads ARGV[5] as the id for the indexes.
+        # "id" must come first: the script reads ARGV[6] as the id for the indexes.
         flat: list[Any] = []
         for key, value in values.items():
             if value is None:
@@ -162,13 +175,9 @@ class RecordStore:
             keys.index_name(name),
             keys.index_queue(queue),
             keys.events(task_id),
-            *state_keys,
+            *self._state_keys,
         ]
-        script_args = [position, stamp, self._retention, *flat]
-        if batch is not None:
-            batch.script("record_write", script_keys, script_args)
-        else:
-            self._storage.scripts.run("record_write", keys=script_keys, args=script_args)
+        return script_keys, [position, stamp, self._retention, int(refresh), *flat]
 
     def get(self, task_id: str) -> TaskRecord | None:
         """The record, or None if no such task was ever recorded (or it expired)."""

@@ -44,7 +44,6 @@ def worker_argv(
         loglevel,
         "--pool",
         pool,
-        "--task-events",
         "--without-mingle",
         "--without-gossip",
     ]
