@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,6 @@ def test_flower_shows_the_worker_and_a_finished_task(
                     return worker.hostname in {entry.get("hostname") for entry in response.json()["data"]}
 
                 wait_for(heard_from_worker, 30, "Flower to receive the worker's events")
-                handle = add.enqueue(20, 22)
-                assert handle.result(timeout=30) == 42
 
                 def worker_listed() -> dict[str, Any] | None:
                     response = get("/api/workers?refresh=1")
@@ -80,14 +79,26 @@ def test_flower_shows_the_worker_and_a_finished_task(
                 info = wait_for(worker_listed, 30, "Flower to list the worker")
                 assert "ops" in {queue["name"] for queue in info.get("active_queues", [])}
 
-                def task_seen() -> dict[str, Any] | None:
-                    response = get(f"/api/task/info/{handle.id}")
+                def task_seen(task_id: str) -> dict[str, Any] | None:
+                    response = get(f"/api/task/info/{task_id}")
                     if response is None or response.status_code != 200:
                         return None
                     task = response.json()
                     return task if task.get("state") == "SUCCESS" else None
 
-                task = wait_for(task_seen, 30, "Flower to show the finished task")
+                # Task events are off until a monitor asks: Flower sends ``enable_events`` every 5 s, so
+                # a task run from then on is seen
+                def run_one_seen() -> dict[str, Any] | None:
+                    handle = add.enqueue(20, 22)
+                    assert handle.result(timeout=30) == 42
+                    deadline = time.monotonic() + 2
+                    while time.monotonic() < deadline:
+                        if task := task_seen(handle.id):
+                            return task
+                        time.sleep(0.1)
+                    return None
+
+                task = wait_for(run_one_seen, 40, "Flower to turn task events on and show a finished task")
                 assert task["name"] == "ops.add"
                 assert task["worker"] == worker.hostname
                 assert task["result"] == "42"

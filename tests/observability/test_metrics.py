@@ -86,15 +86,19 @@ def test_metrics_count_what_ran_on_two_worker_hosts(start_worker: StartWorker, a
     finished = [h for h in handles if h.id != handles[-1].id]  # the second limited task waits a minute
     wait_for(lambda: all(tp.handle(h.id).record().done for h in finished), 60, "the work to finish")
     wait_for(lambda: tp.handle(handles[-1].id).record().fields.get("waiting_for") == "rate_limit", 30, "the rate limit")
-    # the received counter is flushed from the workers' main processes once a second
+    # every process writes what it counted once a second
     started_total = 10 + 2 + 3 + 1 + 1  # add, boom, flaky attempts, limited (first), the scheduled add
 
     def counted() -> bool:
         samples = scrape(base_url, token)
         received = total(samples, "celery_task_received_total", name="ops.add")
-        return received == 12 and total(samples, "celery_task_revoked_total") == 1
+        started = total(samples, "celery_task_started_total")
+        runtimes = total(samples, "celery_task_runtime_count")
+        return received == 12 and total(samples, "celery_task_revoked_total") == 1 and started == started_total and (
+            runtimes == 11 + 3 + 2 + 1
+        )
 
-    wait_for(counted, 20, "the received and revoked counts")
+    wait_for(counted, 20, "the counts of every process")
 
     samples = scrape(base_url, token)
 

@@ -11,6 +11,7 @@ from celery import signals
 from taskplane.core.protocol import Header, Metric, TaskState
 from taskplane.middleware.base import Middleware, Publish, Run, WorkerContext
 from taskplane.stores.bundle import Stores
+from taskplane.stores.metric_buffer import MetricBuffer
 from taskplane.stores.metrics import MetricChanges, this_host
 
 #: How often a worker writes the count of messages it received.
@@ -18,7 +19,9 @@ RECEIVED_FLUSH_INTERVAL = 1.0
 
 
 class Metrics(Middleware):
-    """Counts every step of the lifecycle in the same round trip as the record write it belongs to.
+    """Counts every step of the lifecycle: a publish in the same round trip as its message; a run in the
+    process's :class:`MetricBuffer`, written once a second and when the process ends (no Redis command
+    per task).
 
     Retries, rate-limit waits and dead letters are counted where they happen (their own middleware and
     the failure path).
@@ -26,6 +29,7 @@ class Metrics(Middleware):
 
     def __init__(self, stores: Stores) -> None:
         self._stores = stores
+        self._buffer = MetricBuffer(stores.metrics)
         self._received: MetricChanges | None = None
         self._received_lock = threading.Lock()
         self._worker: WorkerContext | None = None
@@ -42,7 +46,7 @@ class Metrics(Middleware):
         ready_ms = run.headers.get(Header.READY)
         if ready_ms:
             changes.observe(Metric.QUEUE_WAIT, run.started - int(ready_ms) / 1000, run.name, run.queue)
-        self._stores.metrics.write(changes, run.batch.pipe)
+        self._buffer.add(changes)
 
     def after_run(self, run: Run) -> None:
         """Count a success (and its runtime) or a cancellation."""
@@ -52,17 +56,17 @@ class Metrics(Middleware):
         else:
             changes.count(Metric.SUCCEEDED, run.name, run.worker, run.queue)
             changes.observe(Metric.RUNTIME, time.time() - run.started, run.name, run.worker, run.queue)
-        self._stores.metrics.write(changes, run.batch.pipe)
+        self._buffer.add(changes)
 
     def on_failure(self, run: Run, exc: Exception) -> None:
         """Observe the failed attempt's runtime."""
         changes = self._changes(run).observe(Metric.RUNTIME, time.time() - run.started, run.name, run.worker, run.queue)
-        self._stores.metrics.write(changes, run.batch.pipe)
+        self._buffer.add(changes)
 
     def on_time_limit(self, run: Run, timeout: float) -> None:
         """Observe the killed attempt's runtime: its limit."""
         changes = self._changes(run).observe(Metric.RUNTIME, timeout, run.name, run.worker, run.queue)
-        self._stores.metrics.write(changes, run.batch.pipe)
+        self._buffer.add(changes)
 
     def _changes(self, run: Run) -> MetricChanges:
         return MetricChanges(run.worker or this_host())
@@ -74,12 +78,19 @@ class Metrics(Middleware):
         self._worker = worker
         self._received = MetricChanges(worker.hostname)
         signals.task_received.connect(self._on_received, weak=False)
+        signals.worker_process_shutdown.connect(self._process_ends, weak=False)
         worker.add_periodic("metrics-flush", RECEIVED_FLUSH_INTERVAL, self._flush_received)
 
     def on_worker_stop(self, worker: WorkerContext) -> None:
         """Write the last counts."""
         signals.task_received.disconnect(self._on_received)
+        signals.worker_process_shutdown.disconnect(self._process_ends)
         self._flush_received()
+        self._buffer.flush()
+
+    def _process_ends(self, **kwargs: Any) -> None:
+        """A pool process ends (shutdown or recycling): write what it counted."""
+        self._buffer.flush()
 
     def _on_received(self, sender: Any = None, request: Any = None, **kwargs: Any) -> None:
         worker = self._worker

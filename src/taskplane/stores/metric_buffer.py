@@ -1,0 +1,84 @@
+"""Metric changes of one process, added up in memory and written once per interval.
+
+A worker process runs hundreds of tasks a second; writing each task's counters and histogram
+observations as it happens costs 6-8 Redis commands per task. Here they are summed in memory and
+written by one pipeline per interval (and at exit), so the counts stay exact at a fraction of the cost.
+What a process killed by SIGKILL had not written yet (at most one interval's worth) is lost; the task
+records are not affected.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+
+from taskplane.stores.metrics import MetricChanges, TaskMetrics
+
+log = logging.getLogger("taskplane.metrics")
+
+#: How often buffered changes are written, at most (seconds).
+FLUSH_INTERVAL = 1.0
+
+
+class MetricBuffer:
+    """Sums :class:`MetricChanges` per host; a daemon thread writes them every ``interval`` seconds.
+
+    Fork-safe: a child process starts empty (its parent's unwritten changes are the parent's to write)
+    and starts its own thread on first use.
+    """
+
+    def __init__(self, metrics: TaskMetrics, interval: float = FLUSH_INTERVAL) -> None:
+        self._metrics = metrics
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._pending: dict[str, MetricChanges] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        reference = weakref.ref(self)
+        atexit.register(lambda: (buffer := reference()) is not None and buffer.flush())
+        os.register_at_fork(after_in_child=lambda: (buffer := reference()) is not None and buffer._forked())
+
+    def add(self, changes: MetricChanges) -> None:
+        """Add ``changes``; they are written within one interval."""
+        if not changes:
+            return
+        with self._lock:
+            pending = self._pending.get(changes.hostname)
+            if pending is None:
+                self._pending[changes.hostname] = MetricChanges(changes.hostname, dict(changes.increments))
+            else:
+                pending.merge(changes)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="taskplane-metrics", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> None:
+        """Write everything added so far (kept for the next try if Redis is unreachable)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for hostname, changes in pending.items():
+            try:
+                self._metrics.write(changes)
+            except Exception as exc:
+                log.warning("could not write metrics of %s (kept for the next flush): %s", hostname, exc)
+                with self._lock:
+                    kept = self._pending.setdefault(hostname, MetricChanges(hostname))
+                    kept.merge(changes)
+                return
+
+    def _run(self) -> None:
+        while not self._wake.wait(self._interval):
+            if os.getpid() != self._pid:
+                return
+            self.flush()
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
+        self._pending = {}
+        self._wake = threading.Event()
+        self._thread = None
+        self._pid = os.getpid()
