@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from benchmarks import footprint, http_load
+from benchmarks.load import WARM_UP
 from benchmarks.systems import SYSTEMS, System, drain, enqueue
 from taskplane.redis.embedded import EmbeddedServer
 
@@ -53,8 +54,6 @@ def measured(client: Any, action: Callable[[], object]) -> tuple[int, int]:
 
 def per_task(system: System, client: Any, env: dict[str, str], count: int) -> dict[str, float]:
     """Commands and round trips per enqueue and (marginal) per executed task."""
-    from benchmarks.load import WARM_UP
-
     client.flushall()
     commands, reads = measured(client, lambda: enqueue(system.name, "single", count, env))
     result = {"enqueue_commands": commands / (count + WARM_UP), "enqueue_round_trips": reads / (count + WARM_UP)}
@@ -80,10 +79,9 @@ def throughput(client: Any, env: dict[str, str], tasks: int, rounds: int) -> dic
                 seconds = enqueue(name, "single", tasks, env)
                 if concurrency == CONCURRENCY[0]:
                     rates[name].setdefault("enqueue", []).append(tasks / seconds)
-                from benchmarks.load import WARM_UP
-
-                rates[name].setdefault(f"drain_{concurrency}", []).append((tasks + WARM_UP) / drain(system, concurrency, client, env))
-                print(f"  round {round_index + 1} {name} -c {concurrency}: {rates[name][f'drain_{concurrency}'][-1]:,.0f}/s", flush=True)
+                rate = (tasks + WARM_UP) / drain(system, concurrency, client, env)
+                rates[name].setdefault(f"drain_{concurrency}", []).append(rate)
+                print(f"  round {round_index + 1} {name} -c {concurrency}: {rate:,.0f}/s", flush=True)
             if system.batch:
                 client.flushall()
                 rates[name].setdefault("batch_enqueue", []).append(tasks / enqueue(name, "batch", tasks, env))

@@ -171,7 +171,9 @@ def main() -> int:
         server = EmbeddedServer(data_dir)
         url = server.start().url
         try:
-            print(json.dumps(measure({**os.environ, "TASKPLANE_REDIS_URL": url}, options.rate, options.seconds), indent=2))
+            print(
+                json.dumps(measure({**os.environ, "TASKPLANE_REDIS_URL": url}, options.rate, options.seconds), indent=2)
+            )
         finally:
             server.stop()
     return 0

@@ -15,52 +15,62 @@ from collections.abc import Callable
 WARM_UP = 50
 
 
-def producer(system: str, mode: str) -> Callable[[range], None]:
-    """A function that enqueues one no-op task per index of a range."""
-    if system == "taskplane":
-        from benchmarks.bench_app import noop, tp
+def taskplane_producer(mode: str) -> Callable[[range], None]:
+    from benchmarks.bench_app import noop, tp
 
-        if mode in ("batch", "delayed"):
-            countdown = 3600.0 if mode == "delayed" else None
-
-            def batch(indexes: range) -> None:
-                for start in range(indexes.start, indexes.stop, 1000):
-                    chunk = range(start, min(start + 1000, indexes.stop))
-                    tp.enqueue_many("bench.noop", [[i] for i in chunk], countdown=countdown)
-
-            return batch
+    if mode == "single":
 
         def single(indexes: range) -> None:
             for i in indexes:
                 noop.enqueue(i)
 
         return single
-    if mode == "batch":
+    countdown = 3600.0 if mode == "delayed" else None
+
+    def batch(indexes: range) -> None:
+        for start in range(indexes.start, indexes.stop, 1000):
+            chunk = range(start, min(start + 1000, indexes.stop))
+            tp.enqueue_many("bench.noop", [[i] for i in chunk], countdown=countdown)
+
+    return batch
+
+
+def celery_producer(mode: str) -> Callable[[range], None]:
+    from benchmarks.plain_celery_app import noop
+
+    def send(indexes: range) -> None:
+        for i in indexes:
+            if mode == "delayed":
+                noop.apply_async((i,), countdown=3600)
+            else:
+                noop.delay(i)
+
+    return send
+
+
+def dramatiq_producer(mode: str) -> Callable[[range], None]:
+    from benchmarks.dramatiq_app import noop
+
+    def send(indexes: range) -> None:
+        for i in indexes:
+            if mode == "delayed":
+                noop.send_with_options(args=(i,), delay=3_600_000)
+            else:
+                noop.send(i)
+
+    return send
+
+
+PRODUCERS = {"taskplane": taskplane_producer, "celery": celery_producer, "dramatiq": dramatiq_producer}
+
+
+def producer(system: str, mode: str) -> Callable[[range], None]:
+    """A function that enqueues one no-op task per index of a range."""
+    if system not in PRODUCERS:
+        raise SystemExit(f"unknown system {system!r}")
+    if mode == "batch" and system != "taskplane":
         raise SystemExit(f"{system} has no batch enqueue here")
-    delayed = mode == "delayed"
-    if system == "celery":
-        from benchmarks.plain_celery_app import noop as celery_noop
-
-        def celery_single(indexes: range) -> None:
-            for i in indexes:
-                if delayed:
-                    celery_noop.apply_async((i,), countdown=3600)
-                else:
-                    celery_noop.delay(i)
-
-        return celery_single
-    if system == "dramatiq":
-        from benchmarks.dramatiq_app import noop as dramatiq_noop
-
-        def dramatiq_single(indexes: range) -> None:
-            for i in indexes:
-                if delayed:
-                    dramatiq_noop.send_with_options(args=(i,), delay=3_600_000)
-                else:
-                    dramatiq_noop.send(i)
-
-        return dramatiq_single
-    raise SystemExit(f"unknown system {system!r}")
+    return PRODUCERS[system](mode)
 
 
 def main() -> int:

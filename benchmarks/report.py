@@ -35,9 +35,12 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
 
 def render(report: dict[str, Any]) -> str:
     """Markdown tables of one report (the parts it holds)."""
-    out = [f"{report['date']}, {report['machine']['cpus']} CPUs, Python {report['machine']['python']}, "
-           f"server {report.get('server', '?')}, {report.get('tasks', 0):,} tasks per run, "
-           f"medians of {report.get('rounds', 1)} round(s)", ""]
+    out = [
+        f"{report['date']}, {report['machine']['cpus']} CPUs, Python {report['machine']['python']}, "
+        f"server {report.get('server', '?')}, {report.get('tasks', 0):,} tasks per run, "
+        f"medians of {report.get('rounds', 1)} round(s)",
+        "",
+    ]
     head = "| | " + " | ".join(LABELS[s] for s in SYSTEMS) + " | vs Celery | vs Dramatiq |"
     rule = "|---" * (len(SYSTEMS) + 3) + "|"
     throughput = report.get("throughput")
@@ -46,7 +49,8 @@ def render(report: dict[str, Any]) -> str:
         for key, label in RATES:
             values = [throughput.get(s, {}).get(key) for s in SYSTEMS]
             out.append(
-                f"| {label} | " + " | ".join(_number(v) for v in values)
+                f"| {label} | "
+                + " | ".join(_number(v) for v in values)
                 + f" | {_ratio(values[0], values[1])} | {_ratio(values[0], values[2])} |"
             )
         out.append("")
@@ -59,7 +63,10 @@ def render(report: dict[str, Any]) -> str:
     memory = report.get("memory")
     if memory:
         rss = memory["worker_rss"]
-        out += [f"Worker RSS (all processes, -c 2) before and after {memory['delayed_tasks']:,} tasks delayed by an hour:", ""]
+        out += [
+            f"Worker RSS (all processes, -c 2) before and after {memory['delayed_tasks']:,} tasks delayed by an hour:",
+            "",
+        ]
         out += ["| | before (MiB) | after (MiB) | growth (MiB) | not yet taken in |", "|---|---|---|---|---|"]
         for name in SYSTEMS:
             if name in rss:
@@ -69,13 +76,18 @@ def render(report: dict[str, Any]) -> str:
                     f"| {row['not_yet_taken']:,} |"
                 )
         records = memory["record_bytes"]
-        out += ["", "Redis memory per finished task kept: taskplane record (hash and index entries) "
-                f"{records['taskplane']:,.0f} bytes; plain Celery result {records['celery']:,.0f} bytes.", ""]
+        out += [
+            "",
+            "Redis memory per finished task kept: taskplane record (hash and index entries) "
+            f"{records['taskplane']:,.0f} bytes; plain Celery result {records['celery']:,.0f} bytes.",
+            "",
+        ]
     http = report.get("http")
     if http:
         fixed = http["at_200"]
         out.append(
-            f"HTTP enqueue at {fixed['rate']:.0f} requests/s: p50 {fixed['p50_ms']:.2f} ms, p99 {fixed['p99_ms']:.2f} ms, "
+            f"HTTP enqueue at {fixed['rate']:.0f} requests/s: p50 {fixed['p50_ms']:.2f} ms, "
+            f"p99 {fixed['p99_ms']:.2f} ms, "
             f"{fixed['errors']} errors; highest rate with p99 under 10 ms: {http['max_rate_p99_under_10ms']:,.0f}/s."
         )
     return "\n".join(out)

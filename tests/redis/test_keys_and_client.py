@@ -20,7 +20,6 @@ def test_every_key_shares_the_prefix() -> None:
         keys.dead_items("q.dead"),
         keys.dead_dropped("q.dead"),
         keys.dead_queues(),
-        keys.deliveries("i", 0),
         keys.cancel("i"),
         keys.unique("d"),
         keys.rate("n", "k"),

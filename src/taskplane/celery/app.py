@@ -97,6 +97,7 @@ class TaskplaneCelery(Celery):
             eta_ms=eta_ms,
             headers=headers,
             fresh=fresh,
+            requeued=requeue_of is not None,
             task=self.tasks.get(name),
             batch=self.stores.storage.batch(),
         )

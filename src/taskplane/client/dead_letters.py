@@ -7,9 +7,8 @@ from typing import Any
 
 from celery import Celery
 
-from taskplane.core.clock import now_ms
 from taskplane.core.errors import InvalidRequestError, NotFoundError
-from taskplane.core.protocol import PublishOption, TaskState
+from taskplane.core.protocol import PublishOption
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
 from taskplane.redis.keys import BELL_CAP
@@ -129,24 +128,13 @@ class DeadLetters:
             if not taken:
                 raise NotFoundError(f"dead letter {letter.id} is no longer in {letter.dead_queue}")
             return letter.id
-        self._stores.deliveries.forget(letter.id, letter.attempts)
+        # The record (queued again, attempts and delivery count reset) is written by the publish hooks in
+        # the same MULTI/EXEC as the message: a worker can never start it before the reset lands.
         options: dict[str, Any] = {
             PublishOption.RECORD.value: False,
             PublishOption.REQUEUE_OF.value: [letter.dead_queue, letter.id],
         }
         self._celery.send_task(letter.name, letter.args, letter.kwargs, task_id=letter.id, queue=target, **options)
-        self._stores.records.write(
-            letter.id,
-            letter.name,
-            target,
-            TaskState.QUEUED,
-            attempts=0,
-            retries=0,
-            requeued_ms=now_ms(),
-            reason="",
-            error_type="",
-            error_message="",
-        )
         return letter.id
 
     def purge(self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False) -> int:

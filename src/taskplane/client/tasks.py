@@ -69,9 +69,11 @@ class Tasks:
             raise NotFoundError(f"task {task_id} not found")
         if record.done:
             return record.state
-        self._stores.cancellations.request(task_id, terminate_after)
+        # The record first: a worker's start script reads the record (not the marker) to refuse to start it.
         if record.state in (TaskState.QUEUED, TaskState.SCHEDULED, TaskState.RETRYING):
             records.write(task_id, record.name, record.queue, TaskState.CANCELLED, finished_ms=now_ms())
+            self._stores.cancellations.request(task_id, terminate_after)
             return TaskState.CANCELLED
         records.write(task_id, record.name, record.queue, None, cancel_requested_ms=now_ms())
+        self._stores.cancellations.request(task_id, terminate_after)
         return record.state

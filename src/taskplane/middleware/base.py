@@ -40,6 +40,8 @@ class Publish:
     fresh: bool
     task: Any  # the registered Celery task, None for a name this app does not know
     batch: Batch
+    #: True for a dead letter put back to work: its record is reset (attempts, delivery count, error).
+    requeued: bool = False
     #: Set by a hook when an equal task exists already: nothing is published, this id is returned.
     existing_id: str | None = None
 
@@ -64,7 +66,10 @@ class Run:
     new_batch: Callable[[], Batch]
     batch: Batch = field(init=False)
     started: float = field(init=False)
+    #: Set when the start write landed: how often this attempt was delivered, this delivery included.
     deliveries: int = 0
+    #: Set when the start write landed: True if the task was cancelled before it could start.
+    cancelled: bool = False
     result: Any = None
     outcome: TaskState | None = None
     #: Set by the progress middleware: ``report(values, force)`` stores progress.
@@ -118,6 +123,10 @@ class Middleware:
 
     def before_run(self, run: Run) -> None:
         """A delivery is about to run. Raise ``TaskCancelled``, Celery's ``Ignore`` or ``Reject`` to stop it."""
+
+    def after_start(self, run: Run) -> None:
+        """The writes queued by ``before_run`` landed (``run.cancelled`` and ``run.deliveries`` are set).
+        Raise like ``before_run`` to stop the delivery before its body runs."""
 
     def after_run(self, run: Run) -> None:
         """The run ended with ``run.outcome``: succeeded (``run.result`` holds the value) or cancelled."""

@@ -26,9 +26,10 @@ class Cancellation(Middleware):
     def __init__(self, stores: Stores) -> None:
         self._stores = stores
 
-    def before_run(self, run: Run) -> None:
-        """Stop a task cancelled before it started; give a starting one its ``is_cancelled()``."""
-        if self._stores.cancellations.is_cancelled(run.task_id):
+    def after_start(self, run: Run) -> None:
+        """Stop a task cancelled before it started (the start write found it so); give a starting one its
+        ``is_cancelled()``."""
+        if run.cancelled:
             raise TaskCancelled(run.task_id)
         checked_at = 0.0
         cancelled = False

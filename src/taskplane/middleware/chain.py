@@ -82,7 +82,8 @@ class Chain:
     # -- running ------------------------------------------------------------------------------------
 
     def run(self, run: Run, body: Callable[[], Any]) -> Any:
-        """Run the before hooks, the task body, then the after or failure hooks; returns the body's result.
+        """Run the before hooks, send their writes (one round trip), run the after-start hooks, the task
+        body, then the after or failure hooks (one more round trip); returns the body's result.
 
         Redis unreachable before the body: the delivery goes back to its queue, the body does not run.
         Redis unreachable while the failure hooks decide (retry or dead letter): the delivery goes back
@@ -98,6 +99,8 @@ class Chain:
             unreachable = [error for item in self.middleware if (error := self._isolated(item.before_run, run))]
             if not unreachable:
                 unreachable = [error for error in [self._flush(run)] if error]
+            if not unreachable:  # one round trip before the body: every hook acts on its replies now
+                unreachable = [error for item in self.middleware if (error := self._isolated(item.after_start, run))]
         except TaskCancelled:
             run.outcome = TaskState.CANCELLED
             self._after(run)

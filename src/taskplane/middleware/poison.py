@@ -18,9 +18,9 @@ class PoisonCap(Middleware):
         self._failure = failure
         self._max_deliveries = max_deliveries
 
-    def before_run(self, run: Run) -> None:
-        """Count this delivery; refuse it if the attempt was delivered too often without finishing."""
-        run.deliveries = self._stores.deliveries.count(run.task_id, run.attempt)
+    def after_start(self, run: Run) -> None:
+        """Refuse a delivery whose attempt was delivered too often without finishing (the start write
+        counted the deliveries)."""
         if run.deliveries <= self._max_deliveries:
             return
         self._failure.bury_run(

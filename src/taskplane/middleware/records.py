@@ -27,6 +27,22 @@ class Records(Middleware):
     def before_publish(self, publish: Publish) -> None:
         """A new task is recorded as queued, or scheduled when it has an ETA (written by the transport in
         the MULTI/EXEC that queues the message: both or neither)."""
+        if publish.requeued:
+            self._stores.records.write(
+                publish.task_id,
+                publish.name,
+                publish.queue,
+                TaskState.SCHEDULED if publish.eta_ms else TaskState.QUEUED,
+                batch=publish.batch,
+                attempts=0,
+                retries=0,
+                deliveries=0,
+                requeued_ms=now_ms(),
+                reason="",
+                error_type="",
+                error_message="",
+            )
+            return
         if not publish.fresh:
             return
         self._stores.records.write(
@@ -43,18 +59,24 @@ class Records(Middleware):
         )
 
     def before_run(self, run: Run) -> None:
-        """The record says started, with the attempt, the worker and the delivery count."""
-        self._stores.records.write(
+        """Queue the start write: unless the task was cancelled, the record says started, with the
+        attempt, the worker and the delivery count (``run.cancelled`` and ``run.deliveries`` once sent)."""
+
+        def replied(cancelled: bool, deliveries: int) -> None:
+            run.cancelled = cancelled
+            run.deliveries = deliveries
+
+        self._stores.records.start(
+            run.batch,
             run.task_id,
             run.name,
             run.queue,
-            TaskState.STARTED,
-            batch=run.batch,
+            run.attempt,
+            replied,
             started_ms=int(run.started * 1000),
             attempts=run.attempt + 1,
             retries=run.attempt,
             worker=run.worker,
-            deliveries=run.deliveries,
         )
 
     def after_run(self, run: Run) -> None:

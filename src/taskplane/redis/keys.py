@@ -54,10 +54,6 @@ class Keys:
         """Set of queue names that have (or had) dead letters."""
         return f"{self.prefix}dlq-queues"
 
-    def deliveries(self, task_id: str, attempt: int) -> str:
-        """Counter of deliveries of one attempt of a task (poison-message detection)."""
-        return f"{self.prefix}deliveries:{task_id}:{attempt}"
-
     def cancel(self, task_id: str) -> str:
         """Cancellation marker of one task."""
         return f"{self.prefix}cancel:{task_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -15,6 +16,8 @@ SCRIPT_NAMES = (
     "fetch",
     "gcra_reserve",
     "record_write",
+    "run_start",
+    "delivery_adjust",
     "unique_release",
     "dead_add",
     "dead_take",
@@ -25,10 +28,16 @@ SCRIPT_NAMES = (
 )
 
 
+#: Scripts that call functions of a library script: the library's text goes first.
+LIBRARIES: dict[str, tuple[str, ...]] = {"record_write": ("record_lib",), "run_start": ("record_lib",)}
+
+
 @cache
 def script_source(name: str) -> str:
-    """The Lua text of one script."""
-    return resources.files("taskplane.redis").joinpath("lua", f"{name}.lua").read_text()
+    """The Lua text of one script (with the libraries it uses in front)."""
+    folder = resources.files("taskplane.redis").joinpath("lua")
+    parts = [folder.joinpath(f"{part}.lua").read_text() for part in (*LIBRARIES.get(name, ()), name)]
+    return "\n".join(parts)
 
 
 class Scripts:
@@ -58,9 +67,14 @@ class Batch:
         self.pipe = client.pipeline(transaction=False)
         self._scripts = scripts
         self._calls: list[tuple[int, str, list[str], list[Any]]] = []
+        self._on_reply: list[tuple[int, Callable[[Any], None]]] = []
 
-    def script(self, name: str, keys: list[str], args: list[Any]) -> None:
-        """Queue script ``name``."""
+    def script(
+        self, name: str, keys: list[str], args: list[Any], on_reply: Callable[[Any], None] | None = None
+    ) -> None:
+        """Queue script ``name``; ``on_reply`` gets its reply once the batch was sent."""
+        if on_reply is not None:
+            self._on_reply.append((len(self.pipe), on_reply))
         self._calls.append((len(self.pipe), name, keys, args))
         self.pipe.evalsha(self._scripts.sha(name), len(keys), *keys, *args)
 
@@ -94,4 +108,6 @@ class Batch:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
+        for index, callback in self._on_reply:
+            callback(replies[index])
         return list(replies)

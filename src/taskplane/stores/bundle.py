@@ -82,7 +82,7 @@ class Stores:
     @cached_property
     def deliveries(self) -> DeliveryCounter:
         """Delivery counters (poison-message detection)."""
-        return DeliveryCounter(self.storage, self._settings.record_retention)
+        return DeliveryCounter(self.storage)
 
     @cached_property
     def metrics(self) -> TaskMetrics:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +152,27 @@ class RecordStore:
             batch.script("record_write", script_keys, script_args)
         else:
             self._storage.scripts.run("record_write", keys=script_keys, args=script_args)
+
+    def start(
+        self,
+        batch: Batch,
+        task_id: str,
+        name: str,
+        queue: str,
+        attempt: int,
+        on_reply: Callable[[bool, int], None],
+        **fields: Any,
+    ) -> None:
+        """Queue ``run_start.lua`` on ``batch``: unless the task was cancelled, count this delivery of
+        ``attempt`` (kept in the record) and write the record as started with ``fields``. Once the batch
+        went out, ``on_reply(cancelled, deliveries of this attempt so far)`` is called."""
+        script_keys, script_args = self.write_script(task_id, name, queue, TaskState.STARTED, **fields)
+        keys = [self._storage.keys.cancel(task_id), *script_keys]
+
+        def replied(reply: Any) -> None:
+            on_reply(bool(int(reply[0])), int(reply[1]))
+
+        batch.script("run_start", keys, [attempt, *script_args], on_reply=replied)
 
     def write_script(
         self, task_id: str, name: str, queue: str, state: str | None = None, **fields: Any

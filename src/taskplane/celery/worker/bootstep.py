@@ -161,7 +161,7 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
                 timeout,
                 len(running),
             )
-            returned = [(request.id, int(request.request_dict.get("retries") or 0)) for request in running]
+            returned = [request.id for request in running]
             try:  # a delivery returned by a graceful shutdown is not a crash: it does not count toward poison
                 self._app.stores.deliveries.returned(returned)
             except Exception as exc:

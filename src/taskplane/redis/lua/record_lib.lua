@@ -1,0 +1,46 @@
+-- The record write shared by record_write.lua and run_start.lua (prepended to both by scripts.py).
+-- keys: [1] record hash, [2] index of all, [3] name index, [4] queue index, [5] events channel,
+-- [6..] one index per state, in the order of taskplane.records.STATES (each ends with ':' .. state).
+-- argv: [1] new state position in keys (0: state unchanged), [2] now ms, [3] ttl s,
+-- [4] 1 to refresh the ttl (creation always does), [5..] field, value pairs; argv[6] is the id.
+-- current: {created_ms, state, version} as read by HMGET.
+-- Costs one HSET, plus ZADD x3 and EXPIRE for a new record, ZREM + ZADD for a change of state, EXPIRE
+-- when asked, and a PUBLISH of the change unless the record is new (nobody can wait on it yet).
+local function write_record(keys, argv, current)
+  local created, old = current[1], current[2]
+  local id = argv[6]
+  local fields = {unpack(argv, 5)}
+  local version = (tonumber(current[3]) or 0) + 1
+  fields[#fields + 1] = 'version'
+  fields[#fields + 1] = version
+  local fresh = not created
+  if fresh then
+    created = argv[2]
+    fields[#fields + 1] = 'created_ms'
+    fields[#fields + 1] = created
+  end
+  redis.call('HSET', keys[1], unpack(fields))
+  if fresh then
+    redis.call('ZADD', keys[2], created, id)
+    redis.call('ZADD', keys[3], created, id)
+    redis.call('ZADD', keys[4], created, id)
+  end
+  local position = tonumber(argv[1])
+  if position > 0 then
+    local target = keys[position]
+    local moved = not old or string.sub(target, -(#old + 1)) ~= ':' .. old
+    if moved and old then
+      for i = 6, #keys do
+        if string.sub(keys[i], -(#old + 1)) == ':' .. old then redis.call('ZREM', keys[i], id) end
+      end
+    end
+    if moved then redis.call('ZADD', target, created, id) end
+  end
+  if fresh or argv[4] == '1' then redis.call('EXPIRE', keys[1], tonumber(argv[3])) end
+  if not fresh then
+    local change = {version = version}
+    for i = 1, #fields - 2, 2 do change[fields[i]] = fields[i + 1] end
+    redis.call('PUBLISH', keys[5], cjson.encode(change))
+  end
+  return created
+end
