@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from taskplane.celery.app import TaskplaneCelery
 from taskplane.celery.config import celery_config
+from taskplane.celery.results import CeleryResults
 from taskplane.celery.task import TaskplaneTask
 from taskplane.celery.worker.bootstep import TaskplaneWorkerStep
 from taskplane.client.dead_letters import DeadLetters
@@ -75,7 +76,10 @@ class Taskplane(TaskOperations, DeprecatedNames):
             lambda: self.stores.storage, self.settings.record_retention, self.settings.dead_letter_cap
         )
         self.chain = Chain(
-            default_middleware(self.stores, self.failure, self.settings, self.registry.names, self.topology.names)
+            [
+                *default_middleware(self.stores, self.failure, self.settings, self.registry.names, self.topology.names),
+                CeleryResults(),
+            ]
         )
         self.celery = TaskplaneCelery(
             name,

@@ -1,17 +1,22 @@
-"""Celery's Redis result backend, without a SUBSCRIBE to the result channel at every publish."""
+"""Celery's Redis result backend, without a SUBSCRIBE to the result channel at every publish, and with
+the SUCCESS meta written in the worker's final round trip (:mod:`taskplane.celery.results`)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from celery import states
 from celery.backends.redis import RedisBackend
+from kombu.utils.encoding import bytes_to_str
 
 from taskplane.redis.client import CONNECTION_ERRORS
 
 log = logging.getLogger("taskplane.worker")
 #: What a result write raises when Redis is gone (a broken pipe surfaces as a plain OSError).
 RESULT_STORE_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, OSError)
+#: Set on a Celery request whose result meta went out with the final record.
+STORED = "taskplane_result_stored"
 
 
 class ResultBackend(RedisBackend):
@@ -22,6 +27,30 @@ class ResultBackend(RedisBackend):
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Nothing: the result channel is subscribed to when someone waits."""
+
+    def queue_result(self, pipe: Any, task_id: str, result: Any, request: Any) -> None:
+        """Queue the SUCCESS meta of ``task_id`` on ``pipe`` (a SETEX and a PUBLISH, as Celery's own write
+        sends, with the same content), and mark ``request`` so that :meth:`mark_as_done` does not write it
+        again. Celery's GET of the current meta before each write is skipped: the task record already
+        guards against running a finished task twice."""
+        meta = self._get_result_meta(result=result, state=states.SUCCESS, traceback=None, request=request)
+        meta["task_id"] = bytes_to_str(task_id)
+        key = self.get_key_for_task(task_id)
+        value = self.encode(meta)
+        if self.expires:
+            pipe.setex(key, self.expires, value)
+        else:
+            pipe.set(key, value)
+        pipe.publish(key, value)
+        setattr(request, STORED, True)
+
+    def mark_as_done(
+        self, task_id: str, result: Any, request: Any = None, store_result: bool = True, state: str = states.SUCCESS
+    ) -> None:
+        """Celery's, minus the write when the final round trip already carried the meta."""
+        if request is not None and getattr(request, STORED, False):
+            store_result = False
+        super().mark_as_done(task_id, result, request, store_result, state)
 
     def store_result(self, task_id: str, result: Any, state: str, *args: Any, **kwargs: Any) -> Any:
         """Celery's store (retried through a short outage by ``result_backend_always_retry``); if Redis stays

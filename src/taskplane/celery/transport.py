@@ -74,11 +74,16 @@ class QoS(kombu_redis.QoS):
         stays in flight and its lease returns it: the consumer must not die on it."""
         if self._detached(delivery_tag, "acknowledge"):
             return
+        channel: Any = self.channel
         try:
-            super().ack(delivery_tag)
+            # kombu wraps these two in MULTI/EXEC; in this order they need not be atomic: a lease entry
+            # whose message is gone is dropped by the restore, and the message goes first.
+            with channel.conn_or_acquire() as client:
+                pipe = client.pipeline(transaction=False)
+                pipe.hdel(self.unacked_key, delivery_tag).zrem(self.unacked_index_key, delivery_tag).execute()
         except CONNECTION_ERRORS as exc:
             kombu_redis.logger.warning("could not acknowledge %s (%s); its lease returns it", delivery_tag, exc)
-            virtual.QoS.ack(self, delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
         """Reject (and requeue); when Redis is unreachable or the channel closed, the lease returns it."""
