@@ -38,18 +38,25 @@ ORDER = ("taskplane", "celery", "dramatiq")
 CONCURRENCY = (1, 2, 4)
 
 
-def counters(client: Any) -> tuple[int, int]:
-    """(commands, round trips) since the last CONFIG RESETSTAT."""
-    stats = client.info("commandstats")
-    commands = sum(int(value["calls"]) for name, value in stats.items() if not name.startswith("cmdstat_info"))
-    return commands, int(client.info("stats")["total_reads_processed"])
+def own_commands(client: Any) -> int:
+    """Commands this benchmark's own connection sent so far (its polling must not count)."""
+    info = client.execute_command("CLIENT", "INFO")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    return int(text.split("tot-cmds=")[1].split()[0])
 
 
 def measured(client: Any, action: Callable[[], object]) -> tuple[int, int]:
+    """(commands, round trips) the systems sent while ``action`` ran, from ``INFO commandstats`` and
+    ``total_reads_processed``, minus what this benchmark's own connection sent."""
     client.config_resetstat()
+    before = own_commands(client)
     action()
-    commands, reads = counters(client)
-    return commands - 1, reads - 1  # the RESETSTAT itself
+    own = own_commands(client) - before
+    stats = client.info("commandstats")
+    reads = int(client.info("stats")["total_reads_processed"])
+    commands = sum(int(value["calls"]) for value in stats.values())
+    # Our own: the RESETSTAT, the polling, the CLIENT INFO calls and the two INFO reads just made.
+    return commands - own - 3, reads - own - 3
 
 
 def per_task(system: System, client: Any, env: dict[str, str], count: int) -> dict[str, float]:

@@ -54,7 +54,7 @@ def test_a_message_leaves_its_queue_only_inside_the_fetch_script(
         handles = [add.enqueue(i, i) for i in range(20)]
         wait_for(lambda: all(handle.record().done for handle in handles), 30, "the tasks to finish")
     pops = [c for c in seen if c["command"].split(" ", 1)[0].upper() in POPS]
-    from_queues = [c for c in pops if c["command"].split(" ")[1].split("\x06")[0] in queues]
+    from_queues = [c for c in pops if queues & {arg.strip('"').split("\x06")[0] for arg in c["command"].split(" ")[1:]}]
     assert len([c for c in from_queues if c["client_type"] == "lua"]) >= 20
     assert [c for c in from_queues if c["client_type"] != "lua"] == []  # never a bare pop from a queue
 
@@ -80,14 +80,22 @@ def test_the_fetch_script_puts_the_message_in_flight_as_it_came_and_quarantines_
         "properties": {"delivery_tag": "tag-1", "delivery_info": {"exchange": "normal", "routing_key": "normal"}},
     }
     item = json.dumps(message)
-    client.lpush("normal", item, "not a message")  # RPOP takes the message first
+    second = {**message, "properties": {**message["properties"], "delivery_tag": "tag-2"}}
+    client.lpush("normal", item, json.dumps(second), "not a message")  # taken from the right: oldest first
+    client.lpush(keys.bell("normal"), 1, 1, 1)
     scripts = Scripts(client)
-    script_keys = [keys.unacked(), keys.unacked_index(), keys.quarantine(), "normal", keys.bell("normal")]
-    taken = scripts.run("fetch", script_keys, [1000.0, 1])
+    script_keys = [keys.unacked(), keys.unacked_index(), keys.quarantine(), "high", "normal"]
+    script_keys += [keys.bell("high"), keys.bell("normal")]
+    taken = scripts.run("fetch", script_keys, [1000.0, 2, 1])  # at most one message
     assert taken == ["normal", item, "tag-1"]
     assert json.loads(client.hget(keys.unacked(), "tag-1")) == [message, "normal", "normal"]  # [null, null] kept
     assert client.zscore(keys.unacked_index(), "tag-1") == 1000.0
-    garbage = scripts.run("fetch", script_keys, [1001.0, 1])
-    assert garbage == ["normal", "not a message", None]
+    # Up to 5 at once, from the first non-empty list; the acknowledgements it carries go first
+    rest = scripts.run("fetch", script_keys, [1001.0, 2, 5, "tag-1"])
+    assert rest == ["normal", json.dumps(second), "tag-2", "not a message", None]
+    assert client.hkeys(keys.unacked()) == ["tag-2"] and client.zrange(keys.unacked_index(), 0, -1) == ["tag-2"]
     assert list(map(json.loads, client.hvals(keys.quarantine()))) == [["normal", "not a message"]]
-    assert scripts.run("fetch", script_keys, [1002.0, 1]) is None
+    # Every list empty: the bells rung for messages already taken are silenced
+    assert client.llen(keys.bell("normal")) == 3
+    assert scripts.run("fetch", script_keys, [1002.0, 2, 5]) == []
+    assert client.llen(keys.bell("normal")) == 0

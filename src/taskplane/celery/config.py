@@ -81,6 +81,7 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "worker_prefetch_multiplier": settings.prefetch_multiplier,
         # Recycle processes to bound leaks in user code.
         "worker_max_tasks_per_child": settings.max_tasks_per_child,
+        "worker_max_memory_per_child": settings.max_memory_per_child * 1024 or None,  # Celery counts KiB
         "task_soft_time_limit": settings.soft_time_limit,
         "task_time_limit": settings.time_limit,
         # No STARTED write to the result backend: the record says started (in the one round trip before the

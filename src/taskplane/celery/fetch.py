@@ -4,9 +4,10 @@ puts it in flight under a lease (``redis/lua/fetch.lua``), never by a bare BRPOP
 kombu's consumer loop sends one command on the channel's connection and calls ``_brpop_read`` when the
 reply arrives. Here that command alternates between two kinds:
 
-- ``fetch``: the script takes the next message (tiers and priority steps in kombu's order), writes it
-  to the unacked hash and the lease index, and returns it. While messages keep coming, the next command
-  is another fetch.
+- ``fetch``: the script first acknowledges the deliveries the worker finished since the last fetch,
+  then takes the next messages (as many as the prefetch allows, from the first non-empty list in
+  kombu's order of tiers and priority steps), writes them to the unacked hash and the lease index, and
+  returns them. While messages keep coming, the next command is another fetch.
 - ``wait``: when the queues were empty, a BRPOP on the queues' bell lists blocks until a publisher
   rings (every taskplane publish, delayed move and requeue does) or the poll timeout passes; either way
   the next command is a fetch. A message put in a queue without a bell (a plain LPUSH) waits at most
@@ -14,6 +15,11 @@ reply arrives. Here that command alternates between two kinds:
 
 Nothing is popped from a queue by a command whose reply could be lost: a kill, a partition or a server
 crash after the script leaves the message in flight, and the lease returns it.
+
+Acknowledgements ride on the next fetch (no round trip of their own, and the worker's main process does
+not block on them) unless a wait is under way; then, and when the channel closes, they are sent at once.
+An acknowledgement lost with its process leaves a delivery whose lease returns it: the task's record
+says it finished, and the start script refuses to run it again.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from taskplane.stores.queues import queue_of_list
 
 FETCH = "fetch"
 WAIT = "wait"
+#: The most messages one fetch takes (each also bounded by the free prefetch slots).
+FETCH_MAX = 16
 
 
 class LosslessFetch:
@@ -44,6 +52,9 @@ class LosslessFetch:
     _taskplane_fetch_sha: str | None = None
     #: Tags the fetch script put in flight that kombu's QoS has not recorded yet.
     _taskplane_fetched: set[str]
+    #: Finished deliveries to acknowledge with the next fetch, and those the fetch under way carries.
+    _taskplane_acks: list[str]
+    _taskplane_acks_sent: list[str]
 
     @property
     def _keys(self) -> Keys:
@@ -68,13 +79,42 @@ class LosslessFetch:
         channel._brpop_sent_at = time.monotonic()
         self._taskplane_sent = self._taskplane_next
         if self._taskplane_sent == WAIT:
+            self.flush_acks()  # a wait may block for a while: acknowledgements do not wait with it
             bells = list(dict.fromkeys(self._keys.bell(self._queue_of(name)) for name in lists))
             connection.send_command("BRPOP", *bells, channel.brpop_timeout if timeout is None else timeout or 1)
             return
         keys = self._keys
         bells = [keys.bell(self._queue_of(name)) for name in lists]
         script_keys = [channel.unacked_key, channel.unacked_index_key, keys.quarantine(), *lists, *bells]
-        connection.send_command("EVALSHA", self._fetch_sha(), len(script_keys), *script_keys, time.time(), len(lists))
+        most = max(1, min(int(channel.qos.can_consume_max_estimate() or 1), FETCH_MAX))
+        acks, self._taskplane_acks = self._taskplane_acks, []
+        self._taskplane_acks_sent = acks
+        connection.send_command(
+            "EVALSHA", self._fetch_sha(), len(script_keys), *script_keys, time.time(), len(lists), most, *acks
+        )
+
+    def defer_ack(self, delivery_tag: str) -> bool:
+        """Keep ``delivery_tag``'s acknowledgement for the next fetch; False when it must go now (a wait
+        is under way, or this channel consumes nothing)."""
+        channel: Any = self
+        if not channel.active_queues or (channel._in_poll and self._taskplane_sent == WAIT):
+            return False
+        self._taskplane_acks.append(delivery_tag)
+        return True
+
+    def flush_acks(self) -> None:
+        """Send the acknowledgements kept for the next fetch now."""
+        acks, self._taskplane_acks = self._taskplane_acks, []
+        if not acks:
+            return
+        channel: Any = self
+        try:
+            with channel.conn_or_acquire() as client:
+                pipe = client.pipeline(transaction=False)
+                pipe.hdel(channel.unacked_key, *acks).zrem(channel.unacked_index_key, *acks).execute()
+        except channel.connection_errors:
+            self._taskplane_acks = acks + self._taskplane_acks
+            raise
 
     def _fetch_sha(self) -> str:
         if self._taskplane_fetch_sha is None:
@@ -94,45 +134,59 @@ class LosslessFetch:
             except NoScriptError:  # the server restarted and lost its scripts: load it again, then fetch
                 self._taskplane_fetch_sha = None
                 self._taskplane_next = FETCH
+                self._taskplane_acks = self._taskplane_acks_sent + self._taskplane_acks
+                self._taskplane_acks_sent = []
                 raise Empty() from None
             except channel.connection_errors:
                 channel.client.connection.disconnect()
                 self._taskplane_next = FETCH
+                self._taskplane_acks_sent = []  # lost with the reply or not: their leases return them
                 raise
             if sent == WAIT:
                 self._taskplane_next = FETCH  # a bell rang or the wait timed out: look again
                 raise Empty()
+            self._taskplane_acks_sent = []
             if not reply:
                 self._taskplane_next = WAIT
                 raise Empty()
-            list_name, item, tag = (bytes_to_str(part) if part else part for part in reply)
-            queue = self._queue_of(list_name)
+            parts = [bytes_to_str(part) if part else part for part in reply]
+            queue = self._queue_of(parts[0])
             channel._queue_cycle.rotate(queue)
-            if not tag:
-                self._quarantined(queue, item)
+            delivered = 0
+            for index in range(1, len(parts), 2):
+                delivered += self._take(queue, parts[index], parts[index + 1])
+            if not delivered:
                 raise Empty()
-            message = loads(item)
-            keys = self._signing_keys()
-            if keys and not verify(message["body"], message.get("headers") or {}, keys):
-                self._forged(queue, item, message, tag)
-                raise Empty()
-            problem = problem_with(message, len(item), self._payload_limit())
-            if problem is not None:
-                self._invalid(queue, item, message, tag, problem)
-                raise Empty()
-            self._taskplane_fetched.add(tag)  # in flight already: QoS writes nothing
-            try:
-                channel.connection._deliver(message, queue)
-            except channel.connection_errors:
-                raise
-            except Exception as exc:  # whatever else a message can do to Celery, it must not stop the consumer
-                self._taskplane_fetched.discard(tag)
-                self._invalid(queue, item, message, tag, f"{type(exc).__name__}: {exc}"[:500])
-                raise Empty() from None
             return True
         finally:
             channel._in_poll = None
             channel._flush_brpop_reauth()
+
+    def _take(self, queue: str, item: str, tag: str | None) -> bool:
+        """Hand one fetched item to the consumer; False if it was dead-lettered instead."""
+        channel: Any = self
+        if not tag:
+            self._quarantined(queue, item)
+            return False
+        message = loads(item)
+        keys = self._signing_keys()
+        if keys and not verify(message["body"], message.get("headers") or {}, keys):
+            self._forged(queue, item, message, tag)
+            return False
+        problem = problem_with(message, len(item), self._payload_limit())
+        if problem is not None:
+            self._invalid(queue, item, message, tag, problem)
+            return False
+        self._taskplane_fetched.add(tag)  # in flight already: QoS writes nothing
+        try:
+            channel.connection._deliver(message, queue)
+        except channel.connection_errors:
+            raise
+        except Exception as exc:  # whatever else a message can do to Celery, it must not stop the consumer
+            self._taskplane_fetched.discard(tag)
+            self._invalid(queue, item, message, tag, f"{type(exc).__name__}: {exc}"[:500])
+            return False
+        return True
 
     def _quarantined(self, queue: str, item: str) -> None:
         """An item the fetch script found not to be a kombu message (dead-lettered by the channel)."""

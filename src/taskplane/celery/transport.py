@@ -76,11 +76,13 @@ class QoS(kombu_redis.QoS):
             return
         channel: Any = self.channel
         try:
-            # kombu wraps these two in MULTI/EXEC; in this order they need not be atomic: a lease entry
-            # whose message is gone is dropped by the restore, and the message goes first.
-            with channel.conn_or_acquire() as client:
-                pipe = client.pipeline(transaction=False)
-                pipe.hdel(self.unacked_key, delivery_tag).zrem(self.unacked_index_key, delivery_tag).execute()
+            # Usually the acknowledgement rides on the next fetch (taskplane.celery.fetch). Else kombu's
+            # two commands without its MULTI/EXEC: in this order they need not be atomic (a lease entry
+            # whose message is gone is dropped by the restore, and the message goes first).
+            if not channel.defer_ack(delivery_tag):
+                with channel.conn_or_acquire() as client:
+                    pipe = client.pipeline(transaction=False)
+                    pipe.hdel(self.unacked_key, delivery_tag).zrem(self.unacked_index_key, delivery_tag).execute()
         except CONNECTION_ERRORS as exc:
             kombu_redis.logger.warning("could not acknowledge %s (%s); its lease returns it", delivery_tag, exc)
         virtual.QoS.ack(self, delivery_tag)
@@ -109,6 +111,8 @@ class QoS(kombu_redis.QoS):
         (Redis restarted or unreachable), leave them to their leases instead of failing the close: kombu
         then raises from deep inside ``Channel.close`` and the worker stops."""
         try:
+            channel: Any = self.channel
+            channel.flush_acks()  # what finished must not be restored
             return super().restore_unacked_once(stderr)
         except Exception as exc:
             delivered: Any = self._delivered
@@ -133,8 +137,10 @@ class Channel(LosslessFetch, kombu_redis.Channel):
     _taskplane_failure: FailurePath | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self._taskplane_fetched = set()
+        self._taskplane_acks = []
+        self._taskplane_acks_sent = []
+        super().__init__(*args, **kwargs)
 
     @contextlib.contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:

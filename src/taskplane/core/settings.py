@@ -38,7 +38,10 @@ class Settings(BaseSettings):
     dead_letter_cap: int = Field(default=100_000, ge=1)
     max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
     prefetch_multiplier: int = Field(default=1, ge=1)
-    max_tasks_per_child: int = Field(default=1000, ge=1)
+    max_tasks_per_child: int = Field(default=10_000, ge=1)
+    # A pool process using more than this (MiB, resident) is replaced after its task: bounds leaks in user
+    # code without recycling every few seconds (a replacement costs Celery's pool about a second). 0: never.
+    max_memory_per_child: int = Field(default=512, ge=0)
     mover_interval: float = Field(default=0.2, gt=0)
     scheduler_lease_ttl: float = Field(default=10.0, ge=1)  # a dead leader is replaced within this
     scheduler_tick: float = Field(default=0.5, gt=0, le=5)  # how often schedulers renew, poll and fire

@@ -38,6 +38,11 @@ def worker_argv(
         str(chosen.prefetch if profile else settings.prefetch_multiplier),
         "--max-tasks-per-child",
         str(chosen.max_tasks_per_child or settings.max_tasks_per_child),
+        *(
+            ["--max-memory-per-child", str(settings.max_memory_per_child * 1024)]
+            if settings.max_memory_per_child
+            else ()
+        ),
         "--hostname",
         hostname or f"{chosen.name}-{os.getpid()}@{socket.gethostname()}",
         "--loglevel",

@@ -2,7 +2,8 @@
 -- keys: [1] record hash, [2] index of all, [3] name index, [4] queue index, [5] events channel,
 -- [6..] one index per state, in the order of taskplane.records.STATES (each ends with ':' .. state).
 -- argv: [1] new state position in keys (0: state unchanged), [2] now ms, [3] ttl s,
--- [4] 1 to refresh the ttl (creation always does), [5..] field, value pairs; argv[6] is the id.
+-- [4] 1 to refresh the ttl, 2 to refresh it unless the record is young, 0 to keep it (creation always
+-- sets it), [5..] field, value pairs; argv[6] is the id.
 -- current: {created_ms, state, version} as read by HMGET.
 -- Costs one HSET, plus ZADD x3 and EXPIRE for a new record, ZREM + ZADD for a change of state, EXPIRE
 -- when asked, and a PUBLISH of the change unless the record is new (nobody can wait on it yet).
@@ -36,7 +37,10 @@ local function write_record(keys, argv, current)
     end
     if moved then redis.call('ZADD', target, created, id) end
   end
-  if fresh or argv[4] == '1' then redis.call('EXPIRE', keys[1], tonumber(argv[3])) end
+  -- '2' (a final state): a record younger than 1 % of its retention keeps the TTL it was given at creation
+  -- (it is kept at least 99 % of the retention after finishing); an older one gets the full retention again.
+  local refresh = argv[4] == '1' or (argv[4] == '2' and tonumber(argv[2]) - tonumber(created) > tonumber(argv[3]) * 10)
+  if fresh or refresh then redis.call('EXPIRE', keys[1], tonumber(argv[3])) end
   if not fresh then
     local change = {version = version}
     for i = 1, #fields - 2, 2 do change[fields[i]] = fields[i + 1] end
