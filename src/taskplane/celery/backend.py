@@ -30,9 +30,9 @@ class ResultBackend(RedisBackend):
 
     def queue_result(self, pipe: Any, task_id: str, result: Any, request: Any) -> None:
         """Queue the SUCCESS meta of ``task_id`` on ``pipe`` (a SET with Celery's expiry and a PUBLISH, as
-        Celery's own write sends, with the same content), and mark ``request`` so that :meth:`mark_as_done` does not write it
-        again. Celery's GET of the current meta before each write is skipped: the task record already
-        guards against running a finished task twice."""
+        Celery's own write sends, with the same content), and mark ``request`` so that
+        :meth:`mark_as_done` does not write it again. Celery's GET of the current meta before each write
+        is skipped: the start script already refuses to run a task that succeeded."""
         meta = self._get_result_meta(result=result, state=states.SUCCESS, traceback=None, request=request)
         meta["task_id"] = bytes_to_str(task_id)
         key = self.get_key_for_task(task_id)

@@ -70,6 +70,8 @@ class Run:
     deliveries: int = 0
     #: Set when the start write landed: True if the task was cancelled before it could start.
     cancelled: bool = False
+    #: Set when the start write landed: True if the task had already succeeded (a duplicate delivery).
+    duplicate: bool = False
     result: Any = None
     outcome: TaskState | None = None
     #: Set by the progress middleware: ``report(values, force)`` stores progress.

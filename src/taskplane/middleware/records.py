@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+
+from celery.exceptions import Ignore
 
 from taskplane.core.clock import compact_json, now_ms
 from taskplane.core.protocol import TaskState
 from taskplane.middleware.base import Middleware, Publish, Run, WorkerContext
 from taskplane.stores.bundle import Stores
+
+log = logging.getLogger("taskplane.worker")
 
 #: How often a worker drops index entries of expired records.
 TRIM_INTERVAL = 60.0
@@ -62,8 +67,9 @@ class Records(Middleware):
         """Queue the start write: unless the task was cancelled, the record says started, with the
         attempt, the worker and the delivery count (``run.cancelled`` and ``run.deliveries`` once sent)."""
 
-        def replied(cancelled: bool, deliveries: int) -> None:
-            run.cancelled = cancelled
+        def replied(verdict: str, deliveries: int) -> None:
+            run.cancelled = verdict == "cancelled"
+            run.duplicate = verdict == "done"
             run.deliveries = deliveries
 
         self._stores.records.start(
@@ -78,6 +84,13 @@ class Records(Middleware):
             retries=run.attempt,
             worker=run.worker,
         )
+
+    def after_start(self, run: Run) -> None:
+        """A delivery of a task that already succeeded (its acknowledgement was lost with its worker, or its
+        lease ran out) is acknowledged without running again."""
+        if run.duplicate:
+            log.warning("task %s[%s] already succeeded: acknowledged without running again", run.name, run.task_id)
+            raise Ignore()
 
     def after_run(self, run: Run) -> None:
         """The record says succeeded (with the result) or cancelled."""

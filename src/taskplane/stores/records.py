@@ -14,6 +14,8 @@ from taskplane.core.protocol import STATE_ALIASES, TERMINAL_STATES, TaskState
 from taskplane.redis.scripts import Batch
 from taskplane.redis.storage import Storage
 
+#: What the start script decided, by the code it answers.
+START_VERDICTS = ("run", "cancelled", "done")
 #: Every state, in the order of the record script's index keys.
 STATES: tuple[str, ...] = tuple(TaskState)
 _INT_FIELDS = (
@@ -162,17 +164,19 @@ class RecordStore:
         name: str,
         queue: str,
         attempt: int,
-        on_reply: Callable[[bool, int], None],
+        on_reply: Callable[[str, int], None],
         **fields: Any,
     ) -> None:
         """Queue ``run_start.lua`` on ``batch``: unless the task was cancelled, count this delivery of
         ``attempt`` (kept in the record) and write the record as started with ``fields``. Once the batch
-        went out, ``on_reply(cancelled, deliveries of this attempt so far)`` is called."""
+        went out, ``on_reply(verdict, deliveries of this attempt so far)`` is called; the verdict is
+        ``run``, ``cancelled`` or ``done`` (the task already succeeded: a duplicate delivery). Only
+        ``run`` wrote anything."""
         script_keys, script_args = self.write_script(task_id, name, queue, TaskState.STARTED, **fields)
         keys = [self._storage.keys.cancel(task_id), *script_keys]
 
         def replied(reply: Any) -> None:
-            on_reply(bool(int(reply[0])), int(reply[1]))
+            on_reply(START_VERDICTS[int(reply[0])], int(reply[1]))
 
         batch.script("run_start", keys, [attempt, *script_args], on_reply=replied)
 
