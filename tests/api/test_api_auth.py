@@ -48,6 +48,7 @@ def test_every_endpoint_but_health_needs_a_valid_key(served: Served) -> None:
     assert sorted(operations) == sorted(
         [
             ("POST", f"{API}/tasks"),
+            ("POST", f"{API}/tasks/batch"),
             ("GET", f"{API}/tasks"),
             ("GET", f"{API}/tasks/x"),
             ("DELETE", f"{API}/tasks/x"),

@@ -58,6 +58,37 @@ class EnqueueRequest(BaseModel):
         return self
 
 
+#: The most tasks one batch request may queue.
+MAX_BATCH = 1000
+
+
+class BatchItem(BaseModel):
+    """The arguments of one task of a batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class BatchRequest(BaseModel):
+    """Many calls of one task, queued together (every item is checked before anything is queued)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = NAME
+    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+    queue: str | None = Field(default=None, min_length=1, max_length=200)
+    countdown: float | None = Field(default=None, ge=0, le=366 * 24 * 3600, description="Seconds to wait.")
+
+
+class BatchResponse(BaseModel):
+    """The queued tasks, in the order of the items."""
+
+    task: str
+    ids: list[str]
+
+
 class TaskLinks(BaseModel):
     """Where to follow a task."""
 

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery
 from celery.utils import uuid
 
+from taskplane.celery.direct import is_direct, publish_direct
 from taskplane.celery.publishing import PendingWrites, pending_writes
 from taskplane.client.producer import Producer
 from taskplane.client.tasks import Tasks
@@ -111,7 +112,10 @@ class TaskplaneCelery(Celery):
         pending = PendingWrites(publish.batch)
         token = pending_writes.set(pending)
         try:
-            result = super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
+            if is_direct(queue, options):
+                result = publish_direct(self, name, args, kwargs, task_id, queue, countdown, eta, options)
+            else:
+                result = super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
         except BaseException:
             self.chain.publish_failed(publish)
             raise

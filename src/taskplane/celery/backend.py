@@ -33,11 +33,12 @@ class ResultBackend(RedisBackend):
         Celery's own write sends, with the same content), and mark ``request`` so that
         :meth:`mark_as_done` does not write it again. Celery's GET of the current meta before each write
         is skipped: the start script already refuses to run a task that succeeded."""
-        meta = self._get_result_meta(result=result, state=states.SUCCESS, traceback=None, request=request)
+        backend: Any = self  # Celery's private helpers are not in its type stubs
+        meta = backend._get_result_meta(result=result, state=states.SUCCESS, traceback=None, request=request)
         meta["task_id"] = bytes_to_str(task_id)
         key = self.get_key_for_task(task_id)
         value = self.encode(meta)
-        pipe.set(key, value, ex=self.expires or None)
+        pipe.set(key, value, ex=backend.expires or None)
         pipe.publish(key, value)
         setattr(request, STORED, True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,18 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
     ) -> TaskHandle:
         """Queue with options: another ``queue``, a ``countdown`` in seconds or an ``eta`` datetime."""
         return self.platform.producer.enqueue(self.name, args, kwargs or {}, queue=queue, countdown=countdown, eta=eta)
+
+    def enqueue_many(
+        self,
+        items: Iterable[Sequence[Any] | Mapping[str, Any]],
+        *,
+        queue: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+    ) -> list[TaskHandle]:
+        """Queue this task once per item (positional arguments, or a dict of keyword arguments), 500 per
+        round trip; returns the handles in order (see :meth:`taskplane.Taskplane.enqueue_many`)."""
+        return self.platform.producer.enqueue_many(self.name, items, queue=queue, countdown=countdown, eta=eta)
 
     def apply_async(
         self,

@@ -6,6 +6,8 @@
 - A message larger than the payload limit is refused with a one-line error.
 - A requeue from a dead-letter queue leaves the dead-letter queue in the same step as it enters
   the queue (a message is never in both places, nor in neither).
+- A message goes out with the publish hooks' writes (its record, its sent count) in one atomic
+  ``publish.lua`` call: one round trip, both or neither.
 - A message leaves its queue only in the same atomic step that puts it in flight under a lease
   (:mod:`taskplane.celery.fetch`); every publish rings the queue's bell so idle consumers wake at once.
 - A queue item that is not a kombu message is dead-lettered as ``malformed`` instead of breaking
@@ -24,19 +26,18 @@ from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
-from kombu.transport import virtual
 from kombu.utils.json import dumps
 
 from taskplane.celery.fetch import LosslessFetch
 from taskplane.celery.publishing import pending_writes
+from taskplane.celery.qos import QoS
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import NotFoundError, PayloadTooLargeError
 from taskplane.core.protocol import DeadReason, Header, TransportOption
 from taskplane.core.signing import sign
 from taskplane.middleware.failure import FailurePath
-from taskplane.redis.client import CONNECTION_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
-from taskplane.redis.scripts import script_source
+from taskplane.redis.scripts import collected_publishes, publish_command, publish_delayed, script_source
 from taskplane.redis.storage import Storage
 
 #: Bytes a queued message may carry around its body (headers, properties) beyond the payload limit.
@@ -56,77 +57,6 @@ def eta_delay(eta: object, now: float | None = None) -> float:
     return due.timestamp() - (time.time() if now is None else now)
 
 
-class QoS(kombu_redis.QoS):
-    """kombu's ack emulation; a message the fetch script already put in flight is not written again."""
-
-    def append(self, message: Any, delivery_tag: str) -> None:
-        """Track a delivered message (and put it in flight, unless the fetch script did)."""
-        channel: Any = self.channel
-        fetched: set[str] = channel._taskplane_fetched
-        if delivery_tag in fetched:
-            fetched.discard(delivery_tag)
-            virtual.QoS.append(self, message, delivery_tag)
-            return
-        super().append(message, delivery_tag)
-
-    def ack(self, delivery_tag: str) -> None:
-        """Acknowledge; when Redis is unreachable or the channel already closed (a reconnect), the delivery
-        stays in flight and its lease returns it: the consumer must not die on it."""
-        if self._detached(delivery_tag, "acknowledge"):
-            return
-        channel: Any = self.channel
-        try:
-            # Usually the acknowledgement rides on the next fetch (taskplane.celery.fetch). Else kombu's
-            # two commands without its MULTI/EXEC: in this order they need not be atomic (a lease entry
-            # whose message is gone is dropped by the restore, and the message goes first).
-            if not channel.defer_ack(delivery_tag):
-                with channel.conn_or_acquire() as client:
-                    pipe = client.pipeline(transaction=False)
-                    pipe.hdel(self.unacked_key, delivery_tag).zrem(self.unacked_index_key, delivery_tag).execute()
-        except CONNECTION_ERRORS as exc:
-            kombu_redis.logger.warning("could not acknowledge %s (%s); its lease returns it", delivery_tag, exc)
-        virtual.QoS.ack(self, delivery_tag)
-
-    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
-        """Reject (and requeue); when Redis is unreachable or the channel closed, the lease returns it."""
-        if self._detached(delivery_tag, "reject"):
-            return
-        try:
-            super().reject(delivery_tag, requeue)
-        except CONNECTION_ERRORS as exc:
-            kombu_redis.logger.warning("could not reject %s (%s); its lease returns it", delivery_tag, exc)
-            virtual.QoS.ack(self, delivery_tag)
-
-    def _detached(self, delivery_tag: str, what: str) -> bool:
-        """True (after dropping the tag from the books) when this channel lost its connection."""
-        channel: Any = self.channel
-        if channel.connection is not None and channel.connection.client is not None:
-            return False
-        kombu_redis.logger.warning("cannot %s %s on a closed channel; its lease returns it", what, delivery_tag)
-        virtual.QoS.ack(self, delivery_tag)
-        return True
-
-    def restore_unacked_once(self, stderr: Any = None) -> Any:
-        """Return this channel's deliveries to their queues at close; when the connection is already gone
-        (Redis restarted or unreachable), leave them to their leases instead of failing the close: kombu
-        then raises from deep inside ``Channel.close`` and the worker stops."""
-        try:
-            channel: Any = self.channel
-            channel.flush_acks()  # what finished must not be restored
-            return super().restore_unacked_once(stderr)
-        except Exception as exc:
-            delivered: Any = self._delivered
-            kombu_redis.logger.warning(
-                "could not return %d delivery(ies) at close (%s: %s); their leases return them",
-                len(delivered or ()),
-                type(exc).__name__,
-                exc,
-            )
-            if delivered:
-                delivered.clear()  # kombu asserts a restored state is empty
-            return None
-
-
 class Channel(LosslessFetch, kombu_redis.Channel):
     """Redis channel with lossless fetch, the delayed store, payload limit, atomic requeue and the
     malformed-item guard."""
@@ -134,6 +64,7 @@ class Channel(LosslessFetch, kombu_redis.Channel):
     QoS = QoS
 
     _taskplane_client: Any = None
+    _taskplane_publish: Any = None
     _taskplane_failure: FailurePath | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -182,6 +113,8 @@ class Channel(LosslessFetch, kombu_redis.Channel):
         payload = dumps(message)
         keys = self._keys
         pending = pending_writes.get()
+        if requeue is None and self._publish_script(queue, message, payload, pending, delay):
+            return
         with self.conn_or_acquire() as client:
             # One MULTI/EXEC: the record and counts written by the publish hooks land with the message,
             # or neither does (also when the reply is lost: EXEC runs whole on the server).
@@ -205,6 +138,38 @@ class Channel(LosslessFetch, kombu_redis.Channel):
             pending.sent = True
         if requeue is not None and not replies[-1]:
             raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
+
+    def _publish_script(self, queue: str, message: dict[str, Any], payload: str, pending: Any, delay: float) -> bool:
+        """Queue a message (or store it delayed) with the publish hooks' writes in one ``publish.lua``
+        call (atomic like the MULTI/EXEC it replaces, without resending script sources); False if the
+        writes include a script ``publish.lua`` cannot run. In a batch enqueue the call is collected."""
+        ops = pending.batch.as_publish() if pending is not None else ([], [0])
+        if ops is None:
+            return False
+        script_keys, argv = ops
+        if delay > 0:
+            publish_delayed(script_keys, argv, self._keys.delayed(queue), delay, payload)
+        else:
+            channel: Any = self  # kombu's private methods are not in its type stubs
+            target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
+            bell = self._keys.bell(queue)
+            publish_command(script_keys, argv, "LPUSH", target, payload)
+            publish_command(script_keys, argv, "LPUSH", bell, 1)
+            publish_command(script_keys, argv, "LTRIM", bell, 0, BELL_CAP - 1)
+        collected = collected_publishes.get()
+        if collected is not None:
+            collected.append((script_keys, argv))
+            if pending is not None:
+                pending.sent = True
+            return True
+        with self.conn_or_acquire() as client:
+            script = self._taskplane_publish
+            if script is None or script.registered_client is not client:
+                script = self._taskplane_publish = client.register_script(script_source("publish"))
+            script(keys=script_keys, args=argv)
+        if pending is not None:
+            pending.sent = True
+        return True
 
     def _payload_limit(self) -> int:
         # The body limit plus room for the envelope (headers, properties) around it.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from taskplane.client.handle import TaskHandle
-from taskplane.client.producer import Producer
+from taskplane.client.producer import Call, Producer
 from taskplane.client.tasks import Tasks
 from taskplane.stores.bundle import Stores
 from taskplane.stores.records import RecordPage, TaskRecord
@@ -53,6 +54,25 @@ class TaskOperations:
         )
 
     # -- operating -------------------------------------------------------------------------------
+
+    def enqueue_many(
+        self,
+        name: str,
+        items: Iterable[Sequence[Any] | Mapping[str, Any] | Call],
+        *,
+        queue: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+    ) -> list[TaskHandle]:
+        """Queue one task ``name`` per item (a list of positional arguments, a dict of keyword
+        arguments, or a ``Call(args, kwargs)``), 500 per round trip; returns the handles in order.
+        Every item is checked before anything is queued.
+
+        Raises:
+            UnknownTaskError, TaskArgumentsError (naming the item), ConfigurationError,
+            PayloadTooLargeError, RedisUnavailableError (earlier chunks were queued; no inline fallback).
+        """
+        return self.producer.enqueue_many(name, items, queue=queue, countdown=countdown, eta=eta)
 
     def handle(self, task_id: str) -> TaskHandle:
         """A handle on the task ``task_id`` (to wait for it, read its result, cancel it)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,14 +14,26 @@ from celery.utils import uuid
 
 from taskplane.client.handle import TaskHandle
 from taskplane.client.tasks import Tasks
-from taskplane.core.errors import ConfigurationError
+from taskplane.core.errors import ConfigurationError, TaskArgumentsError
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
+from taskplane.redis.scripts import collected_publishes, send_publishes
 from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import call_fingerprint
 
 log = logging.getLogger("taskplane")
+
+#: Messages sent per round trip by :meth:`Producer.enqueue_many`.
+BATCH_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Call:
+    """One item of a batch enqueue with both positional and keyword arguments."""
+
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Producer:
@@ -60,7 +74,7 @@ class Producer:
             options["queue"] = queue
         try:
             if idempotency_key is None:
-                result = task.apply_async(list(args), kwargs, **options)
+                result = self._send(task, list(args), kwargs, options)
             else:
                 claimed = self._apply_once(task, idempotency_key, list(args), kwargs, options)
                 if isinstance(claimed, str):
@@ -75,11 +89,72 @@ class Producer:
             return TaskHandle(self._tasks, inline.id, inline_result=inline)
         return TaskHandle(self._tasks, result.id, existing=bool(getattr(result, "taskplane_existing", False)))
 
+    def enqueue_many(
+        self,
+        name: str,
+        items: Iterable[Sequence[Any] | Mapping[str, Any] | Call],
+        *,
+        queue: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+    ) -> list[TaskHandle]:
+        """Queue one task ``name`` per item (a list of positional arguments, a dict of keyword
+        arguments, or a :class:`Call` with both); returns their handles in order. Every item is
+        checked first, as :meth:`enqueue` checks one, so a bad item queues nothing. Then
+        :data:`BATCH_CHUNK` messages go per round trip, each with its record in one atomic step.
+
+        Raises:
+            UnknownTaskError, TaskArgumentsError (naming the item), ConfigurationError, PayloadTooLargeError,
+            RedisUnavailableError (the chunks before the failing one were queued; no inline fallback).
+        """
+        self._registry.require(name)
+        calls: list[tuple[list[Any], dict[str, Any]]] = []
+        for index, item in enumerate(items):
+            if isinstance(item, Call):
+                args, kwargs = list(item.args), dict(item.kwargs)
+            elif isinstance(item, Mapping):
+                args, kwargs = [], dict(item)
+            else:
+                args, kwargs = list(item), {}
+            try:
+                self._registry.check_arguments(name, args, kwargs)
+            except TaskArgumentsError as exc:
+                raise TaskArgumentsError(f"item {index}: {exc}") from None
+            calls.append((args, kwargs))
+        if queue is not None:
+            self._topology.get(queue)
+        if countdown is not None and countdown < 0:
+            raise ConfigurationError(f"countdown must be >= 0, not {countdown}")
+        task: Any = self._celery.tasks[name]
+        options: dict[str, Any] = {"countdown": countdown, "eta": eta}
+        if queue is not None:
+            options["queue"] = queue
+        handles: list[TaskHandle] = []
+        for start in range(0, len(calls), BATCH_CHUNK):
+            collected: list[tuple[list[str], list[Any]]] = []
+            token = collected_publishes.set(collected)
+            try:
+                chunk = calls[start : start + BATCH_CHUNK]
+                ids = [self._send(task, args, kwargs, {**options, "task_id": uuid()}).id for args, kwargs in chunk]
+            finally:
+                collected_publishes.reset(token)
+            try:
+                send_publishes(self._stores.storage.batch(), collected)
+            except CONNECTION_ERRORS as exc:
+                raise unavailable(self._stores.redis_url, exc) from None
+            handles.extend(TaskHandle(self._tasks, task_id) for task_id in ids)
+        return handles
+
     def enqueue_id(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: str | None, task_id: str
     ) -> str:
         """Queue ``name`` with a chosen id; returns the id of the task queued (or found)."""
         return self.enqueue(name, args, kwargs, queue=queue, task_id=task_id).id
+
+    def _send(self, task: Any, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> Any:
+        """Publish through the app's ``send_task`` (the arguments were checked already: Celery's
+        ``apply_async`` would check them a second time)."""
+        return self._celery.send_task(task.name, args, kwargs, task_type=task, **options)
 
     def _apply_once(self, task: Any, key: str, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> Any:
         """Publish unless ``key`` already made a task: returns that task's id, or the new AsyncResult."""
@@ -89,7 +164,7 @@ class Producer:
         if existing is not None:
             return existing
         try:
-            result = task.apply_async(args, kwargs, **options)
+            result = self._send(task, args, kwargs, options)
         except BaseException:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 idempotency.release(key, options["task_id"], fingerprint)

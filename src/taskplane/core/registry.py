@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -61,8 +62,14 @@ class TaskRegistry:
             TaskArgumentsError: the arguments do not fit (one line naming the problem).
         """
         self.require(name)
-        signature = inspect.signature(self._functions[name])
+        signature = _signature(self._functions[name])
         try:
             signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TaskArgumentsError(f"bad arguments for {name}{signature}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature(function: Any) -> inspect.Signature:
+    """The signature of a task function (computed once: ``inspect.signature`` costs more than the bind)."""
+    return inspect.signature(function)

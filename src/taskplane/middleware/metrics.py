@@ -29,7 +29,7 @@ class Metrics(Middleware):
 
     def __init__(self, stores: Stores) -> None:
         self._stores = stores
-        self._buffer = MetricBuffer(stores.metrics)
+        self._buffer = MetricBuffer(lambda: stores.metrics)
         self._received: MetricChanges | None = None
         self._received_lock = threading.Lock()
         self._worker: WorkerContext | None = None
@@ -40,8 +40,9 @@ class Metrics(Middleware):
             sent = MetricChanges(this_host()).count(Metric.SENT, publish.name, this_host(), publish.queue)
             self._stores.metrics.write(sent, publish.batch.pipe)
 
-    def before_run(self, run: Run) -> None:
-        """Count the start and observe how long the task waited since it was ready."""
+    def after_start(self, run: Run) -> None:
+        """Count the start and observe how long the task waited since it was ready (after the start
+        write: a task found cancelled, poison or already done did not start)."""
         changes = self._changes(run).count(Metric.STARTED, run.name, run.worker, run.queue)
         ready_ms = run.headers.get(Header.READY)
         if ready_ms:

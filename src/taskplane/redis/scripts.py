@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -17,6 +18,7 @@ SCRIPT_NAMES = (
     "gcra_reserve",
     "record_write",
     "run_start",
+    "publish",
     "delivery_adjust",
     "unique_release",
     "dead_add",
@@ -29,7 +31,11 @@ SCRIPT_NAMES = (
 
 
 #: Scripts that call functions of a library script: the library's text goes first.
-LIBRARIES: dict[str, tuple[str, ...]] = {"record_write": ("record_lib",), "run_start": ("record_lib",)}
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    "record_write": ("record_lib",),
+    "run_start": ("record_lib",),
+    "publish": ("record_lib",),
+}
 
 
 @cache
@@ -90,6 +96,25 @@ class Batch:
             else:
                 pipe.execute_command(*args, **options)
 
+    def as_publish(self) -> tuple[list[str], list[Any]] | None:
+        """This batch as the keys and arguments of ``publish.lua`` (one atomic script), to which the
+        caller appends its own commands (:func:`publish_command`); None if the batch holds a script
+        other than ``record_write``."""
+        scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
+        keys: list[str] = []
+        argv: list[Any] = [0]
+        for index, (args, _options) in enumerate(self.pipe.command_stack):
+            if index in scripts:
+                name, script_keys, script_args = scripts[index]
+                if name != "record_write":
+                    return None
+                keys.extend(script_keys)
+                argv.extend(("r", len(script_args) + 1, *script_args, len(script_keys)))
+                argv[0] += 1
+            else:
+                publish_command(keys, argv, *args)
+        return keys, argv
+
     def execute(self) -> list[Any]:
         """Send everything; returns the replies in order.
 
@@ -111,3 +136,36 @@ class Batch:
         for index, callback in self._on_reply:
             callback(replies[index])
         return list(replies)
+
+
+def publish_command(keys: list[str], argv: list[Any], name: str, key: str, *args: Any) -> None:
+    """Append one single-key command to ``publish.lua``'s ``keys`` and ``argv`` (see :meth:`Batch.as_publish`)."""
+    keys.append(key)
+    argv.extend(("c", len(args) + 1, name, *args))
+    argv[0] += 1
+
+
+def publish_delayed(keys: list[str], argv: list[Any], delayed_key: str, delay: float, payload: str) -> None:
+    """Append a delayed message (due ``delay`` seconds from now by the server's clock) to ``publish.lua``'s
+    ``keys`` and ``argv``."""
+    keys.append(delayed_key)
+    argv.extend(("d", 2, repr(delay), payload))
+    argv[0] += 1
+
+
+#: While set, a publisher adds each message's ``publish.lua`` call (keys, arguments) here instead of
+#: sending it: a batch enqueue sends a chunk of them in one pipeline (:func:`send_publishes`).
+collected_publishes: ContextVar[list[tuple[list[str], list[Any]]] | None] = ContextVar(
+    "taskplane_collected_publishes", default=None
+)
+
+
+def send_publishes(batch: Batch, calls: list[tuple[list[str], list[Any]]]) -> None:
+    """Send collected ``publish.lua`` calls in one round trip (each call atomic by itself).
+
+    Raises:
+        redis.RedisError: a call failed (those before it in the batch were applied).
+    """
+    for keys, argv in calls:
+        batch.script("publish", keys, argv)
+    batch.execute()

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Callable
 
 from taskplane.stores.metrics import MetricChanges, TaskMetrics
 
@@ -30,8 +31,8 @@ class MetricBuffer:
     and starts its own thread on first use.
     """
 
-    def __init__(self, metrics: TaskMetrics, interval: float = FLUSH_INTERVAL) -> None:
-        self._metrics = metrics
+    def __init__(self, metrics: Callable[[], TaskMetrics], interval: float = FLUSH_INTERVAL) -> None:
+        self._metrics = metrics  # a callable: building the store would connect at app construction
         self._interval = interval
         self._lock = threading.Lock()
         self._pending: dict[str, MetricChanges] = {}
@@ -39,8 +40,19 @@ class MetricBuffer:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         reference = weakref.ref(self)
-        atexit.register(lambda: (buffer := reference()) is not None and buffer.flush())
-        os.register_at_fork(after_in_child=lambda: (buffer := reference()) is not None and buffer._forked())
+
+        def at_exit() -> None:
+            buffer = reference()
+            if buffer is not None:
+                buffer.flush()
+
+        def in_child() -> None:
+            buffer = reference()
+            if buffer is not None:
+                buffer._forked()
+
+        atexit.register(at_exit)
+        os.register_at_fork(after_in_child=in_child)
 
     def add(self, changes: MetricChanges) -> None:
         """Add ``changes``; they are written within one interval."""
@@ -62,7 +74,7 @@ class MetricBuffer:
             pending, self._pending = self._pending, {}
         for hostname, changes in pending.items():
             try:
-                self._metrics.write(changes)
+                self._metrics().write(changes)
             except Exception as exc:
                 log.warning("could not write metrics of %s (kept for the next flush): %s", hostname, exc)
                 with self._lock:

@@ -105,25 +105,15 @@ class MetricChanges:
         return bool(self.increments)
 
 
-#: How often a process refreshes its host's entry in the host index, at most (seconds).
-HOST_REFRESH = 5.0
-_host_written: dict[tuple[int, str, str], float] = {}
-
-
 def add_changes(pipe: Any, keys: Keys, changes: MetricChanges) -> None:
-    """Queue the Redis commands that apply ``changes`` on ``pipe`` (a pipeline or a batch's pipeline):
-    one increment per field, and the host's entry in the host index every few seconds."""
+    """Queue the Redis commands that apply ``changes`` on ``pipe`` (a pipeline or a batch's pipeline)."""
     key = keys.metrics(changes.hostname)
     for field, amount in changes.increments.items():
         if float(amount).is_integer():
             pipe.hincrby(key, field, int(amount))
         else:
             pipe.hincrbyfloat(key, field, amount)
-    now = time.time()
-    host = (id(getattr(pipe, "connection_pool", pipe)), keys.metrics_hosts(), changes.hostname)
-    if now - _host_written.get(host, 0.0) >= HOST_REFRESH:
-        _host_written[host] = now
-        pipe.zadd(keys.metrics_hosts(), {changes.hostname: now})
+    pipe.zadd(keys.metrics_hosts(), {changes.hostname: time.time()})
 
 
 class TaskMetrics:

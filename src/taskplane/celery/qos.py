@@ -1,0 +1,83 @@
+"""kombu's Redis ack emulation (QoS) as taskplane's transport needs it: deliveries the fetch script put in
+flight are not written again, acknowledgements ride on the next fetch, and a lost connection never
+brings the consumer down (the lease returns what could not be acknowledged or rejected)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+
+from taskplane.redis.client import CONNECTION_ERRORS
+
+
+class QoS(kombu_redis.QoS):
+    """kombu's ack emulation; a message the fetch script already put in flight is not written again."""
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        """Track a delivered message (and put it in flight, unless the fetch script did)."""
+        channel: Any = self.channel
+        fetched: set[str] = channel._taskplane_fetched
+        if delivery_tag in fetched:
+            fetched.discard(delivery_tag)
+            virtual.QoS.append(self, message, delivery_tag)
+            return
+        super().append(message, delivery_tag)
+
+    def ack(self, delivery_tag: str) -> None:
+        """Acknowledge; when Redis is unreachable or the channel already closed (a reconnect), the delivery
+        stays in flight and its lease returns it: the consumer must not die on it."""
+        if self._detached(delivery_tag, "acknowledge"):
+            return
+        channel: Any = self.channel
+        try:
+            # Usually the acknowledgement rides on the next fetch (taskplane.celery.fetch). Else kombu's
+            # two commands without its MULTI/EXEC: in this order they need not be atomic (a lease entry
+            # whose message is gone is dropped by the restore, and the message goes first).
+            if not channel.defer_ack(delivery_tag):
+                with channel.conn_or_acquire() as client:
+                    pipe = client.pipeline(transaction=False)
+                    pipe.hdel(self.unacked_key, delivery_tag).zrem(self.unacked_index_key, delivery_tag).execute()
+        except CONNECTION_ERRORS as exc:
+            kombu_redis.logger.warning("could not acknowledge %s (%s); its lease returns it", delivery_tag, exc)
+        virtual.QoS.ack(self, delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        """Reject (and requeue); when Redis is unreachable or the channel closed, the lease returns it."""
+        if self._detached(delivery_tag, "reject"):
+            return
+        try:
+            super().reject(delivery_tag, requeue)
+        except CONNECTION_ERRORS as exc:
+            kombu_redis.logger.warning("could not reject %s (%s); its lease returns it", delivery_tag, exc)
+            virtual.QoS.ack(self, delivery_tag)
+
+    def _detached(self, delivery_tag: str, what: str) -> bool:
+        """True (after dropping the tag from the books) when this channel lost its connection."""
+        channel: Any = self.channel
+        if channel.connection is not None and channel.connection.client is not None:
+            return False
+        kombu_redis.logger.warning("cannot %s %s on a closed channel; its lease returns it", what, delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)
+        return True
+
+    def restore_unacked_once(self, stderr: Any = None) -> Any:
+        """Return this channel's deliveries to their queues at close; when the connection is already gone
+        (Redis restarted or unreachable), leave them to their leases instead of failing the close: kombu
+        then raises from deep inside ``Channel.close`` and the worker stops."""
+        try:
+            channel: Any = self.channel
+            channel.flush_acks()  # what finished must not be restored
+            return super().restore_unacked_once(stderr)
+        except Exception as exc:
+            delivered: Any = self._delivered
+            kombu_redis.logger.warning(
+                "could not return %d delivery(ies) at close (%s: %s); their leases return them",
+                len(delivered or ()),
+                type(exc).__name__,
+                exc,
+            )
+            if delivered:
+                delivered.clear()  # kombu asserts a restored state is empty
+            return None
