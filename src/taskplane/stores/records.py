@@ -4,120 +4,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import InvalidRequestError
-from taskplane.core.protocol import STATE_ALIASES, TERMINAL_STATES, TaskState
+from taskplane.core.protocol import TERMINAL_STATES, TaskState
 from taskplane.redis.scripts import Batch
 from taskplane.redis.storage import Storage
 from taskplane.stores.cursors import decode_cursor, encode_cursor
+from taskplane.stores.record_model import (
+    INDEXED_STATES,
+    RUNNING_STATES,
+    STATES,
+    RecordPage,
+    TaskRecord,
+    normalise_state,
+)
+
+__all__ = ["INDEXED_STATES", "RUNNING_STATES", "STATES", "RecordPage", "RecordStore", "TaskRecord", "normalise_state"]
 
 #: What the start script decided, by the code it answers.
 START_VERDICTS = ("run", "cancelled", "done")
-#: Every state, in the order of the record script's index keys.
-STATES: tuple[str, ...] = tuple(TaskState)
-_INT_FIELDS = (
-    "created_ms",
-    "updated_ms",
-    "eta_ms",
-    "started_ms",
-    "finished_ms",
-    "attempts",
-    "retries",
-    "deliveries",
-    "first_failure_ms",
-    "next_attempt_ms",
-    "progress_updated_ms",
-    "requeued_ms",
-    "cancel_requested_ms",
-    "version",
-)
-
-
-def normalise_state(state: str) -> str:
-    """The canonical state name for ``state`` (accepts aliases such as ``failed``).
-
-    Raises:
-        ValueError: not a known state.
-    """
-    state = STATE_ALIASES.get(state, state)
-    if state not in STATES:
-        raise ValueError(f"unknown state {state!r}; valid: {', '.join(STATES)}")
-    return state
-
-
-@dataclass
-class TaskRecord:
-    """What taskplane knows about one task."""
-
-    id: str
-    name: str
-    queue: str
-    state: str
-    fields: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_hash(cls, task_id: str, data: dict[str, str]) -> TaskRecord:
-        """Decode a record hash."""
-        fields: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in _INT_FIELDS:
-                fields[key] = int(float(value))
-            elif key in ("runtime", "progress_current", "progress_total"):
-                fields[key] = float(value)
-            else:
-                fields[key] = value
-        return cls(
-            id=task_id,
-            name=str(fields.pop("name", "")),
-            queue=str(fields.pop("queue", "")),
-            state=str(fields.pop("state", "queued")),
-            fields=fields,
-        )
-
-    @property
-    def done(self) -> bool:
-        """True once the task has reached a terminal state."""
-        return self.state in TERMINAL_STATES
-
-    def result(self) -> Any:
-        """The stored result (decoded JSON) or None."""
-        raw = self.fields.get("result")
-        if raw is None or self.fields.get("result_truncated") == "1":
-            return None
-        return json.loads(raw)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly view of the record."""
-        data: dict[str, Any] = {"id": self.id, "name": self.name, "queue": self.queue, "state": self.state}
-        for key, value in sorted(self.fields.items()):
-            if key in ("args", "kwargs", "result"):
-                try:
-                    data[key] = json.loads(value)
-                except ValueError:
-                    data[key] = value
-            else:
-                data[key] = value
-        return data
-
-
-@dataclass
-class RecordPage:
-    """One page of task records; ``next_cursor`` is None on the last page."""
-
-    records: list[TaskRecord]
-    next_cursor: str | None
 
 
 class RecordStore:
-    """Reads and writes task records; every write refreshes the record's retention."""
+    """Reads and writes task records (see :meth:`write` for how long they are kept)."""
 
     def __init__(self, storage: Storage, retention_seconds: int) -> None:
         self._storage = storage
         self._retention = retention_seconds
-        self._state_keys = [storage.keys.index_state(state) for state in STATES]
+        self._state_keys = [storage.keys.index_state(state) for state in INDEXED_STATES]
 
     def write(
         self, task_id: str, name: str, queue: str, state: str | None = None, batch: Batch | None = None, **fields: Any
@@ -164,7 +80,7 @@ class RecordStore:
     ) -> tuple[list[str], list[Any]]:
         """The keys and arguments of ``record_write.lua`` for :meth:`write`."""
         keys = self._storage.keys
-        position = 0 if state is None else 6 + STATES.index(state)
+        position = self._index_position(state)
         refresh = 0 if state is None or state == TaskState.STARTED else 2 if state in TERMINAL_STATES else 1
         stamp = now_ms()
         values: dict[str, Any] = {"id": task_id, "name": name, "queue": queue, "updated_ms": stamp, **fields}
@@ -186,6 +102,13 @@ class RecordStore:
         ]
         return script_keys, [position, stamp, self._retention, int(refresh), *flat]
 
+    @staticmethod
+    def _index_position(state: str | None) -> int:
+        """Where ``record_write.lua`` finds the new state's index: 0 no change, -1 a state without one."""
+        if state is None:
+            return 0
+        return -1 if state in RUNNING_STATES else 6 + INDEXED_STATES.index(state)
+
     def get(self, task_id: str) -> TaskRecord | None:
         """The record, or None if no such task was ever recorded (or it expired)."""
         data = self._storage.client.hgetall(self._storage.keys.record(task_id))
@@ -194,11 +117,15 @@ class RecordStore:
         return TaskRecord.from_hash(task_id, data)
 
     def count_by_state(self) -> dict[str, int]:
-        """How many records are in each state (one ZCARD per state)."""
+        """How many records are in each state (one ZCARD per indexed state; the running states are
+        counted among the in-flight deliveries)."""
         pipe = self._storage.client.pipeline(transaction=False)
-        for state in STATES:
+        for state in INDEXED_STATES:
             pipe.zcard(self._storage.keys.index_state(state))
-        return dict(zip(STATES, (int(count) for count in pipe.execute()), strict=True))
+        counts = dict(zip(INDEXED_STATES, (int(count) for count in pipe.execute()), strict=True))
+        for state in RUNNING_STATES:
+            counts[state] = len(self._find_running(state, None, None, None, None, 1_000_000, None).records)
+        return {state: counts[state] for state in STATES}
 
     def find(
         self,
@@ -223,8 +150,10 @@ class RecordStore:
                 state = normalise_state(state)
             except ValueError as exc:
                 raise InvalidRequestError(str(exc)) from None
-        index = self._index_for(state, name, queue)
         after = decode_cursor(cursor) if cursor else None
+        if state in RUNNING_STATES:
+            return self._find_running(state, name, queue, since_ms, until_ms, limit, after)
+        index = self._index_for(state, name, queue)
         top: float | str = "+inf" if until_ms is None else until_ms
         if after is not None and (top == "+inf" or after[0] < float(top)):
             top = after[0]
@@ -262,6 +191,49 @@ class RecordStore:
         full = len(wanted) >= limit and last is not None
         return RecordPage(wanted, encode_cursor(*last) if full and last else None)
 
+    def _find_running(
+        self,
+        state: str,
+        name: str | None,
+        queue: str | None,
+        since_ms: int | None,
+        until_ms: int | None,
+        limit: int,
+        after: tuple[int, str] | None,
+    ) -> RecordPage:
+        """Records in a running state: the tasks of the in-flight deliveries (a few per worker process)."""
+        keys = self._storage.keys
+        ids: set[str] = set()
+        for entry in self._storage.client.hvals(keys.unacked()):
+            try:
+                ids.add(str(json.loads(entry)[0]["headers"]["id"]))
+            except (ValueError, KeyError, IndexError, TypeError):
+                continue  # not a task message
+        pipe = self._storage.client.pipeline(transaction=False)
+        ordered = sorted(ids)
+        for task_id in ordered:
+            pipe.hgetall(keys.record(task_id))
+        found = []
+        for task_id, data in zip(ordered, pipe.execute(), strict=True):
+            if not data:
+                continue
+            record = TaskRecord.from_hash(task_id, data)
+            position = (int(record.fields.get("created_ms", 0)), task_id)
+            if (
+                record.state != state
+                or (name and record.name != name)
+                or (queue and record.queue != queue)
+                or (since_ms is not None and position[0] < since_ms)
+                or (until_ms is not None and position[0] > until_ms)
+                or (after is not None and position >= after)
+            ):
+                continue
+            found.append((position, record))
+        found.sort(key=lambda item: item[0], reverse=True)
+        page = found[:limit]
+        more = len(found) > limit
+        return RecordPage([record for _, record in page], encode_cursor(*page[-1][0]) if more else None)
+
     def _index_for(self, state: str | None, name: str | None, queue: str | None) -> str:
         """The smallest index that holds every record the filters can match."""
         keys = self._storage.keys
@@ -277,7 +249,7 @@ class RecordStore:
         """Drop index entries older than the retention (their records have expired). Returns how many."""
         keys = self._storage.keys
         cutoff = now_ms() - self._retention * 1000
-        indexes = [keys.index_all(), *(keys.index_state(s) for s in STATES)]
+        indexes = [keys.index_all(), *(keys.index_state(s) for s in INDEXED_STATES)]
         indexes += [keys.index_name(n) for n in names] + [keys.index_queue(q) for q in queues]
         pipe = self._storage.client.pipeline(transaction=False)
         for index in indexes:

@@ -1,7 +1,9 @@
 -- The record write shared by record_write.lua and run_start.lua (prepended to both by scripts.py).
 -- keys: [1] record hash, [2] index of all, [3] name index, [4] queue index, [5] events channel,
--- [6..] one index per state, in the order of taskplane.records.STATES (each ends with ':' .. state).
--- argv: [1] new state position in keys (0: state unchanged), [2] now ms, [3] ttl s,
+-- [6..] one index per indexed state, in the order of taskplane.records.INDEXED_STATES (each ends with
+-- ':' .. state).
+-- argv: [1] new state's index position in keys (0: state unchanged; -1: a state without an index, such
+-- as started: the record only leaves its old state's index), [2] now ms, [3] ttl s,
 -- [4] 1 to refresh the ttl, 2 to refresh it unless the record is young, 0 to keep it (creation always
 -- sets it), [5..] field, value pairs; argv[6] is the id.
 -- current: {created_ms, state, version} as read by HMGET.
@@ -27,15 +29,15 @@ local function write_record(keys, argv, current)
     redis.call('ZADD', keys[4], created, id)
   end
   local position = tonumber(argv[1])
-  if position > 0 then
-    local target = keys[position]
-    local moved = not old or string.sub(target, -(#old + 1)) ~= ':' .. old
-    if moved and old then
+  if position ~= 0 then
+    local target = position > 0 and keys[position] or nil
+    local moved = not old or not target or string.sub(target, -(#old + 1)) ~= ':' .. old
+    if moved and old then  -- out of the old state's index (a running state has none)
       for i = 6, #keys do
         if string.sub(keys[i], -(#old + 1)) == ':' .. old then redis.call('ZREM', keys[i], id) end
       end
     end
-    if moved then redis.call('ZADD', target, created, id) end
+    if moved and target then redis.call('ZADD', target, created, id) end
   end
   -- '2' (a final state): a record younger than 1 % of its retention keeps the TTL it was given at creation
   -- (it is kept at least 99 % of the retention after finishing); an older one gets the full retention again.

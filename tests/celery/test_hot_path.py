@@ -1,0 +1,100 @@
+"""What one enqueue, one batch and one executed task cost in Redis, counted by the server itself
+(``INFO commandstats`` and ``total_reads_processed``): a change that adds a command or a round trip to
+the hot path fails here. Commands run inside a script count one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import redis
+
+from tests.apps.core_app import add, tp
+from tests.workers import InProcessWorker, wait_for
+
+N = 200
+
+
+@dataclass
+class Counts:
+    """What the server did while a block ran (this test's own INFO and CONFIG calls left out)."""
+
+    commands: int = 0
+    round_trips: int = 0
+    by_name: dict[str, int] | None = None
+
+
+@contextmanager
+def counted(redis_url: str) -> Iterator[Counts]:
+    client = redis.Redis.from_url(redis_url)
+    client.config_resetstat()
+    counts = Counts()
+    yield counts
+    stats = client.info("commandstats")
+    reads = int(client.info("stats")["total_reads_processed"])
+    ours = ("cmdstat_info", "cmdstat_config")
+    counts.by_name = {name: int(v["calls"]) for name, v in stats.items() if not name.startswith(ours)}
+    counts.commands = sum(counts.by_name.values())
+    counts.round_trips = reads - 3  # the RESETSTAT and the two INFO calls
+    client.close()
+
+
+def test_one_enqueue_is_one_round_trip(redis_url: str) -> None:
+    add.enqueue(0, 0)  # scripts loaded, connections open
+    with counted(redis_url) as counts:
+        for i in range(N):
+            add.enqueue(i, i)
+    assert counts.round_trips <= N + 2, counts
+    # EVALSHA; the record: HMGET, HSET, ZADD x4 (all, name, queue, state), EXPIRE; the sent count:
+    # HINCRBY, ZADD (host); the message: LPUSH, and its bell: LPUSH, LTRIM
+    assert counts.commands <= 13 * N + 5, counts
+
+
+def test_a_batch_is_pipelined_500_at_a_time(redis_url: str) -> None:
+    add.enqueue(0, 0)
+    with counted(redis_url) as counts:
+        tp.enqueue_many("t.add", [[i, i] for i in range(1000)])
+    # Two pipelines of 500 scripts; the server reads a large pipeline in 16 KiB pieces, so it counts a few
+    # dozen reads, where one round trip per message would count 1,000
+    assert counts.by_name is not None and counts.by_name["cmdstat_evalsha"] == 1000
+    assert counts.round_trips < 100, counts
+    assert counts.commands <= 13 * 1000 + 5, counts
+
+
+#: The commands of a task's own path through the worker (the rest is housekeeping, or this test's polling).
+TASK_PATH = ("evalsha", "lmpop", "hset", "zadd", "hdel", "zrem", "hmget", "publish", "set")
+
+
+def test_an_executed_task_costs_at_most_4_round_trips_and_20_commands(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    worker_in_process(tp)
+    add.enqueue(0, 0).wait(timeout=20)  # the worker is up and idle
+    with counted(redis_url) as counts:
+        handles = [add.enqueue(i, i) for i in range(N)]
+        wait_for(lambda: handles[-1].record().done, 30, "the tasks to run")
+        wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 10, "the last acknowledgement")
+    assert counts.by_name is not None
+    calls = {name: counts.by_name.get(f"cmdstat_{name}", 0) for name in TASK_PATH}
+    # The enqueues' own commands (one EVALSHA each, the rest inside it) are not the worker's
+    calls["evalsha"] -= N + 1
+    calls["hmget"] -= N
+    calls["hset"] -= N
+    calls["zadd"] -= 5 * N
+    calls["lpush"] = 0
+    ran = calls["set"]  # Celery's result meta: one SET per task that succeeded
+    assert ran == N, counts
+    # A fetch that finds every queue empty (the worker ends idle, as it began) is not a task's: EVALSHA, LMPOP
+    idle_fetches = max(calls["lmpop"] - ran, 0)
+    calls["evalsha"] -= idle_fetches
+    calls["lmpop"] -= idle_fetches
+    per_task = sum(calls.values()) / ran
+    # Fetch (EVALSHA, LMPOP, HSET, ZADD; the acknowledgement rides on the next one: HDEL, ZREM), start
+    # (EVALSHA, HMGET, HSET, ZREM, ZADD, PUBLISH), end (EVALSHA, HMGET, HSET, ZREM, ZADD, PUBLISH, and
+    # Celery's result: SET, PUBLISH)
+    assert per_task <= 20, (per_task, calls)
+    # Round trips: a fetch, the start, the end per task (the enqueues: one each; the polling: one per look)
+    polls = counts.by_name.get("cmdstat_hgetall", 0) + counts.by_name.get("cmdstat_hlen", 0)
+    worker_trips = (counts.round_trips - N - polls) / ran
+    assert worker_trips <= 4, (worker_trips, counts)

@@ -1,0 +1,77 @@
+"""Batch enqueue: every item checked first, records written with the messages, 500 per round trip, over
+the library and the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from taskplane import TaskArgumentsError, UnknownTaskError
+from taskplane.client.producer import BATCH_CHUNK
+from tests.api_server import serve_in_thread
+from tests.apps.core_app import add, mark, tp
+from tests.workers import InProcessWorker
+
+
+def test_a_batch_is_queued_in_order_with_a_record_per_task(redis_url: str) -> None:
+    handles = tp.enqueue_many("t.add", [[i, i] for i in range(BATCH_CHUNK + 20)])
+    assert len(handles) == BATCH_CHUNK + 20 and len({h.id for h in handles}) == len(handles)
+    assert tp.storage.client.llen("normal") == len(handles)
+    records = [h.record() for h in handles[:3]]
+    assert [(r.state, r.to_dict()["args"]) for r in records] == [
+        ("queued", [0, 0]),
+        ("queued", [1, 1]),
+        ("queued", [2, 2]),
+    ]
+
+
+def test_a_bad_item_queues_nothing_and_is_named(redis_url: str) -> None:
+    with pytest.raises(TaskArgumentsError, match=r"item 2: bad arguments"):
+        add.enqueue_many([[1, 2], {"a": 1, "b": 2}, [1, 2, 3]])
+    with pytest.raises(UnknownTaskError):
+        tp.enqueue_many("t.nope", [[1]])
+    assert tp.storage.client.llen("normal") == 0
+    assert tp.tasks().records == []
+
+
+def test_a_delayed_batch_waits_in_the_delayed_store_and_runs(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    handles = mark.enqueue_many([["a"], ["b"]], countdown=0.5)
+    assert {h.record().state for h in handles} == {"scheduled"}
+    assert tp.storage.client.zcard(tp.storage.keys.delayed("normal")) == 2
+    worker_in_process(tp)
+    assert [h.wait(timeout=20).result() for h in handles] == ["a", "b"]
+
+
+def test_the_batch_endpoint_checks_every_item_and_queues_them(redis_url: str) -> None:
+    _, token = tp.api_keys.create("batch", ["enqueue"])
+    headers = {"Authorization": f"Bearer {token}"}
+    with api_client(headers) as api:
+        bad = api.post("/tasks/batch", json={"task": "t.add", "items": [{"args": [1, 2]}, {"args": [1]}]})
+        assert bad.status_code == 422 and "item 1" in bad.json()["error"]["message"]
+        assert tp.storage.client.llen("normal") == 0
+        too_many = api.post("/tasks/batch", json={"task": "t.add", "items": [{"args": [1, 2]}] * 1001})
+        assert too_many.status_code == 422
+        good = api.post(
+            "/tasks/batch",
+            json={"task": "t.add", "items": [{"args": [1, 2]}, {"kwargs": {"a": 3, "b": 4}}], "queue": "reports"},
+        )
+        assert good.status_code == 202, good.text
+        ids = good.json()["ids"]
+        assert [tp.handle(i).record().queue for i in ids] == ["reports", "reports"]
+
+
+@contextmanager
+def api_client(headers: dict[str, str]) -> Iterator[httpx.Client]:
+    """An httpx client of the API app served in a thread of this process."""
+    from taskplane.api import create_app
+
+    with (
+        serve_in_thread(create_app(tp)) as base_url,
+        httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=30) as client,
+    ):
+        yield client
