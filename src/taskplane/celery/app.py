@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery
 from celery.utils import uuid
 
-from taskplane.celery.direct import is_direct, publish_direct
+from taskplane.celery.direct import holding_producer, is_direct, publish_direct
 from taskplane.celery.publishing import PendingWrites, pending_writes
 from taskplane.client.producer import Producer
 from taskplane.client.tasks import Tasks
@@ -57,7 +57,9 @@ class TaskplaneCelery(Celery):
         #: Look-ups, results and cancellation of tasks by id.
         self.task_lookup = Tasks(stores, self)
         #: Enqueueing with argument checks, idempotency keys and the inline fallback.
-        self.producer = Producer(self, registry, topology, stores, fallback, self.task_lookup)
+        self.producer = Producer(
+            self, registry, topology, stores, fallback, self.task_lookup, lambda: holding_producer(self)
+        )
 
     def send_task(  # type: ignore[override]
         self,

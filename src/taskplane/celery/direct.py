@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from celery import signals
@@ -138,8 +141,27 @@ def publish_direct(
     return result
 
 
+_held: ContextVar[Any] = ContextVar("taskplane_held_producer", default=None)
+
+
+@contextmanager
+def holding_producer(app: Any) -> Iterator[None]:
+    """Publish directly through one pooled producer while the block runs (a batch takes it once, not per
+    message)."""
+    with app.producer_pool.acquire(block=True) as producer:
+        token = _held.set(producer)
+        try:
+            yield
+        finally:
+            _held.reset(token)
+
+
 def _put(app: Any, queue: str, message: dict[str, Any]) -> None:
     """Hand the message to the transport of a pooled connection, retrying a lost connection briefly."""
+    held = _held.get()
+    if held is not None:
+        held.channel._put(queue, message)
+        return
     for attempt, delay in enumerate(RETRY_DELAYS):
         if delay:
             time.sleep(delay)

@@ -37,7 +37,13 @@ from taskplane.core.protocol import DeadReason, Header, TransportOption
 from taskplane.core.signing import sign
 from taskplane.middleware.failure import FailurePath
 from taskplane.redis.keys import BELL_CAP, Keys
-from taskplane.redis.scripts import collected_publishes, publish_command, publish_delayed, script_source
+from taskplane.redis.scripts import (
+    collected_publishes,
+    publish_bell,
+    publish_command,
+    publish_delayed,
+    script_source,
+)
 from taskplane.redis.storage import Storage
 
 #: Bytes a queued message may carry around its body (headers, properties) beyond the payload limit.
@@ -154,8 +160,7 @@ class Channel(LosslessFetch, kombu_redis.Channel):
             target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
             bell = self._keys.bell(queue)
             publish_command(script_keys, argv, "LPUSH", target, payload)
-            publish_command(script_keys, argv, "LPUSH", bell, 1)
-            publish_command(script_keys, argv, "LTRIM", bell, 0, BELL_CAP - 1)
+            publish_bell(script_keys, argv, bell, BELL_CAP)
         collected = collected_publishes.get()
         if collected is not None:
             collected.append((script_keys, argv))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,14 @@ class Producer:
     """Queues declared tasks on one Celery app (see :meth:`taskplane.Taskplane.enqueue`)."""
 
     def __init__(
-        self, celery: Celery, registry: TaskRegistry, topology: Topology, stores: Stores, fallback: str, tasks: Tasks
+        self,
+        celery: Celery,
+        registry: TaskRegistry,
+        topology: Topology,
+        stores: Stores,
+        fallback: str,
+        tasks: Tasks,
+        batch_scope: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self._celery = celery
         self._registry = registry
@@ -48,6 +56,8 @@ class Producer:
         self._stores = stores
         self._fallback = fallback
         self._tasks = tasks
+        #: What a batch enqueue runs in (the app holds one pooled connection for it).
+        self._batch_scope = batch_scope
 
     def enqueue(
         self,
@@ -130,6 +140,17 @@ class Producer:
         if queue is not None:
             options["queue"] = queue
         handles: list[TaskHandle] = []
+        with self._batch_scope():
+            self._send_chunks(task, calls, options, handles)
+        return handles
+
+    def _send_chunks(
+        self,
+        task: Any,
+        calls: list[tuple[list[Any], dict[str, Any]]],
+        options: dict[str, Any],
+        handles: list[TaskHandle],
+    ) -> None:
         for start in range(0, len(calls), BATCH_CHUNK):
             collected: list[tuple[list[str], list[Any]]] = []
             token = collected_publishes.set(collected)
@@ -143,7 +164,6 @@ class Producer:
             except CONNECTION_ERRORS as exc:
                 raise unavailable(self._stores.redis_url, exc) from None
             handles.extend(TaskHandle(self._tasks, task_id) for task_id in ids)
-        return handles
 
     def enqueue_id(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: str | None, task_id: str

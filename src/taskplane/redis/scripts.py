@@ -169,3 +169,10 @@ def send_publishes(batch: Batch, calls: list[tuple[list[str], list[Any]]]) -> No
     for keys, argv in calls:
         batch.script("publish", keys, argv)
     batch.execute()
+
+
+def publish_bell(keys: list[str], argv: list[Any], bell_key: str, cap: int) -> None:
+    """Append the ringing of a bell list (trimmed to ``cap`` only when longer) to ``publish.lua``'s call."""
+    keys.append(bell_key)
+    argv.extend(("b", 1, cap))
+    argv[0] += 1

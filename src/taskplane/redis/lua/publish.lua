@@ -4,7 +4,8 @@
 --   'r', the argument count, record_write.lua's arguments followed by its key count (keys from KEYS), or
 --   'c', the argument count, the command name and its arguments (its one key comes from KEYS), or
 --   'd', 2, the delay in seconds and a message: into a delayed set (its key from KEYS), due by the
---   server's clock (so hosts with skewed clocks agree).
+--   server's clock (so hosts with skewed clocks agree), or
+--   'b', 1, the cap: ring a bell list (its key from KEYS), trimmed only once it is longer than the cap.
 -- Returns the number of operations run.
 local count = tonumber(ARGV[1])
 local key, at = 1, 2
@@ -18,6 +19,9 @@ for _ = 1, count do
     local keys = {unpack(KEYS, key, key + nkeys - 1)}
     key = key + nkeys
     write_record(keys, args, redis.call('HMGET', keys[1], 'created_ms', 'state', 'version'))
+  elseif kind == 'b' then
+    if redis.call('LPUSH', KEYS[key], 1) > tonumber(args[1]) then redis.call('LTRIM', KEYS[key], 0, args[1] - 1) end
+    key = key + 1
   elseif kind == 'd' then
     local t = redis.call('TIME')
     redis.call('ZADD', KEYS[key], tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(args[1]), args[2])
