@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import redis
 
-from tests.apps.core_app import add, tp
+from tests.apps.core_app import add, tp, unique
 from tests.workers import InProcessWorker, wait_for
 
 N = 200
@@ -49,6 +49,18 @@ def test_one_enqueue_is_one_round_trip(redis_url: str) -> None:
     # EVALSHA; the record: HMGET, HSET, ZADD x4 (all, name, queue, state), EXPIRE; the sent count:
     # HINCRBY, ZADD (host); the message: LPUSH, and its bell: LPUSH
     assert counts.commands <= 12 * N + 5, counts
+
+
+def test_an_enqueue_with_an_idempotency_key_or_uniqueness_is_at_most_3_round_trips(redis_url: str) -> None:
+    add.enqueue(0, 0)
+    with counted(redis_url) as keyed:
+        for i in range(N):
+            tp.enqueue("t.add", [i, i], idempotency_key=f"key-{i}")
+    assert keyed.round_trips <= 3 * N + 2, keyed
+    with counted(redis_url) as locked:
+        for i in range(N):
+            unique.enqueue(f"item-{i}")
+    assert locked.round_trips <= 3 * N + 2, locked
 
 
 def test_a_batch_is_pipelined_500_at_a_time(redis_url: str) -> None:
