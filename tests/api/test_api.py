@@ -27,8 +27,9 @@ def client(base_url: str, token: str | None) -> httpx.Client:
     return httpx.Client(base_url=base_url + API, headers=headers, timeout=30)
 
 
-def read_events(response: httpx.Response) -> list[dict[str, Any]]:
-    """Parse a text/event-stream body into events (comments skipped) until the server ends it."""
+def read_events(response: httpx.Response, first: threading.Event | None = None) -> list[dict[str, Any]]:
+    """Parse a text/event-stream body into events (comments skipped) until the server ends it; ``first``
+    is set once the first event arrived."""
     events: list[dict[str, Any]] = []
     current: dict[str, Any] = {}
     for line in response.iter_lines():
@@ -36,6 +37,8 @@ def read_events(response: httpx.Response) -> list[dict[str, Any]]:
             if current:
                 events.append(current)
                 current = {}
+                if first is not None:
+                    first.set()
         elif line.startswith(":"):
             continue
         else:
@@ -57,15 +60,17 @@ def test_enqueue_then_the_event_stream_sees_every_progress_step_and_the_result(
     queued = answer.json()
     assert queued["state"] == "queued" and queued["existing"] is False
     collected: list[dict[str, Any]] = []
+    opened = threading.Event()
 
     def follow() -> None:
         headers = {"Authorization": f"Bearer {keys['read']}"}
         with httpx.stream("GET", queued["links"]["events"], headers=headers, timeout=60) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
-            collected.extend(read_events(response))
+            collected.extend(read_events(response, opened))
 
     follower = threading.Thread(target=follow)
     follower.start()
+    assert opened.wait(30), "the event stream did not open"
     # When a worker starts and runs it
     from tests.apps.core_app import tp
 

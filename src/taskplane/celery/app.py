@@ -22,6 +22,7 @@ from taskplane.middleware.base import Publish
 from taskplane.middleware.chain import Chain
 from taskplane.middleware.failure import FailurePath
 from taskplane.stores.bundle import Stores
+from taskplane.stores.idempotency import IdempotencyClaim
 
 
 class TaskplaneCelery(Celery):
@@ -78,6 +79,7 @@ class TaskplaneCelery(Celery):
         ``taskplane_existing = True``) is returned.
         """
         fresh = bool(options.pop(PublishOption.RECORD.value, True))
+        idempotency: IdempotencyClaim | None = options.pop(PublishOption.IDEMPOTENCY.value, None)
         requeue_of = options.pop(PublishOption.REQUEUE_OF.value, None)
         task_id = task_id or uuid()
         queue = options.get("queue")
@@ -104,6 +106,8 @@ class TaskplaneCelery(Celery):
             task=self.tasks.get(name),
             batch=self.stores.storage.batch(),
         )
+        if idempotency is not None:
+            publish.batch.claim(idempotency.redis_key, idempotency.value, idempotency.ttl_ms)
         self.chain.publish(publish)
         if publish.existing_id is not None:
             result = self.AsyncResult(publish.existing_id)
@@ -125,4 +129,9 @@ class TaskplaneCelery(Celery):
             pending_writes.reset(token)
         if not pending.sent and len(publish.batch.pipe):  # published by a transport that did not take them
             publish.batch.execute()
+        if pending.claimed is not None:  # a claim was held: nothing was published, the holder answers
+            position, value = pending.claimed
+            existing = idempotency.existing(value) if idempotency is not None and position == 1 else value
+            result = self.AsyncResult(existing)
+            result.taskplane_existing = True  # type: ignore[attr-defined]
         return result

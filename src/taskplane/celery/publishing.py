@@ -15,6 +15,9 @@ class PendingWrites:
 
     batch: Batch
     sent: bool = False
+    #: When a claim of the batch was found taken: (its position among the claims, the value holding it);
+    #: nothing was published then.
+    claimed: tuple[int, str] | None = None
 
 
 pending_writes: ContextVar[PendingWrites | None] = ContextVar("taskplane_pending_writes", default=None)

@@ -171,9 +171,12 @@ class Channel(LosslessFetch, kombu_redis.Channel):
             script = self._taskplane_publish
             if script is None or script.registered_client is not client:
                 script = self._taskplane_publish = client.register_script(script_source("publish"))
-            script(keys=script_keys, args=argv)
+            reply = script(keys=script_keys, args=argv)
         if pending is not None:
             pending.sent = True
+            if isinstance(reply, list):  # a claim was taken already: nothing was written
+                value = reply[1]
+                pending.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))
         return True
 
     def _payload_limit(self) -> int:

@@ -16,6 +16,7 @@ from celery.utils import uuid
 from taskplane.client.handle import TaskHandle
 from taskplane.client.tasks import Tasks
 from taskplane.core.errors import ConfigurationError, TaskArgumentsError
+from taskplane.core.protocol import PublishOption
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
@@ -82,14 +83,13 @@ class Producer:
         options: dict[str, Any] = {"countdown": countdown, "eta": eta, "task_id": task_id or uuid()}
         if queue is not None:
             options["queue"] = queue
+        if idempotency_key is not None:
+            # Bound in the publish script itself, with the message: one round trip, never one without the other.
+            fingerprint = call_fingerprint(name, list(args), kwargs)
+            claim = self._stores.idempotency.claim_for(idempotency_key, options["task_id"], fingerprint)
+            options[PublishOption.IDEMPOTENCY.value] = claim
         try:
-            if idempotency_key is None:
-                result = self._send(task, list(args), kwargs, options)
-            else:
-                claimed = self._apply_once(task, idempotency_key, list(args), kwargs, options)
-                if isinstance(claimed, str):
-                    return TaskHandle(self._tasks, claimed, existing=True)
-                result = claimed
+            result = self._send(task, list(args), kwargs, options)
         except CONNECTION_ERRORS as exc:
             error = unavailable(self._stores.redis_url, exc)
             if self._fallback != "inline":
@@ -175,20 +175,3 @@ class Producer:
         """Publish through the app's ``send_task`` (the arguments were checked already: Celery's
         ``apply_async`` would check them a second time)."""
         return self._celery.send_task(task.name, args, kwargs, task_type=task, **options)
-
-    def _apply_once(self, task: Any, key: str, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> Any:
-        """Publish unless ``key`` already made a task: returns that task's id, or the new AsyncResult."""
-        idempotency = self._stores.idempotency
-        fingerprint = call_fingerprint(task.name, args, kwargs)
-        existing = idempotency.claim(key, options["task_id"], fingerprint)
-        if existing is not None:
-            return existing
-        try:
-            result = self._send(task, args, kwargs, options)
-        except BaseException:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                idempotency.release(key, options["task_id"], fingerprint)
-            raise
-        if result.id != options["task_id"]:  # unique_for answered with another task: bind nothing
-            idempotency.release(key, options["task_id"], fingerprint)
-        return result

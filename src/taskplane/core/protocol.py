@@ -68,6 +68,8 @@ class PublishOption(StrEnum):
     REPUBLISH = "taskplane_republish"
     #: ``[dead queue, letter id]`` of a dead letter this publication requeues.
     REQUEUE_OF = "taskplane_requeue_of"
+    #: An :class:`taskplane.stores.idempotency.IdempotencyClaim` the publish script takes with the message.
+    IDEMPOTENCY = "taskplane_idempotency"
 
 
 class TransportOption(StrEnum):

@@ -8,6 +8,7 @@ from typing import Any
 from taskplane.core.errors import ConfigurationError
 from taskplane.core.protocol import Header
 from taskplane.middleware.base import Middleware, Publish, Run
+from taskplane.redis.scripts import collected_publishes
 from taskplane.stores.bundle import Stores
 from taskplane.stores.unique_locks import unique_digest
 
@@ -38,11 +39,14 @@ class Uniqueness(Middleware):
         if digest is None:
             return
         unique_for = float(getattr(publish.task, "taskplane_unique_for", 0) or 0)
-        owner = self._stores.unique_locks.acquire(digest, publish.task_id, unique_for)
+        publish.headers[Header.UNIQUE.value] = digest
+        if collected_publishes.get() is None:
+            # Taken by the publish script, with the message (one round trip; a held lock publishes nothing)
+            publish.batch.claim(self._stores.storage.keys.unique(digest), publish.task_id, int(unique_for * 1000))
+            return
+        owner = self._stores.unique_locks.acquire(digest, publish.task_id, unique_for)  # a batch: at once
         if owner is not None:
             publish.existing_id = owner
-            return
-        publish.headers[Header.UNIQUE.value] = digest
 
     def publish_failed(self, publish: Publish) -> None:
         """Release the lock taken for a message that was not sent."""

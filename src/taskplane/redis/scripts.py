@@ -74,6 +74,12 @@ class Batch:
         self._scripts = scripts
         self._calls: list[tuple[int, str, list[str], list[Any]]] = []
         self._on_reply: list[tuple[int, Callable[[Any], None]]] = []
+        #: Claims (key, value, time to live in ms) that ``publish.lua`` takes before anything else.
+        self.claims: list[tuple[str, str, int]] = []
+
+    def claim(self, key: str, value: str, ttl_ms: int) -> None:
+        """Claim ``key`` for ``value`` in the publish this batch goes out with (see ``publish.lua``)."""
+        self.claims.append((key, value, max(1, int(ttl_ms))))
 
     def script(
         self, name: str, keys: list[str], args: list[Any], on_reply: Callable[[Any], None] | None = None
@@ -87,7 +93,13 @@ class Batch:
     def replay(self, pipe: Any) -> None:
         """Queue this batch's commands on ``pipe`` (another client's, a MULTI/EXEC transaction), scripts
         as EVAL with their source: inside a transaction an unknown EVALSHA would fail alone while the
-        rest is applied."""
+        rest is applied.
+
+        Raises:
+            RuntimeError: the batch holds claims (only ``publish.lua`` can take them).
+        """
+        if self.claims:
+            raise RuntimeError("a batch with claims must go out through publish.lua")
         scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
         for index, (args, options) in enumerate(self.pipe.command_stack):
             if index in scripts:
@@ -103,6 +115,10 @@ class Batch:
         scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
         keys: list[str] = []
         argv: list[Any] = [0]
+        for key, value, ttl_ms in self.claims:
+            keys.append(key)
+            argv.extend(("k", 2, value, ttl_ms))
+            argv[0] += 1
         for index, (args, _options) in enumerate(self.pipe.command_stack):
             if index in scripts:
                 name, script_keys, script_args = scripts[index]
@@ -121,6 +137,8 @@ class Batch:
         Raises:
             redis.RedisError: the first command that failed (after unknown scripts were loaded and rerun).
         """
+        if self.claims:
+            raise RuntimeError("a batch with claims must go out through publish.lua")
         queued = list(self.pipe.command_stack)
         try:
             replies = self.pipe.execute(raise_on_error=False)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from taskplane.core.errors import IdempotencyConflictError, InvalidRequestError
 from taskplane.redis.storage import Storage
-from taskplane.stores.unique_locks import claim_key
 
 MAX_KEY_LENGTH = 255
 
@@ -17,6 +17,29 @@ def call_fingerprint(name: str, args: Any, kwargs: Any) -> str:
     """A short digest of one call (task name and arguments), to tell a replay from a different call."""
     text = json.dumps([name, list(args), kwargs], sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """An idempotency key to bind in the same atomic step as the message it guards."""
+
+    key: str  # the caller's key
+    redis_key: str
+    value: str  # "<task id> <call fingerprint>"
+    ttl_ms: int
+
+    def existing(self, value: str) -> str:
+        """The id of the task ``value`` (what held the key) names.
+
+        Raises:
+            IdempotencyConflictError: the key was used for a call with another task or other arguments.
+        """
+        existing_id, _, existing_fingerprint = value.partition(" ")
+        if existing_fingerprint != self.value.partition(" ")[2]:
+            raise IdempotencyConflictError(
+                f"idempotency key {self.key[:60]!r} was already used for a different call (task {existing_id})"
+            )
+        return existing_id
 
 
 class IdempotencyKeys:
@@ -31,24 +54,10 @@ class IdempotencyKeys:
             raise InvalidRequestError(f"an idempotency key must be 1..{MAX_KEY_LENGTH} characters")
         return self._storage.keys.idempotency(hashlib.sha256(idempotency_key.encode()).hexdigest())
 
-    def claim(self, idempotency_key: str, task_id: str, fingerprint: str) -> str | None:
-        """Bind the key to ``task_id``; returns None if it is now bound, else the id it was already bound to.
+    def claim_for(self, idempotency_key: str, task_id: str, fingerprint: str) -> IdempotencyClaim:
+        """What to claim for this key with the publish of ``task_id``.
 
         Raises:
             InvalidRequestError: an empty or overlong key.
-            IdempotencyConflictError: the key was used for a call with another task or other arguments.
         """
-        existing = claim_key(self._storage.client, self._key(idempotency_key), f"{task_id} {fingerprint}", self._ttl_ms)
-        if existing is None:
-            return None
-        existing_id, _, existing_fingerprint = existing.partition(" ")
-        if existing_fingerprint != fingerprint:
-            raise IdempotencyConflictError(
-                f"idempotency key {idempotency_key[:60]!r} was already used for a different call (task {existing_id})"
-            )
-        return existing_id
-
-    def release(self, idempotency_key: str, task_id: str, fingerprint: str) -> None:
-        """Free the key if it is still bound to ``task_id`` (the enqueue it guarded did not happen)."""
-        key = self._key(idempotency_key)
-        self._storage.scripts.run("unique_release", keys=[key], args=[f"{task_id} {fingerprint}"])
+        return IdempotencyClaim(idempotency_key, self._key(idempotency_key), f"{task_id} {fingerprint}", self._ttl_ms)

@@ -6,14 +6,30 @@
 --   'd', 2, the delay in seconds and a message: into a delayed set (its key from KEYS), due by the
 --   server's clock (so hosts with skewed clocks agree), or
 --   'b', 1, the cap: ring a bell list (its key from KEYS), trimmed only once it is longer than the cap.
--- Returns the number of operations run.
+--   'k', 2, a value and a time to live in ms: a claim (an idempotency key, a uniqueness lock; its key from
+--   KEYS), SET unless the key exists. Claims come before every other operation: when one finds its key
+--   taken, the claims made so far are undone and nothing else runs.
+-- Returns the number of operations run, or {claim number, the value that held it} when a claim failed.
 local count = tonumber(ARGV[1])
 local key, at = 1, 2
+local claimed = {}
 for _ = 1, count do
   local kind, nargs = ARGV[at], tonumber(ARGV[at + 1])
   local args = {unpack(ARGV, at + 2, at + 1 + nargs)}
   at = at + 2 + nargs
-  if kind == 'r' then
+  if kind == 'k' then
+    local value = nil
+    while not redis.call('SET', KEYS[key], args[1], 'NX', 'PX', args[2]) do
+      value = redis.call('GET', KEYS[key])
+      if value then break end  -- else it expired between SET and GET: claim again
+    end
+    if value then
+      for _, taken in ipairs(claimed) do redis.call('DEL', taken) end
+      return {#claimed + 1, value}
+    end
+    claimed[#claimed + 1] = KEYS[key]
+    key = key + 1
+  elseif kind == 'r' then
     local nkeys = tonumber(args[#args])  -- the last argument: how many keys it takes
     args[#args] = nil
     local keys = {unpack(KEYS, key, key + nkeys - 1)}
