@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from celery.exceptions import Ignore
 
@@ -30,37 +31,23 @@ class Records(Middleware):
         self._queue_names = queue_names
 
     def before_publish(self, publish: Publish) -> None:
-        """A new task is recorded as queued, or scheduled when it has an ETA (written by the transport in
-        the MULTI/EXEC that queues the message: both or neither)."""
+        """A new task is recorded as queued, or scheduled when it has an ETA; a requeued dead letter is
+        queued again with its attempts, delivery count and error reset. Written by the transport in the
+        publish script that queues the message: both or neither."""
+        fields: dict[str, Any]
         if publish.requeued:
-            self._stores.records.write(
-                publish.task_id,
-                publish.name,
-                publish.queue,
-                TaskState.SCHEDULED if publish.eta_ms else TaskState.QUEUED,
-                batch=publish.batch,
-                attempts=0,
-                retries=0,
-                deliveries=0,
-                requeued_ms=now_ms(),
-                reason="",
-                error_type="",
-                error_message="",
-            )
+            fields = {"deliveries": 0, "requeued_ms": now_ms(), "reason": "", "error_type": "", "error_message": ""}
+        elif publish.fresh:
+            fields = {
+                "args": compact_json(publish.args)[0],
+                "kwargs": compact_json(publish.kwargs)[0],
+                "eta_ms": publish.eta_ms,
+            }
+        else:
             return
-        if not publish.fresh:
-            return
+        state = TaskState.SCHEDULED if publish.eta_ms else TaskState.QUEUED
         self._stores.records.write(
-            publish.task_id,
-            publish.name,
-            publish.queue,
-            TaskState.SCHEDULED if publish.eta_ms else TaskState.QUEUED,
-            batch=publish.batch,
-            args=compact_json(publish.args)[0],
-            kwargs=compact_json(publish.kwargs)[0],
-            eta_ms=publish.eta_ms,
-            attempts=0,
-            retries=0,
+            publish.task_id, publish.name, publish.queue, state, batch=publish.batch, attempts=0, retries=0, **fields
         )
 
     def before_run(self, run: Run) -> None:
