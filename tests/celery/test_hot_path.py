@@ -89,7 +89,7 @@ def test_a_batch_is_pipelined_500_at_a_time(redis_url: str) -> None:
 TASK_PATH = ("evalsha", "lmpop", "hset", "zadd", "hdel", "zrem", "hmget", "publish", "set")
 
 
-def test_an_executed_task_costs_at_most_4_round_trips_and_20_commands(
+def test_an_executed_task_costs_3_round_trips_and_18_commands(
     worker_in_process: InProcessWorker, redis_url: str
 ) -> None:
     worker_in_process(tp)
@@ -116,8 +116,11 @@ def test_an_executed_task_costs_at_most_4_round_trips_and_20_commands(
     # Fetch (EVALSHA, LMPOP, HSET, ZADD; the acknowledgement rides on the next one: HDEL, ZREM), start
     # (EVALSHA, HMGET, HSET, ZREM, ZADD, PUBLISH), end (EVALSHA, HMGET, HSET, ZREM, ZADD, PUBLISH, and
     # Celery's result: SET, PUBLISH)
-    assert per_task <= 20, (per_task, calls)
+    # 18; the issue allows 20, but a command added to every task must fail here (periodic housekeeping
+    # of the worker adds a few hundredths)
+    assert per_task <= 18.5, (per_task, calls)
     # Round trips: a fetch, the start, the end per task (the enqueues: one each; the polling: one per look)
     polls = counts.by_name.get("cmdstat_hgetall", 0) + counts.by_name.get("cmdstat_hlen", 0)
     worker_trips = (counts.round_trips - N - polls) / ran
-    assert worker_trips <= 4, (worker_trips, counts)
+    # 3; the issue allows 4, but a round trip added to every task must fail here
+    assert worker_trips <= 3.25, (worker_trips, counts)

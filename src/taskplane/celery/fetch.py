@@ -93,17 +93,22 @@ class LosslessFetch:
             "EVALSHA", self._fetch_sha(), len(script_keys), *script_keys, time.time(), len(lists), most, *acks
         )
 
-    def defer_ack(self, delivery_tag: str) -> bool:
-        """Keep ``delivery_tag``'s acknowledgement for the next fetch; False when it must go now (a wait
-        is under way, or this channel consumes nothing)."""
+    def acknowledge(self, delivery_tag: str) -> None:
+        """Acknowledge ``delivery_tag`` with the next fetch, or at once when no fetch follows soon (a wait
+        is under way, or this channel consumes nothing).
+
+        Raises:
+            redis.ConnectionError: sending at once failed (the acknowledgement is kept for the next try).
+        """
+        self._taskplane_acks.append(delivery_tag)
         channel: Any = self
         if not channel.active_queues or (channel._in_poll and self._taskplane_sent == WAIT):
-            return False
-        self._taskplane_acks.append(delivery_tag)
-        return True
+            self.flush_acks()
 
     def flush_acks(self) -> None:
-        """Send the acknowledgements kept for the next fetch now."""
+        """Send the acknowledgements kept for the next fetch now (kombu's two commands, without its
+        MULTI/EXEC: in this order they need not be atomic, since a lease entry whose message is gone is
+        dropped by the restore)."""
         acks, self._taskplane_acks = self._taskplane_acks, []
         if not acks:
             return

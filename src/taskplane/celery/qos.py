@@ -32,15 +32,9 @@ class QoS(kombu_redis.QoS):
             return
         channel: Any = self.channel
         try:
-            # Usually the acknowledgement rides on the next fetch (taskplane.celery.fetch). Else kombu's
-            # two commands without its MULTI/EXEC: in this order they need not be atomic (a lease entry
-            # whose message is gone is dropped by the restore, and the message goes first).
-            if not channel.defer_ack(delivery_tag):
-                with channel.conn_or_acquire() as client:
-                    pipe = client.pipeline(transaction=False)
-                    pipe.hdel(self.unacked_key, delivery_tag).zrem(self.unacked_index_key, delivery_tag).execute()
+            channel.acknowledge(delivery_tag)  # usually with the next fetch (taskplane.celery.fetch)
         except CONNECTION_ERRORS as exc:
-            kombu_redis.logger.warning("could not acknowledge %s (%s); its lease returns it", delivery_tag, exc)
+            kombu_redis.logger.warning("could not acknowledge %s (%s); it goes with the next fetch", delivery_tag, exc)
         virtual.QoS.ack(self, delivery_tag)
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:

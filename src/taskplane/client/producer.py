@@ -75,14 +75,8 @@ class Producer:
         """Queue task ``name``; returns its handle (see :meth:`taskplane.Taskplane.enqueue` for the errors)."""
         kwargs = dict(kwargs or {})
         self._registry.check_arguments(name, args, kwargs)
-        if queue is not None:
-            self._topology.get(queue)
-        if countdown is not None and countdown < 0:
-            raise ConfigurationError(f"countdown must be >= 0, not {countdown}")
         task: Any = self._celery.tasks[name]
-        options: dict[str, Any] = {"countdown": countdown, "eta": eta, "task_id": task_id or uuid()}
-        if queue is not None:
-            options["queue"] = queue
+        options = {**self._options(queue, countdown, eta), "task_id": task_id or uuid()}
         if idempotency_key is not None:
             # Bound in the publish script itself, with the message: one round trip, never one without the other.
             fingerprint = call_fingerprint(name, list(args), kwargs)
@@ -131,26 +125,30 @@ class Producer:
             except TaskArgumentsError as exc:
                 raise TaskArgumentsError(f"item {index}: {exc}") from None
             calls.append((args, kwargs))
+        options = self._options(queue, countdown, eta)
+        with self._batch_scope():
+            return self._send_chunks(self._celery.tasks[name], calls, options)
+
+    def _options(self, queue: str | None, countdown: float | None, eta: datetime | None) -> dict[str, Any]:
+        """The publish options of an enqueue, checked.
+
+        Raises:
+            ConfigurationError: an unknown queue, or a negative countdown.
+        """
         if queue is not None:
             self._topology.get(queue)
         if countdown is not None and countdown < 0:
             raise ConfigurationError(f"countdown must be >= 0, not {countdown}")
-        task: Any = self._celery.tasks[name]
         options: dict[str, Any] = {"countdown": countdown, "eta": eta}
         if queue is not None:
             options["queue"] = queue
-        handles: list[TaskHandle] = []
-        with self._batch_scope():
-            self._send_chunks(task, calls, options, handles)
-        return handles
+        return options
 
     def _send_chunks(
-        self,
-        task: Any,
-        calls: list[tuple[list[Any], dict[str, Any]]],
-        options: dict[str, Any],
-        handles: list[TaskHandle],
-    ) -> None:
+        self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]
+    ) -> list[TaskHandle]:
+        """Publish ``calls``, :data:`BATCH_CHUNK` scripts per pipeline; returns their handles in order."""
+        handles: list[TaskHandle] = []
         for start in range(0, len(calls), BATCH_CHUNK):
             collected: list[tuple[list[str], list[Any]]] = []
             token = collected_publishes.set(collected)
@@ -164,6 +162,7 @@ class Producer:
             except CONNECTION_ERRORS as exc:
                 raise unavailable(self._stores.redis_url, exc) from None
             handles.extend(TaskHandle(self._tasks, task_id) for task_id in ids)
+        return handles
 
     def enqueue_id(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: str | None, task_id: str

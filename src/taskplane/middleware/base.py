@@ -68,10 +68,9 @@ class Run:
     started: float = field(init=False)
     #: Set when the start write landed: how often this attempt was delivered, this delivery included.
     deliveries: int = 0
-    #: Set when the start write landed: True if the task was cancelled before it could start.
-    cancelled: bool = False
-    #: Set when the start write landed: True if the task had already succeeded (a duplicate delivery).
-    duplicate: bool = False
+    #: Set when the start write landed: ``run``, ``cancelled`` (before it could start) or ``done`` (it had
+    #: already succeeded: a duplicate delivery).
+    verdict: str = "run"
     result: Any = None
     outcome: TaskState | None = None
     #: Set by the progress middleware: ``report(values, force)`` stores progress.
@@ -127,7 +126,7 @@ class Middleware:
         """A delivery is about to run. Raise ``TaskCancelled``, Celery's ``Ignore`` or ``Reject`` to stop it."""
 
     def after_start(self, run: Run) -> None:
-        """The writes queued by ``before_run`` landed (``run.cancelled`` and ``run.deliveries`` are set).
+        """The writes queued by ``before_run`` landed (``run.verdict`` and ``run.deliveries`` are set).
         Raise like ``before_run`` to stop the delivery before its body runs."""
 
     def after_run(self, run: Run) -> None:

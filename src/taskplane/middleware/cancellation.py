@@ -29,7 +29,7 @@ class Cancellation(Middleware):
     def after_start(self, run: Run) -> None:
         """Stop a task cancelled before it started (the start write found it so); give a starting one its
         ``is_cancelled()``."""
-        if run.cancelled:
+        if run.verdict == "cancelled":
             raise TaskCancelled(run.task_id)
         checked_at = 0.0
         cancelled = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -13,9 +12,6 @@ from taskplane.middleware.base import Middleware, Publish, Run, WorkerContext
 from taskplane.stores.bundle import Stores
 from taskplane.stores.metric_buffer import MetricBuffer
 from taskplane.stores.metrics import MetricChanges, this_host
-
-#: How often a worker writes the count of messages it received.
-RECEIVED_FLUSH_INTERVAL = 1.0
 
 
 class Metrics(Middleware):
@@ -30,8 +26,6 @@ class Metrics(Middleware):
     def __init__(self, stores: Stores) -> None:
         self._stores = stores
         self._buffer = MetricBuffer(lambda: stores.metrics)
-        self._received: MetricChanges | None = None
-        self._received_lock = threading.Lock()
         self._worker: WorkerContext | None = None
 
     def before_publish(self, publish: Publish) -> None:
@@ -75,18 +69,15 @@ class Metrics(Middleware):
     # -- messages received by a worker's main process ---------------------------------------------
 
     def on_worker_start(self, worker: WorkerContext) -> None:
-        """Count received messages in memory and write the counts once a second (not one write per task)."""
+        """Count received messages (in the buffer, like every other count of a worker process)."""
         self._worker = worker
-        self._received = MetricChanges(worker.hostname)
         signals.task_received.connect(self._on_received, weak=False)
         signals.worker_process_shutdown.connect(self._process_ends, weak=False)
-        worker.add_periodic("metrics-flush", RECEIVED_FLUSH_INTERVAL, self._flush_received)
 
     def on_worker_stop(self, worker: WorkerContext) -> None:
         """Write the last counts."""
         signals.task_received.disconnect(self._on_received)
         signals.worker_process_shutdown.disconnect(self._process_ends)
-        self._flush_received()
         self._buffer.flush()
 
     def _process_ends(self, **kwargs: Any) -> None:
@@ -98,21 +89,4 @@ class Metrics(Middleware):
         if request is None or worker is None or getattr(sender, "app", None) is not worker.app:
             return
         queue = (request.delivery_info or {}).get("routing_key") or ""
-        with self._received_lock:
-            if self._received is not None:
-                self._received.count(Metric.RECEIVED, request.name, worker.hostname, queue)
-
-    def _flush_received(self) -> None:
-        if self._worker is None:
-            return
-        with self._received_lock:
-            pending, self._received = self._received, MetricChanges(self._worker.hostname)
-        if not pending:
-            return
-        try:
-            self._stores.metrics.write(pending)
-        except Exception:
-            with self._received_lock:  # keep the counts for the next flush
-                if self._received is not None:
-                    self._received.merge(pending)
-            raise
+        self._buffer.add(MetricChanges(worker.hostname).count(Metric.RECEIVED, request.name, worker.hostname, queue))

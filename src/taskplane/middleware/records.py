@@ -52,11 +52,10 @@ class Records(Middleware):
 
     def before_run(self, run: Run) -> None:
         """Queue the start write: unless the task was cancelled, the record says started, with the
-        attempt, the worker and the delivery count (``run.cancelled`` and ``run.deliveries`` once sent)."""
+        attempt, the worker and the delivery count (``run.verdict`` and ``run.deliveries`` once sent)."""
 
         def replied(verdict: str, deliveries: int) -> None:
-            run.cancelled = verdict == "cancelled"
-            run.duplicate = verdict == "done"
+            run.verdict = verdict
             run.deliveries = deliveries
 
         self._stores.records.start(
@@ -75,7 +74,7 @@ class Records(Middleware):
     def after_start(self, run: Run) -> None:
         """A delivery of a task that already succeeded (its acknowledgement was lost with its worker, or its
         lease ran out) is acknowledged without running again."""
-        if run.duplicate:
+        if run.verdict == "done":
             log.warning("task %s[%s] already succeeded: acknowledged without running again", run.name, run.task_id)
             raise Ignore()
 

@@ -13,6 +13,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -36,9 +37,7 @@ class MetricBuffer:
         self._interval = interval
         self._lock = threading.Lock()
         self._pending: dict[str, MetricChanges] = {}
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         reference = weakref.ref(self)
 
         def at_exit() -> None:
@@ -69,28 +68,28 @@ class MetricBuffer:
                 self._thread.start()
 
     def flush(self) -> None:
-        """Write everything added so far (kept for the next try if Redis is unreachable)."""
+        """Write everything added so far; what could not be written (Redis unreachable) is kept for the
+        next flush."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        for hostname, changes in pending.items():
+        unwritten = list(pending.values())
+        while unwritten:
             try:
-                self._metrics().write(changes)
+                self._metrics().write(unwritten[0])
             except Exception as exc:
-                log.warning("could not write metrics of %s (kept for the next flush): %s", hostname, exc)
+                log.warning("could not write metrics (kept for the next flush): %s", exc)
                 with self._lock:
-                    kept = self._pending.setdefault(hostname, MetricChanges(hostname))
-                    kept.merge(changes)
+                    for changes in unwritten:
+                        self._pending.setdefault(changes.hostname, MetricChanges(changes.hostname)).merge(changes)
                 return
+            unwritten.pop(0)
 
     def _run(self) -> None:
-        while not self._wake.wait(self._interval):
-            if os.getpid() != self._pid:
-                return
+        while True:
+            time.sleep(self._interval)
             self.flush()
 
     def _forked(self) -> None:
         self._lock = threading.Lock()
         self._pending = {}
-        self._wake = threading.Event()
         self._thread = None
-        self._pid = os.getpid()

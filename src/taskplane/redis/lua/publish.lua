@@ -18,12 +18,9 @@ for _ = 1, count do
   local args = {unpack(ARGV, at + 2, at + 1 + nargs)}
   at = at + 2 + nargs
   if kind == 'k' then
-    local value = nil
-    while not redis.call('SET', KEYS[key], args[1], 'NX', 'PX', args[2]) do
-      value = redis.call('GET', KEYS[key])
-      if value then break end  -- else it expired between SET and GET: claim again
-    end
-    if value then
+    -- Time stands still inside a script: a key SET NX refuses is there for the GET.
+    if not redis.call('SET', KEYS[key], args[1], 'NX', 'PX', args[2]) then
+      local value = redis.call('GET', KEYS[key])
       for _, taken in ipairs(claimed) do redis.call('DEL', taken) end
       return {#claimed + 1, value}
     end
