@@ -5,6 +5,7 @@ import taskplane
 
 def test_public_api_is_pinned() -> None:
     assert sorted(taskplane.__all__) == [
+        "Call",
         "ConfigurationError",
         "DeadFilter",
         "DeadLetter",

@@ -2,6 +2,7 @@
 
 from taskplane.app import Taskplane
 from taskplane.client.handle import TaskFailedError, TaskHandle
+from taskplane.client.producer import Call
 from taskplane.core.errors import (
     ConfigurationError,
     EmbeddedServerError,
@@ -27,6 +28,7 @@ from taskplane.stores.records import RecordPage, TaskRecord
 __version__ = "0.1.0"
 
 __all__ = [
+    "Call",
     "ConfigurationError",
     "DeadFilter",
     "DeadLetter",

@@ -73,16 +73,18 @@ def test_an_enqueue_with_an_idempotency_key_or_uniqueness_is_one_round_trip(redi
     assert replays.by_name is not None and "cmdstat_lpush" not in replays.by_name
 
 
-def test_a_batch_is_pipelined_500_at_a_time(redis_url: str) -> None:
+def test_a_batch_writes_100_messages_per_script_and_7_commands_per_message(redis_url: str) -> None:
     add.enqueue(0, 0)
     with counted(redis_url) as counts:
         tp.enqueue_many("t.add", [[i, i] for i in range(1000)])
-    # Two pipelines of 500 scripts. The server reads a large pipeline in pieces of at most 16 KiB (more of
-    # them when it reads while the data still arrives), so it counts dozens of reads, where one round trip
-    # per message would count 1,000
-    assert counts.by_name is not None and counts.by_name["cmdstat_evalsha"] == 1000
-    assert counts.round_trips < 500, counts
-    assert counts.commands <= 12 * 1000 + 5, counts
+    # Five pipelines of two scripts, each writing 100 records and pushing 100 messages in one LPUSH. The
+    # server reads a large pipeline in pieces of at most 16 KiB (more of them when it reads while the data
+    # still arrives), so it counts dozens of reads, where one round trip per message would count 1,000
+    assert counts.by_name is not None and counts.by_name["cmdstat_evalsha"] == 10, counts
+    assert counts.by_name["cmdstat_lpush"] == 2 * 10, counts  # the messages and the bell, once per script
+    assert counts.round_trips < 300, counts
+    # Per message: the record (HMGET, HSET, EXPIRE, ZADD x4); per script: LPUSH x2, LTRIM, HINCRBY, ZADD
+    assert counts.commands <= 7 * 1000 + 6 * 10, counts
 
 
 #: The commands of a task's own path through the worker (the rest is housekeeping, or this test's polling).

@@ -12,7 +12,7 @@ import pytest
 from taskplane import TaskArgumentsError, UnknownTaskError
 from taskplane.client.producer import BATCH_CHUNK
 from tests.api_server import serve_in_thread
-from tests.apps.core_app import add, mark, tp
+from tests.apps.core_app import add, mark, tp, unique
 from tests.workers import InProcessWorker
 
 
@@ -45,6 +45,13 @@ def test_a_delayed_batch_waits_in_the_delayed_store_and_runs(
     assert tp.storage.client.zcard(tp.storage.keys.delayed("normal")) == 2
     worker_in_process(tp)
     assert [h.wait(timeout=20).result() for h in handles] == ["a", "b"]
+
+
+def test_a_batch_of_a_unique_task_reuses_the_id_of_an_equal_queued_task(redis_url: str) -> None:
+    first, again, other = unique.enqueue_many([["a"], ["a"], ["b"]])
+    assert first.id == again.id != other.id
+    assert tp.storage.client.llen("normal") == 2
+    assert unique.enqueue("b").id == other.id
 
 
 def test_the_batch_endpoint_checks_every_item_and_queues_them(redis_url: str) -> None:

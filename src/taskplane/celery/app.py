@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery
 from celery.utils import uuid
 
+from taskplane.celery.batch import batchable, publish_many
 from taskplane.celery.direct import holding_producer, is_direct, publish_direct
 from taskplane.celery.publishing import PendingWrites, pending_writes
 from taskplane.client.producer import Producer
@@ -59,8 +60,25 @@ class TaskplaneCelery(Celery):
         self.task_lookup = Tasks(stores, self)
         #: Enqueueing with argument checks, idempotency keys and the inline fallback.
         self.producer = Producer(
-            self, registry, topology, stores, fallback, self.task_lookup, lambda: holding_producer(self)
+            self,
+            registry,
+            topology,
+            stores,
+            fallback,
+            self.task_lookup,
+            lambda: holding_producer(self),
+            self.send_many,
         )
+
+    def send_many(self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]) -> list[str]:
+        """Publish one message of ``task`` per checked call (args, kwargs) with the batch ``options``
+        (``queue``, ``countdown``, ``eta``); returns the ids (an existing task's for a held ``unique_for``).
+        Batchable tasks take :func:`taskplane.celery.batch.publish_many`; the others one call each."""
+        if batchable(task):
+            queue = options.get("queue") or self.registry.queue_for(task.name)
+            return publish_many(self, task, calls, queue, options.get("countdown"), options.get("eta"))
+        send = self.send_task
+        return [send(task.name, args, kwargs, task_type=task, task_id=uuid(), **options).id for args, kwargs in calls]
 
     def send_task(  # type: ignore[override]
         self,

@@ -12,7 +12,6 @@ Any other call goes through Celery's ``send_task``.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +19,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from celery import signals
-from celery.utils import uuid
-from kombu.utils.json import dumps
 
+from taskplane.celery.message import MessageTemplate, template_for
 from taskplane.redis.client import CONNECTION_ERRORS
 
 #: Options a direct publish understands; any other (a link, a chain, a producer...) goes through Celery.
@@ -86,59 +84,37 @@ def publish_direct(
     if parent is not None:
         root_id = parent.request.root_id or parent.request.id
         parent_id = parent.request.id
-    ignore_result = bool(options.get("ignore_result", False))
-    headers, properties, body, _ = app.amqp.as_task_v2(
-        task_id,
-        name,
-        args,
-        kwargs,
-        countdown=countdown,
-        eta=eta,
-        expires=options.get("expires"),
-        retries=options.get("retries") or 0,
-        reply_to=app.thread_oid,
-        time_limit=options.get("time_limit"),
-        soft_time_limit=options.get("soft_time_limit"),
-        root_id=root_id,
-        parent_id=parent_id,
-        shadow=options.get("shadow"),
-        ignore_result=ignore_result,
-    )
-    headers.update(options.get("headers") or {})
-    priority = options.get("priority")
+    if countdown or eta is not None:
+        template = MessageTemplate(app, name, queue, options, countdown, eta, root_id, parent_id)
+    else:
+        template = template_for(app, name, queue, options, root_id, parent_id)
+    message, body = template.message(task_id, args or (), kwargs or {}, options.get("headers"))
     if signals.before_task_publish.receivers:
-        signals.before_task_publish.send(
-            sender=name,
-            body=body,
-            exchange="",
-            routing_key=queue,
-            declare=[],
-            headers=headers,
-            properties=properties,
-            retry_policy=app.conf.task_publish_retry_policy,
-        )
-    properties.update(
-        delivery_mode=options.get("delivery_mode") or 2,
-        delivery_info={"exchange": "", "routing_key": queue},
-        priority=priority or 0,
-        body_encoding="base64",
-        delivery_tag=uuid(),
-    )
-    message = {
-        "body": base64.b64encode(dumps(body).encode()).decode(),
-        "content-encoding": "utf-8",
-        "content-type": "application/json",
-        "headers": headers,
-        "properties": properties,
-    }
+        before_publish_signal(app, name, queue, message, body)
     _put(app, queue, message)
     if signals.after_task_publish.receivers:
-        signals.after_task_publish.send(sender=name, body=body, headers=headers, exchange="", routing_key=queue)
+        signals.after_task_publish.send(
+            sender=name, body=body, headers=message["headers"], exchange="", routing_key=queue
+        )
     result = (options.get("result_cls") or app.AsyncResult)(task_id)
-    result.ignored = ignore_result
+    result.ignored = bool(options.get("ignore_result", False))
     if parent is not None:
         parent.add_trail(result)
     return result
+
+
+def before_publish_signal(app: Any, name: str, queue: str, message: dict[str, Any], body: Any) -> None:
+    """Send Celery's ``before_task_publish`` for a message, as Celery's producer sends it."""
+    signals.before_task_publish.send(
+        sender=name,
+        body=body,
+        exchange="",
+        routing_key=queue,
+        declare=[],
+        headers=message["headers"],
+        properties=message["properties"],
+        retry_policy=app.conf.task_publish_retry_policy,
+    )
 
 
 _held: ContextVar[Any] = ContextVar("taskplane_held_producer", default=None)
@@ -154,6 +130,17 @@ def holding_producer(app: Any) -> Iterator[None]:
             yield
         finally:
             _held.reset(token)
+
+
+@contextmanager
+def held_channel(app: Any) -> Iterator[Any]:
+    """The channel of the producer held by :func:`holding_producer`, or of one acquired for the block."""
+    held = _held.get()
+    if held is not None:
+        yield held.channel
+        return
+    with app.producer_pool.acquire(block=True) as producer:
+        yield producer.channel
 
 
 def _put(app: Any, queue: str, message: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import celery
 
 from taskplane.client.handle import TaskHandle
+from taskplane.client.producer import Call
 from taskplane.core.protocol import PublishOption
 from taskplane.middleware.base import Run
 from taskplane.observability.logging import TaskLogContext, enter_task, leave_task
@@ -49,14 +50,15 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
 
     def enqueue_many(
         self,
-        items: Iterable[Sequence[Any] | Mapping[str, Any]],
+        items: Iterable[Sequence[Any] | Mapping[str, Any] | Call],
         *,
         queue: str | None = None,
         countdown: float | None = None,
         eta: datetime | None = None,
     ) -> list[TaskHandle]:
-        """Queue this task once per item (positional arguments, or a dict of keyword arguments), 500 per
-        round trip; returns the handles in order (see :meth:`taskplane.Taskplane.enqueue_many`)."""
+        """Queue this task once per item (positional arguments, a dict of keyword arguments, or a
+        :class:`taskplane.Call` with both); returns the handles in order (see
+        :meth:`taskplane.Taskplane.enqueue_many`)."""
         return self.platform.producer.enqueue_many(self.name, items, queue=queue, countdown=countdown, eta=eta)
 
     def apply_async(

@@ -19,29 +19,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
-from kombu.utils.json import dumps
 
 from taskplane.celery.fetch import LosslessFetch
 from taskplane.celery.publishing import pending_writes
+from taskplane.celery.puts import ScriptedPublish
 from taskplane.celery.qos import QoS
-from taskplane.core.clock import now_ms
-from taskplane.core.errors import NotFoundError, PayloadTooLargeError
-from taskplane.core.protocol import DeadReason, Header, TransportOption
-from taskplane.core.signing import sign
+from taskplane.core.errors import NotFoundError
+from taskplane.core.protocol import DeadReason, TransportOption
 from taskplane.middleware.failure import FailurePath
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import (
-    collected_publishes,
-    publish_bell,
-    publish_command,
-    publish_delayed,
     script_source,
 )
 from taskplane.redis.storage import Storage
@@ -50,27 +42,13 @@ from taskplane.redis.storage import Storage
 ENVELOPE_ALLOWANCE = 64 * 1024
 
 
-def eta_delay(eta: object, now: float | None = None) -> float:
-    """Seconds from now until the ISO-8601 ``eta`` (negative when past); 0 when it cannot be read."""
-    if not isinstance(eta, str):
-        return 0.0
-    try:
-        due = datetime.fromisoformat(eta)
-    except ValueError:
-        return 0.0
-    if due.tzinfo is None:
-        return 0.0
-    return due.timestamp() - (time.time() if now is None else now)
-
-
-class Channel(LosslessFetch, kombu_redis.Channel):
+class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
     """Redis channel with lossless fetch, the delayed store, payload limit, atomic requeue and the
     malformed-item guard."""
 
     QoS = QoS
 
     _taskplane_client: Any = None
-    _taskplane_publish: Any = None
     _taskplane_failure: FailurePath | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -101,22 +79,7 @@ class Channel(LosslessFetch, kombu_redis.Channel):
         return Keys(self._options.get(TransportOption.PREFIX, "taskplane:"))
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        headers = message.get("headers") or {}
-        limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
-        if limit and len(message.get("body", "")) > limit:
-            raise PayloadTooLargeError(
-                f"task message for queue {queue!r} is {len(message['body'])} bytes; the limit is {limit} "
-                "(TASKPLANE_MAX_PAYLOAD_BYTES)"
-            )
-        requeue = headers.pop(Header.REQUEUE, None)
-        delay = eta_delay(headers.pop("eta", None)) if "eta" in headers else 0.0
-        if isinstance(message.get("headers"), dict):
-            message["headers"][Header.READY.value] = now_ms() + int(max(delay, 0.0) * 1000)
-            signing = self._signing_keys()
-            if signing:
-                signature = sign(message.get("body", ""), message["headers"], signing[0])
-                message["headers"][Header.SIGNATURE.value] = signature
-        payload = dumps(message)
+        requeue, delay, payload = self._prepare(queue, message)
         keys = self._keys
         pending = pending_writes.get()
         if requeue is None and self._publish_script(queue, message, payload, pending, delay):
@@ -144,40 +107,6 @@ class Channel(LosslessFetch, kombu_redis.Channel):
             pending.sent = True
         if requeue is not None and not replies[-1]:
             raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
-
-    def _publish_script(self, queue: str, message: dict[str, Any], payload: str, pending: Any, delay: float) -> bool:
-        """Queue a message (or store it delayed) with the publish hooks' writes in one ``publish.lua``
-        call (atomic like the MULTI/EXEC it replaces, without resending script sources); False if the
-        writes include a script ``publish.lua`` cannot run. In a batch enqueue the call is collected."""
-        ops = pending.batch.as_publish() if pending is not None else ([], [0])
-        if ops is None:
-            return False
-        script_keys, argv = ops
-        if delay > 0:
-            publish_delayed(script_keys, argv, self._keys.delayed(queue), delay, payload)
-        else:
-            channel: Any = self  # kombu's private methods are not in its type stubs
-            target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
-            bell = self._keys.bell(queue)
-            publish_command(script_keys, argv, "LPUSH", target, payload)
-            publish_bell(script_keys, argv, bell, BELL_CAP)
-        collected = collected_publishes.get()
-        if collected is not None:
-            collected.append((script_keys, argv))
-            if pending is not None:
-                pending.sent = True
-            return True
-        with self.conn_or_acquire() as client:
-            script = self._taskplane_publish
-            if script is None or script.registered_client is not client:
-                script = self._taskplane_publish = client.register_script(script_source("publish"))
-            reply = script(keys=script_keys, args=argv)
-        if pending is not None:
-            pending.sent = True
-            if isinstance(reply, list):  # a claim was taken already: nothing was written
-                value = reply[1]
-                pending.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))
-        return True
 
     def _payload_limit(self) -> int:
         # The body limit plus room for the envelope (headers, properties) around it.

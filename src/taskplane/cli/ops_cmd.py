@@ -21,7 +21,6 @@ def metrics(
     """Serve Prometheus metrics of the whole cluster at /metrics (no key; bind it to a private interface)."""
     from prometheus_client import start_http_server
 
-
     with errors_as_exit():
         tp = get_app(app)
         configure_logging(tp.settings.log_format)

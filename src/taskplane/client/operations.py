@@ -65,8 +65,8 @@ class TaskOperations:
         eta: datetime | None = None,
     ) -> list[TaskHandle]:
         """Queue one task ``name`` per item (a list of positional arguments, a dict of keyword
-        arguments, or a ``Call(args, kwargs)``), 500 per round trip; returns the handles in order.
-        Every item is checked before anything is queued.
+        arguments, or a :class:`taskplane.Call` with both); returns the handles in order. Every item is
+        checked before anything is queued; then 200 go per round trip, 100 per atomic script call.
 
         Raises:
             UnknownTaskError, TaskArgumentsError (naming the item), ConfigurationError,

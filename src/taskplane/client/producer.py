@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +29,9 @@ from taskplane.stores.idempotency import call_fingerprint
 log = logging.getLogger("taskplane")
 
 #: Messages sent per round trip by :meth:`Producer.enqueue_many`.
-BATCH_CHUNK = 500
+BATCH_CHUNK = 200
+#: Publishes a chunk of checked calls ``(args, kwargs)`` of one task with the batch options; returns the ids.
+PublishMany = Callable[[Any, list[tuple[list[Any], dict[str, Any]]], dict[str, Any]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Producer:
         fallback: str,
         tasks: Tasks,
         batch_scope: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        publish_many: PublishMany | None = None,
     ) -> None:
         self._celery = celery
         self._registry = registry
@@ -59,6 +64,8 @@ class Producer:
         self._tasks = tasks
         #: What a batch enqueue runs in (the app holds one pooled connection for it).
         self._batch_scope = batch_scope
+        #: Publishes a chunk of a batch enqueue (the app's batch path); by default one call per item.
+        self._publish_many = publish_many
 
     def enqueue(
         self,
@@ -105,7 +112,8 @@ class Producer:
         """Queue one task ``name`` per item (a list of positional arguments, a dict of keyword
         arguments, or a :class:`Call` with both); returns their handles in order. Every item is
         checked first, as :meth:`enqueue` checks one, so a bad item queues nothing. Then
-        :data:`BATCH_CHUNK` messages go per round trip, each with its record in one atomic step.
+        :data:`BATCH_CHUNK` messages go per round trip, each with its record: the app's batch path
+        writes a message and its record in the same atomic script call (one per 100 messages).
 
         Raises:
             UnknownTaskError, TaskArgumentsError (naming the item), ConfigurationError, PayloadTooLargeError,
@@ -147,22 +155,50 @@ class Producer:
     def _send_chunks(
         self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]
     ) -> list[TaskHandle]:
-        """Publish ``calls``, :data:`BATCH_CHUNK` scripts per pipeline; returns their handles in order."""
-        handles: list[TaskHandle] = []
-        for start in range(0, len(calls), BATCH_CHUNK):
-            collected: list[tuple[list[str], list[Any]]] = []
-            token = collected_publishes.set(collected)
-            try:
-                chunk = calls[start : start + BATCH_CHUNK]
-                ids = [self._send(task, args, kwargs, {**options, "task_id": uuid()}).id for args, kwargs in chunk]
-            finally:
-                collected_publishes.reset(token)
-            try:
-                send_publishes(self._stores.storage.batch(), collected)
-            except CONNECTION_ERRORS as exc:
-                raise unavailable(self._stores.redis_url, exc) from None
-            handles.extend(TaskHandle(self._tasks, task_id) for task_id in ids)
-        return handles
+        """Publish ``calls``, :data:`BATCH_CHUNK` messages per round trip; returns their handles in order.
+        With more than one chunk, a chunk is sent by a helper thread while the next one is built (the
+        server's work and ours overlap); at most one chunk is in flight."""
+        ids: list[str] = []
+        in_flight: Future[None] | None = None
+        with contextlib.ExitStack() as stack:
+            sender = None
+            if len(calls) > BATCH_CHUNK:
+                sender = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskplane-batch"))
+            for start in range(0, len(calls), BATCH_CHUNK):
+                collected: list[tuple[list[str], list[Any]]] = []
+                token = collected_publishes.set(collected)
+                try:
+                    ids.extend(self._publish_chunk(task, calls[start : start + BATCH_CHUNK], options))
+                finally:
+                    collected_publishes.reset(token)
+                if in_flight is not None:
+                    self._sent(in_flight.result)
+                batch = self._stores.storage.batch()
+                if sender is None:
+                    self._sent(functools.partial(send_publishes, batch, collected))
+                else:
+                    in_flight = sender.submit(send_publishes, batch, collected)
+            if in_flight is not None:
+                self._sent(in_flight.result)
+        return [TaskHandle(self._tasks, task_id) for task_id in ids]
+
+    def _publish_chunk(
+        self, task: Any, chunk: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]
+    ) -> list[str]:
+        if self._publish_many is not None:
+            return self._publish_many(task, chunk, options)
+        return [self._send(task, args, kwargs, {**options, "task_id": uuid()}).id for args, kwargs in chunk]
+
+    def _sent(self, send: Callable[[], None]) -> None:
+        """Run (or wait for) the sending of a chunk.
+
+        Raises:
+            RedisUnavailableError: Redis is unreachable.
+        """
+        try:
+            send()
+        except CONNECTION_ERRORS as exc:
+            raise unavailable(self._stores.redis_url, exc) from None
 
     def enqueue_id(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: str | None, task_id: str

@@ -62,7 +62,11 @@ class TaskRegistry:
             TaskArgumentsError: the arguments do not fit (one line naming the problem).
         """
         self.require(name)
-        signature = _signature(self._functions[name])
+        function = self._functions[name]
+        shape = _shape(function)
+        if shape is not None and _fits(shape, args, kwargs):
+            return
+        signature = _signature(function)
         try:
             signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -73,3 +77,28 @@ class TaskRegistry:
 def _signature(function: Any) -> inspect.Signature:
     """The signature of a task function (computed once: ``inspect.signature`` costs more than the bind)."""
     return inspect.signature(function)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape(function: Any) -> tuple[tuple[str, ...], int] | None:
+    """(parameter names, how many are required) of a function whose parameters are all plain
+    positional-or-keyword ones with the defaults last; None for any other (its calls are bound)."""
+    parameters = list(_signature(function).parameters.values())
+    if any(parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for parameter in parameters):
+        return None
+    required = sum(1 for parameter in parameters if parameter.default is inspect.Parameter.empty)
+    if any(parameter.default is inspect.Parameter.empty for parameter in parameters[required:]):
+        return None
+    return tuple(parameter.name for parameter in parameters), required
+
+
+def _fits(shape: tuple[tuple[str, ...], int], args: Any, kwargs: Any) -> bool:
+    """True if a call fits a function of this shape (as ``Signature.bind`` would accept it)."""
+    names, required = shape
+    given = len(args)
+    if given > len(names):
+        return False
+    if not kwargs:
+        return given >= required
+    rest = names[given:]
+    return all(key in rest for key in kwargs) and all(name in kwargs for name in names[given:required])

@@ -8,7 +8,7 @@ order. A hook does nothing unless overridden.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -118,6 +118,13 @@ class Middleware:
 
     def before_publish(self, publish: Publish) -> None:
         """A message is about to be published (an error here fails the publish: nothing is sent)."""
+
+    def before_publish_many(self, publishes: Sequence[Publish]) -> None:
+        """A batch of new messages of one task to one queue is about to be published, all writing to one shared batch
+        (a task whose hooks could find an existing task, ``unique_for``, is not published this way).
+        By default :meth:`before_publish` for each; override to write once for all."""
+        for publish in publishes:
+            self.before_publish(publish)
 
     def publish_failed(self, publish: Publish) -> None:
         """Publishing the message failed after ``before_publish``: undo what it did."""

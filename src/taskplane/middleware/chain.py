@@ -74,6 +74,11 @@ class Chain:
             if publish.existing_id is not None:
                 return
 
+    def publish_many(self, publishes: Sequence[Publish]) -> None:
+        """Run every ``before_publish_many`` hook on a batch of new messages sharing one ``batch``."""
+        for item in self.middleware:
+            item.before_publish_many(publishes)
+
     def publish_failed(self, publish: Publish) -> None:
         """Undo the publish hooks after the message could not be sent (errors here are logged)."""
         for item in self.middleware:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from celery import signals
@@ -33,6 +34,14 @@ class Metrics(Middleware):
         if publish.fresh:
             sent = MetricChanges(this_host()).count(Metric.SENT, publish.name, this_host(), publish.queue)
             self._stores.metrics.write(sent, publish.batch.pipe)
+
+    def before_publish_many(self, publishes: Sequence[Publish]) -> None:
+        """Count a batch of new tasks as sent, in one write."""
+        fresh = [publish for publish in publishes if publish.fresh]
+        if fresh:
+            first, host = fresh[0], this_host()
+            sent = MetricChanges(host).count(Metric.SENT, first.name, host, first.queue, amount=len(fresh))
+            self._stores.metrics.write(sent, first.batch.pipe)
 
     def after_start(self, run: Run) -> None:
         """Count the start and observe how long the task waited since it was ready (after the start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery.exceptions import Ignore
@@ -48,6 +48,26 @@ class Records(Middleware):
         state = TaskState.SCHEDULED if publish.eta_ms else TaskState.QUEUED
         self._stores.records.write(
             publish.task_id, publish.name, publish.queue, state, batch=publish.batch, attempts=0, retries=0, **fields
+        )
+
+    def before_publish_many(self, publishes: Sequence[Publish]) -> None:
+        """New tasks of one name, queue and ETA are recorded in one operation of the publish script."""
+        first = publishes[0] if publishes else None
+        if first is None or any(
+            not p.fresh or p.requeued or (p.name, p.queue, p.eta_ms) != (first.name, first.queue, first.eta_ms)
+            for p in publishes
+        ):
+            super().before_publish_many(publishes)
+            return
+        self._stores.records.write_many(
+            first.batch,
+            first.name,
+            first.queue,
+            TaskState.SCHEDULED if first.eta_ms else TaskState.QUEUED,
+            [(p.task_id, {"args": compact_json(p.args)[0], "kwargs": compact_json(p.kwargs)[0]}) for p in publishes],
+            eta_ms=first.eta_ms,
+            attempts=0,
+            retries=0,
         )
 
     def before_run(self, run: Run) -> None:

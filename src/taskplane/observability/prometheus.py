@@ -108,9 +108,7 @@ class TaskplaneCollector(Collector):
         up = GaugeMetricFamily(
             MetricName.WORKER_UP, "1 while a worker sends heartbeats, 0 once it went silent.", labels=["hostname"]
         )
-        active = GaugeMetricFamily(
-            MetricName.WORKER_ACTIVE, "Tasks a worker is running now.", labels=["hostname"]
-        )
+        active = GaugeMetricFamily(MetricName.WORKER_ACTIVE, "Tasks a worker is running now.", labels=["hostname"])
         for hostname, alive, running in stores.workers.known():
             up.add_metric([hostname], 1 if alive else 0)
             active.add_metric([hostname], running)

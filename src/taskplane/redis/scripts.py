@@ -76,10 +76,28 @@ class Batch:
         self._on_reply: list[tuple[int, Callable[[Any], None]]] = []
         #: Claims (key, value, time to live in ms) that ``publish.lua`` takes before anything else.
         self.claims: list[tuple[str, str, int]] = []
+        #: Operations only ``publish.lua`` runs (its keys, its arguments), after the claims and the rest.
+        self.publish_ops: list[tuple[list[str], list[Any]]] = []
 
     def claim(self, key: str, value: str, ttl_ms: int) -> None:
         """Claim ``key`` for ``value`` in the publish this batch goes out with (see ``publish.lua``)."""
         self.claims.append((key, value, max(1, int(ttl_ms))))
+
+    def records(
+        self,
+        shared_keys: list[str],
+        template: list[Any],
+        positions: list[int],
+        records: list[tuple[str, str, list[Any]]],
+    ) -> None:
+        """Queue many ``record_write.lua`` writes that differ only in a few values, as one operation of
+        ``publish.lua`` (its ``'m'``): ``template`` is one write's arguments, ``positions`` (1-based, the
+        id's first) where each record's values go, ``records`` each record's (hash key, events channel,
+        values); ``shared_keys`` are the write's other keys, in order."""
+        values = [value for _, _, record_values in records for value in record_values]
+        keys = [*shared_keys, *(key for record_key, events, _ in records for key in (record_key, events))]
+        argv = [len(template), *template, len(positions), *positions, len(records), len(shared_keys), *values]
+        self.publish_ops.append((keys, ["m", len(argv), *argv]))
 
     def script(
         self, name: str, keys: list[str], args: list[Any], on_reply: Callable[[Any], None] | None = None
@@ -96,10 +114,10 @@ class Batch:
         rest is applied.
 
         Raises:
-            RuntimeError: the batch holds claims (only ``publish.lua`` can take them).
+            RuntimeError: the batch holds claims or many records (only ``publish.lua`` runs them).
         """
-        if self.claims:
-            raise RuntimeError("a batch with claims must go out through publish.lua")
+        if self.claims or self.publish_ops:
+            raise RuntimeError("a batch with claims or many records must go out through publish.lua")
         scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
         for index, (args, options) in enumerate(self.pipe.command_stack):
             if index in scripts:
@@ -129,6 +147,10 @@ class Batch:
                 argv[0] += 1
             else:
                 publish_command(keys, argv, *args)
+        for op_keys, op_argv in self.publish_ops:
+            keys.extend(op_keys)
+            argv.extend(op_argv)
+            argv[0] += 1
         return keys, argv
 
     def execute(self) -> list[Any]:
@@ -137,8 +159,8 @@ class Batch:
         Raises:
             redis.RedisError: the first command that failed (after unknown scripts were loaded and rerun).
         """
-        if self.claims:
-            raise RuntimeError("a batch with claims must go out through publish.lua")
+        if self.claims or self.publish_ops:
+            raise RuntimeError("a batch with claims or many records must go out through publish.lua")
         queued = list(self.pipe.command_stack)
         try:
             replies = self.pipe.execute(raise_on_error=False)
@@ -163,11 +185,11 @@ def publish_command(keys: list[str], argv: list[Any], name: str, key: str, *args
     argv[0] += 1
 
 
-def publish_delayed(keys: list[str], argv: list[Any], delayed_key: str, delay: float, payload: str) -> None:
-    """Append a delayed message (due ``delay`` seconds from now by the server's clock) to ``publish.lua``'s
+def publish_delayed(keys: list[str], argv: list[Any], delayed_key: str, delay: float, *payloads: str) -> None:
+    """Append delayed messages (due ``delay`` seconds from now by the server's clock) to ``publish.lua``'s
     ``keys`` and ``argv``."""
     keys.append(delayed_key)
-    argv.extend(("d", 2, repr(delay), payload))
+    argv.extend(("d", len(payloads) + 1, repr(delay), *payloads))
     argv[0] += 1
 
 

@@ -52,6 +52,37 @@ class RecordStore:
         else:
             self._storage.scripts.run("record_write", keys=script_keys, args=script_args)
 
+    def write_many(
+        self,
+        batch: Batch,
+        name: str,
+        queue: str,
+        state: str,
+        records: list[tuple[str, dict[str, Any]]],
+        **fields: Any,
+    ) -> None:
+        """Queue on ``batch`` the writes of many records of task ``name`` in ``queue`` that differ only in
+        their id and the values given per record in ``records`` (id, fields; the same field names in
+        each, none None); ``fields`` are the same for all. Written by ``publish.lua`` as one operation,
+        as :meth:`write` would write each one."""
+        if not records:
+            return
+        first_id, first_fields = records[0]
+        names = list(first_fields)
+        keys, template = self.write_script(first_id, name, queue, state, **fields, **first_fields)
+        written = template[4::2]  # the field names; each value follows its name
+        positions = [6 + 2 * written.index(field) for field in ("id", *names)]
+        keys_of = self._storage.keys
+        batch.records(
+            [key for index, key in enumerate(keys) if index not in (0, 4)],
+            template,
+            positions,
+            [
+                (keys_of.record(task_id), keys_of.events(task_id), [task_id, *(values[field] for field in names)])
+                for task_id, values in records
+            ],
+        )
+
     def start(
         self,
         batch: Batch,

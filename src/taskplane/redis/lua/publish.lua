@@ -2,9 +2,14 @@
 -- then the message's own commands. Replaces a MULTI/EXEC holding an EVAL with this script's source.
 -- KEYS: the keys of every operation, in order. ARGV[1] the number of operations, then per operation:
 --   'r', the argument count, record_write.lua's arguments followed by its key count (keys from KEYS), or
+--   'm', the argument count, then: a record_write.lua argument template's length and the template, the
+--   count of values that differ per record and their positions in the template (the id's first), the
+--   record count, the count of keys shared by every record; then the values of each record in turn. KEYS:
+--   the shared keys (record_write.lua's keys without the record hash and events channel), then per
+--   record its hash and its events channel. Many new records of one task in one operation, or
 --   'c', the argument count, the command name and its arguments (its one key comes from KEYS), or
---   'd', 2, the delay in seconds and a message: into a delayed set (its key from KEYS), due by the
---   server's clock (so hosts with skewed clocks agree), or
+--   'd', the argument count, the delay in seconds and messages: into a delayed set (its key from KEYS),
+--   due by the server's clock (so hosts with skewed clocks agree), or
 --   'b', 1, the cap: ring a bell list (its key from KEYS), trimmed only once it is longer than the cap.
 --   'k', 2, a value and a time to live in ms: a claim (an idempotency key, a uniqueness lock; its key from
 --   KEYS), SET unless the key exists. Claims come before every other operation: when one finds its key
@@ -32,12 +37,37 @@ for _ = 1, count do
     local keys = {unpack(KEYS, key, key + nkeys - 1)}
     key = key + nkeys
     write_record(keys, args, redis.call('HMGET', keys[1], 'created_ms', 'state', 'version'))
+  elseif kind == 'm' then
+    local size = tonumber(args[1])
+    local template = {unpack(args, 2, 1 + size)}
+    local at2 = 2 + size
+    local nvalues = tonumber(args[at2])
+    local positions = {}
+    for j = 1, nvalues do positions[j] = tonumber(args[at2 + j]) end
+    at2 = at2 + nvalues + 1
+    local records, nshared = tonumber(args[at2]), tonumber(args[at2 + 1])
+    local shared = {unpack(KEYS, key, key + nshared - 1)}
+    key = key + nshared
+    at2 = at2 + 2
+    for _ = 1, records do
+      local keys = {KEYS[key], shared[1], shared[2], shared[3], KEYS[key + 1], unpack(shared, 4)}
+      key = key + 2
+      for j = 1, nvalues do template[positions[j]] = args[at2 + j - 1] end
+      at2 = at2 + nvalues
+      write_record(keys, template, redis.call('HMGET', keys[1], 'created_ms', 'state', 'version'))
+    end
   elseif kind == 'b' then
     if redis.call('LPUSH', KEYS[key], 1) > tonumber(args[1]) then redis.call('LTRIM', KEYS[key], 0, args[1] - 1) end
     key = key + 1
   elseif kind == 'd' then
     local t = redis.call('TIME')
-    redis.call('ZADD', KEYS[key], tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(args[1]), args[2])
+    local due = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(args[1])
+    local members = {}
+    for j = 2, #args do
+      members[#members + 1] = due
+      members[#members + 1] = args[j]
+    end
+    redis.call('ZADD', KEYS[key], unpack(members))
     key = key + 1
   else
     local name = table.remove(args, 1)

@@ -1,0 +1,195 @@
+"""How taskplane's Redis channel queues messages: each with the publish hooks' writes (its record, its sent
+count) in one atomic ``publish.lua`` call, and a batch enqueue's messages many per call.
+
+- A message with a future ``eta`` (countdown, ETA, retry, rate-limit wait) goes to the queue's delayed
+  set instead of the queue, due by the server's clock; its ``eta`` header is removed.
+- A message larger than the payload limit is refused with a one-line error.
+- Every message is stamped with the time it is ready, and signed when signing keys are set.
+- Every publish rings the queue's bell so idle consumers wake at once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from kombu.utils.json import dumps
+
+from taskplane.celery.message import MessageTemplate
+from taskplane.core.clock import now_ms
+from taskplane.core.errors import PayloadTooLargeError
+from taskplane.core.protocol import Header, TransportOption
+from taskplane.core.signing import sign
+from taskplane.redis.keys import BELL_CAP, Keys
+from taskplane.redis.scripts import (
+    Batch,
+    collected_publishes,
+    publish_bell,
+    publish_command,
+    publish_delayed,
+    script_source,
+)
+
+
+def eta_delay(eta: object, now: float | None = None) -> float:
+    """Seconds from now until the ISO-8601 ``eta`` (negative when past); 0 when it cannot be read."""
+    if not isinstance(eta, str):
+        return 0.0
+    try:
+        due = datetime.fromisoformat(eta)
+    except ValueError:
+        return 0.0
+    if due.tzinfo is None:
+        return 0.0
+    return due.timestamp() - (time.time() if now is None else now)
+
+
+class ScriptedPublish:
+    """Mixin for :class:`taskplane.celery.transport.Channel` (needs kombu's Redis channel under it)."""
+
+    _taskplane_publish: Any = None
+
+    @property
+    def _options(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def _keys(self) -> Keys:
+        raise NotImplementedError
+
+    def _signing_keys(self) -> list[str]:
+        raise NotImplementedError
+
+    def conn_or_acquire(self, client: Any = None) -> Any:
+        raise NotImplementedError
+
+    def _prepare(self, queue: str, message: dict[str, Any]) -> tuple[Any, float, str]:
+        """Check a message's size, stamp when it is ready, sign it and encode it: (the dead letter it
+        requeues or None, its delay in seconds, its payload).
+
+        Raises:
+            PayloadTooLargeError: the body is over the payload limit.
+        """
+        headers = message.get("headers") or {}
+        limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
+        if limit and len(message.get("body", "")) > limit:
+            raise PayloadTooLargeError(
+                f"task message for queue {queue!r} is {len(message['body'])} bytes; the limit is {limit} "
+                "(TASKPLANE_MAX_PAYLOAD_BYTES)"
+            )
+        requeue = headers.pop(Header.REQUEUE, None)
+        delay = eta_delay(headers.pop("eta", None)) if "eta" in headers else 0.0
+        if isinstance(message.get("headers"), dict):
+            message["headers"][Header.READY.value] = now_ms() + int(max(delay, 0.0) * 1000)
+            signing = self._signing_keys()
+            if signing:
+                signature = sign(message.get("body", ""), message["headers"], signing[0])
+                message["headers"][Header.SIGNATURE.value] = signature
+        return requeue, delay, dumps(message)
+
+    def publish_many(self, queue: str, messages: list[dict[str, Any]], batch: Batch) -> None:
+        """Queue ``messages`` (a batch enqueue's, all for ``queue``) with the writes on ``batch`` in one
+        ``publish.lua`` call (collected when a batch enqueue collects them), ringing the bell once.
+
+        Raises:
+            PayloadTooLargeError: a message is over the payload limit (nothing was sent).
+            RuntimeError: ``batch`` holds a script ``publish.lua`` cannot run.
+        """
+        ops = batch.as_publish()
+        if ops is None:
+            raise RuntimeError("a batch enqueue's writes must be record writes and plain commands")
+        script_keys, argv = ops
+        channel: Any = self  # kombu's private methods are not in its type stubs
+        # One LPUSH (or ZADD) per target: messages of one ETA share the delay of the first of them.
+        by_target: dict[tuple[str, Any], tuple[float, list[str]]] = {}
+        for message in messages:
+            eta = (message.get("headers") or {}).get("eta")
+            _, delay, payload = self._prepare(queue, message)
+            if delay > 0:
+                by_target.setdefault((self._keys.delayed(queue), eta), (delay, []))[1].append(payload)
+            else:
+                target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
+                by_target.setdefault((target, None), (0.0, []))[1].append(payload)
+        for (target, _), (delay, payloads) in by_target.items():
+            if delay > 0:
+                publish_delayed(script_keys, argv, target, delay, *payloads)
+            else:
+                publish_command(script_keys, argv, "LPUSH", target, *payloads)
+        publish_bell(script_keys, argv, self._keys.bell(queue), BELL_CAP)
+        self._send_publish(script_keys, argv)
+
+    def publish_template(
+        self, queue: str, template: MessageTemplate, items: list[tuple[str, list[Any], dict[str, Any]]], batch: Batch
+    ) -> None:
+        """Queue one message of ``template`` per (task id, args, kwargs) of ``items`` as
+        :meth:`publish_many` does, encoding them from the template (:class:`MessageEncoder`) unless
+        messages are signed.
+
+        Raises:
+            PayloadTooLargeError: a message is over the payload limit (nothing was sent).
+        """
+        if self._signing_keys():  # each message is signed by itself
+            self.publish_many(queue, [template.message(*item)[0] for item in items], batch)
+            return
+        eta = template.headers.get("eta")
+        delay = eta_delay(eta) if eta else 0.0
+        encoder = template.encoder({Header.READY.value: now_ms() + int(max(delay, 0.0) * 1000)}, drop=("eta",))
+        limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
+        payloads = []
+        for task_id, args, kwargs in items:
+            payload, size = encoder.encode(task_id, args, kwargs)
+            if limit and size > limit:
+                raise PayloadTooLargeError(
+                    f"task message for queue {queue!r} is {size} bytes; the limit is {limit} "
+                    "(TASKPLANE_MAX_PAYLOAD_BYTES)"
+                )
+            payloads.append(payload)
+        ops = batch.as_publish()
+        if ops is None:
+            raise RuntimeError("a batch enqueue's writes must be record writes and plain commands")
+        script_keys, argv = ops
+        if delay > 0:
+            publish_delayed(script_keys, argv, self._keys.delayed(queue), delay, *payloads)
+        else:
+            channel: Any = self  # kombu's private methods are not in its type stubs
+            priority = channel._get_message_priority({"properties": template.properties}, reverse=False)
+            publish_command(script_keys, argv, "LPUSH", channel._q_for_pri(queue, priority), *payloads)
+        publish_bell(script_keys, argv, self._keys.bell(queue), BELL_CAP)
+        self._send_publish(script_keys, argv)
+
+    def _send_publish(self, script_keys: list[str], argv: list[Any]) -> Any:
+        """Send one ``publish.lua`` call, or collect it when a batch enqueue collects them (None then)."""
+        collected = collected_publishes.get()
+        if collected is not None:
+            collected.append((script_keys, argv))
+            return None
+        with self.conn_or_acquire() as client:
+            script = self._taskplane_publish
+            if script is None or script.registered_client is not client:
+                script = self._taskplane_publish = client.register_script(script_source("publish"))
+            return script(keys=script_keys, args=argv)
+
+    def _publish_script(self, queue: str, message: dict[str, Any], payload: str, pending: Any, delay: float) -> bool:
+        """Queue a message (or store it delayed) with the publish hooks' writes in one ``publish.lua``
+        call (atomic like the MULTI/EXEC it replaces, without resending script sources); False if the
+        writes include a script ``publish.lua`` cannot run. In a batch enqueue the call is collected."""
+        ops = pending.batch.as_publish() if pending is not None else ([], [0])
+        if ops is None:
+            return False
+        script_keys, argv = ops
+        if delay > 0:
+            publish_delayed(script_keys, argv, self._keys.delayed(queue), delay, payload)
+        else:
+            channel: Any = self  # kombu's private methods are not in its type stubs
+            target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
+            bell = self._keys.bell(queue)
+            publish_command(script_keys, argv, "LPUSH", target, payload)
+            publish_bell(script_keys, argv, bell, BELL_CAP)
+        reply = self._send_publish(script_keys, argv)
+        if pending is not None:
+            pending.sent = True
+            if isinstance(reply, list):  # a claim was taken already: nothing was written
+                value = reply[1]
+                pending.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))
+        return True
