@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,8 @@ from celery import Celery
 from celery.utils import uuid
 
 from taskplane.celery.batch import batchable, publish_many
-from taskplane.celery.direct import holding_producer, is_direct, publish_direct
+from taskplane.celery.channels import ChannelPool
+from taskplane.celery.direct import holding_channel, is_direct, publish_direct
 from taskplane.celery.publishing import PendingWrites, pending_writes
 from taskplane.client.producer import Producer
 from taskplane.client.tasks import Tasks
@@ -59,16 +61,24 @@ class TaskplaneCelery(Celery):
         #: Look-ups, results and cancellation of tasks by id.
         self.task_lookup = Tasks(stores, self)
         #: Enqueueing with argument checks, idempotency keys and the inline fallback.
-        self.producer = Producer(
-            self,
-            registry,
-            topology,
-            stores,
-            fallback,
-            self.task_lookup,
-            lambda: holding_producer(self),
-            self.send_many,
+        self.producer = Producer(self, registry, topology, stores, fallback, self.task_lookup)
+        #: Broker connections for taskplane's own publishing (made on first use).
+        self.publish_channels = ChannelPool(self.connection_for_write)
+
+    def batch_scope(self) -> AbstractContextManager[object]:
+        """What a batch enqueue runs in: one pooled channel held for all its chunks."""
+        return holding_channel(self)
+
+    def publish(self, task: Any, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> tuple[str, bool]:
+        """Publish one checked call of ``task`` with ``send_task``'s options (``task_id``, ``countdown``,
+        ``eta``, ``queue``...), as :meth:`send_task` does without building an AsyncResult; returns (the
+        task id, whether an equal task existed and nothing was sent)."""
+        options = dict(options)
+        countdown, eta, task_id = options.pop("countdown", None), options.pop("eta", None), options.pop("task_id", None)
+        published, existing, _ = self._publish(
+            task.name, args, kwargs, countdown, eta, task_id, task_type=task, **options
         )
+        return published, existing
 
     def send_many(self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]) -> list[str]:
         """Publish one message of ``task`` per checked call (args, kwargs) with the batch ``options``
@@ -77,8 +87,7 @@ class TaskplaneCelery(Celery):
         if batchable(task):
             queue = options.get("queue") or self.registry.queue_for(task.name)
             return publish_many(self, task, calls, queue, options.get("countdown"), options.get("eta"))
-        send = self.send_task
-        return [send(task.name, args, kwargs, task_type=task, task_id=uuid(), **options).id for args, kwargs in calls]
+        return [self.publish(task, args, kwargs, {**options, "task_id": uuid()})[0] for args, kwargs in calls]
 
     def send_task(  # type: ignore[override]
         self,
@@ -96,6 +105,26 @@ class TaskplaneCelery(Celery):
         When a uniqueness lock names an existing task, nothing is published and its AsyncResult (with
         ``taskplane_existing = True``) is returned.
         """
+        task_id, existing, result = self._publish(name, args, kwargs, countdown, eta, task_id, **options)
+        if result is None:
+            result = (options.get("result_cls") or self.AsyncResult)(task_id)
+            result.ignored = bool(options.get("ignore_result", False))
+        if existing:
+            result.taskplane_existing = True
+        return result
+
+    def _publish(
+        self,
+        name: str,
+        args: Any,
+        kwargs: Any,
+        countdown: float | None,
+        eta: datetime | None,
+        task_id: str | None,
+        **options: Any,
+    ) -> tuple[str, bool, Any]:
+        """:meth:`send_task`'s work: (the task id, whether an equal task existed, the AsyncResult when
+        Celery's own ``send_task`` published the message, else None)."""
         fresh = bool(options.pop(PublishOption.RECORD.value, True))
         idempotency: IdempotencyClaim | None = options.pop(PublishOption.IDEMPOTENCY.value, None)
         requeue_of = options.pop(PublishOption.REQUEUE_OF.value, None)
@@ -128,16 +157,15 @@ class TaskplaneCelery(Celery):
             publish.batch.claim(idempotency.redis_key, idempotency.value, idempotency.ttl_ms)
         self.chain.publish(publish)
         if publish.existing_id is not None:
-            result = self.AsyncResult(publish.existing_id)
-            result.taskplane_existing = True  # type: ignore[attr-defined]
-            return result
+            return publish.existing_id, True, None
         if publish.headers:
             options["headers"] = publish.headers
         pending = PendingWrites(publish.batch)
         token = pending_writes.set(pending)
+        result = None
         try:
             if is_direct(queue, options):
-                result = publish_direct(self, name, args, kwargs, task_id, queue, countdown, eta, options)
+                publish_direct(self, name, args, kwargs, task_id, queue, countdown, eta, options)
             else:
                 result = super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
         except BaseException:
@@ -150,6 +178,5 @@ class TaskplaneCelery(Celery):
         if pending.claimed is not None:  # a claim was held: nothing was published, the holder answers
             position, value = pending.claimed
             existing = idempotency.existing(value) if idempotency is not None and position == 1 else value
-            result = self.AsyncResult(existing)
-            result.taskplane_existing = True  # type: ignore[attr-defined]
-        return result
+            return existing, True, None
+        return task_id, False, result

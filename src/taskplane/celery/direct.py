@@ -69,8 +69,8 @@ def publish_direct(
     countdown: float | None,
     eta: Any,
     options: dict[str, Any],
-) -> Any:
-    """Publish one plain call (see :func:`is_direct`); returns its AsyncResult.
+) -> None:
+    """Publish one plain call (see :func:`is_direct`); a call from a running task is added to its trail.
 
     Raises:
         redis.ConnectionError: Redis stayed unreachable through the retries.
@@ -96,11 +96,8 @@ def publish_direct(
         signals.after_task_publish.send(
             sender=name, body=body, headers=message["headers"], exchange="", routing_key=queue
         )
-    result = (options.get("result_cls") or app.AsyncResult)(task_id)
-    result.ignored = bool(options.get("ignore_result", False))
     if parent is not None:
-        parent.add_trail(result)
-    return result
+        parent.add_trail((options.get("result_cls") or app.AsyncResult)(task_id))
 
 
 def before_publish_signal(app: Any, name: str, queue: str, message: dict[str, Any], body: Any) -> None:
@@ -117,15 +114,14 @@ def before_publish_signal(app: Any, name: str, queue: str, message: dict[str, An
     )
 
 
-_held: ContextVar[Any] = ContextVar("taskplane_held_producer", default=None)
+_held: ContextVar[Any] = ContextVar("taskplane_held_channel", default=None)
 
 
 @contextmanager
-def holding_producer(app: Any) -> Iterator[None]:
-    """Publish directly through one pooled producer while the block runs (a batch takes it once, not per
-    message)."""
-    with app.producer_pool.acquire(block=True) as producer:
-        token = _held.set(producer)
+def holding_channel(app: Any) -> Iterator[None]:
+    """Publish directly through one channel while the block runs (a batch takes it once, not per message)."""
+    with app.publish_channels.channel() as channel:
+        token = _held.set(channel)
         try:
             yield
         finally:
@@ -134,27 +130,27 @@ def holding_producer(app: Any) -> Iterator[None]:
 
 @contextmanager
 def held_channel(app: Any) -> Iterator[Any]:
-    """The channel of the producer held by :func:`holding_producer`, or of one acquired for the block."""
+    """The channel held by :func:`holding_channel`, or one taken for the block."""
     held = _held.get()
     if held is not None:
-        yield held.channel
+        yield held
         return
-    with app.producer_pool.acquire(block=True) as producer:
-        yield producer.channel
+    with app.publish_channels.channel() as channel:
+        yield channel
 
 
 def _put(app: Any, queue: str, message: dict[str, Any]) -> None:
     """Hand the message to the transport of a pooled connection, retrying a lost connection briefly."""
     held = _held.get()
     if held is not None:
-        held.channel._put(queue, message)
+        held._put(queue, message)
         return
     for attempt, delay in enumerate(RETRY_DELAYS):
         if delay:
             time.sleep(delay)
         try:
-            with app.producer_pool.acquire(block=True) as producer:
-                producer.channel._put(queue, message)
+            with app.publish_channels.channel() as channel:
+                channel._put(queue, message)
             return
         except CONNECTION_ERRORS:
             if attempt == len(RETRY_DELAYS) - 1:

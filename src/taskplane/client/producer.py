@@ -10,9 +10,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from celery import Celery
 from celery.utils import uuid
 
 from taskplane.client.handle import TaskHandle
@@ -30,8 +29,23 @@ log = logging.getLogger("taskplane")
 
 #: Messages sent per round trip by :meth:`Producer.enqueue_many`.
 BATCH_CHUNK = 200
-#: Publishes a chunk of checked calls ``(args, kwargs)`` of one task with the batch options; returns the ids.
-PublishMany = Callable[[Any, list[tuple[list[Any], dict[str, Any]]], dict[str, Any]], list[str]]
+
+
+class PublishingApp(Protocol):
+    """What the producer needs of the Celery app it publishes on (``TaskplaneCelery``)."""
+
+    @property
+    def tasks(self) -> Mapping[str, Any]:
+        """The registered Celery tasks by name."""
+
+    def publish(self, task: Any, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> tuple[str, bool]:
+        """Publish one checked call; returns (the task id, whether an equal task existed and nothing was sent)."""
+
+    def send_many(self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]) -> list[str]:
+        """Publish a chunk of checked calls (collected when a batch enqueue collects publishes); returns the ids."""
+
+    def batch_scope(self) -> AbstractContextManager[object]:
+        """What a batch enqueue runs in (one pooled connection held for all its chunks)."""
 
 
 @dataclass(frozen=True)
@@ -47,25 +61,19 @@ class Producer:
 
     def __init__(
         self,
-        celery: Celery,
+        app: PublishingApp,
         registry: TaskRegistry,
         topology: Topology,
         stores: Stores,
         fallback: str,
         tasks: Tasks,
-        batch_scope: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
-        publish_many: PublishMany | None = None,
     ) -> None:
-        self._celery = celery
+        self._app = app
         self._registry = registry
         self._topology = topology
         self._stores = stores
         self._fallback = fallback
         self._tasks = tasks
-        #: What a batch enqueue runs in (the app holds one pooled connection for it).
-        self._batch_scope = batch_scope
-        #: Publishes a chunk of a batch enqueue (the app's batch path); by default one call per item.
-        self._publish_many = publish_many
 
     def enqueue(
         self,
@@ -82,7 +90,7 @@ class Producer:
         """Queue task ``name``; returns its handle (see :meth:`taskplane.Taskplane.enqueue` for the errors)."""
         kwargs = dict(kwargs or {})
         self._registry.check_arguments(name, args, kwargs)
-        task: Any = self._celery.tasks[name]
+        task: Any = self._app.tasks[name]
         options = {**self._options(queue, countdown, eta), "task_id": task_id or uuid()}
         if idempotency_key is not None:
             # Bound in the publish script itself, with the message: one round trip, never one without the other.
@@ -90,7 +98,7 @@ class Producer:
             claim = self._stores.idempotency.claim_for(idempotency_key, options["task_id"], fingerprint)
             options[PublishOption.IDEMPOTENCY.value] = claim
         try:
-            result = self._send(task, list(args), kwargs, options)
+            task_id, existing = self._app.publish(task, list(args), kwargs, options)
         except CONNECTION_ERRORS as exc:
             error = unavailable(self._stores.redis_url, exc)
             if self._fallback != "inline":
@@ -98,7 +106,7 @@ class Producer:
             log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, name)
             inline = task.apply(tuple(args), kwargs, task_id=options["task_id"])
             return TaskHandle(self._tasks, inline.id, inline_result=inline)
-        return TaskHandle(self._tasks, result.id, existing=bool(getattr(result, "taskplane_existing", False)))
+        return TaskHandle(self._tasks, task_id, existing=existing)
 
     def enqueue_many(
         self,
@@ -134,8 +142,8 @@ class Producer:
                 raise TaskArgumentsError(f"item {index}: {exc}") from None
             calls.append((args, kwargs))
         options = self._options(queue, countdown, eta)
-        with self._batch_scope():
-            return self._send_chunks(self._celery.tasks[name], calls, options)
+        with self._app.batch_scope():
+            return self._send_chunks(self._app.tasks[name], calls, options)
 
     def _options(self, queue: str | None, countdown: float | None, eta: datetime | None) -> dict[str, Any]:
         """The publish options of an enqueue, checked.
@@ -168,7 +176,7 @@ class Producer:
                 collected: list[tuple[list[str], list[Any]]] = []
                 token = collected_publishes.set(collected)
                 try:
-                    ids.extend(self._publish_chunk(task, calls[start : start + BATCH_CHUNK], options))
+                    ids.extend(self._app.send_many(task, calls[start : start + BATCH_CHUNK], options))
                 finally:
                     collected_publishes.reset(token)
                 if in_flight is not None:
@@ -181,13 +189,6 @@ class Producer:
             if in_flight is not None:
                 self._sent(in_flight.result)
         return [TaskHandle(self._tasks, task_id) for task_id in ids]
-
-    def _publish_chunk(
-        self, task: Any, chunk: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]
-    ) -> list[str]:
-        if self._publish_many is not None:
-            return self._publish_many(task, chunk, options)
-        return [self._send(task, args, kwargs, {**options, "task_id": uuid()}).id for args, kwargs in chunk]
 
     def _sent(self, send: Callable[[], None]) -> None:
         """Run (or wait for) the sending of a chunk.
@@ -205,8 +206,3 @@ class Producer:
     ) -> str:
         """Queue ``name`` with a chosen id; returns the id of the task queued (or found)."""
         return self.enqueue(name, args, kwargs, queue=queue, task_id=task_id).id
-
-    def _send(self, task: Any, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> Any:
-        """Publish through the app's ``send_task`` (the arguments were checked already: Celery's
-        ``apply_async`` would check them a second time)."""
-        return self._celery.send_task(task.name, args, kwargs, task_type=task, **options)

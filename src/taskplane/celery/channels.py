@@ -1,0 +1,53 @@
+"""Channels for taskplane's own publishing (``enqueue``, ``.delay()``, batches), reused across calls.
+
+kombu's producer pool does the same job with a producer object, a resource queue and a ``revive`` per
+acquire: about a tenth of a plain enqueue's time. Publishing directly needs only a channel of
+taskplane's transport, so this pool keeps idle connections on a list under a lock. A connection that
+failed is dropped; the others go back for the next call. After a fork the child starts with an empty
+list (the parent's sockets are not shared).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from taskplane.redis.client import CONNECTION_ERRORS
+
+
+class ChannelPool:
+    """Idle broker connections for publishing, made by ``connect`` when none is free."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._free: list[Any] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @contextmanager
+    def channel(self) -> Iterator[Any]:
+        """A channel of a free connection (or a new one) for the block; the connection is kept unless
+        the block failed to reach the broker."""
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
+                self._free, self._pid = [], os.getpid()
+            connection = self._free.pop() if self._free else None
+        if connection is None:
+            connection = self._connect()
+        try:
+            yield connection.default_channel
+        except CONNECTION_ERRORS:
+            connection.collect()
+            raise
+        except BaseException:
+            self._release(connection)
+            raise
+        self._release(connection)
+
+    def _release(self, connection: Any) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                self._free.append(connection)
