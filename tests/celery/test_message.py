@@ -55,12 +55,11 @@ def test_the_template_builds_what_as_task_v2_builds(countdown: float | None) -> 
 
 def test_the_encoder_writes_what_dumps_writes_for_the_message() -> None:
     template = MessageTemplate(tp.celery, "t.add", "normal", {}, countdown=30.0)
-    encoder = template.encoder({"x-extra": 7}, drop=("eta",))
-    text, size = encoder.encode("id-2", [1, "two"], {"b": [3]})
+    text, size = template.encoder.encode("id-2", [1, "two"], {"b": [3]}, 1234)
     encoded = json.loads(text)
     message, _ = template.message("id-2", [1, "two"], {"b": [3]})
     message["headers"].pop("eta")
-    message["headers"]["x-extra"] = 7
+    message["headers"]["x-taskplane-ready-ms"] = 1234
     message["properties"]["delivery_tag"] = encoded["properties"]["delivery_tag"]
     assert encoded == json.loads(dumps(message))
     assert size == len(message["body"])

@@ -16,6 +16,7 @@ from celery.utils import uuid
 
 from taskplane.celery.direct import before_publish_signal, held_channel
 from taskplane.celery.message import MessageTemplate
+from taskplane.celery.publishing import PendingWrites
 from taskplane.core.clock import now_ms
 from taskplane.middleware.base import Publish
 
@@ -66,7 +67,7 @@ def publish_many(
                     _publish_messages(app, channel, template, publishes)
                 else:
                     items = [(publish.task_id, publish.args, publish.kwargs) for publish in publishes]
-                    channel.publish_template(queue, template, items, batch)
+                    channel.publish_template(queue, template, items, PendingWrites(batch))
             except BaseException:
                 for publish in publishes:
                     app.chain.publish_failed(publish)
@@ -83,7 +84,7 @@ def _publish_messages(app: Any, channel: Any, template: MessageTemplate, publish
         message, body = template.message(publish.task_id, publish.args, publish.kwargs, publish.headers)
         before_publish_signal(app, name, queue, message, body)
         messages.append((message, body))
-    channel.publish_many(queue, [message for message, _ in messages], publishes[0].batch)
+    channel.publish_many(queue, [message for message, _ in messages], PendingWrites(publishes[0].batch))
     for message, body in messages:
         signals.after_task_publish.send(
             sender=name, body=body, headers=message["headers"], exchange="", routing_key=queue

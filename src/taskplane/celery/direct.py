@@ -13,7 +13,7 @@ Any other call goes through Celery's ``send_task``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from celery import signals
 
 from taskplane.celery.message import MessageTemplate, template_for
+from taskplane.celery.publishing import pending_writes
 from taskplane.redis.client import CONNECTION_ERRORS
 
 #: Options a direct publish understands; any other (a link, a chain, a producer...) goes through Celery.
@@ -88,14 +89,20 @@ def publish_direct(
         template = MessageTemplate(app, name, queue, options, countdown, eta, root_id, parent_id)
     else:
         template = template_for(app, name, queue, options, root_id, parent_id)
-    message, body = template.message(task_id, args or (), kwargs or {}, options.get("headers"))
-    if signals.before_task_publish.receivers:
-        before_publish_signal(app, name, queue, message, body)
-    _put(app, queue, message)
-    if signals.after_task_publish.receivers:
-        signals.after_task_publish.send(
-            sender=name, body=body, headers=message["headers"], exchange="", routing_key=queue
-        )
+    args, kwargs = args or (), kwargs or {}
+    signalled = signals.before_task_publish.receivers or signals.after_task_publish.receivers
+    if not signalled and not options.get("headers"):  # encoded from the template, no message dict
+        pending = pending_writes.get()
+        _put(app, lambda channel: channel.publish_template(queue, template, [(task_id, args, kwargs)], pending))
+    else:
+        message, body = template.message(task_id, args, kwargs, options.get("headers"))
+        if signals.before_task_publish.receivers:
+            before_publish_signal(app, name, queue, message, body)
+        _put(app, lambda channel: channel._put(queue, message))
+        if signals.after_task_publish.receivers:
+            signals.after_task_publish.send(
+                sender=name, body=body, headers=message["headers"], exchange="", routing_key=queue
+            )
     if parent is not None:
         parent.add_trail((options.get("result_cls") or app.AsyncResult)(task_id))
 
@@ -139,18 +146,18 @@ def held_channel(app: Any) -> Iterator[Any]:
         yield channel
 
 
-def _put(app: Any, queue: str, message: dict[str, Any]) -> None:
-    """Hand the message to the transport of a pooled connection, retrying a lost connection briefly."""
+def _put(app: Any, send: Callable[[Any], None]) -> None:
+    """Run ``send`` on the held channel or a pooled one, retrying a lost connection briefly."""
     held = _held.get()
     if held is not None:
-        held._put(queue, message)
+        send(held)
         return
     for attempt, delay in enumerate(RETRY_DELAYS):
         if delay:
             time.sleep(delay)
         try:
             with app.publish_channels.channel() as channel:
-                channel._put(queue, message)
+                send(channel)
             return
         except CONNECTION_ERRORS:
             if attempt == len(RETRY_DELAYS) - 1:

@@ -17,6 +17,7 @@ from typing import Any
 from kombu.utils.json import dumps
 
 from taskplane.celery.message import MessageTemplate
+from taskplane.celery.publishing import PendingWrites
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import PayloadTooLargeError
 from taskplane.core.protocol import Header, TransportOption
@@ -28,7 +29,7 @@ from taskplane.redis.scripts import (
     publish_bell,
     publish_command,
     publish_delayed,
-    script_source,
+    run_script,
 )
 
 
@@ -47,8 +48,6 @@ def eta_delay(eta: object, now: float | None = None) -> float:
 
 class ScriptedPublish:
     """Mixin for :class:`taskplane.celery.transport.Channel` (needs kombu's Redis channel under it)."""
-
-    _taskplane_publish: Any = None
 
     @property
     def _options(self) -> dict[str, Any]:
@@ -88,18 +87,15 @@ class ScriptedPublish:
                 message["headers"][Header.SIGNATURE.value] = signature
         return requeue, delay, dumps(message)
 
-    def publish_many(self, queue: str, messages: list[dict[str, Any]], batch: Batch) -> None:
-        """Queue ``messages`` (a batch enqueue's, all for ``queue``) with the writes on ``batch`` in one
-        ``publish.lua`` call (collected when a batch enqueue collects them), ringing the bell once.
+    def publish_many(self, queue: str, messages: list[dict[str, Any]], pending: PendingWrites | None) -> None:
+        """Queue ``messages`` (all for ``queue``) with the writes ``pending`` holds in one ``publish.lua``
+        call (collected when a batch enqueue collects them), ringing the bell once.
 
         Raises:
             PayloadTooLargeError: a message is over the payload limit (nothing was sent).
-            RuntimeError: ``batch`` holds a script ``publish.lua`` cannot run.
+            RuntimeError: the writes include a script ``publish.lua`` cannot run.
         """
-        ops = batch.as_publish()
-        if ops is None:
-            raise RuntimeError("a batch enqueue's writes must be record writes and plain commands")
-        script_keys, argv = ops
+        script_keys, argv = self._ops(pending.batch if pending is not None else None)
         channel: Any = self  # kombu's private methods are not in its type stubs
         # One LPUSH (or ZADD) per target: messages of one ETA share the delay of the first of them.
         by_target: dict[tuple[str, Any], tuple[float, list[str]]] = {}
@@ -117,38 +113,40 @@ class ScriptedPublish:
             else:
                 publish_command(script_keys, argv, "LPUSH", target, *payloads)
         publish_bell(script_keys, argv, self._keys.bell(queue), BELL_CAP)
-        self._send_publish(script_keys, argv)
+        self._settle(pending, self._send_publish(script_keys, argv))
 
     def publish_template(
-        self, queue: str, template: MessageTemplate, items: list[tuple[str, list[Any], dict[str, Any]]], batch: Batch
+        self,
+        queue: str,
+        template: MessageTemplate,
+        items: list[tuple[str, list[Any], dict[str, Any]]],
+        pending: PendingWrites | None,
     ) -> None:
-        """Queue one message of ``template`` per (task id, args, kwargs) of ``items`` as
-        :meth:`publish_many` does, encoding them from the template (:class:`MessageEncoder`) unless
-        messages are signed.
+        """Queue one message of ``template`` per (task id, args, kwargs) of ``items``, with the writes
+        ``pending`` holds, in one ``publish.lua`` call (collected in a batch enqueue that collects them):
+        the messages are encoded from the template (:class:`MessageEncoder`) unless they are signed.
 
         Raises:
             PayloadTooLargeError: a message is over the payload limit (nothing was sent).
         """
         if self._signing_keys():  # each message is signed by itself
-            self.publish_many(queue, [template.message(*item)[0] for item in items], batch)
+            self.publish_many(queue, [template.message(*item)[0] for item in items], pending)
             return
         eta = template.headers.get("eta")
         delay = eta_delay(eta) if eta else 0.0
-        encoder = template.encoder({Header.READY.value: now_ms() + int(max(delay, 0.0) * 1000)}, drop=("eta",))
+        ready = now_ms() + int(max(delay, 0.0) * 1000)
+        encoder = template.encoder
         limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
         payloads = []
         for task_id, args, kwargs in items:
-            payload, size = encoder.encode(task_id, args, kwargs)
+            payload, size = encoder.encode(task_id, args, kwargs, ready)
             if limit and size > limit:
                 raise PayloadTooLargeError(
                     f"task message for queue {queue!r} is {size} bytes; the limit is {limit} "
                     "(TASKPLANE_MAX_PAYLOAD_BYTES)"
                 )
             payloads.append(payload)
-        ops = batch.as_publish()
-        if ops is None:
-            raise RuntimeError("a batch enqueue's writes must be record writes and plain commands")
-        script_keys, argv = ops
+        script_keys, argv = self._ops(pending.batch if pending is not None else None)
         if delay > 0:
             publish_delayed(script_keys, argv, self._keys.delayed(queue), delay, *payloads)
         else:
@@ -156,7 +154,25 @@ class ScriptedPublish:
             priority = channel._get_message_priority({"properties": template.properties}, reverse=False)
             publish_command(script_keys, argv, "LPUSH", channel._q_for_pri(queue, priority), *payloads)
         publish_bell(script_keys, argv, self._keys.bell(queue), BELL_CAP)
-        self._send_publish(script_keys, argv)
+        self._settle(pending, self._send_publish(script_keys, argv))
+
+    @staticmethod
+    def _ops(batch: Batch | None) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of ``publish.lua`` for the writes on ``batch``, to add messages to."""
+        ops = batch.as_publish() if batch is not None else ([], [0])
+        if ops is None:
+            raise RuntimeError("these writes must be record writes and plain commands to go with many messages")
+        return ops
+
+    @staticmethod
+    def _settle(pending: PendingWrites | None, reply: Any) -> None:
+        """Note on ``pending`` that its writes went out, and which claim was found taken (then nothing was)."""
+        if pending is None:
+            return
+        pending.sent = True
+        if isinstance(reply, list):  # a claim was taken already: nothing was written
+            value = reply[1]
+            pending.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))
 
     def _send_publish(self, script_keys: list[str], argv: list[Any]) -> Any:
         """Send one ``publish.lua`` call, or collect it when a batch enqueue collects them (None then)."""
@@ -165,10 +181,7 @@ class ScriptedPublish:
             collected.append((script_keys, argv))
             return None
         with self.conn_or_acquire() as client:
-            script = self._taskplane_publish
-            if script is None or script.registered_client is not client:
-                script = self._taskplane_publish = client.register_script(script_source("publish"))
-            return script(keys=script_keys, args=argv)
+            return run_script(client, "publish", script_keys, argv)
 
     def _publish_script(self, queue: str, message: dict[str, Any], payload: str, pending: Any, delay: float) -> bool:
         """Queue a message (or store it delayed) with the publish hooks' writes in one ``publish.lua``
@@ -186,10 +199,5 @@ class ScriptedPublish:
             bell = self._keys.bell(queue)
             publish_command(script_keys, argv, "LPUSH", target, payload)
             publish_bell(script_keys, argv, bell, BELL_CAP)
-        reply = self._send_publish(script_keys, argv)
-        if pending is not None:
-            pending.sent = True
-            if isinstance(reply, list):  # a claim was taken already: nothing was written
-                value = reply[1]
-                pending.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))
+        self._settle(pending, self._send_publish(script_keys, argv))
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from contextvars import ContextVar
 from functools import cache
@@ -44,6 +45,21 @@ def script_source(name: str) -> str:
     folder = resources.files("taskplane.redis").joinpath("lua")
     parts = [folder.joinpath(f"{part}.lua").read_text() for part in (*LIBRARIES.get(name, ()), name)]
     return "\n".join(parts)
+
+
+@cache
+def script_sha(name: str) -> str:
+    """The SHA1 by which the server knows script ``name`` once loaded."""
+    return hashlib.sha1(script_source(name).encode()).hexdigest()
+
+
+def run_script(client: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+    """Run script ``name`` with one EVALSHA (one EVAL, which also loads it, if the server does not know it).
+    Leaner than redis-py's ``Script`` call, which costs a tenth of an enqueue."""
+    try:
+        return client.execute_command("EVALSHA", script_sha(name), len(keys), *keys, *args)
+    except NoScriptError:
+        return client.execute_command("EVAL", script_source(name), len(keys), *keys, *args)
 
 
 class Scripts:
@@ -106,7 +122,7 @@ class Batch:
         if on_reply is not None:
             self._on_reply.append((len(self.pipe), on_reply))
         self._calls.append((len(self.pipe), name, keys, args))
-        self.pipe.evalsha(self._scripts.sha(name), len(keys), *keys, *args)
+        self.pipe.execute_command("EVALSHA", script_sha(name), len(keys), *keys, *args)
 
     def replay(self, pipe: Any) -> None:
         """Queue this batch's commands on ``pipe`` (another client's, a MULTI/EXEC transaction), scripts
