@@ -88,7 +88,7 @@ def test_a_batch_writes_100_messages_per_script_and_7_commands_per_message(redis
 
 
 #: The commands of a task's own path through the worker (the rest is housekeeping, or this test's polling).
-TASK_PATH = ("evalsha", "lmpop", "hset", "zadd", "hdel", "zrem", "hmget", "publish", "set")
+TASK_PATH = ("evalsha", "eval", "lmpop", "hset", "zadd", "hdel", "zrem", "hmget", "publish", "set")
 
 
 def test_an_executed_task_costs_3_round_trips_and_18_commands(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from taskplane.core.protocol import TaskState
-from taskplane.redis.scripts import Batch
+from taskplane.redis.scripts import Batch, SentBatch
 
 
 class TaskCancelled(Exception):
@@ -87,6 +87,13 @@ class Run:
         if len(self.batch.pipe):
             self.batch.execute()
         self.batch = self.new_batch()
+
+    def send(self) -> SentBatch | None:
+        """Write the writes queued so far without waiting for the replies (and start a new batch); None if
+        there were none. If the write fails they stay queued."""
+        sent = self.batch.send() if len(self.batch.pipe) else None
+        self.batch = self.new_batch()
+        return sent
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -34,6 +35,8 @@ class Chain:
 
     def __init__(self, middleware: Sequence[Middleware]) -> None:
         self.middleware = tuple(middleware)
+        #: Per thread: the final writes of its last task, written but their replies not read yet.
+        self._unsettled = threading.local()
         names = list(CORE_OPTIONS)
         for item in self.middleware:
             names.extend(option for option in item.options if option not in names)
@@ -100,6 +103,7 @@ class Chain:
             celery.exceptions.Retry: the body failed and will run again later.
             Exception: whatever the body raised, once the failure hooks have seen it.
         """
+        self.settle()
         try:
             unreachable = [error for item in self.middleware if (error := self._isolated(item.before_run, run))]
             if not unreachable:
@@ -138,10 +142,43 @@ class Chain:
     def _after(self, run: Run) -> None:
         for item in self.middleware:
             self._isolated(item.after_run, run)
+        try:
+            # The final writes go out now; their replies are read when this thread's next task starts (or its
+            # process ends): the pool process does not wait a round trip after every task. They are in the
+            # server's hands before the worker acknowledges the delivery.
+            self._unsettled.sent = run.send()
+            return
+        except CONNECTION_ERRORS as exc:
+            log.warning("could not write the state of task %s[%s]: Redis unreachable: %s", run.name, run.task_id, exc)
+        self._patiently(run.flush)
+
+    def settle(self) -> None:
+        """Read the replies of the final writes this thread sent last (see :meth:`run`); if the connection
+        broke before they came, the writes are sent again, waiting out a short outage."""
+        sent = getattr(self._unsettled, "sent", None)
+        self._unsettled.sent = None
+        if sent is not None:
+            self._patiently(sent.settle)
+
+    @staticmethod
+    def _patiently(send: Callable[[], object]) -> None:
+        """Send a task's final writes, waiting out a short Redis outage rather than dropping them."""
         deadline = time.monotonic() + FLUSH_PATIENCE
         delay = 0.2
-        # The task ran: its final record waits out a short Redis outage rather than being dropped.
-        while self._flush(run) is not None and time.monotonic() < deadline:
+        while True:
+            try:
+                send()
+                return
+            except CONNECTION_ERRORS as exc:
+                if time.monotonic() >= deadline:
+                    log.error(
+                        "gave up writing a task's final state: Redis unreachable for %.0f s: %s", FLUSH_PATIENCE, exc
+                    )
+                    return
+                log.warning("could not write a task's final state: Redis unreachable: %s", exc)
+            except Exception:
+                log.exception("could not write a task's final state")
+                return
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -153,7 +190,8 @@ class Chain:
             self._isolated(item.on_worker_start, worker)
 
     def worker_stopped(self, worker: WorkerContext) -> None:
-        """Tell every middleware that a worker stopped."""
+        """Tell every middleware that a worker stopped (after settling this thread's last final writes)."""
+        self.settle()
         for item in self.middleware:
             self._isolated(item.on_worker_stop, worker)
 

@@ -10,7 +10,7 @@ from importlib import resources
 from typing import Any
 
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 SCRIPT_NAMES = (
     "delayed_add",
@@ -183,6 +183,37 @@ class Batch:
         except BaseException:
             self.pipe.command_stack = queued  # the pipeline forgets its commands: keep them for a retry
             raise
+        return self._replied(list(replies))
+
+    def send(self) -> SentBatch:
+        """Send everything on a connection of its own without waiting for the replies (one write, no round
+        trip); :meth:`SentBatch.settle` reads them later. Scripts go as EVAL with their source: a server
+        that lost its script cache (a restart) must not leave the writes undone until the replies are read.
+
+        Raises:
+            redis.ConnectionError: the batch could not be written (nothing was sent then).
+        """
+        if self.claims or self.publish_ops:
+            raise RuntimeError("a batch with claims or many records must go out through publish.lua")
+        scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
+        commands = [
+            ("EVAL", script_source(scripts[index][0]), len(scripts[index][1]), *scripts[index][1], *scripts[index][2])
+            if index in scripts
+            else args
+            for index, (args, _) in enumerate(self.pipe.command_stack)
+        ]
+        pool = self.pipe.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            raise
+        return SentBatch(self, connection)
+
+    def _replied(self, replies: list[Any]) -> list[Any]:
+        """Rerun the scripts the server did not know, raise the first error, call the reply callbacks."""
         for index, name, keys, args in self._calls:
             if isinstance(replies[index], NoScriptError):
                 replies[index] = self._scripts.run(name, keys, args)
@@ -191,7 +222,42 @@ class Batch:
                 raise reply
         for index, callback in self._on_reply:
             callback(replies[index])
-        return list(replies)
+        return replies
+
+
+class SentBatch:
+    """A :class:`Batch` written to a connection whose replies are still to be read (see :meth:`Batch.send`)."""
+
+    def __init__(self, batch: Batch, connection: Any) -> None:
+        self._batch = batch
+        self._connection: Any = connection
+
+    def settle(self) -> list[Any]:
+        """Read the replies (they are usually there already) and hand the connection back to its pool;
+        returns them as the server sent them (redis-py's reply conversions are not applied). When the connection broke before every reply came,
+        whether the writes landed is unknown: the whole batch is sent again (its writes are idempotent), also
+        when this is called again after such a resend failed.
+
+        Raises:
+            redis.RedisError: the first command that failed, or Redis unreachable for the resend.
+        """
+        connection, pool = self._connection, self._batch.pipe.connection_pool
+        if connection is None:
+            return self._batch.execute()
+        self._connection = None
+        replies: list[Any] = []
+        try:
+            for _ in self._batch.pipe.command_stack:
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            return self._batch.execute()
+        pool.release(connection)
+        return self._batch._replied(replies)
 
 
 def publish_command(keys: list[str], argv: list[Any], name: str, key: str, *args: Any) -> None:
