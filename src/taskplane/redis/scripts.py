@@ -234,9 +234,9 @@ class SentBatch:
 
     def settle(self) -> list[Any]:
         """Read the replies (they are usually there already) and hand the connection back to its pool;
-        returns them as the server sent them (redis-py's reply conversions are not applied). When the connection broke before every reply came,
-        whether the writes landed is unknown: the whole batch is sent again (its writes are idempotent), also
-        when this is called again after such a resend failed.
+        returns them as the server sent them (redis-py's reply conversions are not applied). When the
+        connection broke before every reply came, whether the writes landed is unknown: the whole batch is
+        sent again (its writes are idempotent), also when this is called again after such a resend failed.
 
         Raises:
             redis.RedisError: the first command that failed, or Redis unreachable for the resend.
