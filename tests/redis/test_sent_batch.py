@@ -51,6 +51,7 @@ def test_a_connection_lost_before_the_replies_sends_the_batch_again(redis_url: s
     batch.pipe.incr("sent-test:count")
     sent = batch.send()
     time.sleep(0.1)  # the server holds the INCR
-    admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # the connection dies
+    # The connection dies
+    admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # type: ignore[no-untyped-call]
     assert sent.settle() == [1]  # sent again on a new connection, applied once
     assert store.client.get("sent-test:count") == "1"
