@@ -84,8 +84,7 @@ def throughput(client: Any, env: dict[str, str], tasks: int, rounds: int) -> dic
             for concurrency in CONCURRENCY:
                 client.flushall()
                 seconds = enqueue(name, "single", tasks, env)
-                if concurrency == CONCURRENCY[0]:
-                    rates[name].setdefault("enqueue", []).append(tasks / seconds)
+                rates[name].setdefault("enqueue", []).append(tasks / seconds)  # every filling is an enqueue run
                 rate = (tasks + WARM_UP) / drain(system, concurrency, client, env)
                 rates[name].setdefault(f"drain_{concurrency}", []).append(rate)
                 print(f"  round {round_index + 1} {name} -c {concurrency}: {rate:,.0f}/s", flush=True)
@@ -98,7 +97,7 @@ def throughput(client: Any, env: dict[str, str], tasks: int, rounds: int) -> dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--delayed", type=int, default=100_000, help="delayed tasks for the worker RSS figure")
     parser.add_argument("--quick", action="store_true", help="5,000 tasks, 1 round, 20,000 delayed")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"))

@@ -71,8 +71,7 @@ class Stack:
 
     def enqueue(self, count: int, seconds: float = 0.0) -> int:
         code = (
-            "import sys; from benchmarks.chaos_app import work\n"
-            f"for n in range({count}): work.enqueue(n, {seconds})\n"
+            f"import sys; from benchmarks.chaos_app import work\nfor n in range({count}): work.enqueue(n, {seconds})\n"
         )
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=self.env, check=True, timeout=600)
         return count

@@ -4,10 +4,11 @@ Celery's ``send_task`` runs a call through the router, kombu's producer pool, ``
 retry wrapper, serializer lookup and exchange routing before the transport's ``_put`` writes one
 Redis list entry: about two thirds of an enqueue's CPU time. For a call that uses nothing of that
 (no links, chains, chords, groups, custom exchanges, serializers or compression), taskplane builds the
-same message itself: the headers, properties and body from Celery's own ``amqp.as_task_v2``, the
-envelope as kombu's virtual channel builds it, and hands it to the transport's ``_put`` (one round
-trip). Celery's ``before_task_publish``/``after_task_publish`` signals are sent as Celery sends them.
-Any other call goes through Celery's ``send_task``.
+same message itself from a template (:mod:`taskplane.celery.message`: Celery's own ``amqp.as_task_v2``
+once per task, queue and options, kombu's envelope) on a channel of its own pool
+(:mod:`taskplane.celery.channels`), and the transport queues it in one round trip. While Celery's
+``before_task_publish``/``after_task_publish`` signals have receivers, the message is built as a dict
+and they are sent as Celery sends them. Any other call goes through Celery's ``send_task``.
 """
 
 from __future__ import annotations
