@@ -4,6 +4,7 @@ the JSON ``dumps`` would write for them."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from celery.utils.saferepr import saferepr
 from kombu.utils.json import dumps
 
-from taskplane.celery.message import MessageTemplate, argument_repr
+from taskplane.celery.message import MessageTemplate, argument_repr, template_for
 from tests.apps.core_app import tp
 
 VALUES: list[Any] = [
@@ -63,3 +64,16 @@ def test_the_encoder_writes_what_dumps_writes_for_the_message() -> None:
     message["properties"]["delivery_tag"] = encoded["properties"]["delivery_tag"]
     assert encoded == json.loads(dumps(message))
     assert size == len(message["body"])
+
+
+def test_a_forked_process_builds_its_own_templates() -> None:
+    parent = template_for(tp.celery, "t.add", "normal", {}, None, None)
+    assert template_for(tp.celery, "t.add", "normal", {}, None, None) is parent  # cached
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its messages name their own origin (process id)
+        child = template_for(tp.celery, "t.add", "normal", {}, None, None)
+        os.write(write, str(child.headers["origin"]).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 300).decode() not in ("", parent.headers["origin"])

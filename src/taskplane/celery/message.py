@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 from datetime import datetime
 from typing import Any
 
@@ -201,14 +202,14 @@ def template_for(
     app: Any, name: str, queue: str, options: dict[str, Any], root_id: str | None, parent_id: str | None
 ) -> MessageTemplate:
     """The template of a call without a countdown or ETA (``options`` are the task's defaults merged with
-    the call's; their ``headers`` go per message): cached per app, thread, name, queue, parent and
+    the call's; their ``headers`` go per message): cached per app, process, thread, name, queue and
     options, unless ``expires`` is relative to now or the call comes from a task (its parent)."""
     fixed = {key: value for key, value in options.items() if key != "headers"}
     if isinstance(fixed.get("expires"), (int, float)) or parent_id is not None:
         return MessageTemplate(app, name, queue, fixed, root_id=root_id, parent_id=parent_id)
     cache: dict[Any, MessageTemplate] = app.__dict__.setdefault("_taskplane_templates", {})
     try:
-        key: Any = (name, queue, app.thread_oid, _frozen(fixed))
+        key: Any = (name, queue, app.thread_oid, os.getpid(), _frozen(fixed))  # a forked child has its own origin
         template = cache.get(key)
     except TypeError:  # an unhashable option value: not cached
         return MessageTemplate(app, name, queue, fixed, root_id=root_id, parent_id=parent_id)
