@@ -91,7 +91,10 @@ class Chain:
 
     def run(self, run: Run, body: Callable[[], Any]) -> Any:
         """Run the before hooks, send their writes (one round trip), run the after-start hooks, the task
-        body, then the after or failure hooks (one more round trip); returns the body's result.
+        body, then the after or failure hooks; returns the body's result. A failure's writes wait for
+        their reply (its retry or dead letter must land before the delivery is acknowledged); a success's
+        or cancellation's go out without waiting (their replies are read by :meth:`settle`, first thing
+        in the thread's next run).
 
         Redis unreachable before the body: the delivery goes back to its queue, the body does not run.
         Redis unreachable while the failure hooks decide (retry or dead letter): the delivery goes back
