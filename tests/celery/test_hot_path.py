@@ -126,3 +126,21 @@ def test_an_executed_task_costs_3_round_trips_and_18_commands(
     worker_trips = (counts.round_trips - N - polls) / ran
     # 3; the issue allows 4, but a round trip added to every task must fail here
     assert worker_trips <= 3.25, (worker_trips, counts)
+
+
+def test_a_unique_task_releases_its_lock_with_its_final_writes(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    worker_in_process(tp)
+    add.enqueue(0, 0).wait(timeout=20)  # the worker is up and idle
+    with counted(redis_url) as counts:
+        handles = [unique.enqueue(f"released-{i}") for i in range(N)]
+        wait_for(lambda: all(h.record().done for h in handles[-3:]), 30, "the tasks to run")
+        wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 10, "the last acknowledgement")
+    assert counts.by_name is not None
+    polls = sum(counts.by_name.get(f"cmdstat_{name}", 0) for name in ("hgetall", "hlen"))
+    # The same 3 round trips as any task: the lock goes with the final record, not in one of its own
+    worker_trips = (counts.round_trips - N - polls) / N
+    assert worker_trips <= 3.25, (worker_trips, counts)
+    # ...and it is gone: an equal call is a new task
+    assert unique.enqueue("released-0").id != handles[0].id

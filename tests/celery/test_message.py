@@ -67,12 +67,12 @@ def test_the_encoder_writes_what_dumps_writes_for_the_message() -> None:
 
 
 def test_a_forked_process_builds_its_own_templates() -> None:
-    parent = template_for(tp.celery, "t.add", "normal", {}, None, None)
-    assert template_for(tp.celery, "t.add", "normal", {}, None, None) is parent  # cached
+    parent = template_for(tp.celery, "t.add", "normal", {})
+    assert template_for(tp.celery, "t.add", "normal", {}) is parent  # cached
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its messages name their own origin (process id)
-        child = template_for(tp.celery, "t.add", "normal", {}, None, None)
+        child = template_for(tp.celery, "t.add", "normal", {})
         os.write(write, str(child.headers["origin"]).encode())
         os._exit(0)
     os.waitpid(pid, 0)

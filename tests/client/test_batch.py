@@ -1,4 +1,4 @@
-"""Batch enqueue: every item checked first, records written with the messages, 500 per round trip, over
+"""Batch enqueue: every item checked first, records written with the messages, 200 per round trip, over
 the library and the HTTP API."""
 
 from __future__ import annotations

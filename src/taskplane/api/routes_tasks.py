@@ -106,7 +106,7 @@ def enqueue(body: EnqueueRequest, request: Request, tp: Tp) -> EnqueueResponse:
     dependencies=[Depends(require("enqueue"))],
 )
 def enqueue_batch(body: BatchRequest, tp: Tp) -> BatchResponse:
-    """Queue up to 1,000 calls of one task, 500 per Redis round trip. Every item's arguments are checked
+    """Queue up to 1,000 calls of one task, 200 per Redis round trip. Every item's arguments are checked
     first: one bad item (named by its index) queues nothing."""
     calls = [Call(item.args, item.kwargs) for item in body.items]
     handles = tp.enqueue_many(body.task, calls, queue=body.queue, countdown=body.countdown)

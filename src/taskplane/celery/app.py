@@ -16,7 +16,7 @@ from taskplane.celery.direct import holding_channel, is_direct, publish_direct
 from taskplane.celery.publishing import PendingWrites, pending_writes
 from taskplane.client.producer import Producer
 from taskplane.client.tasks import Tasks
-from taskplane.core.clock import now_ms
+from taskplane.core.clock import due_ms
 from taskplane.core.protocol import Header, PublishOption
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.settings import Settings
@@ -135,18 +135,13 @@ class TaskplaneCelery(Celery):
         headers = dict(options.get("headers") or {})
         if requeue_of is not None:
             headers[Header.REQUEUE.value] = json.dumps(requeue_of)
-        eta_ms = None
-        if eta is not None:
-            eta_ms = int(eta.timestamp() * 1000)
-        elif countdown:
-            eta_ms = now_ms() + int(countdown * 1000)
         publish = Publish(
             name=name,
             args=list(args or ()),
             kwargs=dict(kwargs or {}),
             task_id=task_id,
             queue=queue,
-            eta_ms=eta_ms,
+            eta_ms=due_ms(countdown, eta),
             headers=headers,
             fresh=fresh,
             requeued=requeue_of is not None,

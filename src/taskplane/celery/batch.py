@@ -8,16 +8,16 @@ the one-call path per message (:mod:`taskplane.celery.direct`).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from celery import signals
 from celery.utils import uuid
 
-from taskplane.celery.direct import before_publish_signal, held_channel
-from taskplane.celery.message import MessageTemplate
+from taskplane.celery.direct import held_channel, publish_signalled, signals_listened
+from taskplane.celery.message import template_for
 from taskplane.celery.publishing import PendingWrites
-from taskplane.core.clock import now_ms
+from taskplane.core.clock import due_ms
 from taskplane.middleware.base import Publish
 
 #: Messages per ``publish.lua`` call: large enough to spread its cost, small enough not to hold the server.
@@ -46,13 +46,8 @@ def publish_many(
     """
     options = {key: value for key, value in task._get_exec_options().items() if value is not None}
     options["queue"] = queue
-    parent = app.current_worker_task
-    root_id = parent_id = None
-    if parent is not None:
-        root_id = parent.request.root_id or parent.request.id
-        parent_id = parent.request.id
-    template = MessageTemplate(app, task.name, queue, options, countdown, eta, root_id, parent_id)
-    eta_ms = int(eta.timestamp() * 1000) if eta is not None else now_ms() + int(countdown * 1000) if countdown else None
+    template = template_for(app, task.name, queue, options, countdown, eta)
+    eta_ms = due_ms(countdown, eta)
     ids: list[str] = []
     with held_channel(app) as channel:
         for start in range(0, len(calls), SCRIPT_ITEMS):
@@ -63,8 +58,10 @@ def publish_many(
             ]
             app.chain.publish_many(publishes)
             try:
-                if _per_message(publishes):
-                    _publish_messages(app, channel, template, publishes)
+                if signals_listened() or any(publish.headers for publish in publishes):  # a message dict each
+                    messages = [template.message(p.task_id, p.args, p.kwargs, p.headers) for p in publishes]
+                    put = functools.partial(channel.publish_many, queue, pending=PendingWrites(batch))
+                    publish_signalled(app, task.name, queue, messages, put)
                 else:
                     items = [(publish.task_id, publish.args, publish.kwargs) for publish in publishes]
                     channel.publish_template(queue, template, items, PendingWrites(batch))
@@ -74,25 +71,3 @@ def publish_many(
                 raise
             ids.extend(publish.task_id for publish in publishes)
     return ids
-
-
-def _publish_messages(app: Any, channel: Any, template: MessageTemplate, publishes: list[Publish]) -> None:
-    """Publish with Celery's publish signals sent for each message, as its producer sends them."""
-    name, queue = publishes[0].name, publishes[0].queue
-    messages = []
-    for publish in publishes:
-        message, body = template.message(publish.task_id, publish.args, publish.kwargs, publish.headers)
-        before_publish_signal(app, name, queue, message, body)
-        messages.append((message, body))
-    channel.publish_many(queue, [message for message, _ in messages], PendingWrites(publishes[0].batch))
-    for message, body in messages:
-        signals.after_task_publish.send(
-            sender=name, body=body, headers=message["headers"], exchange="", routing_key=queue
-        )
-
-
-def _per_message(publishes: list[Publish]) -> bool:
-    """True if the messages must be built one by one: Celery's publish signals have receivers, or a
-    publish hook gave a message headers of its own."""
-    signalled = signals.before_task_publish.receivers or signals.after_task_publish.receivers
-    return bool(signalled) or any(publish.headers for publish in publishes)

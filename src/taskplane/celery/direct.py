@@ -21,7 +21,7 @@ from typing import Any
 
 from celery import signals
 
-from taskplane.celery.message import MessageTemplate, template_for
+from taskplane.celery.message import template_for
 from taskplane.celery.publishing import pending_writes
 from taskplane.redis.client import CONNECTION_ERRORS
 
@@ -81,31 +81,42 @@ def publish_direct(
     if task is not None:
         defaults = {key: value for key, value in task._get_exec_options().items() if value is not None}
         options = {**defaults, **{key: value for key, value in options.items() if value is not None}}
-    root_id = parent_id = None
-    parent = app.current_worker_task
-    if parent is not None:
-        root_id = parent.request.root_id or parent.request.id
-        parent_id = parent.request.id
-    if countdown or eta is not None:
-        template = MessageTemplate(app, name, queue, options, countdown, eta, root_id, parent_id)
-    else:
-        template = template_for(app, name, queue, options, root_id, parent_id)
+    template = template_for(app, name, queue, options, countdown, eta)
     args, kwargs = args or (), kwargs or {}
-    signalled = signals.before_task_publish.receivers or signals.after_task_publish.receivers
-    if not signalled and not options.get("headers"):  # encoded from the template, no message dict
+    if not signals_listened() and not options.get("headers"):  # encoded from the template, no message dict
         pending = pending_writes.get()
         _put(app, lambda channel: channel.publish_template(queue, template, [(task_id, args, kwargs)], pending))
     else:
-        message, body = template.message(task_id, args, kwargs, options.get("headers"))
-        if signals.before_task_publish.receivers:
+        message = template.message(task_id, args, kwargs, options.get("headers"))
+        publish_signalled(app, name, queue, [message], lambda ms: _put(app, lambda channel: channel._put(queue, ms[0])))
+    parent = app.current_worker_task
+    if parent is not None:
+        parent.add_trail((options.get("result_cls") or app.AsyncResult)(task_id))
+
+
+def signals_listened() -> bool:
+    """True while Celery's ``before_task_publish`` or ``after_task_publish`` has receivers."""
+    return bool(signals.before_task_publish.receivers or signals.after_task_publish.receivers)
+
+
+def publish_signalled(
+    app: Any,
+    name: str,
+    queue: str,
+    messages: list[tuple[dict[str, Any], Any]],
+    put: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """Send Celery's ``before_task_publish`` for each (message, body), ``put`` the messages, then send
+    ``after_task_publish`` for each, as Celery's producer does."""
+    if signals.before_task_publish.receivers:
+        for message, body in messages:
             before_publish_signal(app, name, queue, message, body)
-        _put(app, lambda channel: channel._put(queue, message))
-        if signals.after_task_publish.receivers:
+    put([message for message, _ in messages])
+    if signals.after_task_publish.receivers:
+        for message, body in messages:
             signals.after_task_publish.send(
                 sender=name, body=body, headers=message["headers"], exchange="", routing_key=queue
             )
-    if parent is not None:
-        parent.add_trail((options.get("result_cls") or app.AsyncResult)(task_id))
 
 
 def before_publish_signal(app: Any, name: str, queue: str, message: dict[str, Any], body: Any) -> None:

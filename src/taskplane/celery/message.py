@@ -199,24 +199,34 @@ def _quoted(text: str) -> str:
 
 
 def template_for(
-    app: Any, name: str, queue: str, options: dict[str, Any], root_id: str | None, parent_id: str | None
+    app: Any,
+    name: str,
+    queue: str,
+    options: dict[str, Any],
+    countdown: float | None = None,
+    eta: datetime | None = None,
 ) -> MessageTemplate:
-    """The template of a call without a countdown or ETA (``options`` are the task's defaults merged with
-    the call's; their ``headers`` go per message): cached per app, process, thread, name, queue and
-    options, unless ``expires`` is relative to now or the call comes from a task (its parent)."""
+    """The template of a call (``options`` are the task's defaults merged with the call's; their
+    ``headers`` go per message), with the running task as its parent when called from one. Cached per
+    app, process, thread, name, queue and options, unless the call has a countdown or ETA, an
+    ``expires`` relative to now, or a parent."""
     fixed = {key: value for key, value in options.items() if key != "headers"}
-    if isinstance(fixed.get("expires"), (int, float)) or parent_id is not None:
-        return MessageTemplate(app, name, queue, fixed, root_id=root_id, parent_id=parent_id)
+    parent = app.current_worker_task
+    if parent is not None:
+        root_id, parent_id = parent.request.root_id or parent.request.id, parent.request.id
+        return MessageTemplate(app, name, queue, fixed, countdown, eta, root_id, parent_id)
+    if countdown or eta is not None or isinstance(fixed.get("expires"), (int, float)):
+        return MessageTemplate(app, name, queue, fixed, countdown, eta)
     cache: dict[Any, MessageTemplate] = app.__dict__.setdefault("_taskplane_templates", {})
     try:
         key: Any = (name, queue, app.thread_oid, os.getpid(), _frozen(fixed))  # a forked child has its own origin
         template = cache.get(key)
     except TypeError:  # an unhashable option value: not cached
-        return MessageTemplate(app, name, queue, fixed, root_id=root_id, parent_id=parent_id)
+        return MessageTemplate(app, name, queue, fixed)
     if template is None:
         if len(cache) >= CACHE_LIMIT:
             cache.clear()
-        template = cache[key] = MessageTemplate(app, name, queue, fixed, root_id=root_id, parent_id=parent_id)
+        template = cache[key] = MessageTemplate(app, name, queue, fixed)
     return template
 
 

@@ -24,7 +24,6 @@ from taskplane.core.protocol import Header, TransportOption
 from taskplane.core.signing import sign
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import (
-    Batch,
     collected_publishes,
     publish_bell,
     publish_command,
@@ -71,12 +70,7 @@ class ScriptedPublish:
             PayloadTooLargeError: the body is over the payload limit.
         """
         headers = message.get("headers") or {}
-        limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
-        if limit and len(message.get("body", "")) > limit:
-            raise PayloadTooLargeError(
-                f"task message for queue {queue!r} is {len(message['body'])} bytes; the limit is {limit} "
-                "(TASKPLANE_MAX_PAYLOAD_BYTES)"
-            )
+        self._check_size(queue, len(message.get("body", "")))
         requeue = headers.pop(Header.REQUEUE, None)
         delay = eta_delay(headers.pop("eta", None)) if "eta" in headers else 0.0
         if isinstance(message.get("headers"), dict):
@@ -87,33 +81,33 @@ class ScriptedPublish:
                 message["headers"][Header.SIGNATURE.value] = signature
         return requeue, delay, dumps(message)
 
+    def _check_size(self, queue: str, size: int) -> None:
+        """Refuse a message body over the payload limit.
+
+        Raises:
+            PayloadTooLargeError: it is.
+        """
+        limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
+        if limit and size > limit:
+            raise PayloadTooLargeError(
+                f"task message for queue {queue!r} is {size} bytes; the limit is {limit} (TASKPLANE_MAX_PAYLOAD_BYTES)"
+            )
+
     def publish_many(self, queue: str, messages: list[dict[str, Any]], pending: PendingWrites | None) -> None:
         """Queue ``messages`` (all for ``queue``) with the writes ``pending`` holds in one ``publish.lua``
         call (collected when a batch enqueue collects them), ringing the bell once.
 
         Raises:
             PayloadTooLargeError: a message is over the payload limit (nothing was sent).
-            RuntimeError: the writes include a script ``publish.lua`` cannot run.
         """
-        script_keys, argv = self._ops(pending.batch if pending is not None else None)
-        channel: Any = self  # kombu's private methods are not in its type stubs
         # One LPUSH (or ZADD) per target: messages of one ETA share the delay of the first of them.
-        by_target: dict[tuple[str, Any], tuple[float, list[str]]] = {}
+        groups: dict[tuple[str, Any], tuple[float, list[str]]] = {}
         for message in messages:
             eta = (message.get("headers") or {}).get("eta")
             _, delay, payload = self._prepare(queue, message)
-            if delay > 0:
-                by_target.setdefault((self._keys.delayed(queue), eta), (delay, []))[1].append(payload)
-            else:
-                target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
-                by_target.setdefault((target, None), (0.0, []))[1].append(payload)
-        for (target, _), (delay, payloads) in by_target.items():
-            if delay > 0:
-                publish_delayed(script_keys, argv, target, delay, *payloads)
-            else:
-                publish_command(script_keys, argv, "LPUSH", target, *payloads)
-        publish_bell(script_keys, argv, self._keys.bell(queue), BELL_CAP)
-        self._settle(pending, self._send_publish(script_keys, argv))
+            target = self._keys.delayed(queue) if delay > 0 else self._list_of(queue, message)
+            groups.setdefault((target, eta if delay > 0 else None), (delay, []))[1].append(payload)
+        self._send_payloads(queue, [(target, *group) for (target, _), group in groups.items()], pending)
 
     def publish_template(
         self,
@@ -122,9 +116,8 @@ class ScriptedPublish:
         items: list[tuple[str, list[Any], dict[str, Any]]],
         pending: PendingWrites | None,
     ) -> None:
-        """Queue one message of ``template`` per (task id, args, kwargs) of ``items``, with the writes
-        ``pending`` holds, in one ``publish.lua`` call (collected in a batch enqueue that collects them):
-        the messages are encoded from the template (:class:`MessageEncoder`) unless they are signed.
+        """Queue one message of ``template`` per (task id, args, kwargs) of ``items`` as :meth:`publish_many`
+        does, encoding them from the template (:class:`MessageEncoder`) unless they are signed.
 
         Raises:
             PayloadTooLargeError: a message is over the payload limit (nothing was sent).
@@ -136,68 +129,42 @@ class ScriptedPublish:
         delay = eta_delay(eta) if eta else 0.0
         ready = now_ms() + int(max(delay, 0.0) * 1000)
         encoder = template.encoder
-        limit = int(self._options.get(TransportOption.MAX_PAYLOAD, 0) or 0)
         payloads = []
         for task_id, args, kwargs in items:
             payload, size = encoder.encode(task_id, args, kwargs, ready)
-            if limit and size > limit:
-                raise PayloadTooLargeError(
-                    f"task message for queue {queue!r} is {size} bytes; the limit is {limit} "
-                    "(TASKPLANE_MAX_PAYLOAD_BYTES)"
-                )
+            self._check_size(queue, size)
             payloads.append(payload)
-        script_keys, argv = self._ops(pending.batch if pending is not None else None)
-        if delay > 0:
-            publish_delayed(script_keys, argv, self._keys.delayed(queue), delay, *payloads)
-        else:
-            channel: Any = self  # kombu's private methods are not in its type stubs
-            priority = channel._get_message_priority({"properties": template.properties}, reverse=False)
-            publish_command(script_keys, argv, "LPUSH", channel._q_for_pri(queue, priority), *payloads)
+        target = self._keys.delayed(queue) if delay > 0 else self._list_of(queue, {"properties": template.properties})
+        self._send_payloads(queue, [(target, delay, payloads)], pending)
+
+    def _list_of(self, queue: str, message: dict[str, Any]) -> str:
+        """The list of ``queue`` for the message's priority (kombu's priority steps)."""
+        channel: Any = self  # kombu's private methods are not in its type stubs
+        return str(channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False)))
+
+    def _send_payloads(
+        self, queue: str, groups: list[tuple[str, float, list[str]]], pending: PendingWrites | None
+    ) -> None:
+        """One ``publish.lua`` call: the writes ``pending`` holds, then each group's payloads (target list,
+        or delayed set when the delay is positive), then the queue's bell; note on ``pending`` that its
+        writes went out, and which claim was found taken (then nothing was written). Collected instead
+        when a batch enqueue collects publishes."""
+        script_keys, argv = pending.batch.as_publish() if pending is not None else ([], [0])
+        for target, delay, payloads in groups:
+            if delay > 0:
+                publish_delayed(script_keys, argv, target, delay, *payloads)
+            else:
+                publish_command(script_keys, argv, "LPUSH", target, *payloads)
         publish_bell(script_keys, argv, self._keys.bell(queue), BELL_CAP)
-        self._settle(pending, self._send_publish(script_keys, argv))
-
-    @staticmethod
-    def _ops(batch: Batch | None) -> tuple[list[str], list[Any]]:
-        """The keys and arguments of ``publish.lua`` for the writes on ``batch``, to add messages to."""
-        ops = batch.as_publish() if batch is not None else ([], [0])
-        if ops is None:
-            raise RuntimeError("these writes must be record writes and plain commands to go with many messages")
-        return ops
-
-    @staticmethod
-    def _settle(pending: PendingWrites | None, reply: Any) -> None:
-        """Note on ``pending`` that its writes went out, and which claim was found taken (then nothing was)."""
-        if pending is None:
-            return
-        pending.sent = True
-        if isinstance(reply, list):  # a claim was taken already: nothing was written
-            value = reply[1]
-            pending.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))
-
-    def _send_publish(self, script_keys: list[str], argv: list[Any]) -> Any:
-        """Send one ``publish.lua`` call, or collect it when a batch enqueue collects them (None then)."""
         collected = collected_publishes.get()
         if collected is not None:
             collected.append((script_keys, argv))
-            return None
-        with self.conn_or_acquire() as client:
-            return run_script(client, "publish", script_keys, argv)
-
-    def _publish_script(self, queue: str, message: dict[str, Any], payload: str, pending: Any, delay: float) -> bool:
-        """Queue a message (or store it delayed) with the publish hooks' writes in one ``publish.lua``
-        call (atomic like the MULTI/EXEC it replaces, without resending script sources); False if the
-        writes include a script ``publish.lua`` cannot run. In a batch enqueue the call is collected."""
-        ops = pending.batch.as_publish() if pending is not None else ([], [0])
-        if ops is None:
-            return False
-        script_keys, argv = ops
-        if delay > 0:
-            publish_delayed(script_keys, argv, self._keys.delayed(queue), delay, payload)
+            reply = None
         else:
-            channel: Any = self  # kombu's private methods are not in its type stubs
-            target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
-            bell = self._keys.bell(queue)
-            publish_command(script_keys, argv, "LPUSH", target, payload)
-            publish_bell(script_keys, argv, bell, BELL_CAP)
-        self._settle(pending, self._send_publish(script_keys, argv))
-        return True
+            with self.conn_or_acquire() as client:
+                reply = run_script(client, "publish", script_keys, argv)
+        if pending is not None:
+            pending.sent = True
+            if isinstance(reply, list):  # a claim was taken already: nothing was written
+                value = reply[1]
+                pending.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))

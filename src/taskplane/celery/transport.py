@@ -30,7 +30,7 @@ from taskplane.celery.publishing import pending_writes
 from taskplane.celery.puts import ScriptedPublish
 from taskplane.celery.qos import QoS
 from taskplane.core.errors import NotFoundError
-from taskplane.core.protocol import DeadReason, TransportOption
+from taskplane.core.protocol import DeadReason, Header, TransportOption
 from taskplane.middleware.failure import FailurePath
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import (
@@ -79,11 +79,13 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         return Keys(self._options.get(TransportOption.PREFIX, "taskplane:"))
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        pending = pending_writes.get()
+        requeues = Header.REQUEUE.value in (message.get("headers") or {})
+        if not requeues and (pending is None or pending.batch.publishable):
+            self.publish_many(queue, [message], pending)
+            return
         requeue, delay, payload = self._prepare(queue, message)
         keys = self._keys
-        pending = pending_writes.get()
-        if requeue is None and self._publish_script(queue, message, payload, pending, delay):
-            return
         with self.conn_or_acquire() as client:
             # One MULTI/EXEC: the record and counts written by the publish hooks land with the message,
             # or neither does (also when the reply is lost: EXEC runs whole on the server).

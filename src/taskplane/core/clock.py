@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 #: Longest JSON text kept for one value in a task record (arguments, result).
@@ -13,6 +14,13 @@ MAX_VALUE_CHARS = 4096
 def now_ms() -> int:
     """Wall-clock time in whole milliseconds."""
     return int(time.time() * 1000)
+
+
+def due_ms(countdown: float | None, eta: datetime | None) -> int | None:
+    """When a call with this ``countdown`` (seconds) or ``eta`` is due, in epoch ms; None for now."""
+    if eta is not None:
+        return int(eta.timestamp() * 1000)
+    return now_ms() + int(countdown * 1000) if countdown else None
 
 
 def compact_json(value: Any, limit: int = MAX_VALUE_CHARS) -> tuple[str, bool]:

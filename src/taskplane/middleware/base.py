@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from taskplane.core.protocol import TaskState
-from taskplane.redis.scripts import Batch, SentBatch
+from taskplane.redis.scripts import Batch
+from taskplane.redis.sent import SentBatch
 
 
 class TaskCancelled(Exception):

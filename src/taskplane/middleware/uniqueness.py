@@ -58,7 +58,7 @@ class Uniqueness(Middleware):
         """The task succeeded or was cancelled: the next equal one may be queued."""
         digest = run.headers.get(Header.UNIQUE)
         if digest:
-            self._stores.unique_locks.release(str(digest), run.task_id)
+            self._stores.unique_locks.release(str(digest), run.task_id, batch=run.batch)
 
     @staticmethod
     def _digest(publish: Publish) -> str | None:

@@ -10,7 +10,9 @@ from importlib import resources
 from typing import Any
 
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
+
+from taskplane.redis.sent import SentBatch
 
 SCRIPT_NAMES = (
     "delayed_add",
@@ -142,10 +144,20 @@ class Batch:
             else:
                 pipe.execute_command(*args, **options)
 
-    def as_publish(self) -> tuple[list[str], list[Any]] | None:
+    @property
+    def publishable(self) -> bool:
+        """True if ``publish.lua`` can run this batch: its only script is ``record_write``."""
+        return all(name == "record_write" for _, name, _, _ in self._calls)
+
+    def as_publish(self) -> tuple[list[str], list[Any]]:
         """This batch as the keys and arguments of ``publish.lua`` (one atomic script), to which the
-        caller appends its own commands (:func:`publish_command`); None if the batch holds a script
-        other than ``record_write``."""
+        caller appends its own commands (:func:`publish_command`).
+
+        Raises:
+            RuntimeError: the batch holds a script other than ``record_write`` (see :attr:`publishable`).
+        """
+        if not self.publishable:
+            raise RuntimeError("publish.lua runs record writes and plain commands only")
         scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
         keys: list[str] = []
         argv: list[Any] = [0]
@@ -155,9 +167,7 @@ class Batch:
             argv[0] += 1
         for index, (args, _options) in enumerate(self.pipe.command_stack):
             if index in scripts:
-                name, script_keys, script_args = scripts[index]
-                if name != "record_write":
-                    return None
+                _, script_keys, script_args = scripts[index]
                 keys.extend(script_keys)
                 argv.extend(("r", len(script_args) + 1, *script_args, len(script_keys)))
                 argv[0] += 1
@@ -210,7 +220,7 @@ class Batch:
             connection.disconnect()
             pool.release(connection)
             raise
-        return SentBatch(self, connection)
+        return SentBatch(connection, pool, len(commands), self.execute, self._replied)
 
     def _replied(self, replies: list[Any]) -> list[Any]:
         """Rerun the scripts the server did not know, raise the first error, call the reply callbacks."""
@@ -223,41 +233,6 @@ class Batch:
         for index, callback in self._on_reply:
             callback(replies[index])
         return replies
-
-
-class SentBatch:
-    """A :class:`Batch` written to a connection whose replies are still to be read (see :meth:`Batch.send`)."""
-
-    def __init__(self, batch: Batch, connection: Any) -> None:
-        self._batch = batch
-        self._connection: Any = connection
-
-    def settle(self) -> list[Any]:
-        """Read the replies (they are usually there already) and hand the connection back to its pool;
-        returns them as the server sent them (redis-py's reply conversions are not applied). When the
-        connection broke before every reply came, whether the writes landed is unknown: the whole batch is
-        sent again (its writes are idempotent), also when this is called again after such a resend failed.
-
-        Raises:
-            redis.RedisError: the first command that failed, or Redis unreachable for the resend.
-        """
-        connection, pool = self._connection, self._batch.pipe.connection_pool
-        if connection is None:
-            return self._batch.execute()
-        self._connection = None
-        replies: list[Any] = []
-        try:
-            for _ in self._batch.pipe.command_stack:
-                try:
-                    replies.append(connection.read_response())
-                except ResponseError as error:
-                    replies.append(error)
-        except BaseException:
-            connection.disconnect()
-            pool.release(connection)
-            return self._batch.execute()
-        pool.release(connection)
-        return self._batch._replied(replies)
 
 
 def publish_command(keys: list[str], argv: list[Any], name: str, key: str, *args: Any) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from taskplane.redis.scripts import Batch
 from taskplane.redis.storage import Storage
 
 
@@ -36,7 +37,11 @@ class UniqueLocks:
         """Take the lock for ``task_id``; returns the owner's id when another task already holds it."""
         return claim_key(self._storage.client, self._storage.keys.unique(digest), task_id, int(ttl_seconds * 1000))
 
-    def release(self, digest: str, task_id: str) -> bool:
-        """Release the lock if ``task_id`` owns it."""
+    def release(self, digest: str, task_id: str, batch: Batch | None = None) -> bool:
+        """Release the lock if ``task_id`` owns it (True if it did). With ``batch`` the release is only
+        queued there, to go out with the rest of the batch (False then)."""
         key = self._storage.keys.unique(digest)
+        if batch is not None:
+            batch.script("unique_release", [key], [task_id])
+            return False
         return bool(self._storage.scripts.run("unique_release", keys=[key], args=[task_id]))
