@@ -37,6 +37,7 @@ class ChannelPool:
             connection = self._free.pop() if self._free else None
         if connection is None:
             connection = self._connect()
+            connection.default_channel.exclusive = True  # only the holder of the connection uses it
         try:
             yield connection.default_channel
         except CONNECTION_ERRORS:

@@ -22,6 +22,7 @@ from taskplane.core.clock import now_ms
 from taskplane.core.errors import PayloadTooLargeError
 from taskplane.core.protocol import Header, TransportOption
 from taskplane.core.signing import sign
+from taskplane.redis.client import CONNECTION_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import (
     collected_publishes,
@@ -29,6 +30,7 @@ from taskplane.redis.scripts import (
     publish_command,
     publish_delayed,
     run_script,
+    run_script_on,
 )
 
 
@@ -47,6 +49,12 @@ def eta_delay(eta: object, now: float | None = None) -> float:
 
 class ScriptedPublish:
     """Mixin for :class:`taskplane.celery.transport.Channel` (needs kombu's Redis channel under it)."""
+
+    #: Set by an owner that lets one thread at a time use the channel (``ChannelPool``): its publishes
+    #: then go on one Redis connection it keeps, not through redis-py's client.
+    exclusive = False
+    _taskplane_link: Any = None
+    _taskplane_link_pool: Any = None
 
     @property
     def _options(self) -> dict[str, Any]:
@@ -137,6 +145,24 @@ class ScriptedPublish:
         target = self._keys.delayed(queue) if delay > 0 else self._list_of(queue, {"properties": template.properties})
         self._send_payloads(queue, [(target, delay, payloads)], pending)
 
+    def _run_publish(self, script_keys: list[str], argv: list[Any]) -> Any:
+        """One ``publish.lua`` call: on the kept connection of an exclusive channel (through redis-py's
+        client, which retries, if that connection broke), else through the client."""
+        if self.exclusive:
+            channel: Any = self  # kombu's pool property is not in its type stubs
+            pool = channel.pool
+            link = self._taskplane_link
+            if link is None or self._taskplane_link_pool is not pool:  # kombu replaces the pool on reconnect
+                link, self._taskplane_link_pool = pool.get_connection(), pool
+                self._taskplane_link = link
+            try:
+                return run_script_on(link, "publish", script_keys, argv)
+            except CONNECTION_ERRORS:
+                self._taskplane_link = None
+                pool.release(link)
+        with self.conn_or_acquire() as client:
+            return run_script(client, "publish", script_keys, argv)
+
     def _list_of(self, queue: str, message: dict[str, Any]) -> str:
         """The list of ``queue`` for the message's priority (kombu's priority steps)."""
         channel: Any = self  # kombu's private methods are not in its type stubs
@@ -161,8 +187,7 @@ class ScriptedPublish:
             collected.append((script_keys, argv))
             reply = None
         else:
-            with self.conn_or_acquire() as client:
-                reply = run_script(client, "publish", script_keys, argv)
+            reply = self._run_publish(script_keys, argv)
         if pending is not None:
             pending.sent = True
             if isinstance(reply, list):  # a claim was taken already: nothing was written
