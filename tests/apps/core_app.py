@@ -66,6 +66,12 @@ def limited(index: int) -> int:
     return index
 
 
+@tp.task(name="t.roomy", rate_limit=RateLimit("100000/s"))
+def roomy(index: int) -> int:
+    """Rate-limited, with room for every call: each reserves a slot and none waits."""
+    return index
+
+
 @tp.task(name="t.unique", unique_for=60)
 def unique(item: str) -> str:
     return item

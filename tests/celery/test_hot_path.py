@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import redis
 
-from tests.apps.core_app import add, tp, unique
+from tests.apps.core_app import add, roomy, tp, unique
 from tests.workers import InProcessWorker, wait_for
 
 N = 200
@@ -144,3 +144,20 @@ def test_a_unique_task_releases_its_lock_with_its_final_writes(
     assert worker_trips <= 3.25, (worker_trips, counts)
     # ...and it is gone: an equal call is a new task
     assert unique.enqueue("released-0").id != handles[0].id
+
+
+def test_a_rate_limited_task_reserves_its_slot_in_the_start_write(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    worker_in_process(tp)
+    add.enqueue(0, 0).wait(timeout=20)  # the worker is up and idle
+    with counted(redis_url) as counts:
+        handles = [roomy.enqueue(i) for i in range(N)]
+        wait_for(lambda: all(h.record().done for h in handles[-3:]), 30, "the tasks to run")
+        wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 10, "the last acknowledgement")
+    assert counts.by_name is not None
+    assert counts.by_name.get("cmdstat_set", 0) >= 2 * N  # a slot (SET of the limit's state) and a result each
+    polls = sum(counts.by_name.get(f"cmdstat_{name}", 0) for name in ("hgetall", "hlen"))
+    # The same 3 round trips as any task: the slot is taken by the start write, not in a round trip of its own
+    worker_trips = (counts.round_trips - N - polls) / N
+    assert worker_trips <= 3.25, (worker_trips, counts)

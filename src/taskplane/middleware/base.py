@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from taskplane.core.protocol import TaskState
 from taskplane.redis.scripts import Batch
 from taskplane.redis.sent import SentBatch
+from taskplane.stores.rate_limits import SlotRequest
 
 
 class TaskCancelled(Exception):
@@ -69,9 +70,13 @@ class Run:
     started: float = field(init=False)
     #: Set when the start write landed: how often this attempt was delivered, this delivery included.
     deliveries: int = 0
-    #: Set when the start write landed: ``run``, ``cancelled`` (before it could start) or ``done`` (it had
-    #: already succeeded: a duplicate delivery).
+    #: Set when the start write landed: ``run``, ``cancelled`` (before it could start), ``done`` (it had
+    #: already succeeded: a duplicate delivery) or ``wait`` (its rate-limit slot lies ahead).
     verdict: str = "run"
+    #: Set by the rate-limit middleware in ``before_run``: the slot the start write reserves.
+    slot: SlotRequest | None = None
+    #: Set when the start write landed with the verdict ``wait``: seconds until the slot it reserved.
+    wait: float = 0.0
     result: Any = None
     outcome: TaskState | None = None
     #: Set by the progress middleware: ``report(values, force)`` stores progress.

@@ -30,7 +30,7 @@ def default_middleware(
     is written before the final record, and retries decide last, once every other failure hook ran."""
     return [
         Cancellation(stores),
-        RateLimits(stores),
+        RateLimits(stores),  # before Records: its before_run names the slot Records' start write reserves
         PoisonCap(stores, failure, settings.max_deliveries),
         Uniqueness(stores),
         Progress(stores),

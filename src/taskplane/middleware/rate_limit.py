@@ -19,8 +19,9 @@ from taskplane.stores.metrics import MetricChanges
 class RateLimits(Middleware):
     """``rate_limit="30/m"`` or ``RateLimit(...)``: one GCRA bucket in Redis shared by every worker.
 
-    A delivery reserves the next start slot; if it lies ahead, the task is re-published to the delayed
-    store for that long (marked with the attempt whose slot it holds) and this delivery ends.
+    A delivery reserves the next start slot in the start write (``run_start.lua``, after the cancel
+    check, before the delivery is counted); if the slot lies ahead, the task is re-published to the
+    delayed store for that long (marked with the attempt whose slot it holds) and this delivery ends.
     """
 
     options = ("rate_limit",)
@@ -42,12 +43,15 @@ class RateLimits(Middleware):
         return {"taskplane_rate_limit": rate}
 
     def before_run(self, run: Run) -> None:
-        """Reserve a start slot (once per attempt); put the task back to wait for it if it is not yet due."""
+        """Ask the start write to reserve a start slot (once per attempt)."""
         limit: RateLimit | None = getattr(run.task, "taskplane_rate_limit", None)
         if limit is None or str(run.headers.get(Header.SLOT)) == str(run.attempt):
             return
-        wait = self._stores.rate_limits.reserve(run.name, limit, limit.bucket(run.args, run.kwargs))
-        if wait <= 0:
+        run.slot = self._stores.rate_limits.request(run.name, limit, limit.bucket(run.args, run.kwargs))
+
+    def after_start(self, run: Run) -> None:
+        """Put the task back to wait for its slot if the start write found it ahead."""
+        if run.verdict != "wait":
             return
         self._stores.records.write(
             run.task_id,
@@ -55,7 +59,7 @@ class RateLimits(Middleware):
             run.queue,
             TaskState.SCHEDULED,
             batch=run.batch,
-            eta_ms=now_ms() + int(wait * 1000),
+            eta_ms=now_ms() + int(run.wait * 1000),
             waiting_for="rate_limit",
         )
         self._stores.metrics.write(MetricChanges(run.worker).count(Metric.RATE_LIMITED, run.name), run.batch.pipe)
@@ -64,7 +68,7 @@ class RateLimits(Middleware):
             run.task.request,
             run.args,
             run.kwargs,
-            countdown=wait,
+            countdown=run.wait,
             queue=run.queue,
             headers={**run.headers, Header.SLOT.value: str(run.attempt)},
         )

@@ -71,12 +71,16 @@ class Records(Middleware):
         )
 
     def before_run(self, run: Run) -> None:
-        """Queue the start write: unless the task was cancelled, the record says started, with the
-        attempt, the worker and the delivery count (``run.verdict`` and ``run.deliveries`` once sent)."""
+        """Queue the start write: unless the task was cancelled or must wait for its rate-limit slot
+        (``run.slot``, set by an earlier hook), the record says started, with the attempt, the worker and
+        the delivery count (``run.verdict`` and ``run.deliveries`` or ``run.wait`` once sent)."""
 
-        def replied(verdict: str, deliveries: int) -> None:
+        def replied(verdict: str, value: int) -> None:
             run.verdict = verdict
-            run.deliveries = deliveries
+            if verdict == "wait":
+                run.wait = value / 1000
+            else:
+                run.deliveries = value
 
         self._stores.records.start(
             run.batch,
@@ -85,6 +89,7 @@ class Records(Middleware):
             run.queue,
             run.attempt,
             replied,
+            slot=run.slot,
             started_ms=int(run.started * 1000),
             attempts=run.attempt + 1,
             retries=run.attempt,

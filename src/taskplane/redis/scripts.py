@@ -19,7 +19,6 @@ SCRIPT_NAMES = (
     "delayed_add",
     "delayed_move",
     "fetch",
-    "gcra_reserve",
     "record_write",
     "run_start",
     "publish",
@@ -37,7 +36,7 @@ SCRIPT_NAMES = (
 #: Scripts that call functions of a library script: the library's text goes first.
 LIBRARIES: dict[str, tuple[str, ...]] = {
     "record_write": ("record_lib",),
-    "run_start": ("record_lib",),
+    "run_start": ("record_lib", "gcra_lib"),
     "publish": ("record_lib",),
 }
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from taskplane.core.policies import RateLimit
 from taskplane.redis.storage import Storage
 
 
+@dataclass(frozen=True)
+class SlotRequest:
+    """A start slot the start write reserves (``run_start.lua``): the limit's key, emission interval, burst."""
+
+    key: str
+    interval: float
+    burst: int
+
+
 class RateLimiter:
-    """Hands out start slots at the limit's rate; callers wait for their slot outside a worker slot."""
+    """Hands out start slots at the limit's rate (``gcra_lib.lua``, reserved by the start write); callers
+    wait for their slot outside a worker slot."""
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
-    def reserve(self, name: str, limit: RateLimit, bucket: str = "") -> float:
-        """Reserve the next start slot; returns seconds until it (0 means start now)."""
-        key = self._storage.keys.rate(name, bucket)
-        wait_ms = self._storage.scripts.run("gcra_reserve", keys=[key], args=[repr(limit.interval), limit.burst])
-        return int(wait_ms) / 1000.0
+    def request(self, name: str, limit: RateLimit, bucket: str = "") -> SlotRequest:
+        """The next start slot of ``limit`` as the start write reserves it."""
+        return SlotRequest(self._storage.keys.rate(name, bucket), limit.interval, limit.burst)

@@ -12,6 +12,7 @@ from taskplane.core.protocol import TERMINAL_STATES, TaskState
 from taskplane.redis.scripts import Batch
 from taskplane.redis.storage import Storage
 from taskplane.stores.cursors import decode_cursor, encode_cursor
+from taskplane.stores.rate_limits import SlotRequest
 from taskplane.stores.record_model import (
     INDEXED_STATES,
     RUNNING_STATES,
@@ -24,7 +25,7 @@ from taskplane.stores.record_model import (
 __all__ = ["INDEXED_STATES", "RUNNING_STATES", "STATES", "RecordPage", "RecordStore", "TaskRecord", "normalise_state"]
 
 #: What the start script decided, by the code it answers.
-START_VERDICTS = ("run", "cancelled", "done")
+START_VERDICTS = ("run", "cancelled", "done", "wait")
 
 
 class RecordStore:
@@ -91,20 +92,26 @@ class RecordStore:
         queue: str,
         attempt: int,
         on_reply: Callable[[str, int], None],
+        slot: SlotRequest | None = None,
         **fields: Any,
     ) -> None:
-        """Queue ``run_start.lua`` on ``batch``: unless the task was cancelled, count this delivery of
-        ``attempt`` (kept in the record) and write the record as started with ``fields``. Once the batch
-        went out, ``on_reply(verdict, deliveries of this attempt so far)`` is called; the verdict is
-        ``run``, ``cancelled`` or ``done`` (the task already succeeded: a duplicate delivery). Only
-        ``run`` wrote anything."""
+        """Queue ``run_start.lua`` on ``batch``: unless the task was cancelled, reserve its rate-limit
+        ``slot`` (if given), count this delivery of ``attempt`` (kept in the record) and write the record
+        as started with ``fields``. Once the batch went out, ``on_reply(verdict, value)`` is called; the
+        verdict is ``run`` (value: deliveries of this attempt so far), ``cancelled``, ``done`` (the task
+        already succeeded: a duplicate delivery) or ``wait`` (value: ms until the slot it reserved). Only
+        ``run`` wrote the record; ``wait`` took the slot."""
         script_keys, script_args = self.write_script(task_id, name, queue, TaskState.STARTED, **fields)
         keys = [self._storage.keys.cancel(task_id), *script_keys]
+        args: list[Any] = [attempt, 0, *script_args]
+        if slot is not None:
+            keys.insert(1, slot.key)
+            args[1:2] = [1, repr(slot.interval), slot.burst]
 
         def replied(reply: Any) -> None:
             on_reply(START_VERDICTS[int(reply[0])], int(reply[1]))
 
-        batch.script("run_start", keys, [attempt, *script_args], on_reply=replied)
+        batch.script("run_start", keys, args, on_reply=replied)
 
     def write_script(
         self, task_id: str, name: str, queue: str, state: str | None = None, **fields: Any
