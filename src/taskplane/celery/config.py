@@ -66,7 +66,7 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "result_backend_max_retries": 10,
         "result_backend_base_sleep_between_retries_ms": 100,
         "result_backend_max_sleep_between_retries_ms": 2000,
-        "result_extended": True,
+        "result_extended": False,
         # JSON only: pickle would let a message run code in the worker.
         "task_serializer": "json",
         "result_serializer": "json",
