@@ -20,6 +20,7 @@ from taskplane.client.deprecated import DeprecatedNames
 from taskplane.client.operations import TaskOperations
 from taskplane.client.queues import Queues
 from taskplane.client.workers import Workers
+from taskplane.core.celery_options import translate as translate_celery_options
 from taskplane.core.errors import ConfigurationError
 from taskplane.core.profiles import Profiles, WorkerProfile
 from taskplane.core.registry import TaskRegistry
@@ -92,6 +93,8 @@ class Taskplane(TaskOperations, DeprecatedNames):
             fallback=fallback,
         )
         self.celery.add_defaults(self._celery_defaults)
+        self.celery.declare = self.task  # @tp.celery.task and @shared_task declare taskplane tasks
+        self.registry.on_miss = self.declare_shared_tasks
         self.celery.steps["worker"].add(TaskplaneWorkerStep)
         self.producer = self.celery.producer
         self.task_lookup = self.celery.task_lookup
@@ -176,25 +179,34 @@ class Taskplane(TaskOperations, DeprecatedNames):
 
         Options: name, queue, bind, and those of the installed middleware: retry, rate_limit (str or
         RateLimit), time_limit, soft_time_limit, unique_for (seconds), unique_key (callable of the arguments).
+        Celery's task options are accepted too (``max_retries``, ``autoretry_for``, ``retry_backoff``,
+        ``priority``, ``ignore_result``, ``expires``...; see :mod:`taskplane.core.celery_options`).
 
         Raises:
-            ConfigurationError: an unknown option (the message names the valid ones) or a bad value.
+            ConfigurationError: an unknown option (the message names the valid ones), a Celery option that
+                makes no sense here (the message says what to write instead) or a bad value.
         """
-        check_option_names(options, self.chain.option_names)
+        ours, celery_options = translate_celery_options(options)
+        check_option_names(ours, self.chain.option_names)
 
         def register(func: Callable[..., Any]) -> TaskplaneTask:
-            return self._register(func, **options)
+            return self._register(func, celery_options, **ours)
 
         return register(fn) if fn is not None else register
 
-    def _register(self, func: Callable[..., Any], **options: Any) -> TaskplaneTask:
+    def _register(self, func: Callable[..., Any], celery_options: dict[str, Any], **options: Any) -> TaskplaneTask:
         core = core_task_options(func, options, self.topology)
         behaviour = {key: value for key, value in options.items() if key not in core}
-        celery_options = {**core, **self.chain.task_options(core["name"], behaviour)}
+        task_options = {**celery_options, **core, **self.chain.task_options(core["name"], behaviour)}
         # shared=False: Celery would otherwise give this task to every app created later in the process.
-        task: Any = self.celery.task(**{**celery_options, "shared": False})(func)
+        task: Any = self.celery.declared_task(func, **{**task_options, "shared": False})
         self.registry.add(core["name"], core["queue"], func, task)
         return task  # type: ignore[no-any-return]
+
+    def declare_shared_tasks(self) -> None:
+        """Declare the ``@shared_task`` tasks of the modules imported so far (Celery attaches them to an app
+        when it is finalized; this finalizes the Celery app, which configures it)."""
+        self.celery.finalize(auto=True)
 
     def task_names(self) -> list[str]:
         """Names of the tasks declared through this app."""

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def load_app(spec: str) -> Taskplane:
-    """Import ``module[:attr]`` and return the Taskplane it names (``attr`` defaults to the only one).
+    """Import ``module[:attr]`` and return the Taskplane it names (``attr`` defaults to the only one), with
+    the modules of its Celery ``include`` and ``imports`` settings imported (as ``celery worker`` does), so
+    that tasks declared there are known.
 
     Raises:
         ConfigurationError: the module cannot be imported or holds no Taskplane.
@@ -32,10 +34,21 @@ def load_app(spec: str) -> Taskplane:
         value = getattr(module, attr, None)
         if not isinstance(value, Taskplane):
             raise ConfigurationError(f"{spec!r} is not a Taskplane instance")
-        return value
+        return _with_task_modules(value)
     found = [value for value in vars(module).values() if isinstance(value, Taskplane)]
     if len(found) != 1:
         raise ConfigurationError(
             f"module {module_name!r} holds {len(found)} Taskplane apps; name one as {module_name}:ATTR"
         )
-    return found[0]
+    return _with_task_modules(found[0])
+
+
+def _with_task_modules(app: Taskplane) -> Taskplane:
+    conf = app.celery.conf
+    for name in (*(conf.imports or ()), *(conf.include or ())):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigurationError(f"cannot import task module {name!r} (Celery include/imports): {exc}") from None
+    app.declare_shared_tasks()
+    return app

@@ -7,11 +7,11 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from celery import Celery
 from celery.utils import uuid
 
 from taskplane.celery.batch import batchable, publish_many
 from taskplane.celery.channels import ChannelPool
+from taskplane.celery.declaring import CeleryWayDeclarations
 from taskplane.celery.direct import holding_channel, is_direct, publish_direct
 from taskplane.celery.publishing import PendingWrites, pending_writes
 from taskplane.client.producer import Producer
@@ -28,9 +28,13 @@ from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import IdempotencyClaim
 
 
-class TaskplaneCelery(Celery):
+class TaskplaneCelery(CeleryWayDeclarations):
     """A real ``celery.Celery`` holding taskplane's collaborators (settings, topology, task registry,
-    stores, middleware chain, producer) for the tasks, the worker and the transport to use."""
+    stores, middleware chain, producer) for the tasks, the worker and the transport to use. It is the
+    current and default app once made (a bare ``AsyncResult(id)`` finds it, as Celery's apps are found);
+    ``control.revoke`` is a taskplane cancellation."""
+
+    control_cls = "taskplane.celery.control:TaskplaneControl"
 
     def __init__(
         self,
@@ -44,7 +48,8 @@ class TaskplaneCelery(Celery):
         failure: FailurePath,
         fallback: str,
     ) -> None:
-        super().__init__(main, task_cls="taskplane.celery.task:TaskplaneTask", set_as_current=False)
+        super().__init__(main, task_cls="taskplane.celery.task:TaskplaneTask", set_as_current=True)
+        self.set_default()  # also for threads other than this one (a web framework's worker threads)
         self.settings = settings
         self.topology = topology
         self.registry = registry

@@ -28,13 +28,13 @@ class ResultBackend(RedisBackend):
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Nothing: the result channel is subscribed to when someone waits."""
 
-    def queue_result(self, pipe: Any, task_id: str, result: Any, request: Any) -> None:
-        """Queue the SUCCESS meta of ``task_id`` on ``pipe`` (a SET with Celery's expiry and a PUBLISH, as
-        Celery's own write sends, with the same content), and mark ``request`` so that
-        :meth:`mark_as_done` does not write it again. Celery's GET of the current meta before each write
-        is skipped: the start script already refuses to run a task that succeeded."""
+    def queue_result(self, pipe: Any, task_id: str, result: Any, request: Any, state: str = states.SUCCESS) -> None:
+        """Queue the meta of ``task_id`` (SUCCESS, or REVOKED with the error as result) on ``pipe`` (a SET
+        with Celery's expiry and a PUBLISH, as Celery's own write sends, with the same content), and mark
+        ``request`` so that :meth:`mark_as_done` does not write it again. Celery's GET of the current meta
+        before each write is skipped: the start script already refuses to run a task that succeeded."""
         backend: Any = self  # Celery's private helpers are not in its type stubs
-        meta = backend._get_result_meta(result=result, state=states.SUCCESS, traceback=None, request=request)
+        meta = backend._get_result_meta(result=result, state=state, traceback=None, request=request)
         meta["task_id"] = bytes_to_str(task_id)
         key = self.get_key_for_task(task_id)
         value = self.encode(meta)

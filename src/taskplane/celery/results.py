@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import states
+from celery.exceptions import TaskRevokedError
+
 from taskplane.core.protocol import TaskState
 from taskplane.middleware.base import Middleware, Run
 
@@ -18,8 +21,9 @@ class CeleryResults(Middleware):
     """
 
     def after_run(self, run: Run) -> None:
-        """Queue the result meta of a task that succeeded (unless it ignores results)."""
-        if run.outcome != TaskState.SUCCEEDED:
+        """Queue the result meta of a task that succeeded (unless it ignores results), or REVOKED for one
+        cancelled (Celery clients waiting on it see it end)."""
+        if run.outcome not in (TaskState.SUCCEEDED, TaskState.CANCELLED):
             return
         task: Any = run.task
         backend = task.backend
@@ -28,5 +32,8 @@ class CeleryResults(Middleware):
             return
         request = task.request
         if task.ignore_result or getattr(request, "ignore_result", False):
+            return
+        if run.outcome == TaskState.CANCELLED:
+            queue_result(run.batch.pipe, run.task_id, TaskRevokedError("cancelled"), request, states.REVOKED)
             return
         queue_result(run.batch.pipe, run.task_id, run.result, request)

@@ -11,7 +11,8 @@ import celery
 from taskplane.client.handle import TaskHandle
 from taskplane.client.producer import Call
 from taskplane.core.protocol import PublishOption
-from taskplane.middleware.base import Run
+from taskplane.middleware.base import Run, running
+from taskplane.middleware.progress import progress_from_meta
 from taskplane.observability.logging import TaskLogContext, enter_task, leave_task
 from taskplane.stores.metrics import this_host
 
@@ -78,6 +79,22 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         return super().apply_async(args, kwargs, task_id, producer, link, link_error, shadow, **options)
 
     # -- running -----------------------------------------------------------------------------------
+
+    def update_state(
+        self, task_id: str | None = None, state: str | None = None, meta: Any = None, **kwargs: Any
+    ) -> None:
+        """Celery's ``update_state``; a PROGRESS of the running task also updates its record's progress
+        (``current``/``total``, or ``progress`` in percent; ``step``/``current_step``; ``message``; the rest
+        kept as ``progress_meta``) and so the SSE stream, coalesced like :func:`taskplane.progress`."""
+        run = running()
+        reporting = run is not None and run.report_progress is not None and task_id in (None, run.task_id)
+        if state == "PROGRESS" and reporting and isinstance(meta, Mapping):
+            assert run is not None and run.report_progress is not None
+            values = progress_from_meta(meta)
+            total = values.get("progress_total")
+            run.report_progress(values, total is not None and values.get("progress_current") == total, meta=dict(meta))
+            return
+        super().update_state(task_id, state, meta, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = self.request

@@ -28,6 +28,11 @@ class Tasks:
         """The task's record, or None if no such task exists."""
         return self._stores.records.get(task_id)
 
+    def cancel_unknown(self, task_id: str) -> None:
+        """Cancel a task id taskplane has no record of (Celery's ``revoke`` of any id): should it be queued
+        later, it never runs."""
+        self._stores.cancellations.request(task_id)
+
     def result_of(self, record: TaskRecord, timeout: float = 5.0) -> Any:
         """The result of a finished task's record (from the result backend when the record holds only part).
 
@@ -73,6 +78,8 @@ class Tasks:
         if record.state in (TaskState.QUEUED, TaskState.SCHEDULED, TaskState.RETRYING):
             records.write(task_id, record.name, record.queue, TaskState.CANCELLED, finished_ms=now_ms())
             self._stores.cancellations.request(task_id, terminate_after)
+            # Celery's view says so too (AsyncResult.state, a waiting get()): no worker will write it.
+            self._celery.backend.mark_as_revoked(task_id, "cancelled")
             return TaskState.CANCELLED
         records.write(task_id, record.name, record.queue, None, cancel_requested_ms=now_ms())
         self._stores.cancellations.request(task_id, terminate_after)

@@ -19,6 +19,9 @@ class TaskRegistry:
         self._queues: dict[str, str] = {}
         self._functions: dict[str, Callable[..., Any]] = {}
         self._objects: dict[int, tuple[Any, str]] = {}  # id(declared task) -> (task, name)
+        #: Called once before a name is found unknown: tasks declared late (Celery's ``@shared_task``,
+        #: declared when the Celery app is finalized) get their chance.
+        self.on_miss: Callable[[], None] | None = None
 
     def add(self, name: str, queue: str, function: Callable[..., Any], task: Any) -> None:
         """Record a declared task: its name, queue, function and the object returned to the user."""
@@ -40,6 +43,8 @@ class TaskRegistry:
         Raises:
             UnknownTaskError: it is not (the message lists the known names).
         """
+        if name not in self._functions and self.on_miss is not None:
+            self.on_miss()
         if name not in self._functions:
             known = ", ".join(self.names()) or "none"
             raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")

@@ -79,8 +79,8 @@ class Run:
     wait: float = 0.0
     result: Any = None
     outcome: TaskState | None = None
-    #: Set by the progress middleware: ``report(values, force)`` stores progress.
-    report_progress: Callable[[dict[str, Any], bool], None] | None = None
+    #: Set by the progress middleware: ``report(values, force, meta=None)`` stores progress.
+    report_progress: Callable[..., None] | None = None
     #: Set by the cancellation middleware: True once cancellation was requested.
     check_cancelled: Callable[[], bool] | None = None
 
@@ -155,6 +155,10 @@ class Middleware:
     def on_failure(self, run: Run, exc: Exception) -> None:
         """The task body raised ``exc``."""
 
+    def on_retry(self, run: Run, exc: BaseException | None, when: float) -> None:
+        """The task body asked to run again (Celery's ``self.retry(exc=...)``) in ``when`` seconds; the next
+        attempt is queued already."""
+
     def on_time_limit(self, run: Run, timeout: float) -> None:
         """The worker killed the task at its hard time limit (called in the worker's main process)."""
 
@@ -178,6 +182,11 @@ def current_run() -> Run:
     if run is None:
         raise RuntimeError("progress()/is_cancelled() can only be called inside a running taskplane task")
     return run
+
+
+def running() -> Run | None:
+    """The delivery running in this context, or None outside a running taskplane task."""
+    return _current_run.get()
 
 
 def enter_run(run: Run) -> Any:

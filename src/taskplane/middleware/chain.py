@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from celery.exceptions import Ignore, Reject
@@ -23,6 +24,13 @@ log = logging.getLogger("taskplane.middleware")
 FLUSH_PATIENCE = 15.0
 #: What a run hook raises on purpose to stop or redirect the task; everything else is logged and skipped.
 STOPS: tuple[type[BaseException], ...] = (TaskCancelled, Ignore, Reject, CeleryRetry)
+
+
+def retry_delay(when: Any) -> float:
+    """Seconds until a Celery ``Retry``'s ``when`` (a countdown, or an ETA datetime)."""
+    if isinstance(when, datetime):
+        return max(0.0, (when - datetime.now(when.tzinfo or UTC)).total_seconds())
+    return float(when or 0.0)
 
 
 class Chain:
@@ -122,6 +130,11 @@ class Chain:
         token = enter_run(run)
         try:
             run.result = body()
+        except CeleryRetry as retry:  # the body called self.retry(): its next attempt is queued
+            for item in self.middleware:
+                self._isolated(item.on_retry, run, retry.exc, retry_delay(retry.when))
+            self._flush(run)
+            raise
         except STOPS:
             raise
         except Exception as exc:

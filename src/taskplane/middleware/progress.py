@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from taskplane.core.clock import compact_json
 from taskplane.core.protocol import TaskState
 from taskplane.middleware.base import Middleware, Run, current_run
 from taskplane.stores.bundle import Stores
@@ -20,12 +22,15 @@ class ProgressReporter:
         self._stores = stores
         self._run = run
         self._pending: dict[str, Any] | None = None
+        self._meta: dict[str, Any] | None = None
         self._last_write = 0.0
         self._in_progress_state = False
 
-    def report(self, values: dict[str, Any], force: bool = False) -> None:
-        """Store progress, at most every PROGRESS_INTERVAL seconds unless forced."""
+    def report(self, values: dict[str, Any], force: bool = False, meta: dict[str, Any] | None = None) -> None:
+        """Store progress, at most every PROGRESS_INTERVAL seconds unless forced; ``meta`` is the PROGRESS
+        meta Celery clients read (default: the values without their ``progress_`` prefix)."""
         self._pending = values
+        self._meta = meta
         now = time.monotonic()
         if force or now - self._last_write >= PROGRESS_INTERVAL:
             self.flush()
@@ -40,8 +45,8 @@ class ProgressReporter:
         self._in_progress_state = True
         run = self._run
         self._stores.records.write(run.task_id, run.name, run.queue, state, **values)
-        meta = {key.removeprefix("progress_"): value for key, value in values.items()}
-        run.task.update_state(task_id=run.task_id, state="PROGRESS", meta=meta)
+        meta = self._meta if self._meta is not None else {key.removeprefix("progress_"): v for key, v in values.items()}
+        run.task.backend.store_result(run.task_id, meta, "PROGRESS", request=run.task.request)
 
 
 class Progress(Middleware):
@@ -67,6 +72,35 @@ class Progress(Middleware):
         reporter = getattr(run.report_progress, "__self__", None)
         if isinstance(reporter, ProgressReporter):
             reporter.flush()
+
+
+#: Keys of a Celery ``update_state(state="PROGRESS", meta=...)`` meta read into the record's progress fields.
+META_FIELDS = {
+    "current": "progress_current",
+    "total": "progress_total",
+    "step": "progress_step",
+    "current_step": "progress_step",
+    "message": "progress_message",
+}
+
+
+def progress_from_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's progress fields for a Celery PROGRESS meta: ``current``/``total``, else ``progress`` as
+    a percentage (of 100); ``step``/``current_step``; ``message``; the other keys as JSON in
+    ``progress_meta``."""
+    values: dict[str, Any] = {"progress_updated_ms": int(time.time() * 1000)}
+    rest: dict[str, Any] = {}
+    for key, value in meta.items():
+        field = META_FIELDS.get(str(key))
+        if field is not None and value is not None:
+            values[field] = value if field in ("progress_current", "progress_total") else str(value)
+        elif key != "progress":
+            rest[str(key)] = value
+    if "progress_current" not in values and isinstance(meta.get("progress"), (int, float)):
+        values["progress_current"], values["progress_total"] = meta["progress"], 100
+    if rest:
+        values["progress_meta"] = compact_json(rest)[0]
+    return values
 
 
 def progress(current: float, total: float | None = None, step: str | None = None, message: str | None = None) -> None:

@@ -47,13 +47,22 @@ class Retries(Middleware):
             self._retry(run, exc, policy.delay(run.attempt + 1))
         if policy is None:
             reason = DeadReason.FAILED
-        elif policy.retries_on(exc):
+        elif policy.retries_on(exc) or (run.attempt and run.attempt >= policy.max_retries):  # self.retry() ran out
             reason = DeadReason.RETRIES_EXHAUSTED
         else:
             reason = DeadReason.NOT_RETRYABLE
         self._failure.bury_run(reason, run, exc=exc, runtime=time.time() - run.started)
 
+    def on_retry(self, run: Run, exc: BaseException | None, when: float) -> None:
+        """The body called ``self.retry()``: the record says retrying until its next attempt."""
+        self._write_retrying(run, exc, when)
+
     def _retry(self, run: Run, exc: Exception, delay: float) -> None:
+        self._write_retrying(run, exc, delay)
+        raise run.task.retry(exc=exc, countdown=delay, max_retries=None, queue=run.queue)
+
+    def _write_retrying(self, run: Run, exc: BaseException | None, delay: float) -> None:
+        error = {} if exc is None else {"error_type": type(exc).__name__, "error_message": str(exc)[:2000]}
         first_failure = {"first_failure_ms": now_ms()} if run.attempt == 0 else {}
         self._stores.records.write(
             run.task_id,
@@ -63,11 +72,9 @@ class Retries(Middleware):
             batch=run.batch,
             next_attempt_ms=now_ms() + int(delay * 1000),
             runtime=round(time.time() - run.started, 6),
-            error_type=type(exc).__name__,
-            error_message=str(exc)[:2000],
+            **error,
             **first_failure,
         )
         changes = MetricChanges(run.worker).count(Metric.RETRIED, run.name, run.worker, run.queue)
         self._stores.metrics.write(changes.count(Metric.RETRIES, run.name), run.batch.pipe)
         run.flush()  # the record says "retrying" before the next attempt can start
-        raise run.task.retry(exc=exc, countdown=delay, max_retries=None, queue=run.queue)

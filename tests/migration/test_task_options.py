@@ -1,0 +1,102 @@
+"""Celery's task options in ``@tp.task`` and ``@tp.celery.task``: mapped onto taskplane's policies, or refused
+in one line that names the replacement."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskplane import ConfigurationError, RateLimit, Retry, Taskplane
+
+
+def app() -> Taskplane:
+    return Taskplane("options-tests", redis_url="redis://127.0.0.1:1/0")
+
+
+def test_celery_retry_options_become_one_retry_policy() -> None:
+    tp = app()
+
+    @tp.task(
+        bind=True, max_retries=4, autoretry_for=(IOError,), dont_autoretry_for=(FileNotFoundError,), retry_backoff=2
+    )
+    def fetch(self: object, url: str) -> str:
+        return url
+
+    policy = fetch.taskplane_retry
+    assert policy == Retry(
+        max_retries=4, backoff=(2.0, 4.0, 8.0, 16.0), jitter=True, on=(IOError,), never_on=(FileNotFoundError,)
+    )
+    assert fetch.max_retries == 4  # what self.retry() obeys
+
+
+def test_backoff_is_capped_and_without_it_the_delay_is_default_retry_delay() -> None:
+    tp = app()
+
+    @tp.celery.task(autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=5, retry_jitter=False)
+    def capped() -> None: ...
+
+    @tp.task(autoretry_for=(Exception,), default_retry_delay=7)
+    def constant() -> None: ...
+
+    @tp.task(autoretry_for=(Exception,), retry_kwargs={"max_retries": 1, "countdown": 3})
+    def kwargs_style() -> None: ...
+
+    assert capped.taskplane_retry.backoff == (1.0, 2.0, 4.0)  # Celery's default of 3 retries, each capped at 5
+    assert capped.taskplane_retry.jitter is False
+    assert constant.taskplane_retry.backoff == (7.0,)
+    assert kwargs_style.taskplane_retry.max_retries == 1 and kwargs_style.taskplane_retry.backoff == (3.0,)
+
+
+def test_max_retries_alone_retries_only_when_the_task_asks() -> None:
+    tp = app()
+
+    @tp.task(bind=True, max_retries=2)
+    def explicit(self: object) -> None: ...
+
+    assert explicit.taskplane_retry.on == () and explicit.taskplane_retry.max_retries == 2
+
+
+def test_passed_options_reach_the_celery_task() -> None:
+    tp = app()
+
+    @tp.task(priority=3, ignore_result=True, expires=60, rate_limit=5, acks_late=True, serializer="json")
+    def quiet() -> None: ...
+
+    assert (quiet.priority, quiet.ignore_result, quiet.expires) == (3, True, 60)
+    assert quiet.taskplane_rate_limit == RateLimit("5/s")  # Celery: a number is tasks per second
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"serializer": "pickle"}, "serializer='pickle': taskplane tasks are JSON only"),
+        ({"acks_late": False}, "acks_late=False is not supported: taskplane always acknowledges"),
+        ({"track_started": True}, "task option 'track_started' is not supported by taskplane: remove it: the record"),
+        ({"base": object}, "put shared behaviour in a Middleware"),
+        ({"max_retries": 2, "retry": Retry()}, "give either retry=Retry(...) or Celery's retry options"),
+        ({"autoretry_for": ("nope",)}, "autoretry_for: 'nope' is not an exception type"),
+        ({"max_retries": None}, "max_retries=None (retry forever) is not supported"),
+        ({"retry_kwargs": {"exc": 1}}, "retry_kwargs: only max_retries and countdown"),
+        ({"max_retires": 2}, "unknown task option 'max_retires'"),
+    ],
+)
+def test_options_that_make_no_sense_here_are_one_line_errors(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        app().task(**options)(lambda: None)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_tasks_declared_with_the_celery_decorator_are_taskplane_tasks() -> None:
+    tp = app()
+
+    @tp.celery.task
+    def plain(x: int) -> int:
+        return x
+
+    @tp.celery.task(name="custom.name", queue="normal")
+    def named(x: int) -> int:
+        return x
+
+    assert plain.name in tp.task_names() and "custom.name" in tp.task_names()
+    assert tp.get_task("custom.name").taskplane_retry is None
+    with pytest.raises(Exception, match="missing a required argument"):
+        tp.check_arguments(plain.name, [], {})
