@@ -15,6 +15,7 @@ from celery.exceptions import TaskRevokedError
 from celery.result import AsyncResult
 
 from taskplane.api import create_app
+from taskplane.stores.records import TaskRecord
 from tests.api.test_api import read_events
 from tests.api_server import serve_in_thread
 from tests.apps.celery_style.celery_app import tp
@@ -22,6 +23,12 @@ from tests.apps.celery_style.tasks import EVENTS, crunch, fetch_feed, flaky, not
 from tests.workers import StartWorker, wait_for
 
 APP = "tests.apps.celery_style.celery_app:tp"
+
+
+def status(task_id: str) -> TaskRecord:
+    record = tp.status(task_id)
+    assert record is not None, task_id
+    return record
 
 
 def events(redis_url: str, kind: str) -> list[dict[str, Any]]:
@@ -32,7 +39,7 @@ def events(redis_url: str, kind: str) -> list[dict[str, Any]]:
 def test_autoretry_with_backoff_ends_in_the_dead_letters(redis_url: str, start_worker: StartWorker) -> None:
     start_worker(app=APP)
     result = fetch_feed.delay("https://feeds.example.test/a")
-    record = wait_for(lambda: (r := tp.status(result.id)).done and r, 30, "the task to end")
+    record = wait_for(lambda: (r := status(result.id)).done and r, 30, "the task to end")
     assert record.state == "dead" and record.fields["reason"] == "retries_exhausted"
     runs = events(redis_url, "fetch_feed")
     assert [run["retries"] for run in runs] == [0, 1, 2]  # max_retries=2: three attempts
@@ -46,7 +53,7 @@ def test_self_retry_runs_again_and_the_record_says_retrying_in_between(start_wor
     start_worker(app=APP)
     result = flaky.delay(2)
     assert result.get(timeout=30) == 2  # a plain Celery AsyncResult.get()
-    record = tp.status(result.id)
+    record = status(result.id)
     assert record.state == "succeeded" and record.fields["attempts"] == 3
     assert record.fields["error_type"] == "ValueError"  # kept from the last retry
 
@@ -69,7 +76,7 @@ def test_update_state_progress_reaches_the_record_and_the_event_stream(
         follower.start()
         assert opened.wait(30)
         start_worker(app=APP)
-        seen = wait_for(lambda: (r := tp.status(result.id)).state == "progress" and r, 30, "a PROGRESS in the record")
+        seen = wait_for(lambda: (r := status(result.id)).state == "progress" and r, 30, "a PROGRESS in the record")
         assert seen.fields["progress_total"] == 100 and seen.fields["progress_message"] == "crunching"
         assert seen.fields["progress_step"].startswith("step ") and "rows" in json.loads(seen.fields["progress_meta"])
         assert AsyncResult(result.id).info["current_step"].startswith("step ")  # Celery's view, the user's meta
@@ -83,14 +90,14 @@ def test_revoke_is_a_cancellation_that_survives_a_worker_restart(redis_url: str,
     worker = start_worker(app=APP)
     waiting = sleepy.apply_async((0.1,), countdown=2)
     AsyncResult(waiting.id).revoke()
-    assert tp.status(waiting.id).state == "cancelled"
-    assert AsyncResult(waiting.id).state == "REVOKED"
+    assert status(waiting.id).state == "cancelled"
+    assert str(AsyncResult(waiting.id).state) == "REVOKED"
     worker.stop()
     start_worker(app=APP)  # a new worker: Celery's in-memory revoked set would be gone
     probe = notify.delay(1)
     probe.get(timeout=30)
     wait_for(lambda: tp.storage.client.zcard(tp.storage.keys.delayed("normal")) == 0, 10, "the countdown to pass")
-    assert tp.status(waiting.id).state == "cancelled"
+    assert status(waiting.id).state == "cancelled"
     assert not [e for e in events(redis_url, "sleepy") if e["task_id"] == waiting.id]
 
 
@@ -99,7 +106,7 @@ def test_revoke_with_terminate_stops_a_running_task(redis_url: str, start_worker
     running = sleepy.delay(30)
     wait_for(lambda: events(redis_url, "sleepy"), 30, "the task to start")
     running.revoke(terminate=True)
-    record = wait_for(lambda: (r := tp.status(running.id)).done and r, 20, "the task to be terminated")
+    record = wait_for(lambda: (r := status(running.id)).done and r, 20, "the task to be terminated")
     assert record.state == "cancelled"
     with pytest.raises(TaskRevokedError):  # Celery's view: REVOKED
         AsyncResult(running.id).get(timeout=10)
@@ -113,7 +120,7 @@ def test_a_bare_async_result_finds_the_app_in_any_thread(start_worker: StartWork
     reader.start()
     reader.join(40)
     assert answers == [7]
-    assert tp.status(task_id).state == "succeeded"  # a @shared_task with a record
+    assert status(task_id).state == "succeeded"  # a @shared_task with a record
 
 
 def test_celery_declared_tasks_are_queued_by_name_from_the_cli(repo_root: Any, start_worker: StartWorker) -> None:

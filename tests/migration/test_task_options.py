@@ -3,9 +3,19 @@ in one line that names the replacement."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from taskplane import ConfigurationError, RateLimit, Retry, Taskplane
+
+
+def retry_of(task: Any) -> Retry:
+    return task.taskplane_retry  # type: ignore[no-any-return]
+
+
+def limit_of(task: Any) -> RateLimit:
+    return task.taskplane_rate_limit  # type: ignore[no-any-return]
 
 
 def app() -> Taskplane:
@@ -21,7 +31,7 @@ def test_celery_retry_options_become_one_retry_policy() -> None:
     def fetch(self: object, url: str) -> str:
         return url
 
-    policy = fetch.taskplane_retry
+    policy = retry_of(fetch)
     assert policy == Retry(
         max_retries=4, backoff=(2.0, 4.0, 8.0, 16.0), jitter=True, on=(IOError,), never_on=(FileNotFoundError,)
     )
@@ -40,10 +50,10 @@ def test_backoff_is_capped_and_without_it_the_delay_is_default_retry_delay() -> 
     @tp.task(autoretry_for=(Exception,), retry_kwargs={"max_retries": 1, "countdown": 3})
     def kwargs_style() -> None: ...
 
-    assert capped.taskplane_retry.backoff == (1.0, 2.0, 4.0)  # Celery's default of 3 retries, each capped at 5
-    assert capped.taskplane_retry.jitter is False
-    assert constant.taskplane_retry.backoff == (7.0,)
-    assert kwargs_style.taskplane_retry.max_retries == 1 and kwargs_style.taskplane_retry.backoff == (3.0,)
+    assert retry_of(capped).backoff == (1.0, 2.0, 4.0)  # Celery's default of 3 retries, each capped at 5
+    assert retry_of(capped).jitter is False
+    assert retry_of(constant).backoff == (7.0,)
+    assert retry_of(kwargs_style).max_retries == 1 and retry_of(kwargs_style).backoff == (3.0,)
 
 
 def test_max_retries_alone_retries_only_when_the_task_asks() -> None:
@@ -52,7 +62,7 @@ def test_max_retries_alone_retries_only_when_the_task_asks() -> None:
     @tp.task(bind=True, max_retries=2)
     def explicit(self: object) -> None: ...
 
-    assert explicit.taskplane_retry.on == () and explicit.taskplane_retry.max_retries == 2
+    assert retry_of(explicit).on == () and retry_of(explicit).max_retries == 2
 
 
 def test_passed_options_reach_the_celery_task() -> None:
@@ -62,7 +72,7 @@ def test_passed_options_reach_the_celery_task() -> None:
     def quiet() -> None: ...
 
     assert (quiet.priority, quiet.ignore_result, quiet.expires) == (3, True, 60)
-    assert quiet.taskplane_rate_limit == RateLimit("5/s")  # Celery: a number is tasks per second
+    assert limit_of(quiet) == RateLimit("5/s")  # Celery: a number is tasks per second
 
 
 @pytest.mark.parametrize(
@@ -81,7 +91,8 @@ def test_passed_options_reach_the_celery_task() -> None:
 )
 def test_options_that_make_no_sense_here_are_one_line_errors(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        app().task(**options)(lambda: None)
+        declare: Any = app().task
+        declare(**options)(lambda: None)
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -97,6 +108,6 @@ def test_tasks_declared_with_the_celery_decorator_are_taskplane_tasks() -> None:
         return x
 
     assert plain.name in tp.task_names() and "custom.name" in tp.task_names()
-    assert tp.get_task("custom.name").taskplane_retry is None
+    assert retry_of(tp.get_task("custom.name")) is None
     with pytest.raises(Exception, match="missing a required argument"):
         tp.check_arguments(plain.name, [], {})

@@ -18,7 +18,8 @@ EVENTS = "test:celery-style:events"
 def note(kind: str, **fields: Any) -> None:
     """Append an event to a Redis list the tests read (through the app's broker connection)."""
     with app.connection_for_write() as connection:
-        client = connection.default_channel.client
+        channel: Any = connection.default_channel
+        client = channel.client
         client.rpush(EVENTS, json.dumps({"kind": kind, "at": time.time(), "pid": os.getpid(), **fields}))
 
 
