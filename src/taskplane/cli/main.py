@@ -32,6 +32,7 @@ app.command()(inspect_cmd.workers)
 app.command()(ops_cmd.metrics)
 app.command()(ops_cmd.check)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(ops_cmd.flower)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(ops_cmd.celery)
 
 
 @app.command()

@@ -61,6 +61,16 @@ def flower(
     tp.celery.start([*argv, *ctx.args])
 
 
+def celery(ctx: typer.Context, app: AppOption = None) -> None:
+    """Run a celery subcommand on the app: taskplane celery -A proj:tp -- inspect active (its exit code)."""
+    with errors_as_exit():
+        tp = get_app(app)
+    if not ctx.args:
+        raise fail("give a celery subcommand after --, e.g. taskplane celery -A proj:tp -- inspect active")
+    code = tp.celery.start(list(ctx.args))
+    raise typer.Exit(int(code or 0))
+
+
 def check(
     app: AppOption = None,
     worker: Annotated[
