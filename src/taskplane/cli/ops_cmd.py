@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,7 +67,7 @@ def celery(ctx: typer.Context, app: AppOption = None) -> None:
         tp = get_app(app)
     if not ctx.args:
         raise fail("give a celery subcommand after --, e.g. taskplane celery -A proj:tp -- inspect active")
-    code = tp.celery.start(list(ctx.args))
+    code: Any = tp.celery.start(list(ctx.args))
     raise typer.Exit(int(code or 0))
 
 
