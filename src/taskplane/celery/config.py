@@ -14,6 +14,7 @@ from taskplane.core.settings import Settings
 from taskplane.core.signing import parse_keys
 from taskplane.core.topology import DEFAULT_QUEUE, Topology
 from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, with_tls_verification
+from taskplane.stores.queues import PRIORITY_STEPS
 
 
 def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dict[str, Any]:
@@ -24,6 +25,8 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
     transport_options: dict[str, Any] = {
         # Worker takes queues in the order given (highest tier first), not round-robin.
         "queue_order_strategy": "priority",
+        # priority=0..9 orders messages within a queue (0 first, as on Celery's Redis transport).
+        "priority_steps": list(PRIORITY_STEPS),
         # In-flight deliveries are leases: live workers renew them, a dead worker's expire quickly.
         "visibility_timeout": lease,
         "unacked_restore_interval": max(1, int(lease / 6)),

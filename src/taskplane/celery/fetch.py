@@ -61,10 +61,11 @@ class LosslessFetch:
         raise NotImplementedError
 
     def _take_lists(self) -> list[str]:
-        """The lists to take from, in kombu's order: each priority step of every active queue."""
+        """The lists to take from: the active queues in tier order, each by its priority steps (a message's
+        priority orders it within its queue, never ahead of a higher tier's)."""
         channel: Any = self
         queues = channel._queue_cycle.consume(len(channel.active_queues))
-        return [channel._q_for_pri(queue, pri) for pri in channel.priority_steps for queue in queues]
+        return [channel._q_for_pri(queue, pri) for queue in queues for pri in channel.priority_steps]
 
     def _queue_of(self, list_name: str) -> str:
         return queue_of_list(str(list_name))

@@ -86,6 +86,8 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
             return
         requeue, delay, payload = self._prepare(queue, message)
         keys = self._keys
+        channel: Any = self  # kombu's private methods are not in its type stubs
+        listed = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))  # its priority's list
         with self.conn_or_acquire() as client:
             # One MULTI/EXEC: the record and counts written by the publish hooks land with the message,
             # or neither does (also when the reply is lost: EXEC runs whole on the server).
@@ -94,16 +96,14 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
                 pending.batch.replay(pipe)
             if requeue is not None:
                 dead_queue, letter_id = json.loads(requeue)
-                target = keys.delayed(queue) if delay > 0 else queue
+                target = keys.delayed(queue) if delay > 0 else listed
                 script_keys = [keys.dead_index(dead_queue), keys.dead_items(dead_queue), target, keys.bell(queue)]
                 script_args = [letter_id, payload, "delayed" if delay > 0 else "list", repr(max(delay, 0.0)), BELL_CAP]
                 pipe.eval(script_source("dead_take"), 4, *script_keys, *script_args)
             elif delay > 0:
                 pipe.eval(script_source("delayed_add"), 1, keys.delayed(queue), repr(delay), payload)
             else:
-                channel: Any = self  # kombu's private methods are not in its type stubs
-                target = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))
-                pipe.lpush(target, payload).lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
+                pipe.lpush(listed, payload).lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
             replies = pipe.execute()
         if pending is not None:
             pending.sent = True

@@ -134,6 +134,8 @@ class DeadLetters:
             PublishOption.RECORD.value: False,
             PublishOption.REQUEUE_OF.value: [letter.dead_queue, letter.id],
         }
+        if letter.priority:
+            options["priority"] = letter.priority
         self._celery.send_task(letter.name, letter.args, letter.kwargs, task_id=letter.id, queue=target, **options)
         return letter.id
 

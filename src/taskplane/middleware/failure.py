@@ -97,6 +97,7 @@ class FailurePath:
             message=message,
             unique_digest=run.headers.get(Header.UNIQUE),
             runtime=runtime,
+            priority=int((getattr(run.task.request, "delivery_info", None) or {}).get("priority") or 0),
         )
 
     def bury(
@@ -117,6 +118,7 @@ class FailurePath:
         unique_digest: str | None = None,
         runtime: float | None = None,
         traceback_text: str | None = None,
+        priority: int = 0,
     ) -> DeadLetter:
         """Dead-letter one task or message and return its envelope.
 
@@ -143,6 +145,7 @@ class FailurePath:
             last_failure_ms=stamp,
             worker=worker,
             raw=raw,
+            priority=priority,
         )
         self._dead_letters.add(letter)
         if name:

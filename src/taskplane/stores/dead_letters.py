@@ -29,6 +29,7 @@ class DeadLetter:
     last_failure_ms: int = 0
     worker: str = ""
     raw: str | None = None  # the undecodable/unroutable message as it was in the queue
+    priority: int = 0  # the message's priority within its queue (kept when it is requeued)
 
     @property
     def dead_queue(self) -> str:

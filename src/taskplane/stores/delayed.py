@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from taskplane.redis.keys import BELL_CAP
 from taskplane.redis.storage import Storage
+from taskplane.stores.queues import PRIORITY_SEP
 
 MOVE_BATCH = 500
 
@@ -28,7 +29,7 @@ class DelayedStore:
             keys.extend((names.delayed(queue), queue, names.bell(queue)))
         if not keys:
             return 0
-        return int(self._storage.scripts.run("delayed_move", keys=keys, args=[MOVE_BATCH, BELL_CAP]))
+        return int(self._storage.scripts.run("delayed_move", keys=keys, args=[MOVE_BATCH, BELL_CAP, PRIORITY_SEP]))
 
     def counts(self, queues: list[str]) -> dict[str, int]:
         """Number of delayed messages per queue."""
