@@ -68,7 +68,7 @@ class TaskplaneCelery(CeleryWayDeclarations):
         #: Enqueueing with argument checks, idempotency keys and the inline fallback.
         self.producer = Producer(self, registry, topology, stores, fallback, self.task_lookup)
         #: Broker connections for taskplane's own publishing (made on first use).
-        self.publish_channels = ChannelPool(self.connection_for_write)
+        self.publish_channels = ChannelPool(self.connection_for_write, patient=fallback != "inline")
 
     def batch_scope(self) -> AbstractContextManager[object]:
         """What a batch enqueue runs in: one pooled channel held for all its chunks."""

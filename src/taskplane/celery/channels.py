@@ -19,10 +19,13 @@ from taskplane.redis.client import CONNECTION_ERRORS
 
 
 class ChannelPool:
-    """Idle broker connections for publishing, made by ``connect`` when none is free."""
+    """Idle broker connections for publishing, made by ``connect`` when none is free. A new connection is
+    tried once when ``patient`` is False (the caller falls back at once); else kombu retries it for
+    several seconds, waiting out a restarting server."""
 
-    def __init__(self, connect: Callable[[], Any]) -> None:
+    def __init__(self, connect: Callable[[], Any], patient: bool = True) -> None:
         self._connect = connect
+        self._patient = patient
         self._free: list[Any] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -37,6 +40,12 @@ class ChannelPool:
             connection = self._free.pop() if self._free else None
         if connection is None:
             connection = self._connect()
+            if not self._patient:
+                try:
+                    connection.ensure_connection(max_retries=0)
+                except BaseException:
+                    connection.collect()
+                    raise
             connection.default_channel.exclusive = True  # only the holder of the connection uses it
         try:
             yield connection.default_channel

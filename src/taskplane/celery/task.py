@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import celery
+from celery.utils import uuid
 
 from taskplane.client.handle import TaskHandle
 from taskplane.client.producer import Call
@@ -14,10 +16,13 @@ from taskplane.core.protocol import PublishOption
 from taskplane.middleware.base import Run, running
 from taskplane.middleware.progress import progress_from_meta
 from taskplane.observability.logging import TaskLogContext, enter_task, leave_task
+from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 from taskplane.stores.metrics import this_host
 
 if TYPE_CHECKING:
     from taskplane.celery.app import TaskplaneCelery
+
+log = logging.getLogger("taskplane")
 
 
 class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
@@ -76,7 +81,15 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         """Celery's ``apply_async``; a re-publication of a running task (retry, rate wait) writes no new record."""
         republish = bool(options.pop(PublishOption.REPUBLISH.value, False) or options.get("retries"))
         options[PublishOption.RECORD.value] = not republish
-        return super().apply_async(args, kwargs, task_id, producer, link, link_error, shadow, **options)
+        try:
+            return super().apply_async(args, kwargs, task_id, producer, link, link_error, shadow, **options)
+        except CONNECTION_ERRORS as exc:
+            platform = self.platform
+            error = unavailable(platform.stores.redis_url, exc)
+            if republish or platform.producer.fallback != "inline":
+                raise error from None
+            log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, self.name)
+            return self.apply(args, kwargs, task_id=task_id or uuid())
 
     # -- running -----------------------------------------------------------------------------------
 

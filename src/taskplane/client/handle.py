@@ -6,7 +6,9 @@ import time
 from typing import Any
 
 from taskplane.client.tasks import TaskFailedError, Tasks
+from taskplane.core.clock import compact_json
 from taskplane.core.errors import NotFoundError
+from taskplane.core.protocol import TaskState
 from taskplane.stores.records import TaskRecord
 
 __all__ = ["TaskFailedError", "TaskHandle"]
@@ -15,12 +17,31 @@ __all__ = ["TaskFailedError", "TaskHandle"]
 class TaskHandle:
     """A queued task: ``.id``, plus its record, waiting and cancellation."""
 
-    def __init__(self, tasks: Tasks, task_id: str, existing: bool = False, inline_result: Any = None) -> None:
+    def __init__(
+        self,
+        tasks: Tasks,
+        task_id: str,
+        existing: bool = False,
+        inline_result: Any = None,
+        name: str = "",
+        queue: str = "",
+    ) -> None:
         self._tasks = tasks
         self.id = task_id
         #: True when ``unique_for`` returned an already queued or running task instead of a new one.
         self.existing = existing
         self._inline_result = inline_result
+        self._name, self._queue = name, queue
+
+    def _inline_record(self) -> TaskRecord:
+        """The record of a task the inline fallback ran in this process (Redis holds none)."""
+        inline = self._inline_result
+        if inline.successful():
+            fields: dict[str, Any] = {"result": compact_json(inline.result)[0], "inline": "1"}
+            return TaskRecord(self.id, self._name, self._queue, TaskState.SUCCEEDED, fields)
+        error = inline.result
+        fields = {"reason": "failed", "error_type": type(error).__name__, "error_message": str(error), "inline": "1"}
+        return TaskRecord(self.id, self._name, self._queue, TaskState.DEAD, fields)
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.id!r})"
@@ -31,6 +52,8 @@ class TaskHandle:
         Raises:
             NotFoundError: no record (never existed or expired).
         """
+        if self._inline_result is not None:
+            return self._inline_record()
         record = self._tasks.get(self.id)
         if record is None:
             raise NotFoundError(f"task {self.id} not found")
@@ -47,6 +70,8 @@ class TaskHandle:
         Raises:
             TimeoutError: not done within ``timeout`` seconds.
         """
+        if self._inline_result is not None:
+            return self._inline_record()
         deadline = time.monotonic() + timeout
         while True:
             record = self._tasks.get(self.id)

@@ -105,8 +105,13 @@ class Producer:
                 raise error from None
             log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, name)
             inline = task.apply(tuple(args), kwargs, task_id=options["task_id"])
-            return TaskHandle(self._tasks, inline.id, inline_result=inline)
+            return TaskHandle(self._tasks, inline.id, inline_result=inline, name=name, queue=options.get("queue", ""))
         return TaskHandle(self._tasks, task_id, existing=existing)
+
+    @property
+    def fallback(self) -> str:
+        """``inline`` (run in this process when Redis is down, loudly logged) or ``error``."""
+        return self._fallback
 
     def enqueue_many(
         self,
