@@ -14,6 +14,7 @@ from taskplane.celery.app import TaskplaneCelery
 from taskplane.celery.config import celery_config
 from taskplane.celery.results import CeleryResults
 from taskplane.celery.task import TaskplaneTask
+from taskplane.celery.user_config import CeleryCompat
 from taskplane.celery.worker.bootstep import TaskplaneWorkerStep
 from taskplane.client.dead_letters import DeadLetters
 from taskplane.client.deprecated import DeprecatedNames
@@ -33,18 +34,15 @@ from taskplane.middleware.options import check_option_names, core_task_options
 from taskplane.observability.prometheus import TaskplaneCollector, registry_for
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 from taskplane.redis.embedded import EmbeddedServer
-from taskplane.redis.storage import Storage
 from taskplane.scheduler.registry import Schedules
 from taskplane.scheduler.schedule import Missed, Schedule
 from taskplane.scheduler.service import Scheduler
-from taskplane.stores.api_keys import ApiKeyStore
 from taskplane.stores.bundle import Stores
-from taskplane.stores.records import RecordStore
 
 log = logging.getLogger("taskplane")
 
 
-class Taskplane(TaskOperations, DeprecatedNames):
+class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
     """A job platform on Celery + Redis: declare tasks with policies, enqueue them, operate the queues.
 
     Configuration comes from keyword arguments, else ``TASKPLANE_*`` environment variables. With no
@@ -134,6 +132,7 @@ class Taskplane(TaskOperations, DeprecatedNames):
         self._configured = True
         config = celery_config(self.settings, self.topology, self.redis_url)
         config["task_routes"] = (self._route,)
+        self.remember_routing(config)
         return config
 
     def _route(self, name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **extra: Any) -> dict[str, str]:
@@ -202,11 +201,6 @@ class Taskplane(TaskOperations, DeprecatedNames):
         task: Any = self.celery.declared_task(func, **{**task_options, "shared": False})
         self.registry.add(core["name"], core["queue"], func, task)
         return task  # type: ignore[no-any-return]
-
-    def declare_shared_tasks(self) -> None:
-        """Declare the ``@shared_task`` tasks of the modules imported so far (Celery attaches them to an app
-        when it is finalized; this finalizes the Celery app, which configures it)."""
-        self.celery.finalize(auto=True)
 
     def task_names(self) -> list[str]:
         """Names of the tasks declared through this app."""
@@ -278,21 +272,6 @@ class Taskplane(TaskOperations, DeprecatedNames):
         )
 
     # -- Redis -----------------------------------------------------------------------------------
-
-    @property
-    def storage(self) -> Storage:
-        """Redis client, key names and scripts."""
-        return self.stores.storage
-
-    @property
-    def records(self) -> RecordStore:
-        """Task records."""
-        return self.stores.records
-
-    @property
-    def api_keys(self) -> ApiKeyStore:
-        """API keys of the HTTP API."""
-        return self.stores.api_keys
 
     def metrics_registry(self) -> CollectorRegistry:
         """A Prometheus registry whose scrape reads this app's cluster-wide metrics from Redis."""

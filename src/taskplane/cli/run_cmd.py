@@ -36,6 +36,7 @@ def worker(
         tp = get_app(app)
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
         argv = worker_argv(tp.profiles, tp.topology, tp.settings, names, concurrency, profile, hostname, loglevel)
+        tp.check_celery_config()
         tp.ping()
     tp.celery.worker_main(argv)
     # worker_main drops the worker's exit code: an unrecoverable error would end the process with 0, and

@@ -9,8 +9,10 @@ from typing import Any
 from taskplane.client.handle import TaskHandle
 from taskplane.client.producer import Call, Producer
 from taskplane.client.tasks import Tasks
+from taskplane.redis.storage import Storage
+from taskplane.stores.api_keys import ApiKeyStore
 from taskplane.stores.bundle import Stores
-from taskplane.stores.records import RecordPage, TaskRecord
+from taskplane.stores.records import RecordPage, RecordStore, TaskRecord
 
 
 class TaskOperations:
@@ -19,6 +21,21 @@ class TaskOperations:
     producer: Producer
     task_lookup: Tasks
     stores: Stores
+
+    @property
+    def storage(self) -> Storage:
+        """Redis client, key names and scripts."""
+        return self.stores.storage
+
+    @property
+    def records(self) -> RecordStore:
+        """Task records."""
+        return self.stores.records
+
+    @property
+    def api_keys(self) -> ApiKeyStore:
+        """API keys of the HTTP API."""
+        return self.stores.api_keys
 
     # -- producing -------------------------------------------------------------------------------
 
