@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from taskplane.core.errors import ConfigurationError
 
@@ -44,11 +44,13 @@ def load_app(spec: str) -> Taskplane:
 
 
 def _with_task_modules(app: Taskplane) -> Taskplane:
-    conf = app.celery.conf
-    for name in (*(conf.imports or ()), *(conf.include or ())):
+    celery: Any = app.celery  # Celery's pending configuration is not in its type stubs
+    # Settings given before the app is configured wait in Celery's pending configuration: reading conf would
+    # configure the app now (and start the embedded server when no Redis URL is set).
+    conf: Any = celery.conf if celery.configured else celery._preconf
+    for name in (*(conf.get("imports") or ()), *(conf.get("include") or ())):
         try:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigurationError(f"cannot import task module {name!r} (Celery include/imports): {exc}") from None
-    app.declare_shared_tasks()
     return app

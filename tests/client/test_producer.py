@@ -26,7 +26,7 @@ def test_unknown_task_and_bad_arguments_are_refused_before_anything_is_queued(re
     def total(a: int, b: int) -> int:
         return a + b
 
-    with pytest.raises(UnknownTaskError, match=r"known tasks: x\.sum"):
+    with pytest.raises(UnknownTaskError, match=r"known tasks: (.*, )?x\.sum"):
         tp.enqueue("x.nope")
     with pytest.raises(TaskArgumentsError, match="missing a required argument: 'b'"):
         tp.enqueue("x.sum", [1])
