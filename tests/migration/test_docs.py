@@ -1,0 +1,36 @@
+"""The commands docs/migration.md gives, run against the Celery-style test project with a real worker."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.workers import StartWorker
+
+PROJECT = "tests.apps.celery_style"
+
+
+def documented_commands(repo_root: Path) -> list[list[str]]:
+    text = (repo_root / "docs" / "migration.md").read_text()
+    section = text.split("## 2. Commands", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```console\n(.*?)```", section, re.S)
+    assert block is not None, "docs/migration.md lost its command block"
+    lines = [line.removeprefix("$ ") for line in block.group(1).splitlines() if line.startswith("$ ")]
+    return [shlex.split(line.replace("proj.", f"{PROJECT}.")) for line in lines]
+
+
+def test_every_documented_command_works(repo_root: Path, start_worker: StartWorker) -> None:
+    worker = start_worker(app=f"{PROJECT}.celery_app:tp")
+    commands = documented_commands(repo_root)
+    assert len(commands) >= 5
+    for argv in commands:
+        program, *rest = argv
+        done = subprocess.run(
+            [sys.executable, "-m", program, *rest], cwd=repo_root, capture_output=True, text=True, timeout=90
+        )
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)
+        if program == "celery":
+            assert worker.hostname in done.stdout, (argv, done.stdout)
