@@ -26,6 +26,7 @@ import redis
 
 from benchmarks.partition import PartitionProxy
 from taskplane import EmbeddedServer
+from taskplane.redis.keys import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "benchmarks.chaos_app:tp"
@@ -183,7 +184,7 @@ def malformed(directory: Path) -> Outcome:
     stack.worker()
     for number, item in enumerate(KINDS.values()):
         text = item if isinstance(item, str) else json.dumps(item)
-        stack.client.lpush("normal", text.replace("bad-1", f"bad-{number}"))  # one dead letter per item
+        stack.client.lpush(Keys().queue("normal"), text.replace("bad-1", f"bad-{number}"))  # one dead letter per item
     stack.enqueue(10)
     recovery = stack.wait(10 + len(KINDS), 60)
     outcome = stack.outcome("malformed queue items", 10 + len(KINDS), recovery, f"{len(KINDS)} kinds")

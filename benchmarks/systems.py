@@ -33,8 +33,7 @@ def _taskplane_remaining(client: Any) -> int:
     from taskplane.redis.keys import Keys
 
     keys = Keys("taskplane:")
-    lists = [key for key in client.scan_iter(match="normal*", count=1000)]
-    return int(sum(client.llen(key) for key in lists) + client.hlen(keys.unacked()))
+    return int(sum(client.llen(key) for key in keys.queue_lists("normal")) + client.hlen(keys.unacked()))
 
 
 def _celery_remaining(client: Any) -> int:

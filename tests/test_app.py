@@ -8,6 +8,7 @@ from taskplane import (
     ConfigurationError,
     Taskplane,
 )
+from taskplane.redis.keys import Keys
 
 
 def test_an_unknown_task_option_names_the_valid_ones() -> None:
@@ -29,7 +30,7 @@ def test_undeclared_tasks_route_to_normal(redis_url: str) -> None:
 
     handle = plain.enqueue()
     assert handle.record().queue == "normal" and handle.state == "queued"
-    assert tp.storage.client.llen("normal") == 1
+    assert tp.storage.client.llen(Keys().queue("normal")) == 1
 
 
 def test_queues_declared_after_first_use_are_an_error(redis_url: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from taskplane.redis.keys import Keys
 from tests.workers import InProcessWorker, StartWorker, wait_for
 
 API = "/api/v1"
@@ -114,7 +115,7 @@ def test_an_idempotency_key_answers_with_the_same_task_and_queues_nothing_new(
     assert first.status_code == again.status_code == 202
     assert again.json()["id"] == first.json()["id"] and again.json()["existing"] is True
     assert other_call.status_code == 409 and other_call.json()["error"]["code"] == "idempotency_conflict"
-    assert tp.storage.client.llen("normal") == 1
+    assert tp.storage.client.llen(Keys().queue("normal")) == 1
     assert len(tp.tasks().records) == 1
 
 
@@ -260,4 +261,4 @@ def test_bad_input_gets_one_error_shape_and_queues_nothing(api_url: str, keys: d
     assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"
     for response in (unknown, wrong_args, not_json, both_delays, bad_queue, extra_field, too_big):
         assert set(response.json()) == {"error"} and set(response.json()["error"]) == {"code", "message", "details"}
-    assert tp.tasks().records == [] and tp.storage.client.llen("normal") == 0
+    assert tp.tasks().records == [] and tp.storage.client.llen(Keys().queue("normal")) == 0

@@ -8,11 +8,12 @@ import threading
 
 import redis
 
+from taskplane.redis.keys import Keys
 from tests.apps.core_app import add
 
 
 def queued_ids(client: redis.Redis, queue: str = "normal") -> list[str]:
-    return [json.loads(raw)["headers"]["id"] for raw in client.lrange(queue, 0, -1)]
+    return [json.loads(raw)["headers"]["id"] for raw in client.lrange(Keys().queue(queue), 0, -1)]
 
 
 def test_one_thread_enqueues_on_one_kept_connection(redis_url: str) -> None:

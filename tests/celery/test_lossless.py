@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 
+from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import Scripts
 from tests.apps.core_app import add, tp
 from tests.workers import InProcessWorker, wait_for
@@ -54,7 +55,9 @@ def test_a_message_leaves_its_queue_only_inside_the_fetch_script(
         handles = [add.enqueue(i, i) for i in range(20)]
         wait_for(lambda: all(handle.record().done for handle in handles), 30, "the tasks to finish")
     pops = [c for c in seen if c["command"].split(" ", 1)[0].upper() in POPS]
-    from_queues = [c for c in pops if queues & {arg.strip('"').split("\x06")[0] for arg in c["command"].split(" ")[1:]}]
+    keys = tp.storage.keys
+    named = [c for c in pops if queues & {keys.queue_of(arg.strip('"')) for arg in c["command"].split(" ")[1:]}]
+    from_queues = [c for c in named if any(arg.strip('"').startswith(keys.prefix) for arg in c["command"].split(" "))]
     assert len([c for c in from_queues if c["client_type"] == "lua"]) >= 20
     assert [c for c in from_queues if c["client_type"] != "lua"] == []  # never a bare pop from a queue
 
@@ -67,7 +70,7 @@ def test_an_enqueue_writes_its_record_and_its_message_in_one_script(redis_url: s
     assert len(sent) == 1 and sent[0].upper().startswith("EVALSHA ")
     # ...and inside it, the record and the message
     inner = [c["command"] for c in seen if c["client_type"] == "lua"]
-    assert any(command.startswith("LPUSH normal ") and handle.id in command for command in inner)
+    assert any(command.startswith(f"LPUSH {Keys().queue('normal')} ") and handle.id in command for command in inner)
     assert any(command.startswith("HSET ") and f"task:{handle.id}" in command for command in inner)
 
 
@@ -81,20 +84,21 @@ def test_the_fetch_script_puts_the_message_in_flight_as_it_came_and_quarantines_
     }
     item = json.dumps(message)
     second = {**message, "properties": {**message["properties"], "delivery_tag": "tag-2"}}
-    client.lpush("normal", item, json.dumps(second), "not a message")  # taken from the right: oldest first
+    normal = keys.queue("normal")
+    client.lpush(normal, item, json.dumps(second), "not a message")  # taken from the right: oldest first
     client.lpush(keys.bell("normal"), 1, 1, 1)
     scripts = Scripts(client)
-    script_keys = [keys.unacked(), keys.unacked_index(), keys.quarantine(), "high", "normal"]
+    script_keys = [keys.unacked(), keys.unacked_index(), keys.quarantine(), keys.queue("high"), normal]
     script_keys += [keys.bell("high"), keys.bell("normal")]
     taken = scripts.run("fetch", script_keys, [1000.0, 2, 1])  # at most one message
-    assert taken == ["normal", item, "tag-1"]
+    assert taken == [normal, item, "tag-1"]
     assert json.loads(client.hget(keys.unacked(), "tag-1")) == [message, "normal", "normal"]  # [null, null] kept
     assert client.zscore(keys.unacked_index(), "tag-1") == 1000.0
     # Up to 5 at once, from the first non-empty list; the acknowledgements it carries go first
     rest = scripts.run("fetch", script_keys, [1001.0, 2, 5, "tag-1"])
-    assert rest == ["normal", json.dumps(second), "tag-2", "not a message", None]
+    assert rest == [normal, json.dumps(second), "tag-2", "not a message", None]
     assert client.hkeys(keys.unacked()) == ["tag-2"] and client.zrange(keys.unacked_index(), 0, -1) == ["tag-2"]
-    assert list(map(json.loads, client.hvals(keys.quarantine()))) == [["normal", "not a message"]]
+    assert list(map(json.loads, client.hvals(keys.quarantine()))) == [[normal, "not a message"]]
     # Every list empty: the bells rung for messages already taken are silenced
     assert client.llen(keys.bell("normal")) == 3
     assert scripts.run("fetch", script_keys, [1002.0, 2, 5]) == []

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from taskplane.redis.keys import Keys
 from tests.apps.core_app import add, tp
 from tests.workers import wait_for
 
@@ -90,7 +91,7 @@ def test_a_bad_item_is_dead_lettered_with_a_reason_and_the_worker_runs_on(
     kind: str, one_worker: Any, redis_url: str
 ) -> None:
     bad = KINDS[kind]
-    tp.storage.client.lpush("normal", bad if isinstance(bad, str) else json.dumps(bad))
+    tp.storage.client.lpush(Keys().queue("normal"), bad if isinstance(bad, str) else json.dumps(bad))
     worker = one_worker
     assert add.enqueue(2, 3).result(timeout=20) == 5  # the worker still runs real tasks
     letters = wait_for(lambda: tp.dead_letters.find(), 10, f"a dead letter for {kind}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+from taskplane.redis.keys import Keys
 from tests.apps.signed_app import add, tp
 from tests.workers import InProcessWorker, wait_for
 
@@ -35,8 +36,8 @@ def test_signed_tasks_run_and_forged_messages_are_dead_lettered_unrun(
     worker_in_process(tp)
     client = tp.storage.client
     # A message pushed straight into the queue, unsigned, and one signed with a key the app does not hold
-    client.lpush("normal", forged("s.add", "unsigned-1", None))
-    client.lpush("normal", forged("celery.starmap", "wrong-key-1", "v1:" + "0" * 64))
+    client.lpush(Keys().queue("normal"), forged("s.add", "unsigned-1", None))
+    client.lpush(Keys().queue("normal"), forged("celery.starmap", "wrong-key-1", "v1:" + "0" * 64))
     # A task enqueued through taskplane still runs
     assert add.enqueue(1, 2).result(timeout=20) == 3
     letters = wait_for(lambda: len(tp.dead_letters.find()) >= 2 and tp.dead_letters.find(), 20, "2 dead letters")

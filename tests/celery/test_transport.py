@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from taskplane.redis.keys import Keys
 from tests.apps.core_app import events, mark, mark_critical, slow, tp
 from tests.workers import InProcessWorker, wait_for
 
@@ -28,7 +29,7 @@ def test_a_critical_task_enqueued_behind_1000_normal_tasks_runs_next(
     position = [e["tag"] for e in marks].index("CRITICAL")
     overtaking = [e["tag"] for e in marks[:position] if e["at"] > enqueued]
     assert len(overtaking) <= 1, overtaking
-    assert client.llen("normal") > 500  # the backlog was still there
+    assert client.llen(Keys().queue("normal")) > 500  # the backlog was still there
 
 
 def test_countdown_is_honoured_within_a_second_and_waits_broker_side(

@@ -11,6 +11,7 @@ import pytest
 
 from taskplane import TaskArgumentsError, UnknownTaskError
 from taskplane.client.producer import BATCH_CHUNK
+from taskplane.redis.keys import Keys
 from tests.api_server import serve_in_thread
 from tests.apps.core_app import add, mark, tp, unique
 from tests.workers import InProcessWorker
@@ -19,7 +20,7 @@ from tests.workers import InProcessWorker
 def test_a_batch_is_queued_in_order_with_a_record_per_task(redis_url: str) -> None:
     handles = tp.enqueue_many("t.add", [[i, i] for i in range(BATCH_CHUNK + 20)])
     assert len(handles) == BATCH_CHUNK + 20 and len({h.id for h in handles}) == len(handles)
-    assert tp.storage.client.llen("normal") == len(handles)
+    assert tp.storage.client.llen(Keys().queue("normal")) == len(handles)
     records = [h.record() for h in handles[:3]]
     assert [(r.state, r.to_dict()["args"]) for r in records] == [
         ("queued", [0, 0]),
@@ -33,7 +34,7 @@ def test_a_bad_item_queues_nothing_and_is_named(redis_url: str) -> None:
         add.enqueue_many([[1, 2], {"a": 1, "b": 2}, [1, 2, 3]])
     with pytest.raises(UnknownTaskError):
         tp.enqueue_many("t.nope", [[1]])
-    assert tp.storage.client.llen("normal") == 0
+    assert tp.storage.client.llen(Keys().queue("normal")) == 0
     assert tp.tasks().records == []
 
 
@@ -50,7 +51,7 @@ def test_a_delayed_batch_waits_in_the_delayed_store_and_runs(
 def test_a_batch_of_a_unique_task_reuses_the_id_of_an_equal_queued_task(redis_url: str) -> None:
     first, again, other = unique.enqueue_many([["a"], ["a"], ["b"]])
     assert first.id == again.id != other.id
-    assert tp.storage.client.llen("normal") == 2
+    assert tp.storage.client.llen(Keys().queue("normal")) == 2
     assert unique.enqueue("b").id == other.id
 
 
@@ -60,7 +61,7 @@ def test_the_batch_endpoint_checks_every_item_and_queues_them(redis_url: str) ->
     with api_client(headers) as api:
         bad = api.post("/tasks/batch", json={"task": "t.add", "items": [{"args": [1, 2]}, {"args": [1]}]})
         assert bad.status_code == 422 and "item 1" in bad.json()["error"]["message"]
-        assert tp.storage.client.llen("normal") == 0
+        assert tp.storage.client.llen(Keys().queue("normal")) == 0
         too_many = api.post("/tasks/batch", json={"task": "t.add", "items": [{"args": [1, 2]}] * 1001})
         assert too_many.status_code == 422
         good = api.post(

@@ -22,7 +22,7 @@ PER_MESSAGE = {"id", "root_id", "argsrepr", "kwargsrepr", "x-taskplane-ready-ms"
 
 def queued(queue: str = "normal") -> list[dict[str, Any]]:
     """The messages in ``queue``, oldest first."""
-    return [json.loads(item) for item in reversed(tp.storage.client.lrange(queue, 0, -1))]
+    return [json.loads(item) for item in reversed(tp.storage.client.lrange(tp.storage.keys.queue(queue), 0, -1))]
 
 
 def test_batch_messages_are_the_messages_a_single_enqueue_sends(redis_url: str) -> None:

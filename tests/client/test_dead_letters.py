@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from taskplane.redis.keys import Keys
 from tests.apps.core_app import fails_until_fixed, tp
 from tests.workers import wait_for
 
@@ -23,6 +24,6 @@ def test_requeue_is_atomic_a_second_requeue_finds_nothing(redis_url: str) -> Non
     else:
         raise AssertionError("second requeue of the same letter must fail")
     # exactly one message entered the queue for it (plus the one enqueued above)
-    assert tp.storage.client.llen("normal") == 2
+    assert tp.storage.client.llen(Keys().queue("normal")) == 2
     assert handle.id != "dl-1"
     wait_for(lambda: tp.dead_letters.get("dl-1") is None, 1)

@@ -11,6 +11,7 @@ from taskplane import (
     Taskplane,
     UnknownTaskError,
 )
+from taskplane.redis.keys import Keys
 
 
 def _closed_port() -> int:
@@ -30,7 +31,7 @@ def test_unknown_task_and_bad_arguments_are_refused_before_anything_is_queued(re
         tp.enqueue("x.nope")
     with pytest.raises(TaskArgumentsError, match="missing a required argument: 'b'"):
         tp.enqueue("x.sum", [1])
-    assert tp.storage.client.llen("normal") == 0 and tp.tasks().records == []
+    assert tp.storage.client.llen(Keys().queue("normal")) == 0 and tp.tasks().records == []
 
 
 def test_an_oversized_payload_is_refused_and_leaves_no_record(redis_url: str) -> None:
@@ -41,7 +42,7 @@ def test_an_oversized_payload_is_refused_and_leaves_no_record(redis_url: str) ->
 
     with pytest.raises(PayloadTooLargeError, match="limit is 1000"):
         big.enqueue("x" * 5000)
-    assert tp.tasks().records == [] and tp.storage.client.llen("normal") == 0
+    assert tp.tasks().records == [] and tp.storage.client.llen(Keys().queue("normal")) == 0
 
 
 def test_redis_down_is_a_clear_error_by_default() -> None:
@@ -83,6 +84,6 @@ def test_an_idempotency_key_is_freed_when_publishing_fails_and_holds_after_succe
     again = tp.enqueue("x.idem", ["small"], idempotency_key="k")
     # Then the key was free, and now answers with the one task
     assert not first.existing and again.existing and again.id == first.id
-    assert len(tp.tasks().records) == 1 and tp.storage.client.llen("normal") == 1
+    assert len(tp.tasks().records) == 1 and tp.storage.client.llen(Keys().queue("normal")) == 1
     with pytest.raises(IdempotencyConflictError, match="different call"):
         tp.enqueue("x.idem", ["other"], idempotency_key="k")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+from taskplane.redis.keys import Keys
 from tests.apps.core_app import add, tp
 from tests.workers import InProcessWorker, wait_for
 
@@ -17,8 +18,8 @@ def test_unknown_tasks_and_malformed_messages_are_dead_lettered_and_the_worker_k
     # An unknown task name, sent through Celery directly
     unknown_id = tp.celery.send_task("no.such.task", [1], queue="normal").id
     # Items that are not kombu messages at all
-    client.lpush("normal", "this is not json")
-    client.lpush("normal", json.dumps({"hello": "world"}))
+    client.lpush(Keys().queue("normal"), "this is not json")
+    client.lpush(Keys().queue("normal"), json.dumps({"hello": "world"}))
     # A kombu envelope whose body is not valid JSON
     envelope = {
         "body": base64.b64encode(b"{not json").decode(),
@@ -32,7 +33,7 @@ def test_unknown_tasks_and_malformed_messages_are_dead_lettered_and_the_worker_k
             "priority": 0,
         },
     }
-    client.lpush("normal", json.dumps(envelope))
+    client.lpush(Keys().queue("normal"), json.dumps(envelope))
     # Then the worker still runs a real task
     assert add.enqueue(1, 2).result(timeout=20) == 3
     letters = wait_for(lambda: len(tp.dead_letters.find()) >= 4 and tp.dead_letters.find(), 20, "4 dead letters")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from taskplane.core.protocol import PublishOption
+from taskplane.redis.keys import Keys
 from tests.apps.core_app import events, mark, tp
 from tests.workers import InProcessWorker, wait_for
 
@@ -17,7 +18,11 @@ def test_a_delivery_of_a_task_that_already_succeeded_is_acknowledged_without_run
     mark.apply_async(("once",), task_id=handle.id, **{PublishOption.REPUBLISH.value: True})
     keys = tp.storage.keys
     client = tp.storage.client
-    wait_for(lambda: client.llen("normal") == 0 and client.hlen(keys.unacked()) == 0, 20, "the duplicate to be taken")
+    wait_for(
+        lambda: client.llen(Keys().queue("normal")) == 0 and client.hlen(keys.unacked()) == 0,
+        20,
+        "the duplicate to be taken",
+    )
     # Then it was acknowledged without running: the body ran once, the record still says succeeded
     assert [event["tag"] for event in events("mark")] == ["once"]
     assert handle.record().state == "succeeded"

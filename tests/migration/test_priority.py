@@ -50,12 +50,12 @@ def test_a_requeued_dead_letter_keeps_its_priority(redis_url: str) -> None:
     # Dead-letter it the way a worker does, from its delivery (priority in its delivery info)
     from taskplane.core.protocol import DeadReason
 
-    raw = client.rpop("reports\x06\x162")
+    raw = client.rpop(tp.storage.keys.queue("reports", 2))
     assert raw is not None and json.loads(raw)["properties"]["priority"] == 2
     letter = tp.failure.bury(
         DeadReason.FAILED, task_id=handle.id, name=report.name, queue="reports", attempts=1, args=["dead"], priority=2
     )
     assert letter.priority == 2
     tp.dead_letters.requeue([handle.id])
-    requeued = client.lrange("reports\x06\x162", 0, -1)
+    requeued = client.lrange(tp.storage.keys.queue("reports", 2), 0, -1)
     assert [json.loads(item)["headers"]["id"] for item in requeued] == [handle.id]

@@ -78,6 +78,10 @@ def test_flower_shows_the_worker_and_a_finished_task(
 
                 info = wait_for(worker_listed, 30, "Flower to list the worker")
                 assert "ops" in {queue["name"] for queue in info.get("active_queues", [])}
+                broker_page = get("/broker")
+                assert broker_page is not None and broker_page.status_code == 200, broker_page
+                assert "not supported" not in broker_page.text and "redis://" in broker_page.text
+                assert ">ops<" in broker_page.text.replace(" ", "").replace("\n", "")
 
                 def task_seen(task_id: str) -> dict[str, Any] | None:
                     response = get(f"/api/task/info/{task_id}")
@@ -109,3 +113,20 @@ def test_flower_shows_the_worker_and_a_finished_task(
             except subprocess.TimeoutExpired:
                 os.killpg(flower.pid, signal.SIGKILL)
                 flower.wait(5)
+
+
+def test_flowers_broker_reads_the_prefixed_priority_lists(redis_url: str) -> None:
+    import asyncio
+
+    from flower.utils.broker import Broker
+
+    from tests.apps.ops_app import tp
+
+    for priority in (0, 0, 4, 9):
+        add.apply_async((1, 2), priority=priority)  # no worker: they wait
+    with tp.celery.connection() as connection:
+        url = connection.as_uri(include_password=True)
+    assert url.startswith("redis://")
+    broker = Broker(url, broker_options=tp.celery.conf.broker_transport_options)
+    queues = asyncio.run(broker.queues(["ops"]))
+    assert queues == [{"name": "ops", "messages": 4}]

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from taskplane import DeadLetter
 from taskplane.api import create_app
+from taskplane.redis.keys import Keys
 from taskplane.stack import free_port
 from tests.api_server import serve_in_thread
 from tests.apps.ops_app import add, boom, flaky, idle, limited, tp
@@ -72,7 +73,7 @@ def test_metrics_count_what_ran_on_two_worker_hosts(start_worker: StartWorker, a
     handles += [limited.enqueue(i) for i in range(2)]
     cancelled = add.enqueue_with((0, 0), countdown=1)
     tp.cancel(cancelled.id)
-    tp.storage.client.lpush("ops", "this is not a kombu message")
+    tp.storage.client.lpush(Keys().queue("ops"), "this is not a kombu message")
     # ...and work that waits: 3 queued where nobody consumes (one with a message priority, so in a
     # priority sub-list), one delayed
     for _ in range(2):
@@ -140,7 +141,9 @@ def test_metrics_count_what_ran_on_two_worker_hosts(start_worker: StartWorker, a
 
     # And the state gauges match Redis
     assert total(samples, "taskplane_dead_letters", queue="ops") == 3  # 2 failures + the malformed message
-    assert tp.storage.client.llen("ops_backlog") == 2  # the plain list alone misses the priority message...
+    assert (
+        tp.storage.client.llen(Keys().queue("ops_backlog")) == 2
+    )  # the plain list alone misses the priority message...
     assert total(samples, "celery_queue_length", queue_name="ops_backlog") == 3  # ...the metric counts it
     assert total(samples, "celery_queue_length", queue_name="ops") == 0
     assert total(samples, "taskplane_delayed", queue="ops_backlog") == 1

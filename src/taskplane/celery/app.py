@@ -35,6 +35,7 @@ class TaskplaneCelery(CeleryWayDeclarations):
     ``control.revoke`` is a taskplane cancellation."""
 
     control_cls = "taskplane.celery.control:TaskplaneControl"
+    amqp_cls = "taskplane.celery.connection:TaskplaneAMQP"
 
     def __init__(
         self,

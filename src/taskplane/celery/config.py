@@ -14,7 +14,7 @@ from taskplane.core.settings import Settings
 from taskplane.core.signing import parse_keys
 from taskplane.core.topology import DEFAULT_QUEUE, Topology
 from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, with_tls_verification
-from taskplane.stores.queues import PRIORITY_STEPS
+from taskplane.redis.keys import PRIORITY_STEPS
 
 
 def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dict[str, Any]:
@@ -27,6 +27,12 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "queue_order_strategy": "priority",
         # priority=0..9 orders messages within a queue (0 first, as on Celery's Redis transport).
         "priority_steps": list(PRIORITY_STEPS),
+        # Remote control (celery inspect, pidbox) and other broadcasts under the prefix too: two apps on one
+        # Redis do not answer each other's inspect (Channel._deliver_fanout_message reads it back).
+        "fanout_prefix": f"/{{db}}.{prefix}",
+        # The prefix under kombu's name for it, for tools that read the lists (Flower); taskplane's channel
+        # names its keys itself and keeps kombu's key-rewriting client out (Channel._get_client).
+        "global_keyprefix": prefix,
         # In-flight deliveries are leases: live workers renew them, a dead worker's expire quickly.
         "visibility_timeout": lease,
         "unacked_restore_interval": max(1, int(lease / 6)),

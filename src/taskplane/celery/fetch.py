@@ -36,7 +36,6 @@ from taskplane.celery.validation import problem_with
 from taskplane.core.signing import verify
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import script_source
-from taskplane.stores.queues import queue_of_list
 
 FETCH = "fetch"
 WAIT = "wait"
@@ -64,11 +63,20 @@ class LosslessFetch:
         """The lists to take from: the active queues in tier order, each by its priority steps (a message's
         priority orders it within its queue, never ahead of a higher tier's)."""
         channel: Any = self
-        queues = channel._queue_cycle.consume(len(channel.active_queues))
-        return [channel._q_for_pri(queue, pri) for queue in queues for pri in channel.priority_steps]
+        queues = tuple(channel._queue_cycle.consume(len(channel.active_queues)))
+        cached = self.__dict__.get("_taskplane_lists")
+        if cached is None or cached[0] != queues:
+            lists = [channel._q_for_pri(queue, pri) for queue in queues for pri in channel.priority_steps]
+            bells = [self._keys.bell(queue) for queue in queues]
+            cached = self.__dict__["_taskplane_lists"] = (queues, lists, bells)
+        return list(cached[1])
+
+    def _bells(self) -> list[str]:
+        """The bells of the queues of the last :meth:`_take_lists`, one per queue."""
+        return list(self.__dict__["_taskplane_lists"][2])
 
     def _queue_of(self, list_name: str) -> str:
-        return queue_of_list(str(list_name))
+        return self._keys.queue_of(str(list_name))
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         channel: Any = self
@@ -81,12 +89,10 @@ class LosslessFetch:
         self._taskplane_sent = self._taskplane_next
         if self._taskplane_sent == WAIT:
             self.flush_acks()  # a wait may block for a while: acknowledgements do not wait with it
-            bells = list(dict.fromkeys(self._keys.bell(self._queue_of(name)) for name in lists))
-            connection.send_command("BRPOP", *bells, channel.brpop_timeout if timeout is None else timeout or 1)
+            connection.send_command("BRPOP", *self._bells(), channel.brpop_timeout if timeout is None else timeout or 1)
             return
         keys = self._keys
-        bells = [keys.bell(self._queue_of(name)) for name in lists]
-        script_keys = [channel.unacked_key, channel.unacked_index_key, keys.quarantine(), *lists, *bells]
+        script_keys = [channel.unacked_key, channel.unacked_index_key, keys.quarantine(), *lists, *self._bells()]
         most = max(1, min(int(channel.qos.can_consume_max_estimate() or 1), FETCH_MAX))
         acks, self._taskplane_acks = self._taskplane_acks, []
         self._taskplane_acks_sent = acks

@@ -76,7 +76,31 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
 
     @property
     def _keys(self) -> Keys:
-        return Keys(self._options.get(TransportOption.PREFIX, "taskplane:"))
+        keys: Keys | None = self.__dict__.get("_taskplane_keys")  # the options do not change for a channel
+        if keys is None:
+            keys = self.__dict__["_taskplane_keys"] = Keys(self._options.get(TransportOption.PREFIX, "taskplane:"))
+        return keys
+
+    def _q_for_pri(self, queue: str, pri: int) -> str:
+        """The list of ``queue``'s messages of priority ``pri``, under the app's prefix (:meth:`Keys.queue`):
+        kombu's own uses (size, purge, delete) and taskplane's name the same lists."""
+        channel: Any = self  # kombu's private methods are not in its type stubs
+        return self._keys.queue(queue, int(channel.priority(pri)))
+
+    def _deliver_fanout_message(self, message: Any, exchange: str) -> Any:
+        """kombu's, for a broadcast channel named under the prefix (``fanout_prefix``)."""
+        parent: Any = super()  # kombu's private methods are not in its type stubs
+        return parent._deliver_fanout_message(message, exchange.removeprefix(self._keys.prefix))
+
+    def _get_client(self) -> Any:
+        """redis-py's client as it is: every key taskplane's channel uses is named under the prefix already
+        (kombu would rewrite some commands' keys for ``global_keyprefix``, and not those of scripts)."""
+        return redis.Redis
+
+    @property
+    def keyprefix_queue(self) -> str:  # type: ignore[override]  # kombu reads it, never sets it
+        """kombu's binding tables under the app's prefix (as ``global_keyprefix`` names them)."""
+        return self._keys.prefix + "_kombu.binding.%s"
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         pending = pending_writes.get()

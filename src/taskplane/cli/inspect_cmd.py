@@ -100,8 +100,14 @@ def tasks(
             console.print(f"more: --cursor {page.next_cursor}", highlight=False)
 
 
-def queues(app: AppOption = None, json_output: JsonOption = False) -> None:
+queues_app = typer.Typer(help="Queue depths; purge a queue.", invoke_without_command=True)
+
+
+@queues_app.callback()
+def queues(ctx: typer.Context, app: AppOption = None, json_output: JsonOption = False) -> None:
     """Ready, delayed and dead counts per queue, highest tier first."""
+    if ctx.invoked_subcommand is not None:
+        return
     with errors_as_exit():
         stats = get_app(app).queues.stats()
         if json_output:
@@ -112,6 +118,22 @@ def queues(app: AppOption = None, json_output: JsonOption = False) -> None:
             ["queue", "tier", "ready", "delayed", "dead"],
             [(s["queue"], s["tier"], s["ready"], s["delayed"], s["dead"]) for s in stats],
         )
+
+
+@queues_app.command("purge")
+def queues_purge(
+    name: Annotated[str, typer.Argument(help="The queue to empty.")],
+    app: AppOption = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete every message waiting in a queue (ready and delayed) and mark their records cancelled."""
+    with errors_as_exit():
+        tp = get_app(app)
+        tp.topology.get(name)
+        if not force and not typer.confirm(f"Delete every waiting message of queue {name!r}?"):
+            raise typer.Exit(1)
+        purged = tp.queues.purge(name)
+    console.print(f"purged {purged} message(s) from {name}; their records say cancelled")
 
 
 def workers(app: AppOption = None, json_output: JsonOption = False) -> None:

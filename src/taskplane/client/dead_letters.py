@@ -120,7 +120,7 @@ class DeadLetters:
                 keys=[
                     keys.dead_index(letter.dead_queue),
                     keys.dead_items(letter.dead_queue),
-                    target,
+                    keys.queue(target),
                     keys.bell(target),
                 ],
                 args=[letter.id, raw, "list", "0", BELL_CAP],

@@ -6,13 +6,36 @@ from dataclasses import dataclass
 
 #: Most tokens a queue's bell list keeps (more would only wake idle consumers that find nothing).
 BELL_CAP = 1000
+#: Message priorities 0 (first) to 9 (last), each its own list inside a queue: Celery's ``priority=`` orders
+#: messages within one queue as on a plain Celery Redis setup with ``priority_steps=list(range(10))``.
+PRIORITY_STEPS = tuple(range(10))
+#: What separates a queue's name from the priority in the name of its priority's list (kombu's ``sep``).
+PRIORITY_SEP = "\x06\x16"
 
 
 @dataclass(frozen=True)
 class Keys:
-    """Key names under one prefix (default ``taskplane:``). Queue lists themselves belong to kombu."""
+    """Key names under one prefix (default ``taskplane:``), the queue lists included: two apps with different
+    prefixes on one Redis never see each other's messages."""
 
     prefix: str = "taskplane:"
+
+    def queue(self, queue: str, priority: int = 0) -> str:
+        """The list of ``queue``'s messages of one priority, named as kombu names it under the prefix (what a
+        plain Celery client writes with ``broker_transport_options={"global_keyprefix": prefix}``)."""
+        return f"{self.prefix}{queue}{PRIORITY_SEP}{priority}" if priority else f"{self.prefix}{queue}"
+
+    def queue_lists(self, queue: str) -> list[str]:
+        """Every list of ``queue``, priority 0 first."""
+        return [self.queue(queue, priority) for priority in PRIORITY_STEPS]
+
+    def purging(self, queue: str) -> str:
+        """List of the messages a purge of ``queue`` took out and has not finished with."""
+        return f"{self.prefix}purging:{queue}"
+
+    def queue_of(self, list_name: str) -> str:
+        """The queue a list of :meth:`queue_lists` belongs to."""
+        return list_name.removeprefix(self.prefix).rsplit(PRIORITY_SEP, 1)[0]
 
     def record(self, task_id: str) -> str:
         """Hash holding one task record."""

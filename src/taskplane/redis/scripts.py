@@ -18,6 +18,8 @@ from taskplane.redis.sent import SentBatch
 SCRIPT_NAMES = (
     "delayed_add",
     "delayed_move",
+    "queue_adopt",
+    "queue_purge",
     "fetch",
     "record_write",
     "run_start",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from taskplane.redis.keys import BELL_CAP
+from taskplane.redis.keys import BELL_CAP, PRIORITY_SEP
 from taskplane.redis.storage import Storage
-from taskplane.stores.queues import PRIORITY_SEP
 
 MOVE_BATCH = 500
 
@@ -26,7 +25,7 @@ class DelayedStore:
         names = self._storage.keys
         keys: list[str] = []
         for queue in queues:
-            keys.extend((names.delayed(queue), queue, names.bell(queue)))
+            keys.extend((names.delayed(queue), names.queue(queue), names.bell(queue)))
         if not keys:
             return 0
         return int(self._storage.scripts.run("delayed_move", keys=keys, args=[MOVE_BATCH, BELL_CAP, PRIORITY_SEP]))

@@ -1,30 +1,16 @@
-"""The queue lists kombu owns: one Redis list per queue and one per message-priority step."""
+"""The queue lists: one Redis list per queue and message priority (named by :meth:`Keys.queue`)."""
 
 from __future__ import annotations
 
-from kombu.transport.redis import Channel as RedisChannel
-
+from taskplane.redis.keys import BELL_CAP, PRIORITY_STEPS, Keys
 from taskplane.redis.storage import Storage
 
-#: Message priorities 0 (first) to 9 (last), each its own list inside a queue: Celery's ``priority=`` orders
-#: messages within one queue as on a plain Celery Redis setup with ``priority_steps=list(range(10))``.
-PRIORITY_STEPS = tuple(range(10))
-#: What separates a queue's name from the priority in the name of its priority's list (kombu's).
-PRIORITY_SEP: str = RedisChannel.sep
-
-
-def priority_lists(queue: str) -> list[str]:
-    """The Redis lists kombu keeps for ``queue``: the queue itself and one per message-priority step."""
-    return [queue, *(f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS if step)]
-
-
-def queue_of_list(list_name: str) -> str:
-    """The queue a kombu list belongs to (its priority step suffix removed)."""
-    return list_name.rsplit(PRIORITY_SEP, 1)[0]
+#: Most messages moved per script call by :meth:`QueueLists.adopt_unprefixed`.
+ADOPT_BATCH = 1000
 
 
 class QueueLists:
-    """Reads the length of kombu's queue lists."""
+    """Reads the length of the queue lists; adopts lists named without the prefix."""
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
@@ -32,9 +18,41 @@ class QueueLists:
     def lengths(self, names: list[str]) -> dict[str, int]:
         """Messages ready in each queue, counting every priority sub-list (one pipeline)."""
         pipe = self._storage.client.pipeline(transaction=False)
-        lists = {name: priority_lists(name) for name in names}
+        lists = {name: self._storage.keys.queue_lists(name) for name in names}
         for name in names:
             for key in lists[name]:
                 pipe.llen(key)
         replies = iter(pipe.execute())
         return {name: sum(int(next(replies)) for _ in lists[name]) for name in names}
+
+    def adopt_unprefixed(self, names: list[str]) -> int:
+        """Move messages from lists named without the key prefix (queued by taskplane before the prefix
+        covered queue lists, or by a plain Celery client without ``global_keyprefix``) into the prefixed
+        lists of the same queues and priorities; returns how many moved."""
+        keys = self._storage.keys
+        if not keys.prefix:
+            return 0
+        script_keys: list[str] = []
+        for name in names:
+            for priority in PRIORITY_STEPS:
+                old = Keys("").queue(name, priority)
+                script_keys += [old, keys.queue(name, priority), keys.bell(name)]
+        total = 0
+        while True:
+            moved = int(self._storage.scripts.run("queue_adopt", keys=script_keys, args=[ADOPT_BATCH, BELL_CAP]))
+            total += moved
+            if moved < ADOPT_BATCH:
+                return total
+
+    def take_for_purge(self, name: str, limit: int = ADOPT_BATCH) -> list[str]:
+        """Move up to ``limit`` messages of queue ``name`` (ready, then delayed) to its purge list, and return
+        what the purge list holds (these and any a purge cut short left), raw, up to ``limit``."""
+        keys = self._storage.keys
+        script_keys = [keys.purging(name), keys.delayed(name), *keys.queue_lists(name)]
+        self._storage.scripts.run("queue_purge", keys=script_keys, args=[limit])
+        raw = self._storage.client.lrange(keys.purging(name), -limit, -1)
+        return [item.decode() if isinstance(item, bytes) else str(item) for item in raw]
+
+    def forget_purged(self, name: str, count: int) -> None:
+        """Drop the ``count`` oldest messages of the purge list (their records are marked)."""
+        self._storage.client.ltrim(self._storage.keys.purging(name), 0, -count - 1)

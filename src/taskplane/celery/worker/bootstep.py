@@ -20,7 +20,6 @@ from taskplane.celery.worker import drain
 from taskplane.celery.worker.periodic import Periodic
 from taskplane.middleware.base import WorkerContext
 from taskplane.observability import logging as log_format_module
-from taskplane.stores.queues import queue_of_list
 from taskplane.stores.workers import HEARTBEAT_INTERVAL
 
 log = logging.getLogger("taskplane.worker")
@@ -74,8 +73,14 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         self._add_periodic("lease-renewal", settings.lease_timeout / 3, self._renew_leases)
         self._add_periodic("heartbeat", HEARTBEAT_INTERVAL, self._heartbeat)
         app.chain.worker_started(self._context)
+        try:  # messages queued under list names without the prefix (an older taskplane; a misconfigured client)
+            adopted = stores.queues.adopt_unprefixed(topology.names())
+            if adopted:
+                log.warning("moved %d messages from queue lists named without the key prefix", adopted)
+        except Exception as exc:
+            log.warning("could not adopt queue lists named without the key prefix: %s", exc)
         try:  # items a worker set aside as malformed and died before dead-lettering
-            app.failure.bury_quarantined(queue_of_list)
+            app.failure.bury_quarantined(app.stores.storage.keys.queue_of)
         except Exception as exc:
             log.warning("could not dead-letter quarantined items: %s", exc)
         signals.worker_shutting_down.connect(self._on_shutting_down, weak=False)

@@ -1,7 +1,7 @@
 -- Acknowledge what the worker finished, then take the next messages and put them in flight under a lease
 -- in the same step (nothing is ever between).
 -- KEYS[1] unacked hash (tag -> [message, exchange, routing key]), KEYS[2] lease index zset (tag -> time),
--- KEYS[3] quarantine hash, then n queue lists in the order to take from, then their n bell lists.
+-- KEYS[3] quarantine hash, then n queue lists in the order to take from, then the bell lists of their queues.
 -- ARGV[1] now (the worker's clock, as kombu's lease checks use), ARGV[2] n, ARGV[3] most messages to take,
 -- ARGV[4..] tags of finished deliveries to acknowledge first (their unacked entry and lease go).
 -- One LMPOP takes up to ARGV[3] messages from the first non-empty list, so tier and priority order hold.
@@ -21,7 +21,7 @@ local taken = redis.call('LMPOP', unpack(pop))
 if not taken then
   -- Whatever bells are still rung were for messages already taken: silence them, so that the wait that
   -- follows blocks until the next publish.
-  redis.call('DEL', unpack(KEYS, 4 + n, 3 + 2 * n))
+  redis.call('DEL', unpack(KEYS, 4 + n, #KEYS))
   return {}
 end
 local list = taken[1]

@@ -1,0 +1,60 @@
+"""The key prefix covers the queue lists: two apps with different prefixes on one Redis never see each other's
+messages, a plain Celery client reaches a taskplane queue with the one setting docs/migration.md gives, and
+messages queued under the old unprefixed list names are adopted."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+from celery import Celery
+
+from taskplane.redis.keys import Keys
+from tests.workers import InProcessWorker, StartWorker, wait_for
+
+
+def test_two_apps_on_one_redis_do_not_meet(redis_url: str, start_worker: StartWorker) -> None:
+    from tests.apps.prefix_apps import RAN, one, two
+
+    handles = [one.enqueue("p.echo", [i]) for i in range(5)] + [two.enqueue("p.echo", [i]) for i in range(5, 10)]
+    start_worker(app="tests.apps.prefix_apps:one")
+    start_worker(app="tests.apps.prefix_apps:two")
+    wait_for(lambda: all(h.record().done for h in handles), 30, "every task to run")
+    ran = [json.loads(item) for item in redis.Redis.from_url(redis_url).lrange(RAN, 0, -1)]
+    assert sorted((r["app"], r["index"]) for r in ran) == [("one", i) for i in range(5)] + [
+        ("two", i) for i in range(5, 10)
+    ]
+    assert all(h.record().state == "succeeded" for h in handles)
+    assert not any(one.dead_letters.counts().values()) and not any(two.dead_letters.counts().values())
+    assert Keys("one:").queue("normal") != Keys("two:").queue("normal")
+
+
+def test_a_plain_celery_client_reaches_a_taskplane_queue_with_global_keyprefix(
+    redis_url: str, worker_in_process: InProcessWorker
+) -> None:
+    from tests.apps.core_app import tp
+
+    worker_in_process(tp)
+    plain = Celery("plain", broker=redis_url, backend=redis_url, set_as_current=False)
+    plain.conf.broker_transport_options = {"global_keyprefix": "taskplane:"}  # the one setting
+    result = plain.send_task("t.add", (2, 3), queue="normal")
+    assert result.get(timeout=30) == 5
+    assert tp.handle(result.id).record().state == "succeeded"
+
+
+def test_messages_under_unprefixed_list_names_are_adopted_in_order(redis_url: str) -> None:
+    from tests.apps.core_app import add, tp
+
+    client = tp.storage.client
+    first, second = add.enqueue(1, 1), add.enqueue(2, 2)
+    # As an older taskplane left them: the same messages under the bare list name
+    raw = client.lrange(tp.storage.keys.queue("normal"), 0, -1)
+    client.delete(tp.storage.keys.queue("normal"))
+    client.rpush("normal", *raw)
+    third = add.enqueue(3, 3)
+    assert tp.stores.queues.adopt_unprefixed(["normal"]) == 2
+    assert client.llen("normal") == 0
+    order = [
+        json.loads(item)["headers"]["id"] for item in reversed(client.lrange(tp.storage.keys.queue("normal"), 0, -1))
+    ]
+    assert order == [first.id, second.id, third.id]  # the adopted ones first, in their order
