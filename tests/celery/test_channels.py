@@ -16,7 +16,7 @@ def queued_ids(client: redis.Redis, queue: str = "normal") -> list[str]:
     return [json.loads(raw)["headers"]["id"] for raw in client.lrange(Keys().queue(queue), 0, -1)]
 
 
-def test_one_thread_enqueues_on_one_kept_connection(redis_url: str) -> None:
+def test_enqueues_from_one_thread_open_no_new_connection(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     add.enqueue(0, 0)
     opened = int(client.info("stats")["total_connections_received"])

@@ -4,12 +4,13 @@ the hot path fails here. Commands run inside a script count one by one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
 
+from taskplane.client.handle import TaskHandle
 from tests.apps.core_app import add, roomy, tp, unique
 from tests.workers import InProcessWorker, wait_for
 
@@ -91,15 +92,27 @@ def test_a_batch_writes_100_messages_per_script_and_7_commands_per_message(redis
 TASK_PATH = ("evalsha", "eval", "lmpop", "hset", "zadd", "hdel", "zrem", "hmget", "publish", "set")
 
 
-def test_an_executed_task_costs_3_round_trips_and_18_commands(
-    worker_in_process: InProcessWorker, redis_url: str
-) -> None:
+def run_counted(
+    redis_url: str, worker_in_process: InProcessWorker, enqueue: Callable[[int], TaskHandle]
+) -> tuple[Counts, list[TaskHandle], float]:
+    """Start a worker, then count what the server does while ``N`` tasks queued by ``enqueue`` run to their
+    acknowledgement; returns the counts, the handles, and the worker's round trips per task (the
+    enqueues' one each and this test's polling left out)."""
     worker_in_process(tp)
     add.enqueue(0, 0).wait(timeout=20)  # the worker is up and idle
     with counted(redis_url) as counts:
-        handles = [add.enqueue(i, i) for i in range(N)]
-        wait_for(lambda: handles[-1].record().done, 30, "the tasks to run")
+        handles = [enqueue(i) for i in range(N)]
+        wait_for(lambda: all(h.record().done for h in handles[-3:]), 30, "the tasks to run")
         wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 10, "the last acknowledgement")
+    assert counts.by_name is not None
+    polls = sum(counts.by_name.get(f"cmdstat_{name}", 0) for name in ("hgetall", "hlen"))
+    return counts, handles, (counts.round_trips - N - polls) / N
+
+
+def test_an_executed_task_costs_3_round_trips_and_18_commands(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    counts, _, worker_trips = run_counted(redis_url, worker_in_process, lambda i: add.enqueue(i, i))
     assert counts.by_name is not None
     calls = {name: counts.by_name.get(f"cmdstat_{name}", 0) for name in TASK_PATH}
     # The enqueues' own commands (one EVALSHA each, the rest inside it) are not the worker's
@@ -121,26 +134,16 @@ def test_an_executed_task_costs_3_round_trips_and_18_commands(
     # 18; the issue allows 20, but a command added to every task must fail here (periodic housekeeping
     # of the worker adds a few hundredths)
     assert per_task <= 18.5, (per_task, calls)
-    # Round trips: a fetch, the start, the end per task (the enqueues: one each; the polling: one per look)
-    polls = counts.by_name.get("cmdstat_hgetall", 0) + counts.by_name.get("cmdstat_hlen", 0)
-    worker_trips = (counts.round_trips - N - polls) / ran
-    # 3; the issue allows 4, but a round trip added to every task must fail here
+    # Round trips: a fetch, the start, the end per task; the issue allows 4, but a round trip added to
+    # every task must fail here
     assert worker_trips <= 3.25, (worker_trips, counts)
 
 
 def test_a_unique_task_releases_its_lock_with_its_final_writes(
     worker_in_process: InProcessWorker, redis_url: str
 ) -> None:
-    worker_in_process(tp)
-    add.enqueue(0, 0).wait(timeout=20)  # the worker is up and idle
-    with counted(redis_url) as counts:
-        handles = [unique.enqueue(f"released-{i}") for i in range(N)]
-        wait_for(lambda: all(h.record().done for h in handles[-3:]), 30, "the tasks to run")
-        wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 10, "the last acknowledgement")
-    assert counts.by_name is not None
-    polls = sum(counts.by_name.get(f"cmdstat_{name}", 0) for name in ("hgetall", "hlen"))
+    counts, handles, worker_trips = run_counted(redis_url, worker_in_process, lambda i: unique.enqueue(f"released-{i}"))
     # The same 3 round trips as any task: the lock goes with the final record, not in one of its own
-    worker_trips = (counts.round_trips - N - polls) / N
     assert worker_trips <= 3.25, (worker_trips, counts)
     # ...and it is gone: an equal call is a new task
     assert unique.enqueue("released-0").id != handles[0].id
@@ -149,15 +152,8 @@ def test_a_unique_task_releases_its_lock_with_its_final_writes(
 def test_a_rate_limited_task_reserves_its_slot_in_the_start_write(
     worker_in_process: InProcessWorker, redis_url: str
 ) -> None:
-    worker_in_process(tp)
-    add.enqueue(0, 0).wait(timeout=20)  # the worker is up and idle
-    with counted(redis_url) as counts:
-        handles = [roomy.enqueue(i) for i in range(N)]
-        wait_for(lambda: all(h.record().done for h in handles[-3:]), 30, "the tasks to run")
-        wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 10, "the last acknowledgement")
+    counts, _, worker_trips = run_counted(redis_url, worker_in_process, roomy.enqueue)
     assert counts.by_name is not None
     assert counts.by_name.get("cmdstat_set", 0) >= 2 * N  # a slot (SET of the limit's state) and a result each
-    polls = sum(counts.by_name.get(f"cmdstat_{name}", 0) for name in ("hgetall", "hlen"))
     # The same 3 round trips as any task: the slot is taken by the start write, not in a round trip of its own
-    worker_trips = (counts.round_trips - N - polls) / N
     assert worker_trips <= 3.25, (worker_trips, counts)

@@ -36,22 +36,15 @@ def test_a_purge_cut_short_is_finished_by_the_next(redis_url: str) -> None:
     assert all(tp.handle(h.id).record().state == "cancelled" for h in handles)
 
 
+def purge_cli(repo_root: Path, queue: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "taskplane", "queues", "purge", queue, "-A", APP, "-f"]
+    return subprocess.run(argv, cwd=repo_root, capture_output=True, text=True, timeout=60)
+
+
 def test_the_cli_purges_with_force_and_refuses_an_unknown_queue(repo_root: Path, redis_url: str) -> None:
     report.delay("cli")
-    done = subprocess.run(
-        [sys.executable, "-m", "taskplane", "queues", "purge", "reports", "-A", APP, "-f"],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = purge_cli(repo_root, "reports")
     assert done.returncode == 0, done.stderr
     assert "purged 1 message(s) from reports" in done.stdout
-    unknown = subprocess.run(
-        [sys.executable, "-m", "taskplane", "queues", "purge", "nope", "-A", APP, "-f"],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    unknown = purge_cli(repo_root, "nope")
     assert unknown.returncode != 0 and unknown.stderr.strip().count("\n") == 0 and "nope" in unknown.stderr

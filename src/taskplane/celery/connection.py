@@ -21,11 +21,8 @@ class TaskplaneConnection(Connection):
         self, include_password: bool = False, mask: str = "**", getfields: Callable[..., Any] | None = None
     ) -> str:
         """The connection as a URL: ``redis://`` (or ``rediss://``) for taskplane's transport."""
-        uri = str(
-            super().as_uri(include_password, mask)
-            if getfields is None
-            else super().as_uri(include_password, mask, getfields)
-        )
+        extra = {} if getfields is None else {"getfields": getfields}  # kombu's own default otherwise
+        uri = str(super().as_uri(include_password, mask, **extra))
         head, sep, rest = uri.partition("://")
         if sep and head == TRANSPORT_PATH:
             return f"{'rediss' if self.ssl else 'redis'}://{rest}"

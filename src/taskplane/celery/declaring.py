@@ -36,17 +36,15 @@ class CeleryWayDeclarations(Celery):
             return declared(args[0])
         return declared
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Functions the taskplane app declared: Celery makes their tasks as it is.
+        self._taskplane_functions: set[Any] = set()
+        super().__init__(*args, **kwargs)
+
     def declared_task(self, fun: Callable[..., Any], **options: Any) -> Any:
         """The Celery task of a task the taskplane app declared (Celery's decorator, lazily bound)."""
         self._taskplane_functions.add(fun)
         return super().task(**options)(fun)
-
-    @property
-    def _taskplane_functions(self) -> set[Any]:
-        functions: set[Any] | None = self.__dict__.get("_taskplane_function_set")
-        if functions is None:
-            functions = self.__dict__["_taskplane_function_set"] = set()
-        return functions
 
     def _task_from_fun(self, fun: Callable[..., Any], name: str | None = None, **options: Any) -> Any:  # type: ignore[override]
         """Celery makes every task here, also ``@shared_task`` ones when the app is finalized: a function

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,8 +20,6 @@ from taskplane.stores.metrics import this_host
 
 if TYPE_CHECKING:
     from taskplane.celery.app import TaskplaneCelery
-
-log = logging.getLogger("taskplane")
 
 
 class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
@@ -84,12 +81,9 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         try:
             return super().apply_async(args, kwargs, task_id, producer, link, link_error, shadow, **options)
         except CONNECTION_ERRORS as exc:
-            platform = self.platform
-            error = unavailable(platform.stores.redis_url, exc)
-            if republish or platform.producer.fallback != "inline":
-                raise error from None
-            log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, self.name)
-            return self.apply(args, kwargs, task_id=task_id or uuid())
+            if republish:  # a worker's retry or rate wait: its delivery goes back to the queue instead
+                raise unavailable(self.platform.stores.redis_url, exc) from None
+            return self.platform.producer.run_inline(self, args, kwargs, task_id or uuid(), exc)
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -100,12 +94,11 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         (``current``/``total``, or ``progress`` in percent; ``step``/``current_step``; ``message``; the rest
         kept as ``progress_meta``) and so the SSE stream, coalesced like :func:`taskplane.progress`."""
         run = running()
-        reporting = run is not None and run.report_progress is not None and task_id in (None, run.task_id)
-        if state == "PROGRESS" and reporting and isinstance(meta, Mapping):
-            assert run is not None and run.report_progress is not None
+        report = run.report_progress if run is not None and task_id in (None, run.task_id) else None
+        if state == "PROGRESS" and report is not None and isinstance(meta, Mapping):
             values = progress_from_meta(meta)
             total = values.get("progress_total")
-            run.report_progress(values, total is not None and values.get("progress_current") == total, meta=dict(meta))
+            report(values, total is not None and values.get("progress_current") == total, meta=dict(meta))
             return
         super().update_state(task_id, state, meta, **kwargs)
 

@@ -100,18 +100,22 @@ class Producer:
         try:
             task_id, existing = self._app.publish(task, list(args), kwargs, options)
         except CONNECTION_ERRORS as exc:
-            error = unavailable(self._stores.redis_url, exc)
-            if self._fallback != "inline":
-                raise error from None
-            log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, name)
-            inline = task.apply(tuple(args), kwargs, task_id=options["task_id"])
+            inline = self.run_inline(task, args, kwargs, options["task_id"], exc)
             return TaskHandle(self._tasks, inline.id, inline_result=inline, name=name, queue=options.get("queue", ""))
         return TaskHandle(self._tasks, task_id, existing=existing)
 
-    @property
-    def fallback(self) -> str:
-        """``inline`` (run in this process when Redis is down, loudly logged) or ``error``."""
-        return self._fallback
+    def run_inline(self, task: Any, args: Any, kwargs: Any, task_id: str, exc: BaseException) -> Any:
+        """After publishing failed with ``exc`` (Redis unreachable): run ``task`` in this process, loudly
+        logged, when the fallback is ``inline``; returns Celery's EagerResult.
+
+        Raises:
+            RedisUnavailableError: the fallback is ``error``.
+        """
+        error = unavailable(self._stores.redis_url, exc)
+        if self._fallback != "inline":
+            raise error from None
+        log.error("taskplane: %s -- running %s INLINE in this process (fallback='inline')", error, task.name)
+        return task.apply(tuple(args or ()), dict(kwargs or {}), task_id=task_id)
 
     def enqueue_many(
         self,
