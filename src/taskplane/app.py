@@ -99,7 +99,7 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         #: Dead-letter queues: find, get, requeue, purge.
         self.dead_letters = DeadLetters(self.stores, self.celery, self.registry, self.topology)
         #: Queue depths.
-        self.queues = Queues(self.stores, self.topology)
+        self.queues = Queues(self.stores, self.topology, self.celery)
         #: Live workers.
         self.workers = Workers(self.stores, self.topology)
         #: Declared schedules and their state: status, pause, resume, run now.

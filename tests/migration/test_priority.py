@@ -1,5 +1,5 @@
 """``priority=0..9`` orders messages within one queue (0 first, as on Celery's Redis transport), also after a
-countdown and a dead-letter requeue; tier order between queues is untouched."""
+countdown, a retry and a dead-letter requeue; tier order between queues is untouched."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from tests.apps.celery_style.celery_app import tp
-from tests.apps.celery_style.tasks import EVENTS, report
+from tests.apps.celery_style.tasks import EVENTS, fetch_feed, flaky, report
 from tests.workers import StartWorker, wait_for
 
 APP = "tests.apps.celery_style.celery_app:tp"
@@ -59,3 +59,25 @@ def test_a_requeued_dead_letter_keeps_its_priority(redis_url: str) -> None:
     tp.dead_letters.requeue([handle.id])
     requeued = client.lrange(tp.storage.keys.queue("reports", 2), 0, -1)
     assert [json.loads(item)["headers"]["id"] for item in requeued] == [handle.id]
+
+
+def attempts(redis_url: str, kind: str) -> list[dict[str, Any]]:
+    found = [json.loads(item) for item in redis.Redis.from_url(redis_url).lrange(EVENTS, 0, -1)]
+    return [event for event in found if event["kind"] == kind]
+
+
+def test_retries_keep_their_priority(redis_url: str, start_worker: StartWorker) -> None:
+    # self.retry() twice, then success; autoretry_for twice, then the dead letters
+    flaky.apply_async((2,), priority=7)
+    feed = fetch_feed.apply_async(("http://feed.invalid",), priority=3)
+    start_worker(app=APP, queues="normal", concurrency=1)
+    wait_for(lambda: len(attempts(redis_url, "flaky")) == 3, 30, "flaky's three attempts")
+    wait_for(lambda: tp.handle(feed.id).record().state == "dead", 30, "fetch_feed to be dead-lettered")
+    assert [(event["retries"], event["priority"]) for event in attempts(redis_url, "flaky")] == [(0, 7), (1, 7), (2, 7)]
+    assert [(event["retries"], event["priority"]) for event in attempts(redis_url, "fetch_feed")] == [
+        (0, 3),
+        (1, 3),
+        (2, 3),
+    ]
+    letter = tp.dead_letters.get(feed.id)
+    assert letter is not None and letter.priority == 3  # and a requeue keeps it (above)

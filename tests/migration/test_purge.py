@@ -1,11 +1,13 @@
-"""``taskplane queues purge NAME``: the queue's waiting messages (ready and delayed) are gone and their records say
-cancelled; ``celery purge`` would leave the records saying queued."""
+"""``taskplane queues purge NAME``: the queue's waiting messages (ready and delayed) are gone, their records say
+cancelled and Celery's result meta REVOKED; ``celery purge`` would leave the records saying queued."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+from celery.result import AsyncResult
 
 from tests.apps.celery_style.celery_app import tp
 from tests.apps.celery_style.tasks import notify, report
@@ -23,7 +25,9 @@ def test_purge_empties_the_queue_and_cancels_the_records(redis_url: str) -> None
     assert tp.stores.delayed.counts(["reports"]) == {"reports": 0}
     for handle in (*ready, urgent, later):
         assert tp.handle(handle.id).record().state == "cancelled"
+        assert AsyncResult(handle.id).state == "REVOKED"  # Celery's view agrees: a waiting get() ends
     assert tp.handle(elsewhere.id).record().state == "queued"
+    assert AsyncResult(elsewhere.id).state == "PENDING"
     assert tp.queues.lengths(["normal"]) == {"normal": 1}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import states
 from celery.backends.redis import RedisBackend
+from celery.exceptions import TaskRevokedError
 from kombu.utils.encoding import bytes_to_str
 
 from taskplane.redis.client import CONNECTION_ERRORS
@@ -40,7 +41,18 @@ class ResultBackend(RedisBackend):
         value = self.encode(meta)
         pipe.set(key, value, ex=backend.expires or None)
         pipe.publish(key, value)
-        setattr(request, STORED, True)
+        if request is not None:
+            setattr(request, STORED, True)
+
+    def revoke_many(self, task_ids: list[str], reason: str) -> None:
+        """Write the REVOKED meta of many tasks that will never run (a purge) in one round trip, so that
+        ``AsyncResult(id).state`` says REVOKED and a waiting ``get()`` ends."""
+        if not task_ids:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in task_ids:
+            self.queue_result(pipe, task_id, TaskRevokedError(reason), None, states.REVOKED)
+        pipe.execute()
 
     def mark_as_done(
         self, task_id: str, result: Any, request: Any = None, store_result: bool = True, state: str = states.SUCCESS

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from celery import Celery
+
 from taskplane.core.clock import now_ms
 from taskplane.core.protocol import TERMINAL_STATES, TaskState
 from taskplane.core.topology import Topology
@@ -14,9 +16,10 @@ from taskplane.stores.bundle import Stores
 class Queues:
     """The queues of one app and their depths."""
 
-    def __init__(self, stores: Stores, topology: Topology) -> None:
+    def __init__(self, stores: Stores, topology: Topology, celery: Celery) -> None:
         self._stores = stores
         self._topology = topology
+        self._celery = celery
 
     def names(self) -> list[str]:
         """Declared queue names, highest tier first."""
@@ -46,8 +49,8 @@ class Queues:
 
     def purge(self, name: str) -> int:
         """Delete every message waiting in queue ``name`` (ready and delayed) and mark their records
-        ``cancelled``; returns how many. Running tasks are not touched. Unlike ``celery purge``, no record
-        is left saying ``queued``.
+        ``cancelled`` (Celery's result meta says REVOKED); returns how many. Running tasks are not touched.
+        Unlike ``celery purge``, no record is left saying ``queued``.
 
         Raises:
             ConfigurationError: an unknown queue.
@@ -65,10 +68,14 @@ class Queues:
             for task_id, _ in found:
                 reads.hget(storage.keys.record(task_id), "state")
             batch = storage.batch()
+            cancelled = []
             for (task_id, task_name), state in zip(found, reads.execute(), strict=True):
                 if (state.decode() if isinstance(state, bytes) else state) not in TERMINAL_STATES:
                     records.write(task_id, task_name, name, TaskState.CANCELLED, batch=batch, finished_ms=now_ms())
+                    cancelled.append(task_id)
             batch.execute()
+            backend: Any = self._celery.backend  # taskplane's ResultBackend (celery/backend.py)
+            backend.revoke_many(cancelled, "purged")
             queues.forget_purged(name, len(raw))
             purged += len(raw)
 

@@ -33,14 +33,14 @@ def note(kind: str, **fields: Any) -> None:
 )
 def fetch_feed(self: Any, url: str) -> str:
     """Always fails to connect: retried twice with backoff, then dead-lettered."""
-    note("fetch_feed", url=url, retries=self.request.retries)
+    note("fetch_feed", url=url, retries=self.request.retries, priority=self.request.delivery_info.get("priority"))
     raise ConnectionError(f"cannot reach {url}")
 
 
 @app.task(bind=True, default_retry_delay=0.2, max_retries=3)
 def flaky(self: Any, succeed_on: int) -> int:
     """Fails until its ``succeed_on``-th retry, retrying itself with ``self.retry``."""
-    note("flaky", retries=self.request.retries)
+    note("flaky", retries=self.request.retries, priority=self.request.delivery_info.get("priority"))
     if self.request.retries < succeed_on:
         raise self.retry(exc=ValueError(f"not yet ({self.request.retries})"))
     return int(self.request.retries)
