@@ -22,3 +22,19 @@ def test_a_running_task_is_terminated_after_the_grace_period(start_worker: Start
     tp.cancel(handle.id, terminate_after=1)
     record = handle.wait(timeout=15)
     assert record.state == "cancelled" and not events("end")
+
+
+def test_a_task_refused_at_start_as_cancelled_gets_celerys_revoked_meta(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    from celery.result import AsyncResult
+
+    from tests.apps.core_app import mark
+
+    handle = mark.enqueue("never")
+    tp.cancel(handle.id)
+    tp.storage.client.delete(tp.celery.backend.get_key_for_task(handle.id))  # only the worker can write it now
+    worker_in_process(tp)
+    mark.enqueue("after").wait(timeout=20)  # the worker took the cancelled message before this one
+    assert not [event for event in events("mark") if event["tag"] == "never"]
+    assert str(AsyncResult(handle.id, app=tp.celery).state) == "REVOKED"

@@ -35,6 +35,7 @@ class ResultBackend(RedisBackend):
         ``request`` so that :meth:`mark_as_done` does not write it again. Celery's GET of the current meta
         before each write is skipped: the start script already refuses to run a task that succeeded."""
         backend: Any = self  # Celery's private helpers are not in its type stubs
+        result = self.encode_result(result, state)  # an exception becomes Celery's {exc_type, exc_message, ...}
         meta = backend._get_result_meta(result=result, state=state, traceback=None, request=request)
         meta["task_id"] = bytes_to_str(task_id)
         key = self.get_key_for_task(task_id)
