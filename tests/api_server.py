@@ -22,13 +22,13 @@ from taskplane.stack import free_port
 QUIET = ("--no-access-log", "--log-level", "warning")
 
 
-def wait_healthy(base_url: str, alive: Callable[[], bool], timeout: float = 30.0) -> None:
+def wait_healthy(base_url: str, alive: Callable[[], bool], timeout: float = 30.0, prefix: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError("the API server exited during start-up")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/api/v1/health", timeout=1).status_code == 200:
+            if httpx.get(f"{base_url}{prefix}/api/v1/health", timeout=1).status_code == 200:
                 return
         time.sleep(0.1)
     raise TimeoutError(f"API at {base_url} not healthy in {timeout}s")
@@ -63,15 +63,16 @@ def api_url(redis_url: str, repo_root: Path, tmp_path: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` over real HTTP from a thread of this process; yields its base URL."""
+def serve_in_thread(app: FastAPI, prefix: str = "") -> Iterator[str]:
+    """Serve ``app`` over real HTTP from a thread of this process (the API mounted at ``prefix``); yields its
+    base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base_url, thread.is_alive)
+        wait_healthy(base_url, thread.is_alive, prefix=prefix)
         yield base_url
     finally:
         server.should_exit = True

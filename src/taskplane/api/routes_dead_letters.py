@@ -10,6 +10,7 @@ from taskplane.api.auth import Tp, require
 from taskplane.api.errors import ApiError
 from taskplane.api.routes_tasks import ERRORS
 from taskplane.api.schemas import DeadLetterOut, DeadLetterPage, DeadLetterSelection, PurgeOut, RequeueOut
+from taskplane.api.schemas_ops import DeadLetterCount
 from taskplane.stores.dead_letters import DeadFilter
 
 router = APIRouter(tags=["dead letters"])
@@ -31,6 +32,15 @@ def list_dead_letters(
         dead_letters=[DeadLetterOut(**letter.to_dict()) for letter in letters],
         next_offset=offset + len(letters) if len(letters) == limit else None,
     )
+
+
+@router.get(
+    "/dead-letters/count", response_model=DeadLetterCount, responses=ERRORS, dependencies=[Depends(require("read"))]
+)
+def count_dead_letters(tp: Tp, queue: Text = None, task: Text = None, reason: Text = None) -> DeadLetterCount:
+    """How many dead letters match (what a requeue or purge by this filter would take). Counted from the
+    indexes without a task or reason filter; with one, the letters are read page by page."""
+    return DeadLetterCount(count=tp.dead_letters.count(DeadFilter(queue=queue, task=task, reason=reason)))
 
 
 @router.get(

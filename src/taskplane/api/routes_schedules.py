@@ -1,14 +1,15 @@
-"""``/schedules``: list, show, pause, resume and run now."""
+"""``/schedules``: list, show, the firing log, pause, resume and run now."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 
 from taskplane.api.auth import Tp, require
 from taskplane.api.routes_tasks import ERRORS
 from taskplane.api.schemas import LeaderOut, ScheduleOut, ScheduleRunOut, SchedulesOut
+from taskplane.api.schemas_ops import FireOut, FiresOut
 
 router = APIRouter(tags=["schedules"])
 Name = Annotated[str, Path(min_length=1, max_length=128)]
@@ -28,6 +29,14 @@ def list_schedules(tp: Tp) -> SchedulesOut:
 def get_schedule(tp: Tp, name: Name) -> ScheduleOut:
     """One schedule."""
     return ScheduleOut(**tp.schedules.status(name).to_dict())
+
+
+@router.get(
+    "/schedules/{name}/fires", response_model=FiresOut, responses=ERRORS, dependencies=[Depends(require("read"))]
+)
+def schedule_fires(tp: Tp, name: Name, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> FiresOut:
+    """The schedule's firing log, newest first: slots fired, fired late, skipped, and manual runs."""
+    return FiresOut(schedule=name, fires=[FireOut(**entry) for entry in tp.schedules.fires(name, limit)])
 
 
 @router.post(

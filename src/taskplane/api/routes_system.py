@@ -1,12 +1,15 @@
-"""``/health``, ``/ready``, ``/queues`` and ``/workers``."""
+"""``/health``, ``/ready``, ``/queues``, ``/workers`` and ``/history``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from taskplane.api.auth import Tp, require
 from taskplane.api.routes_tasks import ERRORS
 from taskplane.api.schemas import HealthOut, QueueOut, ReadyOut, WorkerOut
+from taskplane.api.schemas_ops import HistoryOut, MinuteOut
 
 router = APIRouter(tags=["system"])
 
@@ -26,7 +29,7 @@ def ready(tp: Tp) -> ReadyOut:
 
 @router.get("/queues", response_model=list[QueueOut], responses=ERRORS, dependencies=[Depends(require("read"))])
 def queues(tp: Tp) -> list[QueueOut]:
-    """Ready, delayed and dead depth per queue, highest tier first."""
+    """Ready, delayed, running and dead counts per queue, highest tier first."""
     return [QueueOut(**stats) for stats in tp.queues.stats()]
 
 
@@ -34,3 +37,10 @@ def queues(tp: Tp) -> list[QueueOut]:
 def workers(tp: Tp) -> list[WorkerOut]:
     """Live workers with their queues, concurrency, active and processed counts and last heartbeat."""
     return [WorkerOut(**worker) for worker in tp.workers.live()]
+
+
+@router.get("/history", response_model=HistoryOut, responses=ERRORS, dependencies=[Depends(require("read"))])
+def history(tp: Tp, minutes: Annotated[int, Query(ge=1, le=120)] = 60) -> HistoryOut:
+    """Tasks finished per minute (succeeded, failed, retried, rejected, revoked) over the last ``minutes``,
+    oldest first; kept in Redis for two hours."""
+    return HistoryOut(minutes=[MinuteOut(**row) for row in tp.stores.metrics.history(minutes)])

@@ -125,9 +125,11 @@ def list_tasks(
     until: Annotated[IsoTime, Query(description="Created at or before.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page.")] = None,
+    id_prefix: Annotated[str | None, Query(max_length=200, description="Ids starting with this.")] = None,
 ) -> TaskPage:
-    """Task records, newest first, filtered, a page at a time."""
-    page = tp.tasks(state, name, queue, _ms(since), _ms(until), limit, cursor)
+    """Task records, newest first, filtered, a page at a time. One request reads at most 5,000 index
+    entries: a page can hold fewer than ``limit`` tasks and still have a ``next_cursor``."""
+    page = tp.tasks(state, name, queue, _ms(since), _ms(until), limit, cursor, id_prefix)
     return TaskPage(tasks=[TaskOut(**record.to_dict()) for record in page.records], next_cursor=page.next_cursor)
 
 

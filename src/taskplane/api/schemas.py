@@ -166,6 +166,7 @@ class QueueOut(BaseModel):
     weight: int
     ready: int
     delayed: int
+    running: int = Field(description="Taken by a worker and not yet acknowledged.")
     dead: int
 
 

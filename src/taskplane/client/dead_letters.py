@@ -40,6 +40,10 @@ class DeadLetters:
         """Every matching dead letter, newest first."""
         return self._stores.dead_letters.iterate(where or DeadFilter())
 
+    def count(self, where: DeadFilter | None = None) -> int:
+        """How many dead letters match (a scan when filtered by task or reason)."""
+        return self._stores.dead_letters.count(where or DeadFilter())
+
     def counts(self) -> dict[str, int]:
         """Number of dead letters per queue."""
         return self._stores.dead_letters.counts()

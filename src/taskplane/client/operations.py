@@ -118,13 +118,16 @@ class TaskOperations:
         until_ms: int | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        id_prefix: str | None = None,
     ) -> RecordPage:
-        """Task records newest first, filtered by state, name, queue and creation time, paged by cursor.
+        """Task records newest first, filtered by state, name, queue, creation time and id prefix, paged by
+        cursor. A page can hold fewer than ``limit`` records and still have a ``next_cursor`` (one call reads
+        at most a few thousand index entries).
 
         Raises:
             InvalidRequestError: an unknown state or a cursor that was not handed out.
         """
-        return self.stores.records.find(state, name, queue, since_ms, until_ms, limit, cursor)
+        return self.stores.records.find(state, name, queue, since_ms, until_ms, limit, cursor, id_prefix)
 
     def cancel(self, task_id: str, terminate_after: float | None = None) -> str:
         """Cancel a task: a queued or delayed one never runs; a running one sees ``is_cancelled()``

@@ -30,9 +30,11 @@ class Queues:
         return self._stores.queues.lengths(names if names is not None else self.names())
 
     def stats(self) -> list[dict[str, Any]]:
-        """Ready, delayed and dead counts per queue, highest tier first."""
+        """Ready, delayed, running (taken by a worker, not yet acknowledged) and dead counts per queue,
+        highest tier first."""
         names = self.names()
         ready = self.lengths(names)
+        running = self._stores.queues.in_flight()
         delayed = self._stores.delayed.counts(names)
         dead = self._stores.dead_letters.counts()
         return [
@@ -42,6 +44,7 @@ class Queues:
                 "weight": spec.weight,
                 "ready": ready[spec.name],
                 "delayed": delayed.get(spec.name, 0),
+                "running": running.get(spec.name, 0),
                 "dead": dead.get(spec.name, 0),
             }
             for spec in self._topology.ordered()

@@ -150,6 +150,10 @@ class Keys:
         """Hash of one host's task metrics: JSON ``[metric, *label values]`` -> running total."""
         return f"{self.prefix}metrics:{hostname}"
 
+    def metrics_minute(self, minute: int) -> str:
+        """Hash of what finished in one minute (Unix time // 60), all hosts together; expires (dashboard charts)."""
+        return f"{self.prefix}metrics-minute:{minute}"
+
     def metrics_hosts(self) -> str:
         """Sorted set of hosts that wrote task metrics, scored by their last write (Unix seconds)."""
         return f"{self.prefix}metrics-hosts"

@@ -107,7 +107,15 @@ class DeadLetterStore:
         return None
 
     def find(self, where: DeadFilter = DeadFilter(), limit: int = 50, offset: int = 0) -> list[DeadLetter]:
-        """Dead letters newest first, filtered, paged."""
+        """Dead letters newest first, filtered, paged. One queue without a task or reason filter is read
+        at its offset directly (two commands, however deep the page); otherwise the queues are merged
+        and filtered page by page."""
+        if where.queue and where.task is None and where.reason is None:
+            keys = self._storage.keys
+            dead = f"{where.queue}.dead"
+            ids = self._storage.client.zrevrange(keys.dead_index(dead), offset, offset + limit - 1)
+            texts = self._storage.client.hmget(keys.dead_items(dead), ids) if ids else []
+            return [DeadLetter.from_json(text) for text in texts if text]
         found: list[DeadLetter] = []
         skipped = 0
         for letter in self.iterate(where):
@@ -119,27 +127,35 @@ class DeadLetterStore:
                 break
         return found
 
+    def count(self, where: DeadFilter = DeadFilter()) -> int:
+        """How many dead letters match: a ZCARD per queue without a task or reason filter, else a scan of
+        the queues' letters (page by page)."""
+        if where.task is None and where.reason is None:
+            counts = self.counts()
+            return counts.get(where.queue, 0) if where.queue else sum(counts.values())
+        return sum(1 for _ in self.iterate(where))
+
     def iterate(self, where: DeadFilter = DeadFilter(), page: int = 200) -> Iterator[DeadLetter]:
-        """Every matching dead letter, newest first across queues, read page by page."""
+        """Every matching dead letter, newest first across queues, read a page (two commands) at a time."""
         keys = self._storage.keys
+        client = self._storage.client
         queues = [where.queue] if where.queue else self._known_queues()
         cursors = {name: 0 for name in queues}
-        buffers: dict[str, list[tuple[float, str]]] = {name: [] for name in queues}
+        buffers: dict[str, list[tuple[float, str | None]]] = {name: [] for name in queues}
         while True:
             for name in queues:
                 if not buffers[name] and cursors[name] >= 0:
                     start = cursors[name]
-                    rows = self._storage.client.zrevrange(
-                        keys.dead_index(f"{name}.dead"), start, start + page - 1, withscores=True
-                    )
-                    buffers[name] = [(float(score), member) for member, score in rows]
+                    dead = f"{name}.dead"
+                    rows = client.zrevrange(keys.dead_index(dead), start, start + page - 1, withscores=True)
+                    texts = client.hmget(keys.dead_items(dead), [member for member, _ in rows]) if rows else []
+                    buffers[name] = [(float(score), text) for (_, score), text in zip(rows, texts, strict=True)]
                     cursors[name] = start + len(rows) if len(rows) == page else -1
             live = [name for name in queues if buffers[name]]
             if not live:
                 return
             newest = max(live, key=lambda name: buffers[name][0][0])
-            _, letter_id = buffers[newest].pop(0)
-            text = self._storage.client.hget(keys.dead_items(f"{newest}.dead"), letter_id)
+            _, text = buffers[newest].pop(0)
             if text is None:
                 continue
             letter = DeadLetter.from_json(text)

@@ -60,7 +60,9 @@ class MetricBuffer:
         with self._lock:
             pending = self._pending.get(changes.hostname)
             if pending is None:
-                self._pending[changes.hostname] = MetricChanges(changes.hostname, dict(changes.increments))
+                self._pending[changes.hostname] = MetricChanges(
+                    changes.hostname, dict(changes.increments), dict(changes.minute)
+                )
             else:
                 pending.merge(changes)
             if self._thread is None:

@@ -41,6 +41,16 @@ COUNTERS: dict[str, tuple[str, ...]] = {
     Metric.RATE_LIMITED: ("name",),
     Metric.RETRIES: ("name",),
 }
+#: Counters also kept per minute (all tasks together) for the dashboard's charts, by their short name.
+HISTORY: dict[str, str] = {
+    Metric.SUCCEEDED: "succeeded",
+    Metric.FAILED: "failed",
+    Metric.RETRIED: "retried",
+    Metric.REJECTED: "rejected",
+    Metric.REVOKED: "revoked",
+}
+#: How long a minute's totals are kept: the last hour is charted, with a margin for clock skew.
+HISTORY_SECONDS = 2 * 3600
 #: Histogram name -> (label names, bucket upper bounds).
 HISTOGRAMS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     Metric.RUNTIME: (("name", "hostname", "queue_name"), RUNTIME_BUCKETS),
@@ -72,6 +82,7 @@ class MetricChanges:
 
     hostname: str
     increments: dict[str, float] = dataclasses.field(default_factory=dict)  # field name -> amount
+    minute: dict[str, int] = dataclasses.field(default_factory=dict)  # HISTORY short name -> amount
 
     def count(self, metric: str, *labels: str, amount: float = 1) -> MetricChanges:
         """Add ``amount`` to counter ``metric`` with these label values (in the order of COUNTERS)."""
@@ -80,6 +91,9 @@ class MetricChanges:
             raise ValueError(f"{metric} takes labels {names}, got {labels}")
         field = _field(metric, labels)
         self.increments[field] = self.increments.get(field, 0) + amount
+        short = HISTORY.get(metric)
+        if short is not None:
+            self.minute[short] = self.minute.get(short, 0) + int(amount)
         return self
 
     def observe(self, histogram: str, seconds: float, *labels: str) -> MetricChanges:
@@ -100,6 +114,8 @@ class MetricChanges:
         """Add ``other``'s changes (same host) to these."""
         for field, amount in other.increments.items():
             self.increments[field] = self.increments.get(field, 0) + amount
+        for short, count in other.minute.items():
+            self.minute[short] = self.minute.get(short, 0) + count
 
     def __bool__(self) -> bool:
         return bool(self.increments)
@@ -113,7 +129,14 @@ def add_changes(pipe: Any, keys: Keys, changes: MetricChanges) -> None:
             pipe.hincrby(key, field, int(amount))
         else:
             pipe.hincrbyfloat(key, field, amount)
-    pipe.zadd(keys.metrics_hosts(), {changes.hostname: time.time()})
+    now = time.time()
+    pipe.zadd(keys.metrics_hosts(), {changes.hostname: now})
+    if changes.minute:
+        # Workers write through their per-process buffer (once a second), so this costs no command per task.
+        minute = keys.metrics_minute(int(now // 60))
+        for short, count in changes.minute.items():
+            pipe.hincrby(minute, short, count)
+        pipe.expire(minute, HISTORY_SECONDS)
 
 
 class TaskMetrics:
@@ -163,3 +186,18 @@ class TaskMetrics:
                     continue  # not ours: skip rather than fail the whole scrape
                 totals[parts] = totals.get(parts, 0.0) + amount
         return totals
+
+    def history(self, minutes: int = 60) -> list[dict[str, int]]:
+        """What finished in each of the last ``minutes`` minutes (all hosts), oldest first: one HGETALL per
+        minute in one round trip."""
+        current = int(time.time() // 60)
+        first = current - minutes + 1
+        pipe = self._storage.client.pipeline(transaction=False)
+        for minute in range(first, current + 1):
+            pipe.hgetall(self._storage.keys.metrics_minute(minute))
+        rows = []
+        for minute, data in zip(range(first, current + 1), pipe.execute(), strict=True):
+            row = {"minute_ms": minute * 60_000}
+            row.update({short: int(data.get(short, 0)) for short in HISTORY.values()})
+            rows.append(row)
+        return rows

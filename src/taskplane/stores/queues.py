@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from taskplane.redis.keys import BELL_CAP, PRIORITY_STEPS, Keys
 from taskplane.redis.storage import Storage
 
@@ -24,6 +26,18 @@ class QueueLists:
                 pipe.llen(key)
         replies = iter(pipe.execute())
         return {name: sum(int(next(replies)) for _ in lists[name]) for name in names}
+
+    def in_flight(self) -> dict[str, int]:
+        """Deliveries taken by workers and not yet acknowledged, per queue (kombu's unacked hash holds a
+        few per worker process, so reading it whole stays cheap)."""
+        counts: dict[str, int] = {}
+        for entry in self._storage.client.hvals(self._storage.keys.unacked()):
+            try:
+                queue = str(json.loads(entry)[2])
+            except (ValueError, IndexError, TypeError):
+                continue  # not a kombu delivery
+            counts[queue] = counts.get(queue, 0) + 1
+        return counts
 
     def adopt_unprefixed(self, names: list[str]) -> int:
         """Move messages from lists named without the key prefix (queued by taskplane before the prefix

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from taskplane.core.clock import now_ms
-from taskplane.core.errors import InvalidRequestError
 from taskplane.core.protocol import TERMINAL_STATES, TaskState
 from taskplane.redis.scripts import Batch
 from taskplane.redis.storage import Storage
-from taskplane.stores.cursors import decode_cursor, encode_cursor
+from taskplane.stores import record_search
 from taskplane.stores.rate_limits import SlotRequest
 from taskplane.stores.record_model import (
     INDEXED_STATES,
@@ -162,7 +160,7 @@ class RecordStore:
             pipe.zcard(self._storage.keys.index_state(state))
         counts = dict(zip(INDEXED_STATES, (int(count) for count in pipe.execute()), strict=True))
         for state in RUNNING_STATES:
-            counts[state] = len(self._find_running(state, None, None, None, None, 1_000_000, None).records)
+            counts[state] = len(record_search.find(self._storage, state, limit=1_000_000).records)
         return {state: counts[state] for state in STATES}
 
     def find(
@@ -174,114 +172,10 @@ class RecordStore:
         until_ms: int | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        id_prefix: str | None = None,
     ) -> RecordPage:
-        """Records newest first, filtered by state, name, queue and creation time, paged by cursor.
-
-        Pass the page's ``next_cursor`` back to read on; it stays valid while tasks are added.
-
-        Raises:
-            InvalidRequestError: a cursor this method did not hand out, or an unknown state.
-        """
-        keys = self._storage.keys
-        if state is not None:
-            try:
-                state = normalise_state(state)
-            except ValueError as exc:
-                raise InvalidRequestError(str(exc)) from None
-        after = decode_cursor(cursor) if cursor else None
-        if state in RUNNING_STATES:
-            return self._find_running(state, name, queue, since_ms, until_ms, limit, after)
-        index = self._index_for(state, name, queue)
-        top: float | str = "+inf" if until_ms is None else until_ms
-        if after is not None and (top == "+inf" or after[0] < float(top)):
-            top = after[0]
-        bottom: float | str = "-inf" if since_ms is None else since_ms
-        wanted: list[TaskRecord] = []
-        last: tuple[int, str] | None = None
-        skip = 0
-        page = max(limit, 100)
-        while len(wanted) < limit:
-            rows = self._storage.client.zrevrangebyscore(index, top, bottom, start=skip, num=page, withscores=True)
-            if not rows:
-                break
-            skip += len(rows)
-            rows = [(task_id, int(score)) for task_id, score in rows]
-            if after is not None:
-                # Equal scores come in descending id order: ids >= the cursor's were on earlier pages.
-                rows = [(i, s) for i, s in rows if not (s == after[0] and i >= after[1])]
-            pipe = self._storage.client.pipeline(transaction=False)
-            for task_id, _ in rows:
-                pipe.hgetall(keys.record(task_id))
-            for (task_id, score), data in zip(rows, pipe.execute(), strict=True):
-                if not data:
-                    continue
-                record = TaskRecord.from_hash(task_id, data)
-                last = (score, task_id)
-                if (
-                    (state and record.state != state)
-                    or (name and record.name != name)
-                    or (queue and record.queue != queue)
-                ):
-                    continue
-                wanted.append(record)
-                if len(wanted) >= limit:
-                    break
-        full = len(wanted) >= limit and last is not None
-        return RecordPage(wanted, encode_cursor(*last) if full and last else None)
-
-    def _find_running(
-        self,
-        state: str,
-        name: str | None,
-        queue: str | None,
-        since_ms: int | None,
-        until_ms: int | None,
-        limit: int,
-        after: tuple[int, str] | None,
-    ) -> RecordPage:
-        """Records in a running state: the tasks of the in-flight deliveries (a few per worker process)."""
-        keys = self._storage.keys
-        ids: set[str] = set()
-        for entry in self._storage.client.hvals(keys.unacked()):
-            try:
-                ids.add(str(json.loads(entry)[0]["headers"]["id"]))
-            except (ValueError, KeyError, IndexError, TypeError):
-                continue  # not a task message
-        pipe = self._storage.client.pipeline(transaction=False)
-        ordered = sorted(ids)
-        for task_id in ordered:
-            pipe.hgetall(keys.record(task_id))
-        found = []
-        for task_id, data in zip(ordered, pipe.execute(), strict=True):
-            if not data:
-                continue
-            record = TaskRecord.from_hash(task_id, data)
-            position = (int(record.fields.get("created_ms", 0)), task_id)
-            if (
-                record.state != state
-                or (name and record.name != name)
-                or (queue and record.queue != queue)
-                or (since_ms is not None and position[0] < since_ms)
-                or (until_ms is not None and position[0] > until_ms)
-                or (after is not None and position >= after)
-            ):
-                continue
-            found.append((position, record))
-        found.sort(key=lambda item: item[0], reverse=True)
-        page = found[:limit]
-        more = len(found) > limit
-        return RecordPage([record for _, record in page], encode_cursor(*page[-1][0]) if more else None)
-
-    def _index_for(self, state: str | None, name: str | None, queue: str | None) -> str:
-        """The smallest index that holds every record the filters can match."""
-        keys = self._storage.keys
-        if state is not None:
-            return keys.index_state(state)
-        if name is not None:
-            return keys.index_name(name)
-        if queue is not None:
-            return keys.index_queue(queue)
-        return keys.index_all()
+        """Records newest first, filtered, paged by cursor (:func:`taskplane.stores.record_search.find`)."""
+        return record_search.find(self._storage, state, name, queue, since_ms, until_ms, limit, cursor, id_prefix)
 
     def trim(self, names: list[str], queues: list[str]) -> int:
         """Drop index entries older than the retention (their records have expired). Returns how many."""
