@@ -14,17 +14,20 @@ $(VENV)/.installed: pyproject.toml examples/monitoring/pyproject.toml
 demo: install
 	$(BIN)/taskplane demo
 
-# promtool (Debian's prometheus package) checks deploy/prometheus in the tests; installed as root if missing.
+# promtool (Debian's prometheus package) checks deploy/prometheus in the tests, and Debian's chromium runs the
+# dashboard's browser tests (driven by Playwright); installed as root if missing.
 tools:
-	@command -v promtool >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@missing=""; command -v promtool >/dev/null 2>&1 || missing="prometheus"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -z "$$missing" ] || [ "$$(id -u)" != 0 ] || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
 # Two test processes, each with its own embedded server (tests/conftest.py): about half the time.
 test: install tools
 	$(BIN)/python -m pytest -n 2
 
 # taskplane side by side with plain Celery and Dramatiq (docs/performance.md); BENCH_ARGS=--quick for a short run.
-bench: install
+bench: install tools
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 

@@ -92,6 +92,8 @@ def run(
     if serve:
         api.call("POST", "/schedules/scan-monitors/resume")
         console.print(f"[bold]serving[/bold]: API {api.base_url}  key {token}", highlight=False, soft_wrap=True)
+        dashboard = api.base_url.removesuffix("/api/v1") + "/"
+        console.print(f"[bold]dashboard[/bold]: {dashboard}  (sign in with the key)", highlight=False, soft_wrap=True)
         console.print(f"try: curl -H 'Authorization: Bearer {token}' {api.base_url}/schedules   (Ctrl-C stops)")
         while all(child.running() for child in children.values()):
             pause(0.5)

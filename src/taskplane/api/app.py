@@ -5,11 +5,20 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 
 import taskplane
-from taskplane.api import routes_dead_letters, routes_metrics, routes_schedules, routes_system, routes_tasks
+from taskplane.api import (
+    routes_dead_letters,
+    routes_metrics,
+    routes_schedules,
+    routes_session,
+    routes_system,
+    routes_tasks,
+)
 from taskplane.api.body_limit import BodyLimitMiddleware
 from taskplane.api.errors import ApiError, install_error_handlers
+from taskplane.api.pages import install_dashboard
 from taskplane.app import Taskplane
 
 API_PREFIX = "/api/v1"
@@ -40,12 +49,14 @@ async def reject_unknown_query(request: Request) -> None:
 
 def create_app(tp: Taskplane) -> FastAPI:
     """The API for ``tp``: endpoints under ``/api/v1``, Prometheus metrics at ``/metrics``, OpenAPI at
-    ``/docs`` and ``/openapi.json``.
+    ``/docs`` and ``/openapi.json`` (Swagger UI's files served from the package: works offline), and the
+    dashboard at ``/``.
 
     Request bodies above ``tp.settings.api_max_body_bytes`` are refused with 413. Building the app
     does no I/O; Redis is first touched by a request.
     """
-    app = FastAPI(
+    app = FastAPIOffline(
+        redoc_url=None,  # ReDoc fetches its logo from a CDN: only Swagger UI, which works offline
         title="taskplane",
         version=taskplane.__version__,
         description="Enqueue tasks, follow their progress, cancel them, operate queues, workers and dead letters.",
@@ -59,8 +70,16 @@ def create_app(tp: Taskplane) -> FastAPI:
         read_timeout=tp.settings.api_read_timeout,
     )
     install_error_handlers(app)
-    for router in (routes_tasks.router, routes_dead_letters.router, routes_schedules.router, routes_system.router):
+    routers = (
+        routes_tasks.router,
+        routes_dead_letters.router,
+        routes_schedules.router,
+        routes_system.router,
+        routes_session.router,
+    )
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])
     # Where Prometheus looks by default, outside the versioned prefix.
     app.include_router(routes_metrics.router, dependencies=[Depends(reject_unknown_query)])
+    install_dashboard(app)
     return app

@@ -1,4 +1,4 @@
-"""``taskplane api`` (serve the HTTP API) and ``taskplane api-key create|ls|revoke``."""
+"""``taskplane api`` (serve the HTTP API), ``taskplane dashboard`` and ``taskplane api-key create|ls|revoke``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,21 @@ def api(
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = True,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs); stops cleanly on SIGTERM or Ctrl-C."""
+    """Serve the HTTP API (OpenAPI at /docs, the dashboard at /); stops cleanly on SIGTERM or Ctrl-C."""
+    _serve(app, host, port, access_log, log_level, dashboard=False)
+
+
+def dashboard(
+    app: AppOption = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the web dashboard (with the HTTP API it calls); sign in with an API key
+    (`taskplane api-key create --name NAME --scope read|admin`)."""
+    _serve(app, host, port, access_log=False, log_level="warning", dashboard=True)
+
+
+def _serve(app: str | None, host: str, port: int, access_log: bool, log_level: str, dashboard: bool) -> None:
     import uvicorn
 
     from taskplane.api import create_app
@@ -37,7 +51,11 @@ def api(
     with errors_as_exit():
         tp = get_app(app)
         asgi_app = create_app(tp)
-        console.print(f"taskplane API on http://{host}:{port}/api/v1 (docs: http://{host}:{port}/docs)")
+        base = f"http://{host}:{port}"
+        if dashboard:
+            console.print(f"taskplane dashboard on {base}/ (sign in with an API key; API: {base}/api/v1)")
+        else:
+            console.print(f"taskplane API on {base}/api/v1 (docs: {base}/docs, dashboard: {base}/)")
     log_config: Any = uvicorn.config.LOGGING_CONFIG
     if tp.settings.log_format == "json":  # uvicorn's loggers then pass their lines to the JSON root handler
         configure_logging("json")

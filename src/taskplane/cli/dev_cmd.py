@@ -19,8 +19,8 @@ def dev(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="API port on 127.0.0.1.")] = 8000,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = 2,
 ) -> None:
-    """Run the app locally: Redis (embedded unless configured), one worker on every queue and the HTTP API.
-    Prints the API URL and an admin key; Ctrl-C stops everything it started."""
+    """Run the app locally: Redis (embedded unless configured), one worker on every queue and the HTTP API
+    with the dashboard. Prints their URLs and an admin key; Ctrl-C stops everything it started."""
     if app is None:
         raise fail("give the app with -A module:attr (or TASKPLANE_APP)", code=2)
     with errors_as_exit():
@@ -38,6 +38,7 @@ def dev(
             children.append(start_api(app, redis_url, port, logs / "api.log"))
         base = f"http://127.0.0.1:{port}"
         for line in (
+            f"[bold]dashboard[/bold] {base}/   (sign in with the API key below)",
             f"[bold]API[/bold]      {base}/api/v1   (docs: {base}/docs)",
             f"[bold]API key[/bold]  {token}   (admin; replaced on the next `taskplane dev`)",
             f"[bold]logs[/bold]     {logs}/   Ctrl-C stops the stack",
