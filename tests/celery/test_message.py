@@ -77,3 +77,22 @@ def test_a_forked_process_builds_its_own_templates() -> None:
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 300).decode() not in ("", parent.headers["origin"])
+
+
+def test_delivery_tags_are_unique_in_a_process_and_across_a_fork() -> None:
+    import os
+
+    from taskplane.celery.message import delivery_tag
+
+    tags = {delivery_tag() for _ in range(10_000)}
+    assert len(tags) == 10_000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a prefix of its own
+        os.write(write, delivery_tag().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode()
+    os.close(read)
+    os.close(write)
+    assert child.split(".")[0] != delivery_tag().split(".")[0]

@@ -81,7 +81,8 @@ def publish_direct(
     if task is not None:
         defaults = {key: value for key, value in task._get_exec_options().items() if value is not None}
         options = {**defaults, **{key: value for key, value in options.items() if value is not None}}
-    template = template_for(app, name, queue, options, countdown, eta)
+    parent = app.current_worker_task
+    template = template_for(app, name, queue, options, countdown, eta, parent)
     args, kwargs = args or (), kwargs or {}
     if not signals_listened() and not options.get("headers"):  # encoded from the template, no message dict
         pending = pending_writes.get()
@@ -89,7 +90,6 @@ def publish_direct(
     else:
         message = template.message(task_id, args, kwargs, options.get("headers"))
         publish_signalled(app, name, queue, [message], lambda ms: _put(app, lambda channel: channel._put(queue, ms[0])))
-    parent = app.current_worker_task
     if parent is not None:
         parent.add_trail((options.get("result_cls") or app.AsyncResult)(task_id))
 

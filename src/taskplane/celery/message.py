@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import os
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from celery.utils import uuid
 from celery.utils.saferepr import saferepr
 from kombu.utils.json import dumps
 
@@ -27,6 +29,19 @@ PLAIN = (int, float, bool, type(None))
 READY_HEADER = Header.READY.value
 #: Templates kept per app; the cache is emptied when it grows past this many.
 CACHE_LIMIT = 256
+#: Look the running task up (the default of :func:`template_for`'s ``parent``).
+LOOK_UP = object()
+_tags: tuple[int, str, Iterator[int]] | None = None
+
+
+def delivery_tag() -> str:
+    """A delivery tag no other message has: a random prefix per process and a counter. kombu makes a UUID
+    per message, which costs a system call (``os.urandom``) on every enqueue."""
+    global _tags
+    pid = os.getpid()
+    if _tags is None or _tags[0] != pid:  # a forked child draws its own prefix
+        _tags = (pid, uuid.uuid4().hex, itertools.count())
+    return f"{_tags[1]}.{next(_tags[2]):x}"
 
 
 def argument_repr(value: list[Any] | tuple[Any, ...] | dict[str, Any], maxsize: int, maxlevels: int) -> str:
@@ -107,7 +122,7 @@ class MessageTemplate:
         headers["kwargsrepr"] = argument_repr(kwargs, self._maxsize[1], self._maxlevels)
         properties = dict(self.properties)
         properties["correlation_id"] = task_id
-        properties["delivery_tag"] = uuid()
+        properties["delivery_tag"] = delivery_tag()
         body = (args, kwargs, self.embed)
         envelope = {
             "body": base64.b64encode(dumps(body).encode()).decode(),
@@ -179,7 +194,7 @@ class MessageEncoder:
             _quoted(argument_repr(kwargs, template._maxsize[1], template._maxlevels)),
             f'"{body}"',
             quoted_id,
-            f'"{uuid()}"',
+            f'"{delivery_tag()}"',
             quoted_id,
             str(ready_ms),
         )
@@ -205,13 +220,16 @@ def template_for(
     options: dict[str, Any],
     countdown: float | None = None,
     eta: datetime | None = None,
+    parent: Any = LOOK_UP,
 ) -> MessageTemplate:
     """The template of a call (``options`` are the task's defaults merged with the call's; their
-    ``headers`` go per message), with the running task as its parent when called from one. Cached per
-    app, process, thread, name, queue and options, unless the call has a countdown or ETA, an
-    ``expires`` relative to now, or a parent."""
+    ``headers`` go per message), with the running task as its parent when called from one (``parent``:
+    the caller's ``app.current_worker_task`` if it has it already). Cached per app, process, thread,
+    name, queue and options, unless the call has a countdown or ETA, an ``expires`` relative to now, or
+    a parent."""
     fixed = {key: value for key, value in options.items() if key != "headers"}
-    parent = app.current_worker_task
+    if parent is LOOK_UP:
+        parent = app.current_worker_task
     if parent is not None:
         root_id, parent_id = parent.request.root_id or parent.request.id, parent.request.id
         return MessageTemplate(app, name, queue, fixed, countdown, eta, root_id, parent_id)
