@@ -12,6 +12,7 @@ moment does not land on one system only) and the medians are reported, as a tabl
   start-up and idle polling cancel out
 - worker RSS before and after 100,000 delayed tasks; Redis memory per retained task record
 - HTTP enqueue latency at 200 requests/s, and the highest rate whose p99 stays under 10 ms
+- dashboard page loads in headless Chromium with 1,000,000 task records and 100,000 dead letters
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from typing import Any
 
 import redis
 
-from benchmarks import footprint, http_load
+from benchmarks import dashboard_load, footprint, http_load
 from benchmarks.load import WARM_UP
 from benchmarks.systems import SYSTEMS, System, drain, enqueue
 from taskplane.redis.embedded import EmbeddedServer
 
 ORDER = ("taskplane", "celery", "dramatiq")
 CONCURRENCY = (1, 2, 4)
+PARTS = ("throughput", "commands", "memory", "http", "dashboard")
 
 
 def own_commands(client: Any) -> int:
@@ -99,13 +101,14 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--delayed", type=int, default=100_000, help="delayed tasks for the worker RSS figure")
-    parser.add_argument("--quick", action="store_true", help="5,000 tasks, 1 round, 20,000 delayed")
+    parser.add_argument("--records", type=int, default=1_000_000, help="task records for the dashboard page loads")
+    parser.add_argument("--quick", action="store_true", help="5,000 tasks, 1 round, 20,000 delayed, 100,000 records")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"))
-    parser.add_argument("--only", choices=("throughput", "commands", "memory", "http"), action="append")
+    parser.add_argument("--only", choices=PARTS, action="append")
     options = parser.parse_args()
     if options.quick:
-        options.tasks, options.rounds, options.delayed = 5_000, 1, 20_000
-    parts = set(options.only or ("throughput", "commands", "memory", "http"))
+        options.tasks, options.rounds, options.delayed, options.records = 5_000, 1, 20_000, 100_000
+    parts = set(options.only or PARTS)
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "tasks": options.tasks,
@@ -136,6 +139,9 @@ def main() -> int:
             if "http" in parts:
                 print("http", flush=True)
                 report["http"] = http_load.measure(env)
+            if "dashboard" in parts:
+                print("dashboard", flush=True)
+                report["dashboard"] = dashboard_load.measure(client, env, options.records, options.records // 10)
         finally:
             server.stop()
     options.json.parent.mkdir(parents=True, exist_ok=True)

@@ -95,4 +95,11 @@ def render(report: dict[str, Any]) -> str:
             f"p99 {fixed['p99_ms']:.2f} ms, "
             f"{fixed['errors']} errors; highest rate with p99 under 10 ms: {http['max_rate_p99_under_10ms']:,.0f}/s."
         )
+    dashboard = report.get("dashboard")
+    if dashboard:
+        loads = ", ".join(f"{name} {page['median_ms']:,.0f} ms" for name, page in dashboard["pages"].items())
+        out.append(
+            f"Dashboard page loads (headless Chromium, median, signed in) with {dashboard['records']:,} task records "
+            f"and {dashboard['dead_letters']:,} dead letters: {loads}."
+        )
     return "\n".join(out)
