@@ -29,11 +29,14 @@ def test_a_task_refused_at_start_as_cancelled_gets_celerys_revoked_meta(
 ) -> None:
     from celery.result import AsyncResult
 
+    from taskplane.celery.backend import ResultBackend
     from tests.apps.core_app import mark
 
     handle = mark.enqueue("never")
     tp.cancel(handle.id)
-    tp.storage.client.delete(tp.celery.backend.get_key_for_task(handle.id))  # only the worker can write it now
+    backend = tp.celery.backend
+    assert isinstance(backend, ResultBackend)
+    tp.storage.client.delete(backend.get_key_for_task(handle.id))  # only the worker can write it now
     worker_in_process(tp)
     mark.enqueue("after").wait(timeout=20)  # the worker took the cancelled message before this one
     assert not [event for event in events("mark") if event["tag"] == "never"]

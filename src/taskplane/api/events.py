@@ -71,5 +71,5 @@ async def task_events(redis_url: str, keys: Keys, task_id: str) -> AsyncIterator
         message_text = str(unavailable(redis_url, exc))
         yield ServerSentEvent(event="error", data={"code": "redis_unavailable", "message": message_text})
     finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # untyped in older redis-py
         await client.aclose()
