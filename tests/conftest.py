@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from taskplane.redis.embedded import EmbeddedServer
+from taskplane.stores.metric_buffer import flush_all
 
 _server: EmbeddedServer | None = None
 _data_dir: tempfile.TemporaryDirectory[str] | None = None
@@ -34,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _server is not None:
+        flush_all()  # the last test's counts, while the server still answers (atexit would be too late)
         _server.stop()
     if _data_dir is not None:
         _data_dir.cleanup()
@@ -47,7 +49,9 @@ def redis_server() -> str:
 
 @pytest.fixture
 def redis_url(redis_server: str) -> str:
-    """The session server, emptied for this test."""
+    """The session server, emptied for this test (after the counts an earlier test's enqueues left in this
+    process's metric buffers were written, so they do not land in this test's server)."""
+    flush_all()
     client = redis.Redis.from_url(redis_server)
     client.flushall()
     client.close()

@@ -180,4 +180,5 @@ class TaskplaneCelery(CeleryWayDeclarations):
             position, value = pending.claimed
             existing = idempotency.existing(value) if idempotency is not None and position == 1 else value
             return existing, True, None
+        self.chain.published((publish,))
         return task_id, False, result

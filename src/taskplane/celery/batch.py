@@ -69,5 +69,6 @@ def publish_many(
                 for publish in publishes:
                     app.chain.publish_failed(publish)
                 raise
+            app.chain.published(publishes)
             ids.extend(publish.task_id for publish in publishes)
     return ids

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from celery.utils.saferepr import saferepr
-from kombu.utils.json import dumps
+from kombu.utils.json import JSONEncoder, dumps
 
 from taskplane.core.protocol import Header
 
@@ -31,6 +31,8 @@ READY_HEADER = Header.READY.value
 CACHE_LIMIT = 256
 #: Look the running task up (the default of :func:`template_for`'s ``parent``).
 LOOK_UP = object()
+#: kombu's ``dumps`` (its encoder, with the types registered with kombu) without an encoder built per call.
+_BODY = JSONEncoder()
 _tags: tuple[int, str, Iterator[int]] | None = None
 
 
@@ -186,7 +188,7 @@ class MessageEncoder:
     ) -> tuple[str, int]:
         """The queued JSON of one message: (the text, the length of its encoded body)."""
         template = self._template
-        body = base64.b64encode(dumps((args, kwargs, template.embed)).encode()).decode()
+        body = base64.b64encode(_BODY.encode((args, kwargs, template.embed)).encode()).decode()
         quoted_id = _quoted(task_id)
         values = (
             quoted_id,

@@ -9,6 +9,8 @@ from typing import Any
 
 #: Longest JSON text kept for one value in a task record (arguments, result).
 MAX_VALUE_CHARS = 4096
+#: ``json.dumps(value, default=repr, separators=(",", ":"))`` without building an encoder per call.
+_COMPACT = json.JSONEncoder(default=repr, separators=(",", ":"))
 
 
 def now_ms() -> int:
@@ -25,7 +27,7 @@ def due_ms(countdown: float | None, eta: datetime | None) -> int | None:
 
 def compact_json(value: Any, limit: int = MAX_VALUE_CHARS) -> tuple[str, bool]:
     """JSON text of ``value`` cut to ``limit`` characters; the flag says whether it was cut."""
-    text = json.dumps(value, default=repr, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     if len(text) <= limit:
         return text, False
     return text[:limit], True

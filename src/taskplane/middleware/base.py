@@ -142,6 +142,10 @@ class Middleware:
     def publish_failed(self, publish: Publish) -> None:
         """Publishing the message failed after ``before_publish``: undo what it did."""
 
+    def after_publish(self, publishes: Sequence[Publish]) -> None:
+        """These messages (one, or a batch of one task) were published: their message and the writes the
+        publish hooks queued were sent. Not called for a call that found an existing task."""
+
     def before_run(self, run: Run) -> None:
         """A delivery is about to run. Raise ``TaskCancelled``, Celery's ``Ignore`` or ``Reject`` to stop it."""
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from celery.exceptions import Ignore, Reject
 from celery.exceptions import Retry as CeleryRetry
@@ -33,6 +33,8 @@ def retry_delay(when: Any) -> float:
     return float(when or 0.0)
 
 
+M = TypeVar("M", bound=Middleware)
+
 class Chain:
     """The ordered middleware of one app.
 
@@ -50,6 +52,9 @@ class Chain:
             names.extend(option for option in item.options if option not in names)
         #: Every valid ``@tp.task`` option: the core ones plus what each middleware owns.
         self.option_names = tuple(names)
+        # The hooks run on every enqueue, only where a middleware has them (a call less each for the rest).
+        self._before_publish = tuple(item for item in self.middleware if _has(item, "before_publish"))
+        self._after_publish = tuple(item for item in self.middleware if _has(item, "after_publish"))
 
     def task_options(self, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
         """Celery task attributes for ``options``, each checked by the middleware that owns it.
@@ -64,7 +69,7 @@ class Chain:
             attributes.update(item.task_options(name, owned))
         return attributes
 
-    def find(self, kind: type[Middleware]) -> Middleware:
+    def find(self, kind: type[M]) -> M:
         """The installed middleware of type ``kind``.
 
         Raises:
@@ -80,7 +85,7 @@ class Chain:
     def publish(self, publish: Publish) -> None:
         """Run every ``before_publish`` hook (until one finds an existing task). The writes they queue on
         ``publish.batch`` are the caller's to send, together with the message."""
-        for item in self.middleware:
+        for item in self._before_publish:
             item.before_publish(publish)
             if publish.existing_id is not None:
                 return
@@ -89,6 +94,11 @@ class Chain:
         """Run every ``before_publish_many`` hook on a batch of new messages sharing one ``batch``."""
         for item in self.middleware:
             item.before_publish_many(publishes)
+
+    def published(self, publishes: Sequence[Publish]) -> None:
+        """Run every ``after_publish`` hook (errors here are logged: the messages are out)."""
+        for item in self._after_publish:
+            self._isolated(item.after_publish, publishes)
 
     def publish_failed(self, publish: Publish) -> None:
         """Undo the publish hooks after the message could not be sent (errors here are logged)."""
@@ -240,3 +250,8 @@ class Chain:
         except Exception:
             log.exception("could not write the state of task %s[%s]", run.name, run.task_id)
         return None
+
+
+def _has(item: Middleware, hook: str) -> bool:
+    """True if ``item`` overrides ``hook`` of :class:`Middleware` (the base one does nothing)."""
+    return getattr(type(item), hook) is not getattr(Middleware, hook)

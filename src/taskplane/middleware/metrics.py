@@ -16,9 +16,8 @@ from taskplane.stores.metrics import MetricChanges, this_host
 
 
 class Metrics(Middleware):
-    """Counts every step of the lifecycle: a publish in the same round trip as its message; a run in the
-    process's :class:`MetricBuffer`, written once a second and when the process ends (no Redis command
-    per task).
+    """Counts every step of the lifecycle in the process's :class:`MetricBuffer`, written once a second
+    and when the process ends: no Redis command per enqueue or per task.
 
     Retries, rate-limit waits and dead letters are counted where they happen (their own middleware and
     the failure path).
@@ -29,19 +28,12 @@ class Metrics(Middleware):
         self._buffer = MetricBuffer(lambda: stores.metrics)
         self._worker: WorkerContext | None = None
 
-    def before_publish(self, publish: Publish) -> None:
-        """Count a new task as sent."""
-        if publish.fresh:
-            sent = MetricChanges(this_host()).count(Metric.SENT, publish.name, this_host(), publish.queue)
-            self._stores.metrics.write(sent, publish.batch.pipe)
-
-    def before_publish_many(self, publishes: Sequence[Publish]) -> None:
-        """Count a batch of new tasks as sent, in one write."""
-        fresh = [publish for publish in publishes if publish.fresh]
+    def after_publish(self, publishes: Sequence[Publish]) -> None:
+        """Count the new tasks among ``publishes`` (all of one task and queue) as sent, once they are out."""
+        fresh = sum(1 for publish in publishes if publish.fresh)
         if fresh:
-            first, host = fresh[0], this_host()
-            sent = MetricChanges(host).count(Metric.SENT, first.name, host, first.queue, amount=len(fresh))
-            self._stores.metrics.write(sent, first.batch.pipe)
+            first, host = publishes[0], this_host()
+            self._buffer.add(MetricChanges(host).count(Metric.SENT, first.name, host, first.queue, amount=fresh))
 
     def after_start(self, run: Run) -> None:
         """Count the start and observe how long the task waited since it was ready (after the start
@@ -91,6 +83,10 @@ class Metrics(Middleware):
 
     def _process_ends(self, **kwargs: Any) -> None:
         """A pool process ends (shutdown or recycling): write what it counted."""
+        self._buffer.flush()
+
+    def flush(self) -> None:
+        """Write what this process counted so far now, instead of within the second."""
         self._buffer.flush()
 
     def _on_received(self, sender: Any = None, request: Any = None, **kwargs: Any) -> None:

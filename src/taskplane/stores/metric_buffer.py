@@ -23,6 +23,13 @@ log = logging.getLogger("taskplane.metrics")
 
 #: How often buffered changes are written, at most (seconds).
 FLUSH_INTERVAL = 1.0
+_buffers: weakref.WeakSet[MetricBuffer] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Write what every buffer of this process holds now (each keeps what it could not write)."""
+    for buffer in list(_buffers):
+        buffer.flush()
 
 
 class MetricBuffer:
@@ -52,6 +59,7 @@ class MetricBuffer:
 
         atexit.register(at_exit)
         os.register_at_fork(after_in_child=in_child)
+        _buffers.add(self)
 
     def add(self, changes: MetricChanges) -> None:
         """Add ``changes``; they are written within one interval."""
