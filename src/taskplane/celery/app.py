@@ -7,8 +7,6 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from celery.utils import uuid
-
 from taskplane.celery.batch import batchable, publish_many
 from taskplane.celery.channels import ChannelPool
 from taskplane.celery.declaring import CeleryWayDeclarations
@@ -17,6 +15,7 @@ from taskplane.celery.publishing import PendingWrites, pending_writes
 from taskplane.client.producer import Producer
 from taskplane.client.tasks import Tasks
 from taskplane.core.clock import due_ms
+from taskplane.core.ids import new_task_id
 from taskplane.core.protocol import Header, PublishOption
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.settings import Settings
@@ -93,7 +92,7 @@ class TaskplaneCelery(CeleryWayDeclarations):
         if batchable(task):
             queue = options.get("queue") or self.registry.queue_for(task.name)
             return publish_many(self, task, calls, queue, options.get("countdown"), options.get("eta"))
-        return [self.publish(task, args, kwargs, {**options, "task_id": uuid()})[0] for args, kwargs in calls]
+        return [self.publish(task, args, kwargs, {**options, "task_id": new_task_id()})[0] for args, kwargs in calls]
 
     def send_task(  # type: ignore[override]
         self,
@@ -134,7 +133,7 @@ class TaskplaneCelery(CeleryWayDeclarations):
         fresh = bool(options.pop(PublishOption.RECORD.value, True))
         idempotency: IdempotencyClaim | None = options.pop(PublishOption.IDEMPOTENCY.value, None)
         requeue_of = options.pop(PublishOption.REQUEUE_OF.value, None)
-        task_id = task_id or uuid()
+        task_id = task_id or new_task_id()
         queue = options.get("queue")
         queue = getattr(queue, "name", queue) or self.registry.queue_for(name)
         options["queue"] = queue

@@ -12,12 +12,11 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from celery.utils import uuid
-
 from taskplane.celery.direct import held_channel, publish_signalled, signals_listened
 from taskplane.celery.message import template_for
 from taskplane.celery.publishing import PendingWrites
 from taskplane.core.clock import due_ms
+from taskplane.core.ids import new_task_id
 from taskplane.middleware.base import Publish
 
 #: Messages per ``publish.lua`` call: large enough to spread its cost, small enough not to hold the server.
@@ -53,7 +52,7 @@ def publish_many(
         for start in range(0, len(calls), SCRIPT_ITEMS):
             batch = app.stores.storage.batch()
             publishes = [
-                Publish(task.name, args, kwargs, uuid(), queue, eta_ms, {}, True, task, batch)
+                Publish(task.name, args, kwargs, new_task_id(), queue, eta_ms, {}, True, task, batch)
                 for args, kwargs in calls[start : start + SCRIPT_ITEMS]
             ]
             app.chain.publish_many(publishes)

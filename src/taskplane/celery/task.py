@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import celery
-from celery.utils import uuid
 
 from taskplane.client.handle import TaskHandle
 from taskplane.client.producer import Call
+from taskplane.core.ids import new_task_id
 from taskplane.core.protocol import PublishOption
 from taskplane.middleware.base import Run, running
 from taskplane.middleware.progress import progress_from_meta
@@ -83,7 +83,7 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
         except CONNECTION_ERRORS as exc:
             if republish:  # a worker's retry or rate wait: its delivery goes back to the queue instead
                 raise unavailable(self.platform.stores.redis_url, exc) from None
-            return self.platform.producer.run_inline(self, args, kwargs, task_id or uuid(), exc)
+            return self.platform.producer.run_inline(self, args, kwargs, task_id or new_task_id(), exc)
 
     # -- running -----------------------------------------------------------------------------------
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from celery.utils import uuid
-
 from taskplane.client.handle import TaskHandle
 from taskplane.client.tasks import Tasks
 from taskplane.core.errors import ConfigurationError, TaskArgumentsError
+from taskplane.core.ids import new_task_id
 from taskplane.core.protocol import PublishOption
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
@@ -91,7 +90,7 @@ class Producer:
         kwargs = dict(kwargs or {})
         self._registry.check_arguments(name, args, kwargs)
         task: Any = self._app.tasks[name]
-        options = {**self._options(queue, countdown, eta), "task_id": task_id or uuid()}
+        options = {**self._options(queue, countdown, eta), "task_id": task_id or new_task_id()}
         if idempotency_key is not None:
             # Bound in the publish script itself, with the message: one round trip, never one without the other.
             fingerprint = call_fingerprint(name, list(args), kwargs)

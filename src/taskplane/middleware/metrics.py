@@ -33,7 +33,7 @@ class Metrics(Middleware):
         fresh = sum(1 for publish in publishes if publish.fresh)
         if fresh:
             first, host = publishes[0], this_host()
-            self._buffer.add(MetricChanges(host).count(Metric.SENT, first.name, host, first.queue, amount=fresh))
+            self._buffer.count(host, Metric.SENT, first.name, host, first.queue, amount=fresh)
 
     def after_start(self, run: Run) -> None:
         """Count the start and observe how long the task waited since it was ready (after the start

@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from celery.utils import uuid
-
 from taskplane.core.errors import ConfigurationError, NotFoundError
+from taskplane.core.ids import new_task_id
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
 from taskplane.scheduler.schedule import Missed, Schedule
@@ -141,7 +140,7 @@ class Schedules:
     def run(self, name: str) -> str:
         """Fire ``name`` now, outside its slots (also when paused); returns the task id."""
         schedule = self.get(name)
-        task_id = self._enqueue(schedule.task, schedule.args, schedule.kwargs, schedule.queue, uuid())
+        task_id = self._enqueue(schedule.task, schedule.args, schedule.kwargs, schedule.queue, new_task_id())
         self._store().record_manual_run(name, task_id)
         return task_id
 

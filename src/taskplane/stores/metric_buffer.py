@@ -73,9 +73,23 @@ class MetricBuffer:
                 )
             else:
                 pending.merge(changes)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="taskplane-metrics", daemon=True)
-                self._thread.start()
+            self._start()
+
+    def count(self, hostname: str, metric: str, *labels: str, amount: float = 1) -> None:
+        """Add ``amount`` to counter ``metric`` of ``hostname`` (as :meth:`MetricChanges.count` does) without a
+        :class:`MetricChanges` per call: a producer counts every enqueue."""
+        with self._lock:
+            pending = self._pending.get(hostname)
+            if pending is None:
+                pending = self._pending[hostname] = MetricChanges(hostname)
+            pending.count(metric, *labels, amount=amount)
+            self._start()
+
+    def _start(self) -> None:
+        """Start the writing thread of this process if it is not running (the lock is held)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="taskplane-metrics", daemon=True)
+            self._thread.start()
 
     def flush(self) -> None:
         """Write everything added so far; what could not be written (Redis unreachable) is kept for the
