@@ -45,6 +45,7 @@ class MetricBuffer:
         self._lock = threading.Lock()
         self._pending: dict[str, MetricChanges] = {}
         self._thread: threading.Thread | None = None
+        self._failing = False  # the last flush could not write
         reference = weakref.ref(self)
 
         def at_exit() -> None:
@@ -93,7 +94,7 @@ class MetricBuffer:
 
     def flush(self) -> None:
         """Write everything added so far; what could not be written (Redis unreachable) is kept for the
-        next flush."""
+        next flush. The first failure of an outage is logged, and the first write after it."""
         with self._lock:
             pending, self._pending = self._pending, {}
         unwritten = list(pending.values())
@@ -101,12 +102,17 @@ class MetricBuffer:
             try:
                 self._metrics().write(unwritten[0])
             except Exception as exc:
-                log.warning("could not write metrics (kept for the next flush): %s", exc)
+                if not self._failing:
+                    log.warning("could not write metrics (kept, tried again every flush): %s", exc)
+                self._failing = True
                 with self._lock:
                     for changes in unwritten:
                         self._pending.setdefault(changes.hostname, MetricChanges(changes.hostname)).merge(changes)
                 return
             unwritten.pop(0)
+            if self._failing:
+                self._failing = False
+                log.warning("metrics written again")
 
     def _run(self) -> None:
         while True:
