@@ -83,7 +83,7 @@ def render(report: dict[str, Any]) -> str:
         records = memory["record_bytes"]
         out += [
             "",
-            "Redis memory per finished task kept: taskplane record (hash and index entries) "
+            "Redis memory per finished task kept: taskplane (record hash, index entries, Celery's result meta) "
             f"{records['taskplane']:,.0f} bytes; plain Celery result {records['celery']:,.0f} bytes.",
             "",
         ]

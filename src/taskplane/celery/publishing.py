@@ -1,5 +1,5 @@
 """What a publish carries from ``send_task`` to the transport: the writes that must land together with
-the message (the record, the sent count), so the transport sends them in the same atomic step."""
+the message (the record, an idempotency or uniqueness claim), so the transport sends them in the same atomic step."""
 
 from __future__ import annotations
 

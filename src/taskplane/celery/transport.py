@@ -6,7 +6,7 @@
 - A message larger than the payload limit is refused with a one-line error.
 - A requeue from a dead-letter queue leaves the dead-letter queue in the same step as it enters
   the queue (a message is never in both places, nor in neither).
-- A message goes out with the publish hooks' writes (its record, its sent count) in one atomic
+- A message goes out with the publish hooks' writes (its record, a claim) in one atomic
   ``publish.lua`` call: one round trip, both or neither.
 - A message leaves its queue only in the same atomic step that puts it in flight under a lease
   (:mod:`taskplane.celery.fetch`); every publish rings the queue's bell so idle consumers wake at once.
