@@ -35,6 +35,7 @@ def retry_delay(when: Any) -> float:
 
 M = TypeVar("M", bound=Middleware)
 
+
 class Chain:
     """The ordered middleware of one app.
 
@@ -52,9 +53,18 @@ class Chain:
             names.extend(option for option in item.options if option not in names)
         #: Every valid ``@tp.task`` option: the core ones plus what each middleware owns.
         self.option_names = tuple(names)
-        # The hooks run on every enqueue, only where a middleware has them (a call less each for the rest).
-        self._before_publish = tuple(item for item in self.middleware if _has(item, "before_publish"))
-        self._after_publish = tuple(item for item in self.middleware if _has(item, "after_publish"))
+        # The hooks of every enqueue and every run, only where a middleware has them (a call less each for the rest).
+        self._before_publish = self._having("before_publish")
+        self._after_publish = self._having("after_publish")
+        self._before_run = self._having("before_run")
+        self._after_start = self._having("after_start")
+        self._after_run = self._having("after_run")
+        self._on_failure = self._having("on_failure")
+        self._on_retry = self._having("on_retry")
+
+    def _having(self, hook: str) -> tuple[Middleware, ...]:
+        """The middleware that overrides ``hook`` of :class:`Middleware` (the base one does nothing), in order."""
+        return tuple(item for item in self.middleware if getattr(type(item), hook) is not getattr(Middleware, hook))
 
     def task_options(self, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
         """Celery task attributes for ``options``, each checked by the middleware that owns it.
@@ -126,11 +136,11 @@ class Chain:
         """
         self.settle()
         try:
-            unreachable = [error for item in self.middleware if (error := self._isolated(item.before_run, run))]
+            unreachable = [error for item in self._before_run if (error := self._isolated(item.before_run, run))]
             if not unreachable:
                 unreachable = [error for error in [self._flush(run)] if error]
             if not unreachable:  # one round trip before the body: every hook acts on its replies now
-                unreachable = [error for item in self.middleware if (error := self._isolated(item.after_start, run))]
+                unreachable = [error for item in self._after_start if (error := self._isolated(item.after_start, run))]
         except TaskCancelled:
             run.outcome = TaskState.CANCELLED
             self._after(run)
@@ -141,14 +151,14 @@ class Chain:
         try:
             run.result = body()
         except CeleryRetry as retry:  # the body called self.retry(): its next attempt is queued
-            for item in self.middleware:
+            for item in self._on_retry:
                 self._isolated(item.on_retry, run, retry.exc, retry_delay(retry.when))
             self._flush(run)
             raise
         except STOPS:
             raise
         except Exception as exc:
-            unreachable = [error for item in self.middleware if (error := self._isolated(item.on_failure, run, exc))]
+            unreachable = [error for item in self._on_failure if (error := self._isolated(item.on_failure, run, exc))]
             unreachable += [error for error in [self._flush(run)] if error]
             if unreachable:
                 raise Reject(f"Redis unreachable while recording a failure: {unreachable[0]}", requeue=True) from exc
@@ -166,7 +176,7 @@ class Chain:
         self._flush(run)
 
     def _after(self, run: Run) -> None:
-        for item in self.middleware:
+        for item in self._after_run:
             self._isolated(item.after_run, run)
         try:
             # The final writes go out now; their replies are read when this thread's next task starts (or its
@@ -250,8 +260,3 @@ class Chain:
         except Exception:
             log.exception("could not write the state of task %s[%s]", run.name, run.task_id)
         return None
-
-
-def _has(item: Middleware, hook: str) -> bool:
-    """True if ``item`` overrides ``hook`` of :class:`Middleware` (the base one does nothing)."""
-    return getattr(type(item), hook) is not getattr(Middleware, hook)

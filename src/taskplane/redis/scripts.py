@@ -45,10 +45,12 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 
 @cache
 def script_source(name: str) -> str:
-    """The Lua text of one script (with the libraries it uses in front)."""
+    """The Lua text of one script (with the libraries it uses in front), without its comment lines: some
+    scripts go as EVAL with their text on every task, and the server hashes what it reads."""
     folder = resources.files("taskplane.redis").joinpath("lua")
     parts = [folder.joinpath(f"{part}.lua").read_text() for part in (*LIBRARIES.get(name, ()), name)]
-    return "\n".join(parts)
+    lines = "\n".join(parts).splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("--"))
 
 
 @cache
@@ -236,8 +238,8 @@ class Batch:
         ]
         pool = self.pipe.connection_pool
         connection = pool.get_connection()
-        try:
-            connection.send_packed_command(connection.pack_commands(commands))
+        try:  # packed by hiredis in C as redis-py would pack them (without its per-argument encoding), one write
+            connection.send_packed_command([b"".join(hiredis.pack_command(tuple(command)) for command in commands)])
         except BaseException:
             connection.disconnect()
             pool.release(connection)
