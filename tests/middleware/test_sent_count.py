@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 
 from taskplane import RedisUnavailableError, Taskplane
 from taskplane.core.protocol import Metric
@@ -57,3 +58,22 @@ def test_a_failed_enqueue_is_not_counted_and_a_count_outlives_an_outage(
         assert logged[-1] == "metrics written again"
     finally:
         server.stop()
+
+
+def test_enqueues_the_server_refused_are_not_counted_single_or_batch(redis_url: str) -> None:
+    add.enqueue(0, 0)
+    client = tp.storage.client
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)  # every write is refused (OOM) until it is lifted
+    try:
+        with pytest.raises(redis.ResponseError, match="maxmemory"):
+            add.enqueue(1, 1)
+        with pytest.raises(redis.ResponseError, match="maxmemory"):
+            add.enqueue_many([[i, i] for i in range(1200)])  # collected in chunks, sent afterwards
+    finally:
+        client.config_set("maxmemory", 0)
+    tp.celery.chain.find(Metrics).flush()
+    assert sent(tp, "t.add") == 1
+    add.enqueue_many([[i, i] for i in range(1200)])
+    tp.celery.chain.find(Metrics).flush()
+    assert sent(tp, "t.add") == 1201

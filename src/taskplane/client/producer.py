@@ -19,6 +19,7 @@ from taskplane.core.ids import new_task_id
 from taskplane.core.protocol import PublishOption
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
+from taskplane.middleware.chain import deferred_publications
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 from taskplane.redis.scripts import collected_publishes, send_publishes
 from taskplane.stores.bundle import Stores
@@ -175,31 +176,33 @@ class Producer:
         With more than one chunk, a chunk is sent by a helper thread while the next one is built (the
         server's work and ours overlap); at most one chunk is in flight."""
         ids: list[str] = []
-        in_flight: Future[None] | None = None
+        in_flight: tuple[Future[None], list[Callable[[], None]]] | None = None
         with contextlib.ExitStack() as stack:
             sender = None
             if len(calls) > BATCH_CHUNK:
                 sender = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskplane-batch"))
             for start in range(0, len(calls), BATCH_CHUNK):
                 collected: list[tuple[list[str], list[Any]]] = []
-                token = collected_publishes.set(collected)
+                published: list[Callable[[], None]] = []  # the after-publish hooks, run once the chunk is out
+                tokens = collected_publishes.set(collected), deferred_publications.set(published)
                 try:
                     ids.extend(self._app.send_many(task, calls[start : start + BATCH_CHUNK], options))
                 finally:
-                    collected_publishes.reset(token)
+                    collected_publishes.reset(tokens[0])
+                    deferred_publications.reset(tokens[1])
                 if in_flight is not None:
-                    self._sent(in_flight.result)
+                    self._sent(in_flight[0].result, in_flight[1])
                 batch = self._stores.storage.batch()
                 if sender is None:
-                    self._sent(functools.partial(send_publishes, batch, collected))
+                    self._sent(functools.partial(send_publishes, batch, collected), published)
                 else:
-                    in_flight = sender.submit(send_publishes, batch, collected)
+                    in_flight = sender.submit(send_publishes, batch, collected), published
             if in_flight is not None:
-                self._sent(in_flight.result)
+                self._sent(in_flight[0].result, in_flight[1])
         return [TaskHandle(self._tasks, task_id) for task_id in ids]
 
-    def _sent(self, send: Callable[[], None]) -> None:
-        """Run (or wait for) the sending of a chunk.
+    def _sent(self, send: Callable[[], None], published: list[Callable[[], None]]) -> None:
+        """Run (or wait for) the sending of a chunk, then the after-publish hooks of its messages.
 
         Raises:
             RedisUnavailableError: Redis is unreachable.
@@ -208,6 +211,8 @@ class Producer:
             send()
         except CONNECTION_ERRORS as exc:
             raise unavailable(self._stores.redis_url, exc) from None
+        for announce in published:
+            announce()
 
     def enqueue_id(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: str | None, task_id: str

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -34,6 +36,11 @@ def retry_delay(when: Any) -> float:
 
 
 M = TypeVar("M", bound=Middleware)
+#: While set (a batch enqueue collects its messages and sends them afterwards), :meth:`Chain.published` adds
+#: its hooks' calls here instead of running them: the batch runs them once its messages went out.
+deferred_publications: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "taskplane_deferred_publications", default=None
+)
 
 
 class Chain:
@@ -106,7 +113,15 @@ class Chain:
             item.before_publish_many(publishes)
 
     def published(self, publishes: Sequence[Publish]) -> None:
-        """Run every ``after_publish`` hook (errors here are logged: the messages are out)."""
+        """Run every ``after_publish`` hook (errors here are logged: the messages are out), or, while a batch
+        collects its messages (:data:`deferred_publications`), once the batch sent them."""
+        deferred = deferred_publications.get()
+        if deferred is not None:
+            deferred.append(functools.partial(self._announce, publishes))
+            return
+        self._announce(publishes)
+
+    def _announce(self, publishes: Sequence[Publish]) -> None:
         for item in self._after_publish:
             self._isolated(item.after_publish, publishes)
 
