@@ -238,8 +238,8 @@ class Batch:
         ]
         pool = self.pipe.connection_pool
         connection = pool.get_connection()
-        try:  # packed by hiredis in C as redis-py would pack them (without its per-argument encoding), one write
-            connection.send_packed_command([b"".join(hiredis.pack_command(tuple(command)) for command in commands)])
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
         except BaseException:
             connection.disconnect()
             pool.release(connection)

@@ -67,30 +67,24 @@ class MetricBuffer:
         if not changes:
             return
         with self._lock:
-            pending = self._pending.get(changes.hostname)
-            if pending is None:
-                self._pending[changes.hostname] = MetricChanges(
-                    changes.hostname, dict(changes.increments), dict(changes.minute)
-                )
-            else:
-                pending.merge(changes)
-            self._start()
+            self._pending_for(changes.hostname).merge(changes)
 
     def count(self, hostname: str, metric: str, *labels: str, amount: float = 1) -> None:
         """Add ``amount`` to counter ``metric`` of ``hostname`` (as :meth:`MetricChanges.count` does) without a
         :class:`MetricChanges` per call: a producer counts every enqueue."""
         with self._lock:
-            pending = self._pending.get(hostname)
-            if pending is None:
-                pending = self._pending[hostname] = MetricChanges(hostname)
-            pending.count(metric, *labels, amount=amount)
-            self._start()
+            self._pending_for(hostname).count(metric, *labels, amount=amount)
 
-    def _start(self) -> None:
-        """Start the writing thread of this process if it is not running (the lock is held)."""
+    def _pending_for(self, hostname: str) -> MetricChanges:
+        """The changes of ``hostname`` waiting to be written; starts this process's writing thread if it is
+        not running (the lock is held)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="taskplane-metrics", daemon=True)
             self._thread.start()
+        pending = self._pending.get(hostname)
+        if pending is None:
+            pending = self._pending[hostname] = MetricChanges(hostname)
+        return pending
 
     def flush(self) -> None:
         """Write everything added so far; what could not be written (Redis unreachable) is kept for the
@@ -107,6 +101,7 @@ class MetricBuffer:
                 self._failing = True
                 with self._lock:
                     for changes in unwritten:
+                        # kept without starting a thread: this may run at interpreter exit
                         self._pending.setdefault(changes.hostname, MetricChanges(changes.hostname)).merge(changes)
                 return
             unwritten.pop(0)
