@@ -90,16 +90,17 @@ def test_the_fetch_script_puts_the_message_in_flight_as_it_came_and_quarantines_
     scripts = Scripts(client)
     script_keys = [keys.unacked(), keys.unacked_index(), keys.quarantine(), keys.queue("high"), normal]
     script_keys += [keys.bell("high"), keys.bell("normal")]
-    taken = scripts.run("fetch", script_keys, [1000.0, 2, 1])  # at most one message
-    assert taken == [normal, item, "tag-1"]
+    # 2 lists, at most one message, 2 bells, no acknowledgement, no start (no worker name)
+    taken = scripts.run("fetch", script_keys, [1000.0, 2, 1, 2, 0, ""])
+    assert taken == [normal, item, "tag-1", None]
     assert json.loads(client.hget(keys.unacked(), "tag-1")) == [message, "normal", "normal"]  # [null, null] kept
     assert client.zscore(keys.unacked_index(), "tag-1") == 1000.0
     # Up to 5 at once, from the first non-empty list; the acknowledgements it carries go first
-    rest = scripts.run("fetch", script_keys, [1001.0, 2, 5, "tag-1"])
-    assert rest == [normal, json.dumps(second), "tag-2", "not a message", None]
+    rest = scripts.run("fetch", script_keys, [1001.0, 2, 5, 2, 1, "tag-1", ""])
+    assert rest == [normal, json.dumps(second), "tag-2", None, "not a message", None, None]
     assert client.hkeys(keys.unacked()) == ["tag-2"] and client.zrange(keys.unacked_index(), 0, -1) == ["tag-2"]
     assert list(map(json.loads, client.hvals(keys.quarantine()))) == [[normal, "not a message"]]
     # Every list empty: the bells rung for messages already taken are silenced
     assert client.llen(keys.bell("normal")) == 3
-    assert scripts.run("fetch", script_keys, [1002.0, 2, 5]) == []
+    assert scripts.run("fetch", script_keys, [1002.0, 2, 5, 2, 0, ""]) == []
     assert client.llen(keys.bell("normal")) == 0

@@ -16,6 +16,13 @@ reply arrives. Here that command alternates between two kinds:
 Nothing is popped from a queue by a command whose reply could be lost: a kill, a partition or a server
 crash after the script leaves the message in flight, and the lease returns it.
 
+The fetch also starts the tasks it takes (``fetch.lua`` does what ``run_start.lua`` does in a task's
+process: the cancelled and already-done checks, the delivery count, the record written as started) and
+hands its verdict to the task's process in the :attr:`Header.STARTED` header, so that a task's process
+makes no round trip before its body. Not started here (their process starts them, as before): tasks
+with a rate limit (their slot is keyed by their arguments), messages with an ETA, and every message
+when signing is on (nothing is written for a message before its signature is verified).
+
 Acknowledgements ride on the next fetch (no round trip of their own, and the worker's main process does
 not block on them) unless a wait is under way; then, and when the channel closes, they are sent at once.
 An acknowledgement lost with its process leaves a delivery whose lease returns it: the task's record
@@ -33,9 +40,11 @@ from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
 from taskplane.celery.validation import problem_with
+from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import script_source
+from taskplane.stores.record_model import INDEXED_STATES
 
 FETCH = "fetch"
 WAIT = "wait"
@@ -91,14 +100,54 @@ class LosslessFetch:
             self.flush_acks()  # a wait may block for a while: acknowledgements do not wait with it
             connection.send_command("BRPOP", *self._bells(), channel.brpop_timeout if timeout is None else timeout or 1)
             return
-        keys = self._keys
-        script_keys = [channel.unacked_key, channel.unacked_index_key, keys.quarantine(), *lists, *self._bells()]
+        bells = self._bells()
+        start_keys, start_args = self._start_arguments()
+        script_keys = [channel.unacked_key, channel.unacked_index_key, self._keys.quarantine(), *lists, *bells]
+        script_keys += start_keys
         most = max(1, min(int(channel.qos.can_consume_max_estimate() or 1), FETCH_MAX))
         acks, self._taskplane_acks = self._taskplane_acks, []
         self._taskplane_acks_sent = acks
         connection.send_command(
-            "EVALSHA", self._fetch_sha(), len(script_keys), *script_keys, time.time(), len(lists), most, *acks
+            "EVALSHA",
+            self._fetch_sha(),
+            len(script_keys),
+            *script_keys,
+            time.time(),
+            len(lists),
+            most,
+            len(bells),
+            len(acks),
+            *acks,
+            *start_args,
         )
+
+    def _start_arguments(self) -> tuple[list[str], list[Any]]:
+        """The fetch script's keys and arguments for starting the tasks it takes (see the module)."""
+        cached: tuple[list[str], list[Any]] | None = self.__dict__.get("_taskplane_start")
+        if cached is None:
+            options = self._start_options()
+            if options is None:
+                cached = ([], [""])
+            else:
+                worker, skipped, retention = options
+                keys = self._keys
+                cached = (
+                    [keys.index_state(state) for state in INDEXED_STATES],
+                    [
+                        worker,
+                        keys.record(""),
+                        keys.cancel(""),
+                        keys.events(""),
+                        keys.index_name(""),
+                        keys.index_queue(""),
+                        keys.index_all(),
+                        retention,
+                        self._payload_limit(),
+                        *skipped,
+                    ],
+                )
+            self.__dict__["_taskplane_start"] = cached
+        return cached
 
     def acknowledge(self, delivery_tag: str) -> None:
         """Acknowledge ``delivery_tag`` with the next fetch, or at once when no fetch follows soon (a wait
@@ -165,8 +214,8 @@ class LosslessFetch:
             queue = self._queue_of(parts[0])
             channel._queue_cycle.rotate(queue)
             delivered = 0
-            for index in range(1, len(parts), 2):
-                delivered += self._take(queue, parts[index], parts[index + 1])
+            for index in range(1, len(parts), 3):
+                delivered += self._take(queue, parts[index], parts[index + 1], parts[index + 2])
             if not delivered:
                 raise Empty()
             return True
@@ -174,8 +223,9 @@ class LosslessFetch:
             channel._in_poll = None
             channel._flush_brpop_reauth()
 
-    def _take(self, queue: str, item: str, tag: str | None) -> bool:
-        """Hand one fetched item to the consumer; False if it was dead-lettered instead."""
+    def _take(self, queue: str, item: str, tag: str | None, started: str | None) -> bool:
+        """Hand one fetched item to the consumer with what the fetch did to start it (``started``: see
+        :attr:`Header.STARTED`; None: not started); False if it was dead-lettered instead."""
         channel: Any = self
         if not tag:
             self._quarantined(queue, item)
@@ -189,6 +239,13 @@ class LosslessFetch:
         if problem is not None:
             self._invalid(queue, item, message, tag, problem)
             return False
+        headers = message.get("headers")
+        if started:
+            if headers is None:
+                headers = message["headers"] = {}
+            headers[Header.STARTED.value] = started
+        elif headers:
+            headers.pop(Header.STARTED.value, None)  # only this channel says what the fetch did
         self._taskplane_fetched.add(tag)  # in flight already: QoS writes nothing
         try:
             channel.connection._deliver(message, queue)
@@ -206,6 +263,11 @@ class LosslessFetch:
 
     def _payload_limit(self) -> int:
         """The largest message (bytes) a worker accepts (0: no limit)."""
+        raise NotImplementedError
+
+    def _start_options(self) -> tuple[str, list[str], int] | None:
+        """The worker's name, the task names not to start and the record retention (s), if the fetch
+        starts the tasks it takes; None if it must not."""
         raise NotImplementedError
 
     def _signing_keys(self) -> list[str]:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.worker import state
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 
+from taskplane.core.protocol import Header
 from taskplane.redis.client import CONNECTION_ERRORS
 
 
@@ -63,7 +65,8 @@ class QoS(kombu_redis.QoS):
         try:
             channel: Any = self.channel
             channel.flush_acks()  # what finished must not be restored
-            return super().restore_unacked_once(stderr)
+            unstarted = self._unstarted()
+            restored = super().restore_unacked_once(stderr)
         except Exception as exc:
             delivered: Any = self._delivered
             kombu_redis.logger.warning(
@@ -75,3 +78,31 @@ class QoS(kombu_redis.QoS):
             if delivered:
                 delivered.clear()  # kombu asserts a restored state is empty
             return None
+        if unstarted:
+            try:
+                channel.returned_unstarted(unstarted)
+            except Exception as exc:
+                kombu_redis.logger.warning(
+                    "could not take back the delivery counts of %d returned messages: %s", len(unstarted), exc
+                )
+        return restored
+
+    def _unstarted(self) -> list[str]:
+        """The ids of the tasks this channel's fetch started (and counted) whose delivery no process of
+        this worker has taken up."""
+        delivered: Any = self._delivered
+        channel: Any = self.channel
+        if (
+            not delivered
+            or not self.restore_at_shutdown
+            or not channel.do_restore
+            or getattr(delivered, "restored", None)
+        ):
+            return []  # kombu restores nothing: the leases return them, as if the worker had died
+        running = {request.id for request in tuple(state.active_requests)}
+        ids = []
+        for message in tuple(delivered.values()):
+            headers = getattr(message, "headers", None) or {}
+            if str(headers.get(Header.STARTED.value, "")).startswith("r") and headers.get("id") not in running:
+                ids.append(str(headers["id"]))
+        return ids

@@ -37,6 +37,7 @@ from taskplane.redis.scripts import (
     script_source,
 )
 from taskplane.redis.storage import Storage
+from taskplane.stores.deliveries import DeliveryCounter
 
 #: Bytes a queued message may carry around its body (headers, properties) beyond the payload limit.
 ENVELOPE_ALLOWANCE = 64 * 1024
@@ -142,6 +143,17 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
     def _signing_keys(self) -> list[str]:
         return list(self._options.get(TransportOption.SIGNING_KEYS) or [])
 
+    def _start_options(self) -> tuple[str, list[str], int] | None:
+        options = self._options
+        start = options.get(TransportOption.FETCH_START)
+        if not start or self._signing_keys():  # signed messages are started after their signature is verified
+            return None
+        worker, limited = start
+        return str(worker), list(limited), self._retention()
+
+    def _retention(self) -> int:
+        return int(self._options.get(TransportOption.RECORD_RETENTION, 7 * 24 * 3600))
+
     def _forged(self, queue: str, item: str, message: dict[str, Any], tag: str) -> None:
         headers = message.get("headers") or {}
         claimed = f"task {headers.get('task')!r} id {headers.get('id')!r}"
@@ -173,21 +185,33 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         kombu_redis.crit("dead-lettered a malformed item from queue %r (%d bytes)", queue, len(item))
 
     def _failure(self) -> FailurePath:
-        """The failure path over a decoding client to this channel's server (built on first use)."""
+        """The failure path over this channel's :meth:`_storage` (built on first use)."""
         if self._taskplane_failure is None:
+            storage = self._storage()
+            self._taskplane_failure = FailurePath(
+                lambda: storage,
+                self._retention(),
+                int(self._options.get(TransportOption.DEAD_LETTER_CAP, 100_000)),
+            )
+        return self._taskplane_failure
+
+    def _storage(self) -> Storage:
+        """taskplane's stores' access over a decoding client to this channel's server (built on first use)."""
+        storage: Storage | None = self.__dict__.get("_taskplane_storage")
+        if storage is None:
             channel: Any = self  # kombu's private attributes are not in its type stubs
             pool = channel.pool
             decoding = redis.ConnectionPool(
                 connection_class=pool.connection_class, **{**pool.connection_kwargs, "decode_responses": True}
             )
-            storage = Storage(redis.Redis(connection_pool=decoding), self._keys)
-            options = self._options
-            self._taskplane_failure = FailurePath(
-                lambda: storage,
-                int(options.get(TransportOption.RECORD_RETENTION, 7 * 24 * 3600)),
-                int(options.get(TransportOption.DEAD_LETTER_CAP, 100_000)),
-            )
-        return self._taskplane_failure
+            storage = self.__dict__["_taskplane_storage"] = Storage(redis.Redis(connection_pool=decoding), self._keys)
+        return storage
+
+    def returned_unstarted(self, task_ids: list[str]) -> None:
+        """Take back the delivery counts the fetch wrote for deliveries returned to their queue before a
+        process started them (a closing channel's prefetched messages): only a delivery whose process
+        died counts toward the poison cap."""
+        DeliveryCounter(self._storage()).returned(task_ids)
 
 
 class Transport(kombu_redis.Transport):

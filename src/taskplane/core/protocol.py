@@ -57,6 +57,10 @@ class Header(StrEnum):
     UNIQUE = "x-taskplane-unique"
     #: HMAC over body and headers, when message signing is on (``TASKPLANE_SIGNING_KEY``).
     SIGNATURE = "x-taskplane-signature"
+    #: What the worker's fetch did to start the task (``r`` and the delivery count, ``c`` cancelled, ``d``
+    #: already succeeded); set (or removed) by the worker's channel on every message it hands over, never
+    #: taken from a publisher.
+    STARTED = "x-taskplane-started"
 
 
 class PublishOption(StrEnum):
@@ -80,6 +84,9 @@ class TransportOption(StrEnum):
     DEAD_LETTER_CAP = "taskplane_dead_letter_cap"
     RECORD_RETENTION = "taskplane_record_retention"
     SIGNING_KEYS = "taskplane_signing_keys"
+    #: Set by the worker's consumer on its own connection: ``[worker name, [task names]]``, whose fetch
+    #: starts the tasks it takes except those named (their process starts them).
+    FETCH_START = "taskplane_fetch_start"
 
 
 class Metric(StrEnum):

@@ -10,9 +10,10 @@ from typing import Any
 from celery.exceptions import Ignore
 
 from taskplane.core.clock import compact_json, now_ms
-from taskplane.core.protocol import TaskState
+from taskplane.core.protocol import Header, TaskState
 from taskplane.middleware.base import Middleware, Publish, Run, WorkerContext
 from taskplane.stores.bundle import Stores
+from taskplane.stores.records import fetched_start
 
 log = logging.getLogger("taskplane.worker")
 
@@ -73,7 +74,13 @@ class Records(Middleware):
     def before_run(self, run: Run) -> None:
         """Queue the start write: unless the task was cancelled or must wait for its rate-limit slot
         (``run.slot``, set by an earlier hook), the record says started, with the attempt, the worker and
-        the delivery count (``run.verdict`` and ``run.deliveries`` or ``run.wait`` once sent)."""
+        the delivery count (``run.verdict`` and ``run.deliveries`` or ``run.wait`` once sent). Nothing is
+        queued when the worker's fetch started the task already (the message says so): the verdict is
+        taken from there."""
+        fetched = fetched_start(run.headers.get(Header.STARTED)) if run.slot is None else None
+        if fetched is not None:
+            run.verdict, run.deliveries = fetched
+            return
 
         def replied(verdict: str, value: int) -> None:
             run.verdict = verdict

@@ -40,6 +40,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "record_write": ("record_lib",),
     "run_start": ("record_lib", "gcra_lib"),
     "publish": ("record_lib",),
+    "fetch": ("record_lib",),
 }
 
 

@@ -24,6 +24,18 @@ __all__ = ["INDEXED_STATES", "RUNNING_STATES", "STATES", "RecordPage", "RecordSt
 
 #: What the start script decided, by the code it answers.
 START_VERDICTS = ("run", "cancelled", "done", "wait")
+#: What the fetch script decided, by the letter it answers (``r`` is followed by the delivery count).
+FETCH_VERDICTS = {"r": "run", "c": "cancelled", "d": "done"}
+
+
+def fetched_start(value: object) -> tuple[str, int] | None:
+    """What a worker's fetch did to start a task, from the message's ``Header.STARTED`` (see
+    ``fetch.lua``): the verdict as :meth:`RecordStore.start` gives it and the delivery count; None if the
+    fetch did not start it."""
+    if not isinstance(value, str) or not value or value[0] not in FETCH_VERDICTS:
+        return None
+    count = value[1:]
+    return FETCH_VERDICTS[value[0]], int(count) if count.isdigit() else 0
 
 
 class RecordStore:

@@ -1,4 +1,5 @@
-"""Celery consumer hooks: unknown tasks and undecodable messages go to the dead letters, not away."""
+"""Celery consumer hooks: unknown tasks and undecodable messages go to the dead letters, not away; the
+consuming connection's fetch starts the tasks it takes (:mod:`taskplane.celery.fetch`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 from taskplane.core.clock import now_ms
-from taskplane.core.protocol import DeadReason
+from taskplane.core.protocol import DeadReason, TransportOption
 from taskplane.core.topology import DEFAULT_QUEUE
 
 log = logging.getLogger("taskplane.worker")
@@ -17,6 +18,17 @@ log = logging.getLogger("taskplane.worker")
 
 class Consumer(CeleryConsumer):
     """Celery's consumer; each bad message is dead-lettered with a reason before it is removed."""
+
+    def connection_for_read(self, heartbeat: float | None = None) -> Any:
+        """Celery's consuming connection, whose fetch starts the tasks it takes as this worker, except the
+        tasks with a rate limit (their process reserves their slot as it starts them)."""
+        connection = self.app.connection_for_read(heartbeat=heartbeat)
+        limited = sorted(
+            name for name, task in self.app.tasks.items() if getattr(task, "taskplane_rate_limit", None) is not None
+        )
+        options = {**(connection.transport_options or {}), TransportOption.FETCH_START.value: [self.hostname, limited]}
+        connection.transport_options = options
+        return self.ensure_connected(connection)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         """A message naming a task this worker does not know."""

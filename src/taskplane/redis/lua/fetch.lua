@@ -1,19 +1,29 @@
 -- Acknowledge what the worker finished, then take the next messages and put them in flight under a lease
--- in the same step (nothing is ever between).
+-- in the same step (nothing is ever between), and start the tasks they carry (the start write of
+-- run_start.lua, done here so that a task's process makes no round trip before its body).
 -- KEYS[1] unacked hash (tag -> [message, exchange, routing key]), KEYS[2] lease index zset (tag -> time),
--- KEYS[3] quarantine hash, then n queue lists in the order to take from, then the bell lists of their queues.
+-- KEYS[3] quarantine hash, then n queue lists in the order to take from, then the b bell lists of their
+-- queues, then (only when starting) the record indexes by state of record_lib.lua.
 -- ARGV[1] now (the worker's clock, as kombu's lease checks use), ARGV[2] n, ARGV[3] most messages to take,
--- ARGV[4..] tags of finished deliveries to acknowledge first (their unacked entry and lease go).
+-- ARGV[4] b, ARGV[5] a, ARGV[6..5+a] tags of finished deliveries to acknowledge first (their unacked entry
+-- and lease go); then ARGV[6+a] the worker's name, or '' to start nothing here. When starting, then: the
+-- key names taskplane.redis.keys gives for an empty id or name (record, cancel marker, events channel,
+-- name index, queue index), the index of all records, the record retention (s), the payload limit
+-- (bytes, 0 for none: a larger message is dead-lettered by the worker, not started), and the names of tasks
+-- this script must not start (those with a rate limit: their start also reserves a slot, keyed by
+-- their arguments, so their process starts them). A message with an ETA is not started here either.
 -- One LMPOP takes up to ARGV[3] messages from the first non-empty list, so tier and priority order hold.
 -- Bells are not popped per message: they are cleared when every list is empty.
--- Returns {} when every list is empty; else {list, item, tag, item, tag, ...}. A tag of false marks an
--- item that is not a kombu message: it waits in the quarantine hash (field: sha1 of the item) until it is
--- dead-lettered.
-if #ARGV > 3 then
-  redis.call('HDEL', KEYS[1], unpack(ARGV, 4))
-  redis.call('ZREM', KEYS[2], unpack(ARGV, 4))
+-- Returns {} when every list is empty; else {list, item, tag, start, item, tag, start, ...}. A tag of
+-- false marks an item that is not a kombu message: it waits in the quarantine hash (field: sha1 of the
+-- item) until it is dead-lettered. A start of false: not started here; 'c' cancelled, 'd' already
+-- succeeded (a duplicate delivery; nothing written for either), or 'r' and the deliveries of this
+-- attempt so far (the record says started).
+local n, b, a = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if a > 0 then
+  redis.call('HDEL', KEYS[1], unpack(ARGV, 6, 5 + a))
+  redis.call('ZREM', KEYS[2], unpack(ARGV, 6, 5 + a))
 end
-local n = tonumber(ARGV[2])
 local pop = {n}
 for i = 1, n do pop[i + 1] = KEYS[3 + i] end
 pop[n + 2], pop[n + 3], pop[n + 4] = 'RIGHT', 'COUNT', tonumber(ARGV[3])
@@ -21,9 +31,45 @@ local taken = redis.call('LMPOP', unpack(pop))
 if not taken then
   -- Whatever bells are still rung were for messages already taken: silence them, so that the wait that
   -- follows blocks until the next publish.
-  redis.call('DEL', unpack(KEYS, 4 + n, #KEYS))
+  redis.call('DEL', unpack(KEYS, 4 + n, 3 + n + b))
   return {}
 end
+local s = 6 + a
+local worker = ARGV[s]
+local record_of, cancel_of, events_of, name_index, queue_index, all_index = unpack(ARGV, s + 1, s + 6)
+local ttl, limit = ARGV[s + 7], tonumber(ARGV[s + 8])
+local skipped = {}
+for i = s + 9, #ARGV do skipped[ARGV[i]] = true end
+local state_keys = {unpack(KEYS, 4 + n + b)}
+local now_ms = string.format('%.0f', tonumber(ARGV[1]) * 1000)
+
+local function start(headers, queue)
+  local id, name, retries = headers['id'], headers['task'], headers['retries']
+  if retries == nil or retries == cjson.null then retries = 0 end
+  local eta = headers['eta']
+  if (eta ~= nil and eta ~= cjson.null) or type(id) ~= 'string' or id == '' or type(name) ~= 'string' or name == '' or skipped[name]
+      or type(queue) ~= 'string' or queue == '' or type(retries) ~= 'number' or retries < 0
+      or retries % 1 ~= 0 then
+    return false
+  end
+  local record = record_of .. id
+  local seen = redis.call(
+    'HMGET', record, 'created_ms', 'state', 'version', 'cancel_requested_ms', 'delivery_attempt', 'deliveries')
+  if seen[2] == 'cancelled' or seen[4] or (not seen[1] and redis.call('EXISTS', cancel_of .. id) == 1) then
+    return 'c'
+  end
+  if seen[2] == 'succeeded' then return 'd' end
+  local attempt = string.format('%d', retries)
+  local deliveries = 1
+  if seen[5] == attempt then deliveries = (tonumber(seen[6]) or 0) + 1 end
+  local keys = {record, all_index, name_index .. name, queue_index .. queue, events_of .. id, unpack(state_keys)}
+  write_record(keys, {
+    -1, now_ms, ttl, 0, 'id', id, 'name', name, 'queue', queue, 'updated_ms', now_ms, 'started_ms', now_ms,
+    'attempts', retries + 1, 'retries', attempt, 'worker', worker, 'state', 'started',
+    'delivery_attempt', attempt, 'deliveries', deliveries}, seen)
+  return 'r' .. deliveries
+end
+
 local list = taken[1]
 local reply = {list}
 local entries, leases = {}, {}
@@ -32,6 +78,7 @@ for _, item in ipairs(taken[2]) do
   local properties = ok and type(message) == 'table' and message['properties']
   local info = type(properties) == 'table' and properties['delivery_info']
   local tag = type(properties) == 'table' and properties['delivery_tag']
+  local started = false
   if type(message) == 'table' and type(message['body']) == 'string' and type(info) == 'table'
       and (type(tag) == 'string' or type(tag) == 'number')
       and (message['headers'] == nil or type(message['headers']) == 'table') then
@@ -43,12 +90,16 @@ for _, item in ipairs(taken[2]) do
     entries[#entries + 1] = '[' .. item .. ',' .. cjson.encode(exchange) .. ',' .. cjson.encode(routing_key) .. ']'
     leases[#leases + 1] = ARGV[1]
     leases[#leases + 1] = tag
+    if worker ~= '' and message['headers'] and (limit == 0 or #item <= limit) then
+      started = start(message['headers'], routing_key)
+    end
   else
     redis.call('HSET', KEYS[3], redis.sha1hex(item), cjson.encode({list, item}))
     tag = false
   end
   reply[#reply + 1] = item
   reply[#reply + 1] = tag
+  reply[#reply + 1] = started
 end
 if #entries > 0 then
   redis.call('HSET', KEYS[1], unpack(entries))

@@ -1,0 +1,105 @@
+"""The fetch script starts the tasks it takes (``fetch.lua``): what ``run_start.lua`` does in a task's process,
+done in the worker's fetch so that the process makes no round trip before the task body."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from taskplane.core.protocol import TaskState
+from taskplane.redis.scripts import Scripts
+from taskplane.stores.record_model import INDEXED_STATES
+from tests.apps.core_app import slow, tp
+from tests.workers import StartWorker, wait_for
+
+WORKER = "fetcher@test"
+LIMIT = 10_000
+
+
+def message(task_id: str, name: str = "t.add", tag: str = "t", **headers: Any) -> str:
+    """A kombu message of a task as a publisher queues it."""
+    return json.dumps(
+        {
+            "body": "W1sxLCAyXSwge30sIHt9XQ==",
+            "headers": {"id": task_id, "task": name, "retries": 0, **headers},
+            "properties": {"delivery_tag": tag, "delivery_info": {"exchange": "", "routing_key": "normal"}},
+        }
+    )
+
+
+def fetch(*items: str, skipped: tuple[str, ...] = ()) -> list[Any]:
+    """Queue ``items`` in the normal queue and take them with one fetch that starts what it may, with the
+    arguments the worker's channel gives (taskplane.celery.fetch)."""
+    client, keys = tp.storage.client, tp.storage.keys
+    client.lpush(keys.queue("normal"), *items)
+    script_keys = [keys.unacked(), keys.unacked_index(), keys.quarantine(), keys.queue("normal"), keys.bell("normal")]
+    script_keys += [keys.index_state(state) for state in INDEXED_STATES]
+    start: list[Any] = [
+        WORKER,
+        keys.record(""),
+        keys.cancel(""),
+        keys.events(""),
+        keys.index_name(""),
+        keys.index_queue(""),
+    ]
+    start += [keys.index_all(), 3600, LIMIT, *skipped]
+    reply = Scripts(client).run("fetch", script_keys, [time.time(), 1, 16, 1, 0, *start])
+    return [reply[index + 2] for index in range(1, len(reply), 3)]
+
+
+def test_a_fetched_task_is_started_counted_and_moved_out_of_the_queued_index(redis_url: str) -> None:
+    handle = slow.enqueue(0, "fetched")  # recorded as queued; no worker runs
+    item = tp.storage.client.rpop(tp.storage.keys.queue("normal"))
+    assert item is not None
+    before = time.time()
+    assert fetch(item) == ["r1"]
+    record = handle.record()
+    assert record.state == TaskState.STARTED and record.fields["worker"] == WORKER
+    assert record.fields["deliveries"] == 1 and record.fields["attempts"] == 1
+    assert before - 1 <= record.fields["started_ms"] / 1000 <= time.time() + 1
+    assert handle.id not in tp.storage.client.zrange(tp.storage.keys.index_state(TaskState.QUEUED), 0, -1)
+    # The same attempt delivered again (its lease ran out): the second delivery
+    assert fetch(item) == ["r2"]
+    assert handle.record().fields["deliveries"] == 2
+
+
+def test_a_cancelled_or_finished_task_is_not_started(redis_url: str) -> None:
+    client, keys = tp.storage.client, tp.storage.keys
+    client.set(keys.cancel("gone"), 1)  # cancelled before any record was written
+    done = slow.enqueue(0, "done")
+    again = client.rpop(keys.queue("normal"))  # its message, taken again after it succeeded
+    tp.stores.records.write(done.id, "t.slow", "normal", TaskState.SUCCEEDED)
+    assert again is not None
+    assert fetch(message("gone"), again) == ["c", "d"]
+    assert client.exists(keys.record("gone")) == 0 and done.record().state == TaskState.SUCCEEDED
+
+
+def test_what_the_fetch_must_not_start_is_left_to_the_task_process(redis_url: str) -> None:
+    limited = message("limited", name="t.limited", tag="a")
+    timed = message("timed", tag="b", eta="2030-01-01T00:00:00+00:00")
+    large = json.dumps({**json.loads(message("large", tag="c")), "pad": "x" * LIMIT})
+    nameless = json.dumps({"body": "", "headers": {"id": "nameless"}, "properties": json.loads(limited)["properties"]})
+    assert fetch(limited, timed, large, nameless, skipped=("t.limited",)) == [None] * 4
+    for task_id in ("limited", "timed", "large", "nameless"):
+        assert tp.storage.client.exists(tp.storage.keys.record(task_id)) == 0, task_id
+
+
+def test_prefetched_tasks_returned_at_shutdown_do_not_count_as_deliveries(
+    start_worker: StartWorker, redis_url: str
+) -> None:
+    # Given a one-process worker that takes 4 messages at a time: a long task and three it holds back
+    long = slow.enqueue(2, "long")
+    held = [slow.enqueue(0, f"held-{i}") for i in range(3)]
+    worker = start_worker(env={"TASKPLANE_PREFETCH_MULTIPLIER": "4", "TASKPLANE_SHUTDOWN_TIMEOUT": "30"})
+    wait_for(lambda: all(h.record().fields.get("deliveries") == 1 for h in held), 20, "the fetch to start them")
+    # When it is stopped gracefully while the long task runs
+    worker.stop()
+    assert long.record().state == TaskState.SUCCEEDED
+    # Then those it had not begun went back to their queue with their delivery taken back (one may have
+    # begun as the long task ended: it finished then)...
+    returned = [h for h in held if h.record().state != TaskState.SUCCEEDED]
+    assert len(returned) >= 2 and [h.record().fields["deliveries"] for h in returned] == [0] * len(returned)
+    # ...and each ran once more, as its first delivery, on the next worker
+    start_worker()
+    assert [h.wait(timeout=20).fields["deliveries"] for h in held] == [1, 1, 1]
