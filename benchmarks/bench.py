@@ -90,7 +90,13 @@ def throughput(client: Any, env: dict[str, str], tasks: int, rounds: int) -> dic
                 rate = (tasks + WARM_UP) / drain(system, concurrency, client, env)
                 rates[name].setdefault(f"drain_{concurrency}", []).append(rate)
                 print(f"  round {round_index + 1} {name} -c {concurrency}: {rate:,.0f}/s", flush=True)
-            if system.batch:
+            if system.batch:  # taskplane: also at Celery's prefetch (4 per process), which gives up strict tiers
+                client.flushall()
+                enqueue(name, "single", tasks, env)
+                prefetching = {**env, "TASKPLANE_PREFETCH_MULTIPLIER": "4"}
+                rate = (tasks + WARM_UP) / drain(system, 2, client, prefetching)
+                rates[name].setdefault("drain_2_prefetch_4", []).append(rate)
+                print(f"  round {round_index + 1} {name} -c 2, prefetch 4: {rate:,.0f}/s", flush=True)
                 client.flushall()
                 rates[name].setdefault("batch_enqueue", []).append(tasks / enqueue(name, "batch", tasks, env))
     return rates

@@ -12,6 +12,7 @@ RATES = (
     ("drain_1", "drain, 1 worker process (tasks/s)"),
     ("drain_2", "drain, 2 worker processes (tasks/s)"),
     ("drain_4", "drain, 4 worker processes (tasks/s)"),
+    ("drain_2_prefetch_4", "drain, 2 worker processes, prefetch 4 per process as Celery's (tasks/s)"),
 )
 COUNTS = (
     ("enqueue_round_trips", "round trips per enqueue"),
@@ -50,6 +51,9 @@ def render(report: dict[str, Any]) -> str:
             values = [throughput.get(s, {}).get(key) for s in SYSTEMS]
             if key == "batch_enqueue":  # the others have no batch call: compared with their one-call enqueue
                 values[1:] = [throughput.get(s, {}).get("enqueue") for s in SYSTEMS[1:]]
+                shown = [values[0], None, None]
+            elif key == "drain_2_prefetch_4":  # taskplane only: compared with the others' drain at -c 2
+                values[1:] = [throughput.get(s, {}).get("drain_2") for s in SYSTEMS[1:]]
                 shown = [values[0], None, None]
             else:
                 shown = values
