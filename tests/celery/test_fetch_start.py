@@ -78,10 +78,11 @@ def test_a_cancelled_or_finished_task_is_not_started(redis_url: str) -> None:
 def test_what_the_fetch_must_not_start_is_left_to_the_task_process(redis_url: str) -> None:
     limited = message("limited", name="t.limited", tag="a")
     timed = message("timed", tag="b", eta="2030-01-01T00:00:00+00:00")
+    expiring = message("expiring", tag="e", expires="2030-01-01T00:00:00+00:00")
     large = json.dumps({**json.loads(message("large", tag="c")), "pad": "x" * LIMIT})
     nameless = json.dumps({"body": "", "headers": {"id": "nameless"}, "properties": json.loads(limited)["properties"]})
-    assert fetch(limited, timed, large, nameless, skipped=("t.limited",)) == [None] * 4
-    for task_id in ("limited", "timed", "large", "nameless"):
+    assert fetch(limited, timed, expiring, large, nameless, skipped=("t.limited",)) == [None] * 5
+    for task_id in ("limited", "timed", "expiring", "large", "nameless"):
         assert tp.storage.client.exists(tp.storage.keys.record(task_id)) == 0, task_id
 
 

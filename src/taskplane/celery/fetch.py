@@ -20,8 +20,9 @@ The fetch also starts the tasks it takes (``fetch.lua`` does what ``run_start.lu
 process: the cancelled and already-done checks, the delivery count, the record written as started) and
 hands its verdict to the task's process in the :attr:`Header.STARTED` header, so that a task's process
 makes no round trip before its body. Not started here (their process starts them, as before): tasks
-with a rate limit (their slot is keyed by their arguments), messages with an ETA, and every message
-when signing is on (nothing is written for a message before its signature is verified).
+with a rate limit (their slot is keyed by their arguments), messages with an ETA or an expiry (Celery's
+main process may hold or drop them), and every message when signing is on (nothing is written for a
+message before its signature is verified).
 
 Acknowledgements ride on the next fetch (no round trip of their own, and the worker's main process does
 not block on them) unless a wait is under way; then, and when the channel closes, they are sent at once.

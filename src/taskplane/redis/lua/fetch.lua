@@ -11,7 +11,8 @@
 -- name index, queue index), the index of all records, the record retention (s), the payload limit
 -- (bytes, 0 for none: a larger message is dead-lettered by the worker, not started), and the names of tasks
 -- this script must not start (those with a rate limit: their start also reserves a slot, keyed by
--- their arguments, so their process starts them). A message with an ETA is not started here either.
+-- their arguments, so their process starts them). A message with an ETA or an expiry is not started here
+-- either (Celery's main process may hold or drop it).
 -- One LMPOP takes up to ARGV[3] messages from the first non-empty list, so tier and priority order hold.
 -- Bells are not popped per message: they are cleared when every list is empty.
 -- Returns {} when every list is empty; else {list, item, tag, start, item, tag, start, ...}. A tag of
@@ -46,8 +47,8 @@ local now_ms = string.format('%.0f', tonumber(ARGV[1]) * 1000)
 local function start(headers, queue)
   local id, name, retries = headers['id'], headers['task'], headers['retries']
   if retries == nil or retries == cjson.null then retries = 0 end
-  local eta = headers['eta']
-  if (eta ~= nil and eta ~= cjson.null) or type(id) ~= 'string' or id == '' or type(name) ~= 'string' or name == '' or skipped[name]
+  local eta, expires = headers['eta'], headers['expires']
+  if (eta ~= nil and eta ~= cjson.null) or (expires ~= nil and expires ~= cjson.null) or type(id) ~= 'string' or id == '' or type(name) ~= 'string' or name == '' or skipped[name]
       or type(queue) ~= 'string' or queue == '' or type(retries) ~= 'number' or retries < 0
       or retries % 1 ~= 0 then
     return false
