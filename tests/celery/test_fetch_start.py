@@ -104,3 +104,23 @@ def test_prefetched_tasks_returned_at_shutdown_do_not_count_as_deliveries(
     # ...and each ran once more, as its first delivery, on the next worker
     start_worker()
     assert [h.wait(timeout=20).fields["deliveries"] for h in held] == [1, 1, 1]
+
+
+def test_a_message_held_for_the_next_process_goes_back_when_none_frees_in_time(
+    start_worker: StartWorker, redis_url: str
+) -> None:
+    # Given a one-process worker whose fetch takes one message ahead (held 10 ms at most, the default)
+    long = slow.enqueue(3, "long")
+    after = [slow.enqueue(0, f"after-{i}") for i in range(2)]
+    start_worker()
+    wait_for(lambda: long.record().state == TaskState.STARTED, 20, "the long task to start")
+    # When the process stays busy longer than that
+    time.sleep(0.5)
+    # Then the one it held is back at the head of its queue, its start undone: both wait as queued
+    assert tp.storage.client.llen(tp.storage.keys.queue("normal")) == 2
+    records = [h.record() for h in after]
+    assert [r.state for r in records] == [TaskState.QUEUED, TaskState.QUEUED]
+    assert [r.fields.get("deliveries") or 0 for r in records] == [0, 0]
+    # ...and both run after the long one, each as its first delivery, in their order
+    assert [h.wait(timeout=20).fields["deliveries"] for h in after] == [1, 1]
+    assert after[0].record().fields["started_ms"] <= after[1].record().fields["started_ms"]

@@ -58,7 +58,8 @@ def test_a_message_leaves_its_queue_only_inside_the_fetch_script(
     keys = tp.storage.keys
     named = [c for c in pops if queues & {keys.queue_of(arg.strip('"')) for arg in c["command"].split(" ")[1:]}]
     from_queues = [c for c in named if any(arg.strip('"').startswith(keys.prefix) for arg in c["command"].split(" "))]
-    assert len([c for c in from_queues if c["client_type"] == "lua"]) >= 20
+    # 20 messages, each taken by a fetch for the free process or held for the next one: at most 2 per pop
+    assert len([c for c in from_queues if c["client_type"] == "lua"]) >= 10
     assert [c for c in from_queues if c["client_type"] != "lua"] == []  # never a bare pop from a queue
 
 

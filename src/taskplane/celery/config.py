@@ -49,6 +49,7 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         TransportOption.DEAD_LETTER_CAP.value: settings.dead_letter_cap,
         TransportOption.RECORD_RETENTION.value: settings.record_retention,
         TransportOption.SIGNING_KEYS.value: parse_keys(settings.signing_key),
+        TransportOption.LOOKAHEAD_MS.value: settings.lookahead_ms,
     }
     queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in topology.names()]
     return {

@@ -24,6 +24,9 @@ with a rate limit (their slot is keyed by their arguments), messages with an ETA
 main process may hold or drop them), and every message when signing is on (nothing is written for a
 message before its signature is verified).
 
+The fetch also takes one message more than the free processes need, held for the next process that
+frees (:mod:`taskplane.celery.lookahead`).
+
 Acknowledgements ride on the next fetch (no round trip of their own, and the worker's main process does
 not block on them) unless a wait is under way; then, and when the channel closes, they are sent at once.
 An acknowledgement lost with its process leaves a delivery whose lease returns it: the task's record
@@ -40,6 +43,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
+from taskplane.celery.lookahead import Lookahead
 from taskplane.celery.validation import problem_with
 from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
@@ -53,7 +57,7 @@ WAIT = "wait"
 FETCH_MAX = 16
 
 
-class LosslessFetch:
+class LosslessFetch(Lookahead):
     """Mixin for :class:`taskplane.celery.transport.Channel` (needs kombu's Redis channel under it)."""
 
     _taskplane_next: str = FETCH
@@ -93,6 +97,13 @@ class LosslessFetch:
         lists = self._take_lists()
         if not lists:
             return
+        free = int(channel.qos.can_consume_max_estimate() or 0) if channel.qos.prefetch_count else FETCH_MAX
+        free -= self._hand_over_held(free)
+        # What the free processes take now, and one message more to hold for the next free process
+        # (its fetch then is not on the way of that task: see _hold)
+        most = max(0, min(free, FETCH_MAX)) + (1 if self._looks_ahead() else 0)
+        if not most:
+            return  # every process is busy and a message is held for the next one
         connection = channel.client.connection
         channel._in_poll = connection
         channel._brpop_sent_at = time.monotonic()
@@ -105,7 +116,6 @@ class LosslessFetch:
         start_keys, start_args = self._start_arguments()
         script_keys = [channel.unacked_key, channel.unacked_index_key, self._keys.quarantine(), *lists, *bells]
         script_keys += start_keys
-        most = max(1, min(int(channel.qos.can_consume_max_estimate() or 1), FETCH_MAX))
         acks, self._taskplane_acks = self._taskplane_acks, []
         self._taskplane_acks_sent = acks
         connection.send_command(
@@ -216,7 +226,11 @@ class LosslessFetch:
             channel._queue_cycle.rotate(queue)
             delivered = 0
             for index in range(1, len(parts), 3):
-                delivered += self._take(queue, parts[index], parts[index + 1], parts[index + 2])
+                item, tag, started = parts[index], parts[index + 1], parts[index + 2]
+                if tag and not channel.qos.can_consume():
+                    self._hold(parts[0], queue, item, tag, started)
+                    continue
+                delivered += self._take(queue, item, tag, started)
             if not delivered:
                 raise Empty()
             return True

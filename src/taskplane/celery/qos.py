@@ -65,6 +65,7 @@ class QoS(kombu_redis.QoS):
         try:
             channel: Any = self.channel
             channel.flush_acks()  # what finished must not be restored
+            channel.return_held()  # fetched ahead for a process that will not free now
             unstarted = self._unstarted()
             restored = super().restore_unacked_once(stderr)
         except Exception as exc:

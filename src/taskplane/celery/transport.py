@@ -54,6 +54,7 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._taskplane_fetched = set()
+        self._taskplane_held = []
         self._taskplane_acks = []
         self._taskplane_acks_sent = []
         super().__init__(*args, **kwargs)
@@ -151,6 +152,9 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         worker, limited = start
         return str(worker), list(limited), self._retention()
 
+    def _hold_for(self) -> float:
+        return float(self._options.get(TransportOption.LOOKAHEAD_MS, 0) or 0) / 1000
+
     def _retention(self) -> int:
         return int(self._options.get(TransportOption.RECORD_RETENTION, 7 * 24 * 3600))
 
@@ -218,3 +222,10 @@ class Transport(kombu_redis.Transport):
     """kombu's Redis transport with :class:`Channel`."""
 
     Channel = Channel
+    #: The worker's event loop, once registered (the channels' timers for held messages run on it).
+    taskplane_hub: Any = None
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """kombu's, keeping the event loop for :meth:`Channel._hold`."""
+        self.taskplane_hub = loop
+        super().register_with_event_loop(connection, loop)

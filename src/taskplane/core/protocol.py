@@ -87,6 +87,8 @@ class TransportOption(StrEnum):
     #: Set by the worker's consumer on its own connection: ``[worker name, [task names]]``, whose fetch
     #: starts the tasks it takes except those named (their process starts them).
     FETCH_START = "taskplane_fetch_start"
+    #: How long (ms) a message a worker fetched ahead may wait for a free process (0: none fetched ahead).
+    LOOKAHEAD_MS = "taskplane_lookahead_ms"
 
 
 class Metric(StrEnum):

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     dead_letter_cap: int = Field(default=100_000, ge=1)
     max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
     prefetch_multiplier: int = Field(default=1, ge=1)
+    # A worker's fetch takes one message more, held for its next free process, and returns it to the head of
+    # its queue if no process frees within this (ms): tiers stay strict but for this moment. 0: none.
+    lookahead_ms: float = Field(default=10.0, ge=0, le=1000)
     max_tasks_per_child: int = Field(default=10_000, ge=1)
     # A pool process using more than this (MiB, resident) is replaced after its task: bounds leaks in user
     # code without recycling every few seconds (a replacement costs Celery's pool about a second). 0: never.

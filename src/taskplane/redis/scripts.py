@@ -21,6 +21,7 @@ SCRIPT_NAMES = (
     "queue_adopt",
     "queue_purge",
     "fetch",
+    "unfetch",
     "record_write",
     "run_start",
     "publish",
@@ -33,7 +34,6 @@ SCRIPT_NAMES = (
     "schedule_claim",
     "schedule_resume",
 )
-
 
 #: Scripts that call functions of a library script: the library's text goes first.
 LIBRARIES: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,106 @@
+"""Lookahead for the lossless fetch (:mod:`taskplane.celery.fetch`): a worker's fetch takes one message more
+than its free processes take and holds it for the next process that frees, so that a short task does not
+wait for a fetch between the task before it and itself.
+
+A held message is in flight under its lease and started by the fetch, but not yet Celery's. It goes to
+the next process that frees if it was held no longer than ``lookahead_ms``; otherwise (no process freed in
+time: the tasks are long, and a fetch is no cost to them) it goes back to the head of its list with its
+start undone (``unfetch.lua``), from a timer on the worker's event loop or when a process frees, and no
+message is fetched ahead for a second. Tiers so stay strict but for messages published in the last
+``lookahead_ms``. A closing channel returns what it holds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+from kombu.utils.json import loads
+
+from taskplane.core.protocol import TaskState
+from taskplane.redis.keys import BELL_CAP, Keys
+from taskplane.redis.scripts import run_script
+
+#: A held message: (list, queue, item, tag, what the fetch did to start it, when it was held).
+Held = tuple[str, str, str, str, "str | None", float]
+#: How long no message is fetched ahead after a held one went stale (s).
+BACK_OFF = 1.0
+
+
+class Lookahead:
+    """Mixin for the fetch (needs kombu's Redis channel under it)."""
+
+    #: Messages fetched ahead for the next free process.
+    _taskplane_held: list[Held]
+    #: No message is fetched ahead before this time (monotonic): the last one held went stale.
+    _taskplane_ahead_after: float = 0.0
+
+    @property
+    def _keys(self) -> Keys:
+        raise NotImplementedError
+
+    def _take(self, queue: str, item: str, tag: str | None, started: str | None) -> bool:
+        raise NotImplementedError
+
+    def _hold_for(self) -> float:
+        """Seconds a message fetched ahead may wait for a free process (0: fetch none ahead)."""
+        raise NotImplementedError
+
+    def _hold(self, list_name: str, queue: str, item: str, tag: str, started: str | None) -> None:
+        """Keep a message fetched ahead for the next free process (see the module)."""
+        self._taskplane_held.append((list_name, queue, item, tag, started, time.monotonic()))
+        channel: Any = self
+        hub = getattr(channel.connection, "taskplane_hub", None)
+        if hub is not None:
+            hub.call_later(self._hold_for(), self.return_stale)
+
+    def _looks_ahead(self) -> bool:
+        """True if the next fetch takes one message more than the free processes take (none is held, and
+        none went stale in the last :data:`BACK_OFF` seconds: tasks that long gain nothing by it)."""
+        return bool(self._hold_for()) and not self._taskplane_held and time.monotonic() >= self._taskplane_ahead_after
+
+    def _hand_over_held(self, free: int) -> int:
+        """Hand the held messages still fresh to up to ``free`` free processes; return the stale ones.
+        Returns how many were handed over."""
+        handed = 0
+        while self._taskplane_held and handed < free:
+            entry = self._taskplane_held.pop(0)
+            if time.monotonic() - entry[5] > self._hold_for():
+                self._put_back(entry)
+                self._taskplane_ahead_after = time.monotonic() + BACK_OFF
+                continue
+            handed += self._take(entry[1], entry[2], entry[3], entry[4])
+        return handed
+
+    def return_stale(self) -> None:
+        """Put the held messages older than :meth:`_hold_for` back at the head of their lists."""
+        limit = time.monotonic() - self._hold_for()
+        stale = [entry for entry in self._taskplane_held if entry[5] < limit]
+        self._taskplane_held = [entry for entry in self._taskplane_held if entry[5] >= limit]
+        if stale:
+            self._taskplane_ahead_after = time.monotonic() + BACK_OFF
+        for entry in stale:
+            self._put_back(entry)
+
+    def return_held(self) -> None:
+        """Put every held message back at the head of its list (the channel closes)."""
+        held, self._taskplane_held = self._taskplane_held, []
+        for entry in held:
+            self._put_back(entry)
+
+    def _put_back(self, entry: Held) -> None:
+        """Return one held message to the head of its list, undoing its start (``unfetch.lua``); if Redis is
+        unreachable, its lease returns it."""
+        list_name, queue, item, tag, started, _ = entry
+        channel: Any = self
+        keys = [channel.unacked_key, channel.unacked_index_key, list_name, self._keys.bell(queue)]
+        task_id = ""
+        if started and started.startswith("r"):
+            task_id = str((loads(item).get("headers") or {}).get("id"))
+            keys += [self._keys.record(task_id), self._keys.index_state(TaskState.QUEUED)]
+        try:
+            with channel.conn_or_acquire() as client:
+                run_script(client, "unfetch", keys, [tag, item, BELL_CAP, task_id])
+        except Exception as exc:  # unreachable, or the channel closed under a timer: the lease returns it
+            kombu_redis.logger.warning("could not return held message %s (%s); its lease returns it", tag, exc)
