@@ -22,13 +22,14 @@ def test_a_critical_task_enqueued_behind_1000_normal_tasks_runs_next(
     critical = mark_critical.enqueue("CRITICAL")
     enqueued = time.time()  # the worker notes its marks with this process's clock
     critical.wait(timeout=20)
-    # Then it starts next: once the enqueue returned, at most the one task already fetched runs before it
-    # (counted from the moment the enqueue returned, not from a count taken before it: tasks that finish
-    # while the enqueue is on its way are not behind the critical one)
+    # Then it starts next: once the enqueue returned, at most the tasks already fetched run before it, the
+    # one running and the one held for the next free process (counted from the moment the enqueue
+    # returned, not from a count taken before it: tasks that finish while the enqueue is on its way are
+    # not behind the critical one)
     marks = events("mark")
     position = [e["tag"] for e in marks].index("CRITICAL")
     overtaking = [e["tag"] for e in marks[:position] if e["at"] > enqueued]
-    assert len(overtaking) <= 1, overtaking
+    assert len(overtaking) <= 2, overtaking
     assert client.llen(Keys().queue("normal")) > 500  # the backlog was still there
 
 
