@@ -53,14 +53,14 @@ def test_a_fetched_task_is_started_counted_and_moved_out_of_the_queued_index(red
     item = tp.storage.client.rpop(tp.storage.keys.queue("normal"))
     assert item is not None
     before = time.time()
-    assert fetch(item) == ["r1"]
+    assert fetch(item) == ["0:1"]
     record = handle.record()
     assert record.state == TaskState.STARTED and record.fields["worker"] == WORKER
     assert record.fields["deliveries"] == 1 and record.fields["attempts"] == 1
     assert before - 1 <= record.fields["started_ms"] / 1000 <= time.time() + 1
     assert handle.id not in tp.storage.client.zrange(tp.storage.keys.index_state(TaskState.QUEUED), 0, -1)
     # The same attempt delivered again (its lease ran out): the second delivery
-    assert fetch(item) == ["r2"]
+    assert fetch(item) == ["0:2"]
     assert handle.record().fields["deliveries"] == 2
 
 
@@ -71,7 +71,7 @@ def test_a_cancelled_or_finished_task_is_not_started(redis_url: str) -> None:
     again = client.rpop(keys.queue("normal"))  # its message, taken again after it succeeded
     tp.stores.records.write(done.id, "t.slow", "normal", TaskState.SUCCEEDED)
     assert again is not None
-    assert fetch(message("gone"), again) == ["c", "d"]
+    assert fetch(message("gone"), again) == ["1:0", "2:0"]  # cancelled, already succeeded
     assert client.exists(keys.record("gone")) == 0 and done.record().state == TaskState.SUCCEEDED
 
 

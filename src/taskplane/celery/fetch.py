@@ -47,7 +47,6 @@ from taskplane.celery.lookahead import Lookahead
 from taskplane.celery.validation import problem_with
 from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
-from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import script_source
 from taskplane.stores.record_model import INDEXED_STATES
 
@@ -68,10 +67,6 @@ class LosslessFetch(Lookahead):
     #: Finished deliveries to acknowledge with the next fetch, and those the fetch under way carries.
     _taskplane_acks: list[str]
     _taskplane_acks_sent: list[str]
-
-    @property
-    def _keys(self) -> Keys:
-        raise NotImplementedError
 
     def _take_lists(self) -> list[str]:
         """The lists to take from: the active queues in tier order, each by its priority steps (a message's

@@ -13,7 +13,7 @@ message is fetched ahead for a second. Tiers so stay strict but for messages pub
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import loads
@@ -21,9 +21,20 @@ from kombu.utils.json import loads
 from taskplane.core.protocol import TaskState
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import run_script
+from taskplane.stores.records import fetched_start
 
-#: A held message: (list, queue, item, tag, what the fetch did to start it, when it was held).
-Held = tuple[str, str, str, str, "str | None", float]
+
+class Held(NamedTuple):
+    """A message fetched ahead, held for the next free process."""
+
+    list_name: str
+    queue: str
+    item: str
+    tag: str
+    started: str | None  # what the fetch did to start it (Header.STARTED)
+    held_at: float  # time.monotonic()
+
+
 #: How long no message is fetched ahead after a held one went stale (s).
 BACK_OFF = 1.0
 
@@ -49,7 +60,7 @@ class Lookahead:
 
     def _hold(self, list_name: str, queue: str, item: str, tag: str, started: str | None) -> None:
         """Keep a message fetched ahead for the next free process (see the module)."""
-        self._taskplane_held.append((list_name, queue, item, tag, started, time.monotonic()))
+        self._taskplane_held.append(Held(list_name, queue, item, tag, started, time.monotonic()))
         channel: Any = self
         hub = getattr(channel.connection, "taskplane_hub", None)
         if hub is not None:
@@ -66,18 +77,18 @@ class Lookahead:
         handed = 0
         while self._taskplane_held and handed < free:
             entry = self._taskplane_held.pop(0)
-            if time.monotonic() - entry[5] > self._hold_for():
+            if time.monotonic() - entry.held_at > self._hold_for():
                 self._put_back(entry)
                 self._taskplane_ahead_after = time.monotonic() + BACK_OFF
                 continue
-            handed += self._take(entry[1], entry[2], entry[3], entry[4])
+            handed += self._take(entry.queue, entry.item, entry.tag, entry.started)
         return handed
 
     def return_stale(self) -> None:
         """Put the held messages older than :meth:`_hold_for` back at the head of their lists."""
         limit = time.monotonic() - self._hold_for()
-        stale = [entry for entry in self._taskplane_held if entry[5] < limit]
-        self._taskplane_held = [entry for entry in self._taskplane_held if entry[5] >= limit]
+        stale = [entry for entry in self._taskplane_held if entry.held_at < limit]
+        self._taskplane_held = [entry for entry in self._taskplane_held if entry.held_at >= limit]
         if stale:
             self._taskplane_ahead_after = time.monotonic() + BACK_OFF
         for entry in stale:
@@ -92,15 +103,15 @@ class Lookahead:
     def _put_back(self, entry: Held) -> None:
         """Return one held message to the head of its list, undoing its start (``unfetch.lua``); if Redis is
         unreachable, its lease returns it."""
-        list_name, queue, item, tag, started, _ = entry
         channel: Any = self
-        keys = [channel.unacked_key, channel.unacked_index_key, list_name, self._keys.bell(queue)]
+        keys = [channel.unacked_key, channel.unacked_index_key, entry.list_name, self._keys.bell(entry.queue)]
         task_id = ""
-        if started and started.startswith("r"):
-            task_id = str((loads(item).get("headers") or {}).get("id"))
+        started = fetched_start(entry.started)
+        if started is not None and started[0] == "run":
+            task_id = str((loads(entry.item).get("headers") or {}).get("id"))
             keys += [self._keys.record(task_id), self._keys.index_state(TaskState.QUEUED)]
         try:
             with channel.conn_or_acquire() as client:
-                run_script(client, "unfetch", keys, [tag, item, BELL_CAP, task_id])
+                run_script(client, "unfetch", keys, [entry.tag, entry.item, BELL_CAP, task_id])
         except Exception as exc:  # unreachable, or the channel closed under a timer: the lease returns it
-            kombu_redis.logger.warning("could not return held message %s (%s); its lease returns it", tag, exc)
+            kombu_redis.logger.warning("could not return held message %s (%s); its lease returns it", entry.tag, exc)

@@ -12,6 +12,7 @@ from kombu.transport import virtual
 
 from taskplane.core.protocol import Header
 from taskplane.redis.client import CONNECTION_ERRORS
+from taskplane.stores.records import fetched_start
 
 
 class QoS(kombu_redis.QoS):
@@ -104,6 +105,7 @@ class QoS(kombu_redis.QoS):
         ids = []
         for message in tuple(delivered.values()):
             headers = getattr(message, "headers", None) or {}
-            if str(headers.get(Header.STARTED.value, "")).startswith("r") and headers.get("id") not in running:
+            started = fetched_start(headers.get(Header.STARTED.value))
+            if started is not None and started[0] == "run" and headers.get("id") not in running:
                 ids.append(str(headers["id"]))
         return ids

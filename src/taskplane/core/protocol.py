@@ -57,9 +57,9 @@ class Header(StrEnum):
     UNIQUE = "x-taskplane-unique"
     #: HMAC over body and headers, when message signing is on (``TASKPLANE_SIGNING_KEY``).
     SIGNATURE = "x-taskplane-signature"
-    #: What the worker's fetch did to start the task (``r`` and the delivery count, ``c`` cancelled, ``d``
-    #: already succeeded); set (or removed) by the worker's channel on every message it hands over, never
-    #: taken from a publisher.
+    #: What the worker's fetch did to start the task (``<verdict code>:<deliveries>``, see
+    #: ``taskplane.stores.records.fetched_start``); set (or removed) by the worker's channel on every message
+    #: it hands over, never taken from a publisher.
     STARTED = "x-taskplane-started"
 
 

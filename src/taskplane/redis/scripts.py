@@ -38,9 +38,9 @@ SCRIPT_NAMES = (
 #: Scripts that call functions of a library script: the library's text goes first.
 LIBRARIES: dict[str, tuple[str, ...]] = {
     "record_write": ("record_lib",),
-    "run_start": ("record_lib", "gcra_lib"),
+    "run_start": ("record_lib", "start_lib", "gcra_lib"),
     "publish": ("record_lib",),
-    "fetch": ("record_lib",),
+    "fetch": ("record_lib", "start_lib"),
 }
 
 

@@ -24,18 +24,16 @@ __all__ = ["INDEXED_STATES", "RUNNING_STATES", "STATES", "RecordPage", "RecordSt
 
 #: What the start script decided, by the code it answers.
 START_VERDICTS = ("run", "cancelled", "done", "wait")
-#: What the fetch script decided, by the letter it answers (``r`` is followed by the delivery count).
-FETCH_VERDICTS = {"r": "run", "c": "cancelled", "d": "done"}
 
 
 def fetched_start(value: object) -> tuple[str, int] | None:
-    """What a worker's fetch did to start a task, from the message's ``Header.STARTED`` (see
-    ``fetch.lua``): the verdict as :meth:`RecordStore.start` gives it and the delivery count; None if the
-    fetch did not start it."""
-    if not isinstance(value, str) or not value or value[0] not in FETCH_VERDICTS:
+    """What a worker's fetch did to start a task, from the message's ``Header.STARTED`` (``fetch.lua``:
+    ``<verdict code>:<deliveries>``, the codes of ``run_start.lua``): the verdict as :meth:`RecordStore.start`
+    gives it and the delivery count; None if the fetch did not start it."""
+    code, _, count = str(value or "").partition(":")
+    if not (code.isdigit() and count.isdigit() and int(code) < len(START_VERDICTS)):
         return None
-    count = value[1:]
-    return FETCH_VERDICTS[value[0]], int(count) if count.isdigit() else 0
+    return START_VERDICTS[int(code)], int(count)
 
 
 class RecordStore:

@@ -17,9 +17,9 @@
 -- Bells are not popped per message: they are cleared when every list is empty.
 -- Returns {} when every list is empty; else {list, item, tag, start, item, tag, start, ...}. A tag of
 -- false marks an item that is not a kombu message: it waits in the quarantine hash (field: sha1 of the
--- item) until it is dead-lettered. A start of false: not started here; 'c' cancelled, 'd' already
--- succeeded (a duplicate delivery; nothing written for either), or 'r' and the deliveries of this
--- attempt so far (the record says started).
+-- item) until it is dead-lettered. A start of false: not started here; else '<verdict>:<deliveries>' with
+-- run_start.lua's verdict codes: '1:0' cancelled, '2:0' already succeeded (nothing written for either),
+-- '0:' and the deliveries of this attempt so far (the record says started).
 local n, b, a = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if a > 0 then
   redis.call('HDEL', KEYS[1], unpack(ARGV, 6, 5 + a))
@@ -44,31 +44,26 @@ for i = s + 9, #ARGV do skipped[ARGV[i]] = true end
 local state_keys = {unpack(KEYS, 4 + n + b)}
 local now_ms = string.format('%.0f', tonumber(ARGV[1]) * 1000)
 
-local function start(headers, queue)
+-- Starts the task of one message (start_lib.lua); returns the verdict as the worker hands it on, or false.
+local function start_message(headers, queue)
   local id, name, retries = headers['id'], headers['task'], headers['retries']
   if retries == nil or retries == cjson.null then retries = 0 end
   local eta, expires = headers['eta'], headers['expires']
-  if (eta ~= nil and eta ~= cjson.null) or (expires ~= nil and expires ~= cjson.null) or type(id) ~= 'string' or id == '' or type(name) ~= 'string' or name == '' or skipped[name]
+  if (eta ~= nil and eta ~= cjson.null) or (expires ~= nil and expires ~= cjson.null)
+      or type(id) ~= 'string' or id == '' or type(name) ~= 'string' or name == '' or skipped[name]
       or type(queue) ~= 'string' or queue == '' or type(retries) ~= 'number' or retries < 0
       or retries % 1 ~= 0 then
     return false
   end
   local record = record_of .. id
-  local seen = redis.call(
-    'HMGET', record, 'created_ms', 'state', 'version', 'cancel_requested_ms', 'delivery_attempt', 'deliveries')
-  if seen[2] == 'cancelled' or seen[4] or (not seen[1] and redis.call('EXISTS', cancel_of .. id) == 1) then
-    return 'c'
-  end
-  if seen[2] == 'succeeded' then return 'd' end
+  local seen, refusal = refused(record, cancel_of .. id)
+  if refusal > 0 then return refusal .. ':0' end
   local attempt = string.format('%d', retries)
-  local deliveries = 1
-  if seen[5] == attempt then deliveries = (tonumber(seen[6]) or 0) + 1 end
   local keys = {record, all_index, name_index .. name, queue_index .. queue, events_of .. id, unpack(state_keys)}
-  write_record(keys, {
+  local deliveries = start(keys, {
     -1, now_ms, ttl, 0, 'id', id, 'name', name, 'queue', queue, 'updated_ms', now_ms, 'started_ms', now_ms,
-    'attempts', retries + 1, 'retries', attempt, 'worker', worker, 'state', 'started',
-    'delivery_attempt', attempt, 'deliveries', deliveries}, seen)
-  return 'r' .. deliveries
+    'attempts', retries + 1, 'retries', attempt, 'worker', worker, 'state', 'started'}, seen, attempt)
+  return '0:' .. deliveries
 end
 
 local list = taken[1]
@@ -92,7 +87,7 @@ for _, item in ipairs(taken[2]) do
     leases[#leases + 1] = ARGV[1]
     leases[#leases + 1] = tag
     if worker ~= '' and message['headers'] and (limit == 0 or #item <= limit) then
-      started = start(message['headers'], routing_key)
+      started = start_message(message['headers'], routing_key)
     end
   else
     redis.call('HSET', KEYS[3], redis.sha1hex(item), cjson.encode({list, item}))

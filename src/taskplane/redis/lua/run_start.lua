@@ -1,6 +1,6 @@
 -- A delivery is about to run: in one step, stop if the task was cancelled, reserve its rate-limit slot
 -- when it has a limit (gcra_lib.lua), count the delivery of this attempt, and write the record as started
--- (record_lib.lua).
+-- (start_lib.lua, record_lib.lua).
 -- KEYS[1] cancel marker, then the limit's state when ARGV[2] is 1, then the record keys of record_lib.lua.
 -- ARGV[1] the attempt, ARGV[2] 1 to reserve a slot (then ARGV[3] emission interval s, ARGV[4] burst) or 0,
 -- then the record arguments of record_lib.lua.
@@ -11,21 +11,10 @@
 local limited = ARGV[2] == '1'
 local keys = {unpack(KEYS, limited and 3 or 2)}
 local argv = {unpack(ARGV, limited and 5 or 3)}
-local seen = redis.call(
-  'HMGET', keys[1], 'created_ms', 'state', 'version', 'cancel_requested_ms', 'delivery_attempt', 'deliveries')
-if seen[2] == 'cancelled' or seen[4] or (not seen[1] and redis.call('EXISTS', KEYS[1]) == 1) then
-  return {1, 0}
-end
-if seen[2] == 'succeeded' then return {2, 0} end
+local seen, refusal = refused(keys[1], KEYS[1])
+if refusal > 0 then return {refusal, 0} end
 if limited then
   local wait = reserve_slot(KEYS[2], ARGV[3], ARGV[4])
   if wait > 0 then return {3, wait} end
 end
-local deliveries = 1
-if seen[5] == ARGV[1] then deliveries = (tonumber(seen[6]) or 0) + 1 end
-argv[#argv + 1] = 'delivery_attempt'
-argv[#argv + 1] = ARGV[1]
-argv[#argv + 1] = 'deliveries'
-argv[#argv + 1] = deliveries
-write_record(keys, argv, seen)
-return {0, deliveries}
+return {0, start(keys, argv, seen, ARGV[1])}
