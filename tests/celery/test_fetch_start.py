@@ -43,7 +43,7 @@ def fetch(*items: str, skipped: tuple[str, ...] = ()) -> list[Any]:
         keys.index_name(""),
         keys.index_queue(""),
     ]
-    start += [keys.index_all(), 3600, LIMIT, *skipped]
+    start += [3600, LIMIT, *skipped]
     reply = Scripts(client).run("fetch", script_keys, [time.time(), 1, 16, 1, 0, *start])
     return [reply[index + 2] for index in range(1, len(reply), 3)]
 

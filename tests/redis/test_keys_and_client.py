@@ -11,7 +11,7 @@ def test_every_key_shares_the_prefix() -> None:
     keys = Keys("app1:")
     names = [
         keys.record("i"),
-        keys.index_all(),
+        keys.index_all_retired(),
         keys.index_state("queued"),
         keys.index_name("n"),
         keys.index_queue("q"),

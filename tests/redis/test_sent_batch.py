@@ -33,8 +33,8 @@ def test_scripts_run_at_once_on_a_server_without_them(redis_url: str) -> None:
     store = storage(redis_url)
     store.client.script_flush()
     batch = store.batch()
-    store_keys = [store.keys.record("t1"), "sent-test:all", "sent-test:name", "sent-test:queue", "sent-test:ev"]
-    batch.script("record_write", store_keys, [0, 1, 60, 0, "id", "t1", "name", "x", "queue", "q"])
+    store_keys = [store.keys.record("t1"), "sent-test:name", "sent-test:queue", "sent-test:ev"]
+    batch.script("record_write", store_keys, [0, 1, 60, 0, "t1", "name", "x", "queue", "q"])
     sent = batch.send()
     deadline = time.monotonic() + 5
     while not store.client.exists(store.keys.record("t1")) and time.monotonic() < deadline:

@@ -134,3 +134,49 @@ def test_running_tasks_per_queue_over_http(redis_url: str, start_worker: StartWo
         assert count.json() == {"count": 0}
         found = httpx.get(f"{base}/api/v1/tasks", params={"id_prefix": handle.id[:6]}, headers=headers).json()
         assert [task["id"] for task in found["tasks"]] == [handle.id]
+
+
+def test_the_unfiltered_list_merges_every_state_and_the_running_tasks(
+    redis_url: str, start_worker: StartWorker
+) -> None:
+    # Given tasks in six states, created in turn (no index holds them all)
+    from tests.apps.core_app import tp
+
+    made: list[str] = []
+
+    def made_now(task_id: str) -> str:
+        made.append(task_id)
+        time.sleep(0.002)  # creation times differ, except where a page boundary falls on equal ones
+        return task_id
+
+    running = made_now(tp.enqueue("t.slow", [5.0, "listed"]).id)
+    start_worker(queues="normal", concurrency=1)
+    wait_for(lambda: tp.handle(running).record().state == "started", 30, "the slow task to start")
+    for i in range(3):
+        made_now(tp.enqueue("t.add", [i, i], queue="high").id)
+    made_now(tp.enqueue("t.add", [9, 9], countdown=3600).id)  # scheduled
+    cancelled = made_now(tp.enqueue("t.add", [8, 8]).id)
+    tp.cancel(cancelled)
+    made_now(tp.enqueue("t.not_retryable", queue="high").id)  # dead: KeyError is never retried
+    for i in range(4):
+        made_now(tp.enqueue("t.add", [i, 1]).id)  # queued behind the slow task
+    worker = start_worker(queues="high", concurrency=1)
+    wait_for(lambda: len(tp.tasks(state="succeeded").records) == 3, 30, "the high tasks to succeed")
+    wait_for(lambda: tp.tasks(state="dead").records, 30, "the dead task")
+    worker.stop()
+    # When the list is read three at a time with no filter
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    while True:
+        page = tp.tasks(limit=3, cursor=cursor)
+        seen += [(record.id, record.state) for record in page.records]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    # Then every task comes once, newest first, in every state it is in, the running one among them
+    assert [task_id for task_id, _ in seen] == made[::-1]
+    assert dict(seen)[running] == "started"
+    assert {state for _, state in seen} == {"started", "succeeded", "scheduled", "cancelled", "dead", "queued"}
+    assert [r.id for r in tp.tasks(limit=100, since_ms=tp.handle(made[5]).record().fields["created_ms"]).records] == (
+        made[5:][::-1]
+    )

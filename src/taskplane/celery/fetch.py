@@ -146,7 +146,6 @@ class LosslessFetch(Lookahead):
                         keys.events(""),
                         keys.index_name(""),
                         keys.index_queue(""),
-                        keys.index_all(),
                         retention,
                         self._payload_limit(),
                         *skipped,

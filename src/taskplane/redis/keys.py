@@ -41,8 +41,9 @@ class Keys:
         """Hash holding one task record."""
         return f"{self.prefix}task:{task_id}"
 
-    def index_all(self) -> str:
-        """Sorted set of every recorded task id, scored by creation time."""
+    def index_all_retired(self) -> str:
+        """Sorted set of every recorded task id that earlier versions kept (a list of all records now
+        merges the state indexes); the record trim empties it as its entries age out."""
         return f"{self.prefix}tasks:all"
 
     def index_state(self, state: str) -> str:

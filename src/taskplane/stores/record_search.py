@@ -1,10 +1,11 @@
 """Finding task records: newest first, filtered, paged by cursor, without a full scan.
 
-Finished and waiting records are read from the smallest index their filters allow (all, by state, by
-name, by queue: sorted sets scored by creation time), a page at a time. One call reads at most
-:data:`SCAN_BUDGET` index entries: when the filters match few of them, it answers the matches found so
-far with a cursor to read on, so a search over a million records never blocks the server. Running
-records are the tasks of the in-flight deliveries (a few per worker process).
+Finished and waiting records are read from the smallest index their filters allow (by state, by name,
+by queue: sorted sets scored by creation time), a page at a time; without a filter, from the state
+indexes merged, with the running records. One call takes at most :data:`SCAN_BUDGET` index entries:
+when the filters match few of them, it answers the matches found so far with a cursor to read on, so a
+search over a million records never blocks the server. Running records are the tasks of the in-flight
+deliveries (a few per worker process).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from taskplane.core.errors import InvalidRequestError
 from taskplane.redis.storage import Storage
 from taskplane.stores.cursors import decode_cursor, encode_cursor
-from taskplane.stores.record_model import RUNNING_STATES, RecordPage, TaskRecord, normalise_state
+from taskplane.stores.record_model import INDEXED_STATES, RUNNING_STATES, RecordPage, TaskRecord, normalise_state
 
 #: Most index entries one call reads before answering (with a cursor to go on).
 SCAN_BUDGET = 5_000
@@ -48,48 +49,58 @@ def find(
     wanted = _Filter(state, name, queue, id_prefix or None)
     if state in RUNNING_STATES:
         return _find_running(storage, wanted, since_ms, until_ms, limit, after)
-    index = _index_for(storage, state, name, queue)
     top: float | str = "+inf" if until_ms is None else until_ms
     if after is not None and (top == "+inf" or after[0] < float(top)):
         top = after[0]
     bottom: float | str = "-inf" if since_ms is None else since_ms
-    return _scan(storage, index, top, bottom, after, wanted, limit)
+    index = _index_for(storage, state, name, queue)
+    if index is not None:
+        return _scan(storage, [index], [], top, bottom, after, wanted, limit)
+    # No index holds every record: merge those of the states, and the running records (in none of them).
+    running = [position for position, _ in _running(storage) if _within(position[0], bottom, top)]
+    indexes = [storage.keys.index_state(each) for each in INDEXED_STATES]
+    return _scan(storage, indexes, running, top, bottom, after, wanted, limit)
+
+
+def _within(score: int, bottom: float | str, top: float | str) -> bool:
+    return (bottom == "-inf" or score >= float(bottom)) and (top == "+inf" or score <= float(top))
 
 
 def _scan(
     storage: Storage,
-    index: str,
+    indexes: list[str],
+    extra: list[tuple[int, str]],
     top: float | str,
     bottom: float | str,
     after: tuple[int, str] | None,
     wanted: _Filter,
     limit: int,
 ) -> RecordPage:
-    """Read ``index`` from ``top`` down a page at a time until ``limit`` records match or the budget ends."""
+    """Read ``indexes`` (merged newest first, with the ``extra`` (score, id) entries) from ``top`` down a
+    page at a time until ``limit`` records match or the budget ends."""
     keys = storage.keys
     found: list[TaskRecord] = []
+    seen: set[str] = set()  # a record that changed state between two reads is in two indexes
     last: tuple[int, str] | None = None
-    skip = scanned = 0
-    page = max(limit, 100)
+    scanned = 0
     exhausted = False
+    merged = _Merged(storage, indexes, extra, top, bottom, max(limit, 100))
     while len(found) < limit and scanned < SCAN_BUDGET:
-        rows = storage.client.zrevrangebyscore(index, top, bottom, start=skip, num=page, withscores=True)
+        rows = merged.next_page()
         if not rows:
             exhausted = True
             break
-        skip += len(rows)
         scanned += len(rows)
-        rows = [(task_id, int(score)) for task_id, score in rows]
         if after is not None:
             # Equal scores come in descending id order: ids >= the cursor's were on earlier pages.
             rows = [(i, s) for i, s in rows if not (s == after[0] and i >= after[1])]
         end_of_page = (rows[-1][1], rows[-1][0]) if rows else last
-        if wanted.id_prefix:  # before reading the records: most ids will not match
-            rows = [(i, s) for i, s in rows if i.startswith(wanted.id_prefix)]
+        rows = [(i, s) for i, s in rows if i not in seen and (not wanted.id_prefix or i.startswith(wanted.id_prefix))]
         pipe = storage.client.pipeline(transaction=False)
         for task_id, _ in rows:
             pipe.hgetall(keys.record(task_id))
         for (task_id, score), data in zip(rows, pipe.execute(), strict=True):
+            seen.add(task_id)
             if not data:
                 continue
             record = TaskRecord.from_hash(task_id, data)
@@ -102,6 +113,51 @@ def _scan(
             last = end_of_page
     more = last is not None and not exhausted
     return RecordPage(found, encode_cursor(*last) if more and last else None)
+
+
+class _Merged:
+    """Sorted sets read newest first as one: each call gives the next (id, score) rows of all of them in
+    (score, id) descending order, as far as every set not yet read to its end has been read."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        indexes: list[str],
+        extra: list[tuple[int, str]],
+        top: float | str,
+        bottom: float | str,
+        page: int,
+    ) -> None:
+        self._storage, self._top, self._bottom, self._page = storage, top, bottom, page
+        self._skips = dict.fromkeys(indexes, 0)  # the entries of each set taken so far
+        self._extra = sorted(extra, reverse=True)
+
+    def next_page(self) -> list[tuple[str, int]]:
+        live = list(self._skips)
+        pipe = self._storage.client.pipeline(transaction=False)
+        for index in live:
+            pipe.zrevrangebyscore(
+                index, self._top, self._bottom, start=self._skips[index], num=self._page, withscores=True
+            )
+        rows: list[tuple[int, str, str]] = []  # (score, id, the set it came from; "" for an extra entry)
+        horizon: tuple[int, str] | None = None  # below it, a set not read to its end may hold more
+        for index, reply in zip(live, pipe.execute() if live else [], strict=True):
+            got = [(int(score), str(task_id), index) for task_id, score in reply]
+            rows += got
+            if len(got) < self._page:
+                del self._skips[index]  # read to its end: what it gave is all it has
+            elif horizon is None or got[-1][:2] > horizon:
+                horizon = got[-1][:2]
+        rows += [(score, task_id, "") for score, task_id in self._extra]
+        rows.sort(reverse=True)
+        if horizon is not None:
+            rows = [row for row in rows if row[:2] >= horizon]
+        for *_, index in rows:
+            if index in self._skips:
+                self._skips[index] += 1
+        taken = {task_id for _, task_id, index in rows if not index}
+        self._extra = [entry for entry in self._extra if entry[1] not in taken]
+        return [(task_id, score) for score, task_id, _ in rows]
 
 
 class _Filter:
@@ -127,7 +183,24 @@ def _find_running(
     limit: int,
     after: tuple[int, str] | None,
 ) -> RecordPage:
-    """Records in a running state: the tasks of the in-flight deliveries (a few per worker process)."""
+    """Records in a running state (see :func:`_running`)."""
+    found = [
+        (position, record)
+        for position, record in _running(storage)
+        if wanted.matches(record)
+        and (since_ms is None or position[0] >= since_ms)
+        and (until_ms is None or position[0] <= until_ms)
+        and (after is None or position < after)
+    ]
+    found.sort(key=lambda item: item[0], reverse=True)
+    page = found[:limit]
+    more = len(found) > limit
+    return RecordPage([record for _, record in page], encode_cursor(*page[-1][0]) if more else None)
+
+
+def _running(storage: Storage) -> list[tuple[tuple[int, str], TaskRecord]]:
+    """The records of the tasks of the in-flight deliveries (a few per worker process) that are in a
+    running state, each with its position (creation time, id)."""
     keys = storage.keys
     ids: set[str] = set()
     for entry in storage.client.hvals(keys.unacked()):
@@ -139,28 +212,17 @@ def _find_running(
     ordered = sorted(ids)
     for task_id in ordered:
         pipe.hgetall(keys.record(task_id))
-    found = []
+    running = []
     for task_id, data in zip(ordered, pipe.execute(), strict=True):
-        if not data:
-            continue
-        record = TaskRecord.from_hash(task_id, data)
-        position = (int(record.fields.get("created_ms", 0)), task_id)
-        if (
-            not wanted.matches(record)
-            or (since_ms is not None and position[0] < since_ms)
-            or (until_ms is not None and position[0] > until_ms)
-            or (after is not None and position >= after)
-        ):
-            continue
-        found.append((position, record))
-    found.sort(key=lambda item: item[0], reverse=True)
-    page = found[:limit]
-    more = len(found) > limit
-    return RecordPage([record for _, record in page], encode_cursor(*page[-1][0]) if more else None)
+        if data:
+            record = TaskRecord.from_hash(task_id, data)
+            if record.state in RUNNING_STATES:
+                running.append(((int(record.fields.get("created_ms", 0)), task_id), record))
+    return running
 
 
-def _index_for(storage: Storage, state: str | None, name: str | None, queue: str | None) -> str:
-    """The smallest index that holds every record the filters can match."""
+def _index_for(storage: Storage, state: str | None, name: str | None, queue: str | None) -> str | None:
+    """The smallest index that holds every record the filters can match; None if none does (no filter)."""
     keys = storage.keys
     if state is not None:
         return keys.index_state(state)
@@ -168,4 +230,4 @@ def _index_for(storage: Storage, state: str | None, name: str | None, queue: str
         return keys.index_name(name)
     if queue is not None:
         return keys.index_queue(queue)
-    return keys.index_all()
+    return None

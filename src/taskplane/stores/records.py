@@ -79,11 +79,11 @@ class RecordStore:
         first_id, first_fields = records[0]
         names = list(first_fields)
         keys, template = self.write_script(first_id, name, queue, state, **fields, **first_fields)
-        written = template[4::2]  # the field names; each value follows its name
-        positions = [6 + 2 * written.index(field) for field in ("id", *names)]
+        written = template[5::2]  # the field names; each value follows its name
+        positions = [5, *(7 + 2 * written.index(field) for field in names)]  # the id's, then each value's
         keys_of = self._storage.keys
         batch.records(
-            [key for index, key in enumerate(keys) if index not in (0, 4)],
+            [key for index, key in enumerate(keys) if index not in (0, 3)],
             template,
             positions,
             [
@@ -129,10 +129,9 @@ class RecordStore:
         position = self._index_position(state)
         refresh = 0 if state is None or state == TaskState.STARTED else 2 if state in TERMINAL_STATES else 1
         stamp = now_ms()
-        values: dict[str, Any] = {"id": task_id, "name": name, "queue": queue, "updated_ms": stamp, **fields}
+        values: dict[str, Any] = {"name": name, "queue": queue, "updated_ms": stamp, **fields}
         if state is not None:
             values["state"] = state
-        # "id" must come first: the script reads ARGV[6] as the id for the indexes.
         flat: list[Any] = []
         for key, value in values.items():
             if value is None:
@@ -140,20 +139,19 @@ class RecordStore:
             flat.extend((key, value))
         script_keys = [
             keys.record(task_id),
-            keys.index_all(),
             keys.index_name(name),
             keys.index_queue(queue),
             keys.events(task_id),
             *self._state_keys,
         ]
-        return script_keys, [position, stamp, self._retention, int(refresh), *flat]
+        return script_keys, [position, stamp, self._retention, int(refresh), task_id, *flat]
 
     @staticmethod
     def _index_position(state: str | None) -> int:
         """Where ``record_write.lua`` finds the new state's index: 0 no change, -1 a state without one."""
         if state is None:
             return 0
-        return -1 if state in RUNNING_STATES else 6 + INDEXED_STATES.index(state)
+        return -1 if state in RUNNING_STATES else 5 + INDEXED_STATES.index(state)
 
     def get(self, task_id: str) -> TaskRecord | None:
         """The record, or None if no such task was ever recorded (or it expired)."""
@@ -191,7 +189,7 @@ class RecordStore:
         """Drop index entries older than the retention (their records have expired). Returns how many."""
         keys = self._storage.keys
         cutoff = now_ms() - self._retention * 1000
-        indexes = [keys.index_all(), *(keys.index_state(s) for s in INDEXED_STATES)]
+        indexes = [keys.index_all_retired(), *(keys.index_state(s) for s in INDEXED_STATES)]
         indexes += [keys.index_name(n) for n in names] + [keys.index_queue(q) for q in queues]
         pipe = self._storage.client.pipeline(transaction=False)
         for index in indexes:

@@ -8,7 +8,7 @@
 -- ARGV[4] b, ARGV[5] a, ARGV[6..5+a] tags of finished deliveries to acknowledge first (their unacked entry
 -- and lease go); then ARGV[6+a] the worker's name, or '' to start nothing here. When starting, then: the
 -- key names taskplane.redis.keys gives for an empty id or name (record, cancel marker, events channel,
--- name index, queue index), the index of all records, the record retention (s), the payload limit
+-- name index, queue index), the record retention (s), the payload limit
 -- (bytes, 0 for none: a larger message is dead-lettered by the worker, not started), and the names of tasks
 -- this script must not start (those with a rate limit: their start also reserves a slot, keyed by
 -- their arguments, so their process starts them). A message with an ETA or an expiry is not started here
@@ -37,10 +37,10 @@ if not taken then
 end
 local s = 6 + a
 local worker = ARGV[s]
-local record_of, cancel_of, events_of, name_index, queue_index, all_index = unpack(ARGV, s + 1, s + 6)
-local ttl, limit = ARGV[s + 7], tonumber(ARGV[s + 8])
+local record_of, cancel_of, events_of, name_index, queue_index = unpack(ARGV, s + 1, s + 5)
+local ttl, limit = ARGV[s + 6], tonumber(ARGV[s + 7])
 local skipped = {}
-for i = s + 9, #ARGV do skipped[ARGV[i]] = true end
+for i = s + 8, #ARGV do skipped[ARGV[i]] = true end
 local state_keys = {unpack(KEYS, 4 + n + b)}
 local now_ms = string.format('%.0f', tonumber(ARGV[1]) * 1000)
 
@@ -59,9 +59,9 @@ local function start_message(headers, queue)
   local seen, refusal = refused(record, cancel_of .. id)
   if refusal > 0 then return refusal .. ':0' end
   local attempt = string.format('%d', retries)
-  local keys = {record, all_index, name_index .. name, queue_index .. queue, events_of .. id, unpack(state_keys)}
+  local keys = {record, name_index .. name, queue_index .. queue, events_of .. id, unpack(state_keys)}
   local deliveries = start(keys, {
-    -1, now_ms, ttl, 0, 'id', id, 'name', name, 'queue', queue, 'updated_ms', now_ms, 'started_ms', now_ms,
+    -1, now_ms, ttl, 0, id, 'name', name, 'queue', queue, 'updated_ms', now_ms, 'started_ms', now_ms,
     'attempts', retries + 1, 'retries', attempt, 'worker', worker, 'state', 'started'}, seen, attempt)
   return '0:' .. deliveries
 end

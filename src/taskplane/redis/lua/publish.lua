@@ -50,7 +50,7 @@ for _ = 1, count do
     key = key + nshared
     at2 = at2 + 2
     for _ = 1, records do
-      local keys = {KEYS[key], shared[1], shared[2], shared[3], KEYS[key + 1], unpack(shared, 4)}
+      local keys = {KEYS[key], shared[1], shared[2], KEYS[key + 1], unpack(shared, 3)}
       key = key + 2
       for j = 1, nvalues do template[positions[j]] = args[at2 + j - 1] end
       at2 = at2 + nvalues
