@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 from taskplane.redis.client import CONNECTION_ERRORS
@@ -30,10 +31,9 @@ class ChannelPool:
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
-    @contextmanager
-    def channel(self) -> Iterator[Any]:
-        """A channel of a free connection (or a new one) for the block; the connection is kept unless
-        the block failed to reach the broker."""
+    def channel(self) -> AbstractContextManager[Any]:
+        """A channel of a free connection (or a new one) for a ``with`` block; the connection is kept
+        unless the block failed to reach the broker. (A class, not a generator: it runs on every enqueue.)"""
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
                 self._free, self._pid = [], os.getpid()
@@ -47,17 +47,30 @@ class ChannelPool:
                     connection.collect()
                     raise
             connection.default_channel.exclusive = True  # only the holder of the connection uses it
-        try:
-            yield connection.default_channel
-        except CONNECTION_ERRORS:
-            connection.collect()
-            raise
-        except BaseException:
-            self._release(connection)
-            raise
-        self._release(connection)
+        return _Held(self, connection)
 
     def _release(self, connection: Any) -> None:
         with self._lock:
             if self._pid == os.getpid():
                 self._free.append(connection)
+
+
+class _Held(AbstractContextManager[Any]):
+    """One connection of a :class:`ChannelPool` held for a ``with`` block: its channel inside; back to the
+    pool after it, or dropped when the block failed to reach the broker."""
+
+    __slots__ = ("_connection", "_pool")
+
+    def __init__(self, pool: ChannelPool, connection: Any) -> None:
+        self._pool, self._connection = pool, connection
+
+    def __enter__(self) -> Any:
+        return self._connection.default_channel
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is not None and issubclass(kind, CONNECTION_ERRORS):
+            self._connection.collect()
+        else:
+            self._pool._release(self._connection)

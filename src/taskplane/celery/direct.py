@@ -79,8 +79,7 @@ def publish_direct(
     """
     task = options.get("task_type") or app.tasks.get(name)
     if task is not None:
-        defaults = {key: value for key, value in task._get_exec_options().items() if value is not None}
-        options = {**defaults, **{key: value for key, value in options.items() if value is not None}}
+        options = {**_defaults(task), **{key: value for key, value in options.items() if value is not None}}
     parent = app.current_worker_task
     template = template_for(app, name, queue, options, countdown, eta, parent)
     args, kwargs = args or (), kwargs or {}
@@ -92,6 +91,19 @@ def publish_direct(
         publish_signalled(app, name, queue, [message], lambda ms: _put(app, lambda channel: channel._put(queue, ms[0])))
     if parent is not None:
         parent.add_trail((options.get("result_cls") or app.AsyncResult)(task_id))
+
+
+def _defaults(task: Any) -> dict[str, Any]:
+    """The task's publish options that are set (Celery's ``_get_exec_options``, cached by Celery once per
+    task; filtered here once per task as well)."""
+    options = task._get_exec_options()
+    cached: tuple[Any, dict[str, Any]] | None = task.__dict__.get("_taskplane_defaults")
+    if cached is None or cached[0] is not options:
+        cached = task.__dict__["_taskplane_defaults"] = (
+            options,
+            {key: value for key, value in options.items() if value is not None},
+        )
+    return cached[1]
 
 
 def signals_listened() -> bool:
