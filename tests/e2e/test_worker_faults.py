@@ -110,3 +110,23 @@ def test_sigterm_to_the_whole_process_group_drains_like_one_to_the_main_process(
     assert record.state == "succeeded", record.fields
     assert record.fields["deliveries"] == 1 and len(events("start")) == 1
     assert worker.process.returncode == 0
+
+
+def test_a_recycled_pool_process_is_replaced_at_once(start_worker: StartWorker, redis_url: str) -> None:
+    # Given a worker with one process, recycled after every 2 tasks (max_tasks_per_child)
+    start_worker(concurrency=1, env={"TASKPLANE_MAX_TASKS_PER_CHILD": "2"})
+    # When it runs 12 tasks: 6 processes, 5 replacements
+    handles = [mark.enqueue(f"r{i}") for i in range(12)]
+    for handle in handles:
+        handle.wait(timeout=60)
+    marks = events("mark")
+    pids = list(dict.fromkeys(event["pid"] for event in marks))
+    assert len(pids) == 6, pids
+    # Then each replacement takes a fraction of a second: the exiting process does not wait out a SIGTERM
+    # decision (0.5 s), and its exit is not left to the pool's 5-second timer (celery/celery#9588)
+    gaps = [
+        min(e["at"] for e in marks if e["pid"] == new) - max(e["at"] for e in marks if e["pid"] == old)
+        for old, new in zip(pids, pids[1:], strict=False)
+    ]
+    assert sorted(gaps)[len(gaps) // 2] < 0.45, gaps
+    assert max(gaps) < 2.5, gaps

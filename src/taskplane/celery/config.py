@@ -16,6 +16,9 @@ from taskplane.core.topology import DEFAULT_QUEUE, Topology
 from taskplane.redis.client import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, with_tls_verification
 from taskplane.redis.keys import PRIORITY_STEPS
 
+#: Celery's prefork pool, replacing an exited child process at once (:mod:`taskplane.celery.worker.pool`).
+PREFORK_POOL = "taskplane.celery.worker.pool:TaskPool"
+
 
 def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dict[str, Any]:
     """Celery settings for one taskplane app."""
@@ -89,8 +92,10 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "task_reject_on_worker_lost": True,
         # One message at a time per process: tiers stay strict, nothing waits behind a long task.
         "worker_prefetch_multiplier": settings.prefetch_multiplier,
-        # Recycle processes to bound leaks in user code.
+        # Recycle processes to bound leaks in user code...
         "worker_max_tasks_per_child": settings.max_tasks_per_child,
+        # ...replacing a recycled process at once (Celery's prefork pool may take 5 s: see the module).
+        "worker_pool": PREFORK_POOL,
         "worker_max_memory_per_child": settings.max_memory_per_child * 1024 or None,  # Celery counts KiB
         "task_soft_time_limit": settings.soft_time_limit,
         "task_time_limit": settings.time_limit,

@@ -52,10 +52,15 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         drain.share()  # before the pool forks: its processes inherit the flags
 
         signals.worker_process_init.connect(lambda **_: log_format_module.configure(log_format), weak=False)
-        # A pool process reads the replies of its last task's final writes before it exits.
-        signals.worker_process_shutdown.connect(lambda **_: self._app.chain.settle(), weak=False)
+        # A pool process reads the replies of its last task's final writes before it exits, and from then on
+        # ends at once on SIGTERM (billiard's main process sends one to cut short a recycled process's exit).
+        signals.worker_process_shutdown.connect(lambda **_: self._process_exits(), weak=False)
         # billiard sets its own SIGTERM handler after worker_process_init: take over at the first task.
         signals.task_prerun.connect(lambda **_: drain.install_in_pool_process(), weak=False)
+
+    def _process_exits(self) -> None:
+        drain.exiting()
+        self._app.chain.settle()
 
     def _add_periodic(self, name: str, interval: float, action: Callable[[], object]) -> None:
         thread = Periodic(name, interval, action)

@@ -53,6 +53,14 @@ def install_in_pool_process() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def exiting() -> None:
+    """In a pool process that is exiting by itself (recycled, or told to by the pool): SIGTERM ends it at
+    once again. billiard's main process sends one to cut the exit short; waiting for a decision would hold
+    up the process's replacement (by :data:`DECISION_WAIT` each time)."""
+    if _flags is not None and os.getpid() != _main_pid:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     deadline = time.monotonic() + DECISION_WAIT
     while time.monotonic() < deadline:
