@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -126,7 +127,7 @@ def test_a_recycled_pool_process_is_replaced_at_once(start_worker: StartWorker, 
     # decision (0.5 s), and its exit is not left to the pool's 5-second timer (celery/celery#9588)
     gaps = [
         min(e["at"] for e in marks if e["pid"] == new) - max(e["at"] for e in marks if e["pid"] == old)
-        for old, new in zip(pids, pids[1:], strict=False)
+        for old, new in itertools.pairwise(pids)
     ]
     assert sorted(gaps)[len(gaps) // 2] < 0.45, gaps
     assert max(gaps) < 2.5, gaps

@@ -7,7 +7,8 @@
 -- [4] 1 to refresh the ttl, 2 to refresh it unless the record is young, 0 to keep it (creation always
 -- sets it), [5] the task id (the key names it: it is not a field), [6..] field, value pairs.
 -- current: {created_ms, state, version} as read by HMGET.
--- Costs one HSET, plus ZADD x3 and EXPIRE for a new record, ZREM + ZADD for a change of state, EXPIRE
+-- Costs one HSET, plus ZADD x2 (name, queue) and EXPIRE for a new record, ZREM + ZADD for a change of
+-- state (ZADD alone for a new record), EXPIRE
 -- when asked, and a PUBLISH of the change unless the record is new (nobody can wait on it yet).
 local function write_record(keys, argv, current)
   local created, old = current[1], current[2]
