@@ -97,10 +97,11 @@ def test_prefetched_tasks_returned_at_shutdown_do_not_count_as_deliveries(
     # When it is stopped gracefully while the long task runs
     worker.stop()
     assert long.record().state == TaskState.SUCCEEDED
-    # Then those it had not begun went back to their queue with their delivery taken back (one may have
-    # begun as the long task ended: it finished then)...
-    returned = [h for h in held if h.record().state != TaskState.SUCCEEDED]
-    assert len(returned) >= 2 and [h.record().fields["deliveries"] for h in returned] == [0] * len(returned)
+    # Then those it had not begun went back to their queue, queued again, with their delivery taken back
+    # (one may have begun as the long task ended: it finished then)...
+    returned = [h.record() for h in held if h.record().state != TaskState.SUCCEEDED]
+    assert len(returned) >= 2 and [r.state for r in returned] == [TaskState.QUEUED] * len(returned)
+    assert [r.fields["deliveries"] for r in returned] == [0] * len(returned)
     # ...and each ran once more, as its first delivery, on the next worker
     start_worker()
     assert [h.wait(timeout=20).fields["deliveries"] for h in held] == [1, 1, 1]
@@ -121,6 +122,8 @@ def test_a_message_held_for_the_next_process_goes_back_when_none_frees_in_time(
     records = [h.record() for h in after]
     assert [r.state for r in records] == [TaskState.QUEUED, TaskState.QUEUED]
     assert [r.fields.get("deliveries") or 0 for r in records] == [0, 0]
+    # (the one held went through the record write: queued, started, queued again, each a new version)
+    assert sorted(r.fields["version"] for r in records) == [1, 3]
     # ...and both run after the long one, each as its first delivery, in their order
     assert [h.wait(timeout=20).fields["deliveries"] for h in after] == [1, 1]
     assert after[0].record().fields["started_ms"] <= after[1].record().fields["started_ms"]

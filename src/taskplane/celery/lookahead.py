@@ -21,7 +21,7 @@ from kombu.utils.json import loads
 from taskplane.core.protocol import TaskState
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import run_script
-from taskplane.stores.records import fetched_start
+from taskplane.stores.records import RecordStore, fetched_start
 
 
 class Held(NamedTuple):
@@ -58,6 +58,10 @@ class Lookahead:
         """Seconds a message fetched ahead may wait for a free process (0: fetch none ahead)."""
         raise NotImplementedError
 
+    def _records(self) -> RecordStore:
+        """The task records of this channel's server."""
+        raise NotImplementedError
+
     def _hold(self, list_name: str, queue: str, item: str, tag: str, started: str | None) -> None:
         """Keep a message fetched ahead for the next free process (see the module)."""
         self._taskplane_held.append(Held(list_name, queue, item, tag, started, time.monotonic()))
@@ -72,15 +76,13 @@ class Lookahead:
         return bool(self._hold_for()) and not self._taskplane_held and time.monotonic() >= self._taskplane_ahead_after
 
     def _hand_over_held(self, free: int) -> int:
-        """Hand the held messages still fresh to up to ``free`` free processes; return the stale ones.
-        Returns how many were handed over."""
+        """Put the stale held messages back (:meth:`return_stale`), then hand the others to up to ``free``
+        free processes. Returns how many were handed over."""
+        if self._taskplane_held:
+            self.return_stale()
         handed = 0
         while self._taskplane_held and handed < free:
             entry = self._taskplane_held.pop(0)
-            if time.monotonic() - entry.held_at > self._hold_for():
-                self._put_back(entry)
-                self._taskplane_ahead_after = time.monotonic() + BACK_OFF
-                continue
             handed += self._take(entry.queue, entry.item, entry.tag, entry.started)
         return handed
 
@@ -105,13 +107,16 @@ class Lookahead:
         unreachable, its lease returns it."""
         channel: Any = self
         keys = [channel.unacked_key, channel.unacked_index_key, entry.list_name, self._keys.bell(entry.queue)]
-        task_id = ""
+        args: list[Any] = [entry.tag, entry.item, BELL_CAP]
         started = fetched_start(entry.started)
         if started is not None and started[0] == "run":
-            task_id = str((loads(entry.item).get("headers") or {}).get("id"))
-            keys += [self._keys.record(task_id), self._keys.index_state(TaskState.QUEUED)]
+            headers = loads(entry.item).get("headers") or {}
+            record_keys, record_args = self._records().write_script(
+                str(headers.get("id")), str(headers.get("task")), entry.queue, TaskState.QUEUED
+            )
+            keys, args = keys + record_keys, args + record_args
         try:
             with channel.conn_or_acquire() as client:
-                run_script(client, "unfetch", keys, [entry.tag, entry.item, BELL_CAP, task_id])
+                run_script(client, "unfetch", keys, args)
         except Exception as exc:  # unreachable, or the channel closed under a timer: the lease returns it
             kombu_redis.logger.warning("could not return held message %s (%s); its lease returns it", entry.tag, exc)

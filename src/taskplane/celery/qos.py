@@ -82,16 +82,14 @@ class QoS(kombu_redis.QoS):
             return None
         if unstarted:
             try:
-                channel.returned_unstarted(unstarted)
+                channel._records().unstart(unstarted)
             except Exception as exc:
-                kombu_redis.logger.warning(
-                    "could not take back the delivery counts of %d returned messages: %s", len(unstarted), exc
-                )
+                kombu_redis.logger.warning("could not undo the start of %d returned messages: %s", len(unstarted), exc)
         return restored
 
-    def _unstarted(self) -> list[str]:
-        """The ids of the tasks this channel's fetch started (and counted) whose delivery no process of
-        this worker has taken up."""
+    def _unstarted(self) -> list[tuple[str, str, str]]:
+        """The tasks (id, name, queue) this channel's fetch started (and counted) whose delivery no process
+        of this worker has taken up."""
         delivered: Any = self._delivered
         channel: Any = self.channel
         if (
@@ -102,10 +100,11 @@ class QoS(kombu_redis.QoS):
         ):
             return []  # kombu restores nothing: the leases return them, as if the worker had died
         running = {request.id for request in tuple(state.active_requests)}
-        ids = []
+        tasks = []
         for message in tuple(delivered.values()):
             headers = getattr(message, "headers", None) or {}
             started = fetched_start(headers.get(Header.STARTED.value))
             if started is not None and started[0] == "run" and headers.get("id") not in running:
-                ids.append(str(headers["id"]))
-        return ids
+                queue = (getattr(message, "delivery_info", None) or {}).get("routing_key")
+                tasks.append((str(headers["id"]), str(headers.get("task")), str(queue)))
+        return tasks

@@ -37,7 +37,7 @@ from taskplane.redis.scripts import (
     script_source,
 )
 from taskplane.redis.storage import Storage
-from taskplane.stores.deliveries import DeliveryCounter
+from taskplane.stores.records import RecordStore
 
 #: Bytes a queued message may carry around its body (headers, properties) beyond the payload limit.
 ENVELOPE_ALLOWANCE = 64 * 1024
@@ -211,11 +211,11 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
             storage = self.__dict__["_taskplane_storage"] = Storage(redis.Redis(connection_pool=decoding), self._keys)
         return storage
 
-    def returned_unstarted(self, task_ids: list[str]) -> None:
-        """Take back the delivery counts the fetch wrote for deliveries returned to their queue before a
-        process started them (a closing channel's prefetched messages): only a delivery whose process
-        died counts toward the poison cap."""
-        DeliveryCounter(self._storage()).returned(task_ids)
+    def _records(self) -> RecordStore:
+        records: RecordStore | None = self.__dict__.get("_taskplane_records")
+        if records is None:
+            records = self.__dict__["_taskplane_records"] = RecordStore(self._storage(), self._retention())
+        return records
 
 
 class Transport(kombu_redis.Transport):

@@ -22,6 +22,7 @@ SCRIPT_NAMES = (
     "queue_purge",
     "fetch",
     "unfetch",
+    "unstart",
     "record_write",
     "run_start",
     "publish",
@@ -41,6 +42,8 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "run_start": ("record_lib", "start_lib", "gcra_lib"),
     "publish": ("record_lib",),
     "fetch": ("record_lib", "start_lib"),
+    "unfetch": ("record_lib", "start_lib"),
+    "unstart": ("record_lib", "start_lib"),
 }
 
 
@@ -98,10 +101,6 @@ class Scripts:
     def run(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
         """Run script ``name`` (optionally on a pipeline or another client)."""
         return self._scripts[name](keys=keys, args=args, client=client)
-
-    def sha(self, name: str) -> str:
-        """The SHA1 of script ``name``."""
-        return str(self._scripts[name].sha)
 
 
 class Batch:

@@ -121,6 +121,17 @@ class RecordStore:
 
         batch.script("run_start", keys, args, on_reply=replied)
 
+    def unstart(self, tasks: list[tuple[str, str, str]]) -> None:
+        """Undo the fetch's start of tasks (id, name, queue) whose messages went back to their queue before
+        any process took them up (``unstart.lua``): a record still saying started says queued again, and
+        that delivery is not counted (only a delivery whose process died counts toward the poison cap)."""
+        if not tasks:
+            return
+        batch = self._storage.batch()
+        for task_id, name, queue in tasks:
+            batch.script("unstart", *self.write_script(task_id, name, queue, TaskState.QUEUED))
+        batch.execute()
+
     def write_script(
         self, task_id: str, name: str, queue: str, state: str | None = None, **fields: Any
     ) -> tuple[list[str], list[Any]]:

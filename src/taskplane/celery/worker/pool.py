@@ -5,8 +5,7 @@ Celery's pool learns that a child exited when the child's sentinel pipe becomes 
 replaces every child that the kernel has reaped (``waitpid(WNOHANG)``). But the pipe closes as the child
 closes its files on the way out, a moment before the kernel makes it reapable: when the parent looks in
 that moment, it finds nothing to replace, stops watching the pipe, and the child is replaced by the pool's
-5-second timer instead (celery/celery#9588). Meanwhile a worker with one process runs nothing: measured
-here, a recycled child cost 4 to 5 seconds in about half of the recycles, 0.6 seconds otherwise. This pool
+5-second timer instead (celery/celery#9588); meanwhile a worker with one process runs nothing. This pool
 looks again every few milliseconds until the child is replaced; it never blocks its event loop.
 """
 

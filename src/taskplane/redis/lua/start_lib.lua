@@ -25,3 +25,16 @@ local function start(keys, argv, seen, attempt)
   write_record(keys, argv, seen)
   return deliveries
 end
+
+-- unstart(keys, argv): undo the start of a delivery no process took up (a message fetched ahead or
+-- prefetched, then returned to its queue): if the record still says started, it says queued again, written
+-- by write_record (keys and argv of record_lib.lua for the state queued: indexed, version bumped, change
+-- published), and the delivery is not counted. Returns 1 if undone, 0 if the record had moved on.
+local function unstart(keys, argv)
+  local seen = redis.call('HMGET', keys[1], 'created_ms', 'state', 'version', 'deliveries')
+  if seen[2] ~= 'started' then return 0 end
+  argv[#argv + 1] = 'deliveries'
+  argv[#argv + 1] = math.max((tonumber(seen[4]) or 1) - 1, 0)
+  write_record(keys, argv, seen)
+  return 1
+end
