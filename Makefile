@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install tools demo test bench chaos lint clean
+.PHONY: install tools demo test test-matrix bench chaos lint clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ tools:
 # Two test processes, each with its own embedded server (tests/conftest.py): about half the time.
 test: install tools
 	$(BIN)/python -m pytest -n 2
+
+# The core, celery and compatibility tests on the lowest declared versions of every runtime dependency and Python,
+# and on the newest with the newest Python here (.ci/matrix.py; virtual environments under .matrix/).
+test-matrix:
+	$(PYTHON) .ci/matrix.py
 
 # taskplane side by side with plain Celery and Dramatiq (docs/performance.md); BENCH_ARGS=--quick for a short run.
 bench: install tools

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "taskplane"
 #: Rank of each top-level part of the package: a module may import only from a lower rank or its own part.
 RANKS: dict[str, int] = {
     "core": 0,
+    "compat": 0,
     "redis": 1,
     "stack": 1,
     "stores": 2,

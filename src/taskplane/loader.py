@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from typing import TYPE_CHECKING, Any
 
-from taskplane.core.errors import ConfigurationError
+from taskplane.compat import pending_config
+from taskplane.core.errors import ConfigurationError, TaskplaneError
 
 if TYPE_CHECKING:
     from taskplane.app import Taskplane
@@ -30,6 +32,8 @@ def load_app(spec: str) -> Taskplane:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(f"cannot import app module {module_name!r}: {exc}") from None
+    except TaskplaneError as exc:  # a declaration refused: say where, in one line
+        raise type(exc)(f"{_where(exc)}{exc}") from None
     if attr:
         value = getattr(module, attr, None)
         if not isinstance(value, Taskplane):
@@ -47,10 +51,22 @@ def _with_task_modules(app: Taskplane) -> Taskplane:
     celery: Any = app.celery  # Celery's pending configuration is not in its type stubs
     # Settings given before the app is configured wait in Celery's pending configuration: reading conf would
     # configure the app now (and start the embedded server when no Redis URL is set).
-    conf: Any = celery.conf if celery.configured else celery._preconf
+    conf: Any = pending_config(celery)
     for name in (*(conf.get("imports") or ()), *(conf.get("include") or ())):
         try:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigurationError(f"cannot import task module {name!r} (Celery include/imports): {exc}") from None
     return app
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line: `` of the last frame outside taskplane that ``exc`` passed through (the user's line that
+    declared what was refused), or ''."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    found = ""
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(package + os.sep) and not filename.startswith("<"):
+            found = f"{os.path.relpath(filename)}:{line}: "
+    return found

@@ -1,5 +1,5 @@
 """The key prefix covers the queue lists: two apps with different prefixes on one Redis never see each other's
-messages, a plain Celery client reaches a taskplane queue with the one setting docs/migration.md gives, and
+messages, a plain Celery client reaches a taskplane queue with the settings docs/migration.md gives, and
 messages queued under the old unprefixed list names are adopted."""
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ def test_two_apps_on_one_redis_do_not_meet(redis_url: str, start_worker: StartWo
     assert Keys("one:").queue("normal") != Keys("two:").queue("normal")
 
 
-def test_a_plain_celery_client_reaches_a_taskplane_queue_with_global_keyprefix(
+def test_a_plain_celery_client_reaches_a_taskplane_queue_and_its_result_with_global_keyprefix(
     redis_url: str, worker_in_process: InProcessWorker
 ) -> None:
     from tests.apps.core_app import tp
 
     worker_in_process(tp)
     plain = Celery("plain", broker=redis_url, backend=redis_url, set_as_current=False)
-    plain.conf.broker_transport_options = {"global_keyprefix": "taskplane:"}  # the one setting
+    plain.conf.broker_transport_options = {"global_keyprefix": "taskplane:"}  # the two settings
+    plain.conf.result_backend_transport_options = {"global_keyprefix": "taskplane:"}
     result = plain.send_task("t.add", (2, 3), queue="normal")
     assert result.get(timeout=30) == 5
     assert tp.handle(result.id).record().state == "succeeded"

@@ -11,6 +11,7 @@ from celery.backends.redis import RedisBackend
 from celery.exceptions import TaskRevokedError
 from kombu.utils.encoding import bytes_to_str
 
+from taskplane.compat import result_meta
 from taskplane.redis.client import CONNECTION_ERRORS
 
 log = logging.getLogger("taskplane.worker")
@@ -36,7 +37,7 @@ class ResultBackend(RedisBackend):
         before each write is skipped: the start script already refuses to run a task that succeeded."""
         backend: Any = self  # Celery's private helpers are not in its type stubs
         result = self.encode_result(result, state)  # an exception becomes Celery's {exc_type, exc_message, ...}
-        meta = backend._get_result_meta(result=result, state=state, traceback=None, request=request)
+        meta = result_meta(backend, result, state, request)
         meta["task_id"] = bytes_to_str(task_id)
         key = self.get_key_for_task(task_id)
         value = self.encode(meta)

@@ -15,6 +15,7 @@ from typing import Any
 from taskplane.celery.direct import held_channel, publish_signalled, signals_listened
 from taskplane.celery.message import template_for
 from taskplane.celery.publishing import PendingWrites
+from taskplane.compat import exec_options
 from taskplane.core.clock import due_ms
 from taskplane.core.ids import new_task_id
 from taskplane.middleware.base import Publish
@@ -43,7 +44,7 @@ def publish_many(
         PayloadTooLargeError: a message is over the payload limit (none of its script call was sent).
         redis.ConnectionError: Redis is unreachable (the script calls before were applied).
     """
-    options = {key: value for key, value in task._get_exec_options().items() if value is not None}
+    options = {key: value for key, value in exec_options(task).items() if value is not None}
     options["queue"] = queue
     template = template_for(app, task.name, queue, options, countdown, eta)
     eta_ms = due_ms(countdown, eta)

@@ -30,9 +30,6 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         "queue_order_strategy": "priority",
         # priority=0..9 orders messages within a queue (0 first, as on Celery's Redis transport).
         "priority_steps": list(PRIORITY_STEPS),
-        # Remote control (celery inspect, pidbox) and other broadcasts under the prefix too: two apps on one
-        # Redis do not answer each other's inspect (Channel._deliver_fanout_message reads it back).
-        "fanout_prefix": f"/{{db}}.{prefix}",
         # The prefix under kombu's name for it, for tools that read the lists (Flower); taskplane's channel
         # names its keys itself and keeps kombu's key-rewriting client out (Channel._get_client).
         "global_keyprefix": prefix,
@@ -64,6 +61,8 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         # Celery's Redis backend minus the per-publish SUBSCRIBE (see taskplane.celery.backend).
         "result_backend": f"taskplane.celery.backend:ResultBackend+{redis_url}",
         "result_backend_transport_options": {
+            # Celery's result keys (celery-task-meta-<id>...) under the app's prefix too
+            "global_keyprefix": prefix,
             "socket_timeout": SOCKET_TIMEOUT,
             "socket_connect_timeout": CONNECT_TIMEOUT,
             "socket_keepalive": True,
@@ -108,6 +107,10 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         # Celery task events (three PUBLISHes per task) only while a monitor listens: Flower turns them
         # on with the ``enable_events`` control command. taskplane's metrics do not depend on them.
         "worker_send_task_events": False,
+        # Remote control (celery inspect, pidbox) and task events on exchanges named under the prefix: two
+        # apps on one Redis do not answer each other's inspect, and their binding tables are under the prefix.
+        "control_exchange": f"{prefix}celery",
+        "event_exchange": f"{prefix}celeryev",
         # Remote-control replies expire instead of piling up in Redis.
         "control_queue_ttl": 300,
         "control_queue_expires": 60,

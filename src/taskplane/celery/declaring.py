@@ -10,6 +10,8 @@ from typing import Any
 
 from celery import Celery
 
+from taskplane.compat import declared_tasks
+
 #: Celery's decorator options that say how Celery binds a task to apps; taskplane tasks belong to one app.
 BINDING_OPTIONS = ("shared", "lazy", "filter")
 
@@ -52,7 +54,7 @@ class CeleryWayDeclarations(Celery):
         name = name or self.gen_task_name(fun.__name__, fun.__module__)
         if self.declare is None or fun in self._taskplane_functions or name.startswith("celery."):
             return super()._task_from_fun(fun, name=name, **options)
-        known: Any = self.__dict__["_tasks"]  # Celery's registry, read without finalizing the app
+        known: Any = declared_tasks(self)
         if name in known:
             return known[name]
         options = {key: value for key, value in options.items() if key not in BINDING_OPTIONS}

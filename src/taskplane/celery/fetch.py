@@ -45,6 +45,7 @@ from redis.exceptions import NoScriptError
 
 from taskplane.celery.lookahead import Lookahead
 from taskplane.celery.validation import problem_with
+from taskplane.compat import deliver, poll_done, poll_in_flight, poll_sent, poll_timeout, queue_cycle
 from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
 from taskplane.redis.scripts import script_source
@@ -72,7 +73,7 @@ class LosslessFetch(Lookahead):
         """The lists to take from: the active queues in tier order, each by its priority steps (a message's
         priority orders it within its queue, never ahead of a higher tier's)."""
         channel: Any = self
-        queues = tuple(channel._queue_cycle.consume(len(channel.active_queues)))
+        queues = tuple(queue_cycle(channel).consume(len(channel.active_queues)))
         cached = self.__dict__.get("_taskplane_lists")
         if cached is None or cached[0] != queues:
             lists = [channel._q_for_pri(queue, pri) for queue in queues for pri in channel.priority_steps]
@@ -100,12 +101,11 @@ class LosslessFetch(Lookahead):
         if not most:
             return  # every process is busy and a message is held for the next one
         connection = channel.client.connection
-        channel._in_poll = connection
-        channel._brpop_sent_at = time.monotonic()
+        poll_sent(channel, connection)
         self._taskplane_sent = self._taskplane_next
         if self._taskplane_sent == WAIT:
             self.flush_acks()  # a wait may block for a while: acknowledgements do not wait with it
-            connection.send_command("BRPOP", *self._bells(), channel.brpop_timeout if timeout is None else timeout or 1)
+            connection.send_command("BRPOP", *self._bells(), poll_timeout(channel) if timeout is None else timeout or 1)
             return
         bells = self._bells()
         start_keys, start_args = self._start_arguments()
@@ -163,7 +163,7 @@ class LosslessFetch(Lookahead):
         """
         self._taskplane_acks.append(delivery_tag)
         channel: Any = self
-        if not channel.active_queues or (channel._in_poll and self._taskplane_sent == WAIT):
+        if not channel.active_queues or (poll_in_flight(channel) and self._taskplane_sent == WAIT):
             self.flush_acks()
 
     def flush_acks(self) -> None:
@@ -217,7 +217,7 @@ class LosslessFetch(Lookahead):
                 raise Empty()
             parts = [bytes_to_str(part) if part else part for part in reply]
             queue = self._queue_of(parts[0])
-            channel._queue_cycle.rotate(queue)
+            queue_cycle(channel).rotate(queue)
             delivered = 0
             for index in range(1, len(parts), 3):
                 item, tag, started = parts[index], parts[index + 1], parts[index + 2]
@@ -229,8 +229,7 @@ class LosslessFetch(Lookahead):
                 raise Empty()
             return True
         finally:
-            channel._in_poll = None
-            channel._flush_brpop_reauth()
+            poll_done(channel)
 
     def _take(self, queue: str, item: str, tag: str | None, started: str | None) -> bool:
         """Hand one fetched item to the consumer with what the fetch did to start it (``started``: see
@@ -257,7 +256,7 @@ class LosslessFetch(Lookahead):
             headers.pop(Header.STARTED.value, None)  # only this channel says what the fetch did
         self._taskplane_fetched.add(tag)  # in flight already: QoS writes nothing
         try:
-            channel.connection._deliver(message, queue)
+            deliver(channel, message, queue)
         except channel.connection_errors:
             raise
         except Exception as exc:  # whatever else a message can do to Celery, it must not stop the consumer

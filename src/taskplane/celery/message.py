@@ -79,7 +79,7 @@ class MessageTemplate:
         parent_id: str | None = None,
     ) -> None:
         self._maxsize = (app.amqp.argsrepr_maxsize, app.amqp.kwargsrepr_maxsize)
-        self._maxlevels = app.conf.task_repr_maxlevels
+        self._maxlevels = app.conf.get("task_repr_maxlevels", 3)
         self._root_id = root_id
         self.headers, properties, self.embed, _ = app.amqp.as_task_v2(
             "",

@@ -18,6 +18,7 @@ from kombu.utils.json import dumps
 
 from taskplane.celery.message import MessageTemplate
 from taskplane.celery.publishing import PendingWrites
+from taskplane.compat import message_priority, pool_connection
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import PayloadTooLargeError
 from taskplane.core.protocol import Header, TransportOption
@@ -153,7 +154,7 @@ class ScriptedPublish:
             pool = channel.pool
             link = self._taskplane_link
             if link is None or self._taskplane_link_pool is not pool:  # kombu replaces the pool on reconnect
-                link, self._taskplane_link_pool = pool.get_connection(), pool
+                link, self._taskplane_link_pool = pool_connection(pool), pool
                 self._taskplane_link = link
             try:
                 return run_script_on(link, "publish", script_keys, argv)
@@ -166,7 +167,7 @@ class ScriptedPublish:
     def _list_of(self, queue: str, message: dict[str, Any]) -> str:
         """The list of ``queue`` for the message's priority (kombu's priority steps)."""
         channel: Any = self  # kombu's private methods are not in its type stubs
-        return str(channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False)))
+        return str(channel._q_for_pri(queue, message_priority(channel, message)))
 
     def _send_payloads(
         self, queue: str, groups: list[tuple[str, float, list[str]]], pending: PendingWrites | None

@@ -10,6 +10,7 @@ from celery.worker import state
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 
+from taskplane.compat import delivered as delivered_of
 from taskplane.core.protocol import Header
 from taskplane.redis.client import CONNECTION_ERRORS
 from taskplane.stores.records import fetched_start
@@ -70,7 +71,7 @@ class QoS(kombu_redis.QoS):
             unstarted = self._unstarted()
             restored = super().restore_unacked_once(stderr)
         except Exception as exc:
-            delivered: Any = self._delivered
+            delivered: Any = delivered_of(self)
             kombu_redis.logger.warning(
                 "could not return %d delivery(ies) at close (%s: %s); their leases return them",
                 len(delivered or ()),
@@ -90,7 +91,7 @@ class QoS(kombu_redis.QoS):
     def _unstarted(self) -> list[tuple[str, str, str]]:
         """The tasks (id, name, queue) this channel's fetch started (and counted) whose delivery no process
         of this worker has taken up."""
-        delivered: Any = self._delivered
+        delivered: Any = delivered_of(self)
         channel: Any = self.channel
         if (
             not delivered

@@ -29,6 +29,7 @@ from taskplane.celery.fetch import LosslessFetch
 from taskplane.celery.publishing import pending_writes
 from taskplane.celery.puts import ScriptedPublish
 from taskplane.celery.qos import QoS
+from taskplane.compat import message_priority, new_client
 from taskplane.core.errors import NotFoundError
 from taskplane.core.protocol import DeadReason, Header, TransportOption
 from taskplane.middleware.failure import FailurePath
@@ -58,6 +59,9 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         self._taskplane_acks = []
         self._taskplane_acks_sent = []
         super().__init__(*args, **kwargs)
+        # kombu's own key prefixing off: every name this channel gives kombu is under the prefix already
+        # (kombu 5.7's binding sweep would otherwise prefix some twice and read others bare).
+        self.global_keyprefix = ""
 
     @contextlib.contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
@@ -68,7 +72,7 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         channel: Any = self  # kombu's private methods are not in its type stubs
         cached = self._taskplane_client
         if cached is None or cached.connection_pool is not channel.pool:  # the pool is replaced on reconnect
-            cached = self._taskplane_client = channel._create_client()
+            cached = self._taskplane_client = new_client(channel)
         yield cached
 
     @property
@@ -89,11 +93,6 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         channel: Any = self  # kombu's private methods are not in its type stubs
         return self._keys.queue(queue, int(channel.priority(pri)))
 
-    def _deliver_fanout_message(self, message: Any, exchange: str) -> Any:
-        """kombu's, for a broadcast channel named under the prefix (``fanout_prefix``)."""
-        parent: Any = super()  # kombu's private methods are not in its type stubs
-        return parent._deliver_fanout_message(message, exchange.removeprefix(self._keys.prefix))
-
     def _get_client(self) -> Any:
         """redis-py's client as it is: every key taskplane's channel uses is named under the prefix already
         (kombu would rewrite some commands' keys for ``global_keyprefix``, and not those of scripts)."""
@@ -104,6 +103,16 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         """kombu's binding tables under the app's prefix (as ``global_keyprefix`` names them)."""
         return self._keys.prefix + "_kombu.binding.%s"
 
+    @property
+    def keyprefix_binding_permanent(self) -> str:
+        """kombu 5.7's sets of a binding table's members that never expire, under the app's prefix."""
+        return self._keys.prefix + "_kombu.binding_permanent.%s"
+
+    @property
+    def keyprefix_binding_deadlines(self) -> str:
+        """kombu 5.7's deadlines of expiring binding tables (what its sweep reads), under the app's prefix."""
+        return self._keys.prefix + "_kombu.binding_deadlines"
+
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         pending = pending_writes.get()
         requeues = Header.REQUEUE.value in (message.get("headers") or {})
@@ -113,7 +122,7 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         requeue, delay, payload = self._prepare(queue, message)
         keys = self._keys
         channel: Any = self  # kombu's private methods are not in its type stubs
-        listed = channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False))  # its priority's list
+        listed = self._q_for_pri(queue, message_priority(channel, message))  # its priority's list
         with self.conn_or_acquire() as client:
             # One MULTI/EXEC: the record and counts written by the publish hooks land with the message,
             # or neither does (also when the reply is lost: EXEC runs whole on the server).

@@ -13,6 +13,7 @@ import hiredis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
+from taskplane.compat import pool_connection
 from taskplane.redis.sent import SentBatch
 
 SCRIPT_NAMES = (
@@ -237,7 +238,7 @@ class Batch:
             for index, (args, _) in enumerate(self.pipe.command_stack)
         ]
         pool = self.pipe.connection_pool
-        connection = pool.get_connection()
+        connection = pool_connection(pool)
         try:
             connection.send_packed_command(connection.pack_commands(commands))
         except BaseException:

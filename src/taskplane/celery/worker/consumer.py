@@ -9,6 +9,7 @@ from typing import Any
 
 from celery.worker.consumer import Consumer as CeleryConsumer
 
+from taskplane.compat import raw_payload
 from taskplane.core.clock import now_ms
 from taskplane.core.protocol import DeadReason, TransportOption
 from taskplane.core.topology import DEFAULT_QUEUE
@@ -54,7 +55,7 @@ class Consumer(CeleryConsumer):
         app: Any = self.app
         headers = getattr(message, "headers", None) or {}
         delivery = getattr(message, "delivery_info", None) or {}
-        raw = getattr(message, "_raw", None)
+        raw = raw_payload(message)
         try:
             app.failure.bury(
                 reason,

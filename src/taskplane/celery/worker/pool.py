@@ -15,6 +15,8 @@ from typing import Any
 
 from celery.concurrency import asynpool, prefork
 
+from taskplane.compat import pool_processes
+
 #: How long after a child's exit was seen the pool looks again if it could not replace it yet (s).
 RECHECK_INTERVAL = 0.005
 #: How many times it looks again; the pool's own 5-second timer catches anything later still.
@@ -33,7 +35,7 @@ class AsynPool(asynpool.AsynPool):
     def _waiting(self, proc: Any) -> bool:
         """True while ``proc`` is still among the pool's processes (not yet reaped and replaced)."""
         pool: Any = self
-        return proc in pool._pool
+        return proc in pool_processes(pool)
 
     def _recheck(self, hub: Any, proc: Any, tries: int) -> None:
         def again() -> None:

@@ -13,11 +13,6 @@ from taskplane.middleware.base import Run
 class TaskplaneRequest(Request):
     """Celery's Request, plus the middleware's ``on_time_limit`` hooks when the hard limit kills a task."""
 
-    @property
-    def request_dict(self) -> dict[str, Any]:
-        """The message headers Celery parsed for this request."""
-        return dict(getattr(self, "_request_dict", {}) or {})
-
     def on_timeout(self, soft: bool, timeout: float) -> None:
         """Tell the middleware when the hard limit killed the task (not during a cold shutdown)."""
         if not soft and not state.should_terminate:
@@ -27,7 +22,7 @@ class TaskplaneRequest(Request):
     def _time_limit_exceeded(self, timeout: float) -> None:
         task: Any = self.task
         app = task.app
-        headers = self.request_dict
+        headers = dict(self.request_dict or {})  # the message headers Celery parsed
         run = Run(
             task=task,
             task_id=self.id,
