@@ -1,6 +1,7 @@
 """Enqueueing: checks before anything is queued, payload limit, Redis down, inline fallback, idempotency keys."""
 
 import socket
+import time
 
 import pytest
 
@@ -52,8 +53,14 @@ def test_redis_down_is_a_clear_error_by_default() -> None:
     def one() -> int:
         return 1
 
+    started = time.monotonic()
     with pytest.raises(RedisUnavailableError, match=r"Redis at redis://127.0.0.1:\d+/0 is unreachable"):
         one.enqueue()
+    assert time.monotonic() - started < 2.0  # docs/concepts.md: about a second of retries, then the error
+    started = time.monotonic()
+    with pytest.raises(RedisUnavailableError):
+        tp.enqueue("x.one")  # by name (the CLI's and the API's way) too
+    assert time.monotonic() - started < 2.0
 
 
 def test_inline_fallback_runs_the_task_in_process_and_says_so(caplog: pytest.LogCaptureFixture) -> None:

@@ -26,6 +26,11 @@ from taskplane.middleware.failure import FailurePath
 from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import IdempotencyClaim
 
+#: Seconds an enqueue outside a worker retries a refused connection before RedisUnavailableError (docs/concepts.md).
+PRODUCER_PUBLISH_PATIENCE = 1.0
+#: Seconds a worker's publishing (a retry, a canvas step) waits for Redis to come back.
+WORKER_PUBLISH_PATIENCE = 10.0
+
 
 class TaskplaneCelery(CeleryWayDeclarations):
     """A real ``celery.Celery`` holding taskplane's collaborators (settings, topology, task registry,
@@ -55,6 +60,8 @@ class TaskplaneCelery(CeleryWayDeclarations):
         self.registry = registry
         self.stores = stores
         self.chain = chain
+        #: "error" or "inline": what an enqueue does when Redis is unreachable.
+        self.fallback = fallback
         #: The one failure path: how the consumer dead-letters a message it cannot run.
         self.failure = failure
         #: The node name of the worker running in this process (set by the worker's bootstep; pool
@@ -68,7 +75,14 @@ class TaskplaneCelery(CeleryWayDeclarations):
         #: Enqueueing with argument checks, idempotency keys and the inline fallback.
         self.producer = Producer(self, registry, topology, stores, fallback, self.task_lookup)
         #: Broker connections for taskplane's own publishing (made on first use).
-        self.publish_channels = ChannelPool(self.connection_for_write, patient=fallback != "inline")
+        self.publish_channels = ChannelPool(self.connection_for_write, self._publish_patience)
+
+    def _publish_patience(self) -> float:
+        """How long a new publishing connection is retried: none with the inline fallback (it runs the task
+        at once), a worker's (a retry, a canvas step) waits out a Redis restart, a producer's fails fast."""
+        if self.fallback == "inline":
+            return 0.0
+        return WORKER_PUBLISH_PATIENCE if self.worker_name else PRODUCER_PUBLISH_PATIENCE
 
     def batch_scope(self) -> AbstractContextManager[object]:
         """What a batch enqueue runs in: one pooled channel held for all its chunks."""

@@ -18,34 +18,48 @@ from typing import Any
 
 from taskplane.redis.client import CONNECTION_ERRORS
 
+#: Seconds between tries of a new publishing connection.
+RETRY_STEP = 0.2
+
 
 class ChannelPool:
     """Idle broker connections for publishing, made by ``connect`` when none is free. A new connection is
-    tried once when ``patient`` is False (the caller falls back at once); else kombu retries it for
-    several seconds, waiting out a restarting server."""
+    retried for ``patience()`` seconds at most (0: tried once, for a caller that falls back at once): a
+    producer learns within about a second that Redis is unreachable, a worker waits out a restart."""
 
-    def __init__(self, connect: Callable[[], Any], patient: bool = True) -> None:
+    def __init__(self, connect: Callable[[], Any], patience: Callable[[], float]) -> None:
         self._connect = connect
-        self._patient = patient
+        self._patience = patience
         self._free: list[Any] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
     def channel(self) -> AbstractContextManager[Any]:
         """A channel of a free connection (or a new one) for a ``with`` block; the connection is kept
-        unless the block failed to reach the broker. (A class, not a generator: it runs on every enqueue.)"""
+        unless the block failed to reach the broker. (A class, not a generator: it runs on every enqueue.)
+
+        Raises:
+            kombu.exceptions.OperationalError: a new connection could not be made within the patience.
+        """
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
                 self._free, self._pid = [], os.getpid()
             connection = self._free.pop() if self._free else None
         if connection is None:
             connection = self._connect()
-            if not self._patient:
-                try:
-                    connection.ensure_connection(max_retries=0)
-                except BaseException:
-                    connection.collect()
-                    raise
+            patience = self._patience()
+            try:
+                # Bounded here: kombu's own default (broker_connection_timeout, per try) blocks an enqueue 12 s.
+                connection.ensure_connection(
+                    max_retries=None if patience else 0,
+                    interval_start=0,
+                    interval_step=RETRY_STEP,
+                    interval_max=RETRY_STEP,
+                    timeout=patience or None,
+                )
+            except BaseException:
+                connection.collect()
+                raise
             connection.default_channel.exclusive = True  # only the holder of the connection uses it
         return _Held(self, connection)
 

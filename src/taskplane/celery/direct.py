@@ -23,6 +23,7 @@ from celery import signals
 
 from taskplane.celery.message import template_for
 from taskplane.celery.publishing import pending_writes
+from taskplane.compat import exec_options
 from taskplane.redis.client import CONNECTION_ERRORS
 
 #: Options a direct publish understands; any other (a link, a chain, a producer...) goes through Celery.
@@ -96,7 +97,7 @@ def publish_direct(
 def _defaults(task: Any) -> dict[str, Any]:
     """The task's publish options that are set (Celery's ``_get_exec_options``, cached by Celery once per
     task; filtered here once per task as well)."""
-    options = task._get_exec_options()
+    options = exec_options(task)
     cached: tuple[Any, dict[str, Any]] | None = task.__dict__.get("_taskplane_defaults")
     if cached is None or cached[0] is not options:
         cached = task.__dict__["_taskplane_defaults"] = (
@@ -179,8 +180,9 @@ def _put(app: Any, send: Callable[[Any], None]) -> None:
     for attempt, delay in enumerate(RETRY_DELAYS):
         if delay:
             time.sleep(delay)
+        pooled = app.publish_channels.channel()  # a new connection was retried within the pool's patience already
         try:
-            with app.publish_channels.channel() as channel:
+            with pooled as channel:
                 send(channel)
             return
         except CONNECTION_ERRORS:
