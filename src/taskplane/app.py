@@ -30,9 +30,9 @@ from taskplane.core.topology import Topology
 from taskplane.middleware.chain import Chain
 from taskplane.middleware.defaults import default_middleware
 from taskplane.middleware.failure import FailurePath
-from taskplane.middleware.options import check_option_names, core_task_options
+from taskplane.middleware.options import check_option_names, core_task_options, task_name
 from taskplane.observability.prometheus import TaskplaneCollector, registry_for
-from taskplane.redis.client import CONNECTION_ERRORS, unavailable
+from taskplane.redis.client import CONNECTION_ERRORS, safe_url, unavailable
 from taskplane.redis.embedded import EmbeddedServer
 from taskplane.scheduler.registry import Schedules
 from taskplane.scheduler.schedule import Missed, Schedule
@@ -70,6 +70,10 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         self.registry = TaskRegistry()
         self._configured = False
         self._redis_url: str | None = None
+        #: The embedded server in use, once the Redis URL was resolved without one configured.
+        self.embedded: EmbeddedServer | None = None
+        #: Hears, once, one line saying which Redis server this app uses (the CLI prints it on stderr).
+        self.on_server: Callable[[str], None] = log.info
         self.stores = Stores(lambda: self.redis_url, self.settings, self.topology)
         self.failure = FailurePath(
             lambda: self.stores.storage, self.settings.record_retention, self.settings.dead_letter_cap
@@ -118,14 +122,20 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
 
     @property
     def redis_url(self) -> str:
-        """The Redis URL in use (starting the embedded server the first time, when none is configured)."""
+        """The Redis URL in use (starting the embedded server the first time, when none is configured);
+        :attr:`on_server` hears which server it is, once."""
         if self._redis_url is None:
             if self.settings.redis_url:
                 self._redis_url = self.settings.redis_url
+                self.on_server(f"taskplane: using Redis at {safe_url(self._redis_url)}")
             else:
-                server = EmbeddedServer(self.settings.data_dir, self.settings.redis_server)
-                self._redis_url = server.start().url
-                log.info("taskplane: using the embedded server under %s", server.directory)
+                self.embedded = EmbeddedServer(self.settings.data_dir, self.settings.redis_server)
+                info = self.embedded.start()
+                self._redis_url = info.url
+                how = "started it" if self.embedded.started else f"already running, pid {info.pid}"
+                self.on_server(
+                    f"taskplane: using the embedded server of {self.settings.data_dir} (127.0.0.1:{info.port}, {how})"
+                )
         return self._redis_url
 
     def _celery_defaults(self) -> dict[str, Any]:
@@ -185,11 +195,14 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
             ConfigurationError: an unknown option (the message names the valid ones), a Celery option that
                 makes no sense here (the message says what to write instead) or a bad value.
         """
-        ours, celery_options = translate_celery_options(options)
-        check_option_names(ours, self.chain.option_names)
 
         def register(func: Callable[..., Any]) -> TaskplaneTask:
-            return self._register(func, celery_options, **ours)
+            try:
+                ours, celery_options = translate_celery_options(options)
+                check_option_names(ours, self.chain.option_names)
+                return self._register(func, celery_options, **ours)
+            except ConfigurationError as exc:  # one line naming the task, whichever check refused
+                raise ConfigurationError(f"task {task_name(func, options)}: {exc}") from None
 
         return register(fn) if fn is not None else register
 
@@ -199,11 +212,13 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         task_options = {**celery_options, **core, **self.chain.task_options(core["name"], behaviour)}
         # shared=False: Celery would otherwise give this task to every app created later in the process.
         task: Any = self.celery.declared_task(func, **{**task_options, "shared": False})
-        self.registry.add(core["name"], core["queue"], func, task)
+        self.registry.add(core["name"], core["queue"], func, task, bound=core["bind"])
         return task  # type: ignore[no-any-return]
 
     def task_names(self) -> list[str]:
-        """Names of the tasks declared through this app."""
+        """Names of the tasks declared through this app (``@shared_task`` ones of the modules imported so far
+        included)."""
+        self.declare_shared_tasks()
         return self.registry.names()
 
     def get_task(self, name: str) -> TaskplaneTask:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskplane.core.errors import ConfigurationError
-from taskplane.core.policies import Retry
+from taskplane.core.policies import Retry, seconds
 
 #: Celery's retry options, folded into one ``retry=Retry(...)``.
 RETRY_OPTIONS = (
@@ -104,14 +104,17 @@ def retry_policy(given: Mapping[str, Any]) -> tuple[Retry, dict[str, Any]]:
     max_retries = extra.get("max_retries", given.get("max_retries", CELERY_MAX_RETRIES))
     if max_retries is None:
         raise ConfigurationError("max_retries=None (retry forever) is not supported: give a number")
-    delay = float(extra.get("countdown", given.get("default_retry_delay", CELERY_RETRY_DELAY)))
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ConfigurationError(f"max_retries={max_retries!r}: give a whole number >= 0")
+    delay = extra.get("countdown", given.get("default_retry_delay", CELERY_RETRY_DELAY))
+    delay = seconds("countdown" if "countdown" in extra else "default_retry_delay", delay) if delay else 0.0
     on = _exceptions("autoretry_for", given.get("autoretry_for", ()))
     never_on = _exceptions("dont_autoretry_for", given.get("dont_autoretry_for", ()))
     jitter = bool(given.get("retry_jitter", True))
     backoff = given.get("retry_backoff", False)
     if backoff:
-        factor = 1.0 if backoff is True else float(backoff)
-        cap = float(given.get("retry_backoff_max", CELERY_BACKOFF_MAX))
+        factor = 1.0 if backoff is True else seconds("retry_backoff", backoff)
+        cap = seconds("retry_backoff_max", given.get("retry_backoff_max", CELERY_BACKOFF_MAX))
         delays = tuple(min(cap, factor * 2**step) for step in range(max(int(max_retries), 1)))
     else:
         delays = (delay,)

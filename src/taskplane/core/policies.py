@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from taskplane.core.errors import ConfigurationError
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def seconds(option: str, value: Any) -> float:
+    """A positive duration given as seconds (a number) or a ``timedelta``, as a float.
+
+    Raises:
+        ConfigurationError: anything else, naming ``option`` and the value.
+    """
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(
+            f"{option}={value!r}: give a positive number of seconds (e.g. 600) or a datetime.timedelta"
+        )
+    return float(value)
+
+
+def _known_options(cls: type, given: dict[str, Any]) -> None:
+    """Refuse a keyword that is not a field of the policy ``cls``, with a "did you mean".
+
+    Raises:
+        ConfigurationError: names the option, the closest valid one and all valid ones.
+    """
+    valid = [item.name for item in dataclasses.fields(cls) if item.init]
+    for option in given:
+        if option not in valid:
+            close = difflib.get_close_matches(option, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigurationError(
+                f"{cls.__name__}({option}=...): unknown option{hint}; valid options: {', '.join(valid)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -30,17 +64,33 @@ class Retry:
     on: tuple[type[BaseException], ...] = (Exception,)
     never_on: tuple[type[BaseException], ...] = ()
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Retry:
+        _known_options(cls, kwargs)
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ConfigurationError(f"Retry(max_retries={self.max_retries}): must be >= 0")
-        if not self.backoff or any(delay < 0 for delay in self.backoff):
-            raise ConfigurationError("Retry(backoff=...): give one or more delays in seconds, none negative")
-        fraction = self.jitter_fraction
-        if not 0 <= fraction < 1:
-            raise ConfigurationError(f"Retry(jitter={self.jitter!r}): a fraction must be in [0, 1)")
-        for kind in (*self.on, *self.never_on):
-            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
-                raise ConfigurationError(f"Retry(on/never_on): {kind!r} is not an exception type")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigurationError(f"Retry(max_retries={self.max_retries!r}): give a whole number >= 0")
+        backoff = (self.backoff,) if isinstance(self.backoff, (int, float, timedelta)) else self.backoff
+        if not isinstance(backoff, (list, tuple)) or not backoff:
+            raise ConfigurationError(f"Retry(backoff={self.backoff!r}): give one or more delays in seconds")
+        delays = []
+        for delay in backoff:
+            if isinstance(delay, timedelta):
+                delay = delay.total_seconds()
+            if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+                raise ConfigurationError(f"Retry(backoff={self.backoff!r}): {delay!r} is not a delay in seconds >= 0")
+            delays.append(float(delay))
+        object.__setattr__(self, "backoff", tuple(delays))
+        if not isinstance(self.jitter, (bool, int, float)) or not 0 <= self.jitter_fraction < 1:
+            raise ConfigurationError(f"Retry(jitter={self.jitter!r}): give True, False or a fraction in [0, 1)")
+        for option in ("on", "never_on"):
+            kinds = getattr(self, option)
+            kinds = tuple(kinds) if isinstance(kinds, (list, tuple)) else (kinds,)
+            for kind in kinds:
+                if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                    raise ConfigurationError(f"Retry({option}=...): {kind!r} is not an exception type")
+            object.__setattr__(self, option, kinds)
 
     @classmethod
     def exponential(
@@ -94,7 +144,13 @@ class RateLimit:
     burst: int = 1
     interval: float = field(init=False, default=0.0)
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> RateLimit:
+        _known_options(cls, kwargs)
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
+        if not isinstance(self.rate, str):
+            raise ConfigurationError(f"RateLimit(rate={self.rate!r}): give a rate like '30/m'")
         match = _RATE.match(self.rate)
         if not match:
             raise ConfigurationError(f"bad rate limit {self.rate!r}: use N/s, N/m, N/h or N/d, e.g. '30/m'")
@@ -102,8 +158,10 @@ class RateLimit:
         period = float(match.group(2) or 1) * _UNIT_SECONDS[match.group(3)]
         if count <= 0:
             raise ConfigurationError(f"bad rate limit {self.rate!r}: use a positive N in N/s, N/m, N/h or N/d")
-        if self.burst < 1:
-            raise ConfigurationError(f"RateLimit(burst={self.burst}): must be >= 1")
+        if isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1:
+            raise ConfigurationError(f"RateLimit(burst={self.burst!r}): give a whole number >= 1")
+        if self.key is not None and not callable(self.key):
+            raise ConfigurationError(f"RateLimit(key={self.key!r}): give a function of the task's arguments")
         object.__setattr__(self, "interval", period / count)
 
     def bucket(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

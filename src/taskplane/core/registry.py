@@ -17,16 +17,17 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._queues: dict[str, str] = {}
-        self._functions: dict[str, Callable[..., Any]] = {}
+        self._functions: dict[str, Any] = {}  # a function, or a _Bound one
         self._objects: dict[int, tuple[Any, str]] = {}  # id(declared task) -> (task, name)
         #: Called once before a name is found unknown: tasks declared late (Celery's ``@shared_task``,
         #: declared when the Celery app is finalized) get their chance.
         self.on_miss: Callable[[], None] | None = None
 
-    def add(self, name: str, queue: str, function: Callable[..., Any], task: Any) -> None:
-        """Record a declared task: its name, queue, function and the object returned to the user."""
+    def add(self, name: str, queue: str, function: Callable[..., Any], task: Any, bound: bool = False) -> None:
+        """Record a declared task: its name, queue, function (``bound``: its first parameter is the task
+        itself, Celery's ``bind=True``, and no caller passes it) and the object returned to the user."""
         self._queues[name] = queue
-        self._functions[name] = function
+        self._functions[name] = _Bound(function) if bound else function
         self._objects[id(task)] = (task, name)
 
     def names(self) -> list[str]:
@@ -78,9 +79,27 @@ class TaskRegistry:
             raise TaskArgumentsError(f"bad arguments for {name}{signature}: {exc}") from None
 
 
+class _Bound:
+    """A ``bind=True`` task function, whose callers pass every argument but the first (the task)."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Bound) and other.function is self.function
+
+    def __hash__(self) -> int:
+        return hash(self.function)
+
+
 @functools.lru_cache(maxsize=4096)
 def _signature(function: Any) -> inspect.Signature:
-    """The signature of a task function (computed once: ``inspect.signature`` costs more than the bind)."""
+    """The signature callers must fit (computed once: ``inspect.signature`` costs more than the bind)."""
+    if isinstance(function, _Bound):
+        signature = inspect.signature(function.function)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
     return inspect.signature(function)
 
 

@@ -26,13 +26,21 @@ def check_option_names(options: Mapping[str, Any], valid: tuple[str, ...]) -> No
             raise ConfigurationError(f"unknown task option {option!r}{hint}; valid options: {', '.join(valid)}")
 
 
+def task_name(func: Callable[..., Any], options: Mapping[str, Any]) -> str:
+    """The name a task declared with these options gets: ``name=``, else ``module.qualname``."""
+    name = options.get("name")
+    return name if isinstance(name, str) and name else f"{func.__module__}.{func.__qualname__}"
+
+
 def core_task_options(func: Callable[..., Any], options: Mapping[str, Any], topology: Topology) -> dict[str, Any]:
     """The task's name, queue and ``bind`` flag as ``celery.task(...)`` options.
 
     Raises:
-        ConfigurationError: an unknown queue.
+        ConfigurationError: a name that is not a string, or an unknown queue.
     """
-    name = options.get("name") or f"{func.__module__}.{func.__qualname__}"
+    if options.get("name") is not None and not isinstance(options["name"], str):
+        raise ConfigurationError(f"name={options['name']!r}: give a string")
+    name = task_name(func, options)
     queue = options.get("queue") or DEFAULT_QUEUE
-    topology.get(queue)
+    topology.get(getattr(queue, "name", queue))
     return {"name": name, "bind": bool(options.get("bind", False)), "queue": queue}

@@ -39,7 +39,7 @@ class RateLimits(Middleware):
         if isinstance(rate, str):
             rate = RateLimit(rate)
         elif rate is not None and not isinstance(rate, RateLimit):
-            raise ConfigurationError(f"task {name}: rate_limit must be like '30/m' or a RateLimit(...)")
+            raise ConfigurationError(f"rate_limit={rate!r}: give a rate like '30/m' or a RateLimit(...)")
         return {"taskplane_rate_limit": rate}
 
     def before_run(self, run: Run) -> None:

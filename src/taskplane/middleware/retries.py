@@ -37,7 +37,7 @@ class Retries(Middleware):
         """
         retry = options.get("retry")
         if retry is not None and not isinstance(retry, Retry):
-            raise ConfigurationError(f"task {name}: retry must be a Retry(...), not {retry!r}")
+            raise ConfigurationError(f"retry={retry!r}: give a Retry(...)")
         return {"taskplane_retry": retry}
 
     def on_failure(self, run: Run, exc: Exception) -> None:

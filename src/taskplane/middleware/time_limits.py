@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskplane.core.errors import ConfigurationError
+from taskplane.core.policies import seconds
 from taskplane.core.protocol import DeadReason
 from taskplane.middleware.base import Middleware, Run
 from taskplane.middleware.failure import FailurePath
@@ -28,11 +29,10 @@ class TimeLimits(Middleware):
             ConfigurationError: a limit that is not positive, or a soft limit above the hard one.
         """
         soft, hard = options.get("soft_time_limit"), options.get("time_limit")
-        for limit, value in (("soft_time_limit", soft), ("time_limit", hard)):
-            if value is not None and value <= 0:
-                raise ConfigurationError(f"task {name}: {limit} must be positive")
+        soft = None if soft is None else seconds("soft_time_limit", soft)
+        hard = None if hard is None else seconds("time_limit", hard)
         if soft is not None and hard is not None and soft > hard:
-            raise ConfigurationError(f"task {name}: soft_time_limit ({soft}) must not exceed time_limit ({hard})")
+            raise ConfigurationError(f"soft_time_limit ({soft}) must not exceed time_limit ({hard})")
         if hard is not None and soft is None and hard < self._default_soft_limit:
             soft = hard  # the app-wide soft default would otherwise come after the hard limit
         attributes: dict[str, Any] = {}

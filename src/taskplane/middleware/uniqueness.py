@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskplane.core.errors import ConfigurationError
+from taskplane.core.policies import seconds
 from taskplane.core.protocol import Header
 from taskplane.middleware.base import Middleware, Publish, Run
 from taskplane.redis.scripts import collected_publishes
@@ -26,12 +27,18 @@ class Uniqueness(Middleware):
         """``taskplane_unique_for`` (seconds) and ``taskplane_unique_key`` (a callable of the arguments).
 
         Raises:
-            ConfigurationError: ``unique_for`` is not positive.
+            ConfigurationError: ``unique_for`` is not a positive duration, ``unique_key`` not a function (or
+                given without ``unique_for``).
         """
         unique_for = options.get("unique_for")
-        if unique_for is not None and unique_for <= 0:
-            raise ConfigurationError(f"task {name}: unique_for must be a positive number of seconds")
-        return {"taskplane_unique_for": unique_for, "taskplane_unique_key": options.get("unique_key")}
+        if unique_for is not None:
+            unique_for = seconds("unique_for", unique_for)
+        unique_key = options.get("unique_key")
+        if unique_key is not None and not callable(unique_key):
+            raise ConfigurationError(f"unique_key={unique_key!r}: give a function of the task's arguments")
+        if unique_key is not None and unique_for is None:
+            raise ConfigurationError("unique_key without unique_for: give unique_for (seconds) too")
+        return {"taskplane_unique_for": unique_for, "taskplane_unique_key": unique_key}
 
     def before_publish(self, publish: Publish) -> None:
         """Take the lock, or name the task that holds it (then nothing is published)."""
