@@ -51,6 +51,18 @@ class ChildProcess:
         """True while the child has not exited."""
         return self.process.poll() is None
 
+    def last_words(self) -> str:
+        """The last line the child logged (its error, when it died), or '' without a log file."""
+        if self.log_path is None:
+            return ""
+        if self._log is not None:
+            self._log.flush()
+        try:
+            lines = [line.strip() for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else "(no output)"
+
     def stop(self, timeout: float = 40.0) -> None:
         """SIGTERM the child, wait up to ``timeout``, then SIGKILL its process group."""
         if self.running():

@@ -10,7 +10,7 @@ from typing import Any
 from taskplane.core.protocol import TaskState
 from taskplane.redis.scripts import Scripts
 from taskplane.stores.record_model import INDEXED_STATES
-from tests.apps.core_app import slow, tp
+from tests.apps.core_app import events, slow, tp
 from tests.workers import StartWorker, wait_for
 
 WORKER = "fetcher@test"
@@ -94,6 +94,7 @@ def test_prefetched_tasks_returned_at_shutdown_do_not_count_as_deliveries(
     held = [slow.enqueue(0, f"held-{i}") for i in range(3)]
     worker = start_worker(env={"TASKPLANE_PREFETCH_MULTIPLIER": "4", "TASKPLANE_SHUTDOWN_TIMEOUT": "30"})
     wait_for(lambda: all(h.record().fields.get("deliveries") == 1 for h in held), 20, "the fetch to start them")
+    wait_for(lambda: any(e["tag"] == "long" for e in events("start")), 20, "the long task's body to begin")
     # When it is stopped gracefully while the long task runs
     worker.stop()
     assert long.record().state == TaskState.SUCCEEDED

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_output import error_lines
+
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -63,7 +65,7 @@ def test_usage_errors_exit_2(args: tuple[str, ...], redis_url: str) -> None:
 def test_failures_exit_1_with_one_line(args: tuple[str, ...], message: str, redis_url: str) -> None:
     result = run(*args)
     assert result.returncode == 1
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr and len(error_lines(result.stderr)) == 1, result.stderr
 
 
 def test_redis_down_is_one_line_exit_1(redis_url: str) -> None:
@@ -72,7 +74,7 @@ def test_redis_down_is_one_line_exit_1(redis_url: str) -> None:
     env = {**os.environ, "TASKPLANE_REDIS_URL": "redis://127.0.0.1:1/0"}
     result = run("queues", env=env)
     assert result.returncode == 1 and "unreachable" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(error_lines(result.stderr)) == 1
 
 
 def test_redis_start_status_url_stop(tmp_path: Path) -> None:
@@ -115,7 +117,7 @@ def test_check_answers_for_container_probes(redis_url: str) -> None:
     assert missing.returncode == 1
     assert "worker 'nobody@nowhere' sent no heartbeat" in missing.stderr
     down = run("check", env={**os.environ, "TASKPLANE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
-    assert down.returncode == 1 and "unreachable" in down.stderr and len(down.stderr.strip().splitlines()) == 1
+    assert down.returncode == 1 and "unreachable" in down.stderr and len(error_lines(down.stderr)) == 1
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -146,5 +148,5 @@ def test_the_embedded_server_keeps_its_port_across_stop_and_start_with_clients_c
 def test_a_worker_stopped_by_an_unrecoverable_error_exits_non_zero_with_one_line(redis_url: str) -> None:
     result = run("worker", "-A", "tests.apps.boom_app:tp", "--concurrency", "1")
     assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
+    last = error_lines(result.stderr)[-1]
     assert last.startswith("error: the worker stopped with exit code 1"), result.stderr[-2000:]

@@ -14,6 +14,7 @@ import httpx
 
 from taskplane.redis.embedded import EmbeddedServer
 from taskplane.stack import free_port
+from tests.cli_output import error_lines
 
 
 def start_dev(tmp_path: Path, repo_root: Path, port: int) -> subprocess.Popen[str]:
@@ -84,10 +85,36 @@ def test_ctrl_c_leaves_the_server_running_while_another_process_uses_it(tmp_path
         # When dev is stopped, the server it started stays up for that process
         dev.send_signal(signal.SIGINT)
         rest = dev.communicate(timeout=60)[0]
-        assert "left the embedded server running: 1 other client(s) use it" in rest, rest
+        assert "left the embedded server running: 1 connection(s) of other processes use it" in rest, rest
         assert other.ping()
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
             dev.wait()
         server.stop()
+
+
+def test_a_child_that_dies_ends_dev_with_its_error_in_one_line_and_exit_1(tmp_path: Path) -> None:
+    # Given an app whose worker refuses to start (a Celery setting naming a queue taskplane does not know)
+    (tmp_path / "their_app.py").write_text(
+        "from kombu import Queue\nfrom taskplane import Taskplane\n"
+        "tp = Taskplane('theirs')\ntp.celery.conf.task_queues = (Queue('critical-jobs'),)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
+    env["TASKPLANE_DATA_DIR"] = str(tmp_path / "data")
+    # When `taskplane dev` runs it
+    done = subprocess.run(
+        [sys.executable, "-m", "taskplane", "dev", "-A", "their_app:tp", "--port", str(free_port()), "-c", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # Then dev exits 1 with the worker's error in one line, and stops the server it started
+    assert done.returncode == 1, done.stdout + done.stderr
+    errors = error_lines(done.stderr)
+    assert len(errors) == 1 and errors[0].startswith("error: the worker exited with code 1: "), done.stderr
+    assert "task_queues names queue(s) taskplane does not know (critical-jobs)" in errors[0]
+    assert "taskplane: stopped the embedded server it started" in done.stderr
+    assert EmbeddedServer(tmp_path / "data").info() is None

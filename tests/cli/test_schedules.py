@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from tests.apps.sched_app import tp
+from tests.cli_output import error_lines
 
 APP = ("-A", "tests.apps.sched_app:tp")
 
@@ -34,4 +35,4 @@ def test_schedules_cli_lists_pauses_resumes_and_runs(redis_url: str) -> None:
     assert not tp.schedules.status("skipper").paused
     unknown = cli("schedules", "pause", "nope", *APP)
     assert unknown.returncode == 1 and "no schedule named 'nope'" in unknown.stderr
-    assert len(unknown.stderr.strip().splitlines()) == 1
+    assert len(error_lines(unknown.stderr)) == 1

@@ -8,6 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from tests.cli_output import error_lines
+
 
 def build_wheel(source: Path, files: list[str], tmp_path: Path) -> list[str]:
     """The file names in the wheel built from a copy of ``files`` of ``source`` (setuptools writes a
@@ -61,5 +63,5 @@ def test_the_demo_command_says_how_to_install_the_demo_when_it_is_missing() -> N
         timeout=60,
     )
     assert result.returncode == 1
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert len(error_lines(result.stderr)) == 1, result.stderr
     assert "pip install -e examples/monitoring" in result.stderr and "make demo" in result.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_output import error_lines
 from tests.workers import StartWorker
 
 APP = "tests.apps.celery_style.celery_app:tp"
@@ -40,4 +41,4 @@ def test_taskplane_celery_runs_a_celery_subcommand_on_the_app(repo_root: Path, s
 def test_taskplane_celery_without_a_subcommand_is_a_one_line_error(repo_root: Path) -> None:
     done = run(repo_root, "taskplane", "celery", "-A", APP)
     assert done.returncode == 1
-    assert done.stderr.strip().count("\n") == 0 and "give a celery subcommand after --" in done.stderr
+    assert len(error_lines(done.stderr)) == 1 and "give a celery subcommand after --" in done.stderr

@@ -11,6 +11,7 @@ import pytest
 from kombu import Queue
 
 from taskplane import ConfigurationError, Taskplane
+from tests.cli_output import error_lines
 
 
 def app() -> Taskplane:
@@ -55,4 +56,4 @@ def test_the_worker_refuses_in_one_line(repo_root: Path, tmp_path: Path) -> None
         env={**__import__("os").environ, "PYTHONPATH": str(repo_root / "src")},
     )
     assert done.returncode == 1
-    assert done.stderr.strip().count("\n") == 0 and "task_queues names queue(s)" in done.stderr
+    assert len(error_lines(done.stderr)) == 1 and "task_queues names queue(s)" in done.stderr

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
@@ -29,8 +31,32 @@ err_console = Console(stderr=True)
 
 
 def get_app(spec: str | None) -> Taskplane:
-    """The app named by ``-A``, else a plain Taskplane configured from the environment."""
-    return load_app(spec) if spec else Taskplane()
+    """The app named by ``-A``, else a plain Taskplane configured from the environment. It says on stderr which
+    Redis server it uses; an embedded server it starts is stopped when the command ends, unless another process
+    uses it."""
+    tp = load_app(spec) if spec else Taskplane()
+    # JSON logs stay JSON lines: there the note is a log record (the commands that log set logging up first)
+    tp.on_server = logging.getLogger("taskplane.cli").info if tp.settings.log_format == "json" else say
+    atexit.register(release_server, tp)
+    return tp
+
+
+def say(line: str) -> None:
+    """A line about what a command does besides its output, on stderr (stdout stays for results)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def release_server(tp: Taskplane) -> None:
+    """Stop the embedded server ``tp`` started, unless another process is connected to it."""
+    server = tp.embedded
+    if server is None or not server.started:
+        return
+    others = server.other_clients()
+    if others == 0 and server.stop():
+        say("taskplane: stopped the embedded server it started")
+    elif others:
+        say(f"taskplane: left the embedded server running: {others} connection(s) of other processes use it")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

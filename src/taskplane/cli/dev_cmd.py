@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from taskplane.app import Taskplane
 from taskplane.cli.common import AppOption, console, errors_as_exit, fail, get_app
-from taskplane.redis.embedded import EmbeddedServer
 from taskplane.stack import ChildProcess, start_api
 
 
@@ -25,8 +23,6 @@ def dev(
         raise fail("give the app with -A module:attr (or TASKPLANE_APP)", code=2)
     with errors_as_exit():
         tp = get_app(app)
-        server = EmbeddedServer(tp.settings.data_dir, tp.settings.redis_server)
-        started_server = not tp.settings.redis_url and server.info() is None
         redis_url = tp.redis_url
         tp.ping()
         _, token = tp.api_keys.create("dev", ["admin"], replace=True)
@@ -49,26 +45,13 @@ def dev(
         while all(child.running() for child in children):
             time.sleep(0.5)
         dead = next(child for child in children if not child.running())
-        console.print(f"[red]the {dead.name} exited[/red] (log: {dead.log_path})")
+        code = dead.process.returncode
+        failure = f"the {dead.name} exited with code {code}: {dead.last_words()} (log: {dead.log_path})"
     except KeyboardInterrupt:
         console.print("stopping ...")
+        failure = None
     finally:
         for child in reversed(children):
             child.stop()
-        if started_server:
-            others = _other_clients(tp)
-            if others:
-                console.print(f"left the embedded server running: {others} other client(s) use it")
-            else:
-                server.stop()
-                console.print("stopped the embedded server")
-
-
-def _other_clients(tp: Taskplane) -> int:
-    """Connections to the server other than this process's (0 when it cannot be asked)."""
-    try:
-        client = tp.storage.client
-        mine = client.client_id()
-        return sum(1 for entry in client.client_list() if int(entry.get("id", 0)) != mine)
-    except Exception:
-        return 0
+    if failure is not None:  # the embedded server it started is stopped at exit (release_server)
+        raise fail(failure)

@@ -38,7 +38,12 @@ def worker(
         argv = worker_argv(tp.profiles, tp.topology, tp.settings, names, concurrency, profile, hostname, loglevel)
         tp.check_celery_config()
         tp.ping()
-    tp.celery.worker_main(argv)
+    try:
+        tp.celery.worker_main(argv)
+    except Exception as exc:  # e.g. a transport that cannot be imported: one line, not Celery's traceback
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise fail(f"the worker could not run: {type(exc).__name__}: {first}") from None
     # worker_main drops the worker's exit code: an unrecoverable error would end the process with 0, and
     # a supervisor that restarts on failure would leave the worker down.
     code = tp.celery.worker_exit_code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -12,6 +13,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from taskplane.core.errors import ConfigurationError
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: What makes a directory a project's root (beside a .taskplane/ directory of an earlier run).
+PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+
+
+def user_state_dir() -> Path:
+    """taskplane's directory in the user's state directory (``$XDG_STATE_HOME``, else ``~/.local/state``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "taskplane"
+
+
+def project_data_dir(start: Path | None = None) -> Path:
+    """The data directory of the project ``start`` (default: the current directory) lies in: ``.taskplane/``
+    in the nearest directory, from ``start`` upwards, that has a ``.taskplane/`` directory or a project
+    marker (``pyproject.toml``, ``setup.cfg``, ``setup.py``, ``.git``); ``start/.taskplane`` if none has."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / ".taskplane").is_dir() or any((directory / marker).exists() for marker in PROJECT_MARKERS):
+            return directory / ".taskplane"
+    return here / ".taskplane"
 
 
 class Settings(BaseSettings):
@@ -24,7 +44,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("redis_url", "TASKPLANE_REDIS_URL", "REDIS_URL"),
     )
     key_prefix: str = "taskplane:"
-    data_dir: Path = Path(".taskplane")
+    # The project's .taskplane/, found from any directory inside the project (see project_data_dir).
+    data_dir: Path = Field(default_factory=lambda: project_data_dir())
     redis_server: str | None = None  # explicit path of a valkey-server/redis-server binary
     app: str | None = None  # "module[:attr]" used by the CLI when -A is not given
 

@@ -2,7 +2,8 @@
 
 The server binds 127.0.0.1, requires a password and keeps an append-only file (``everysec``).
 Its address and password live in ``<data_dir>/redis/server.json`` (mode 0600) so that every
-taskplane process using the same data directory finds and shares one server.
+taskplane process using the same data directory finds and shares one server; each running one is also on
+the user's list (:mod:`taskplane.redis.local_servers`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +25,14 @@ from pathlib import Path
 import redis
 
 from taskplane.core.errors import EmbeddedServerError
+from taskplane.redis.local_servers import (
+    RunningServer,
+    free_port,
+    own_local_ports,
+    pid_runs,
+    port_free,
+    server_listing,
+)
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 15.0
@@ -76,9 +84,11 @@ def find_server_binary(explicit: str | None = None) -> str:
 class EmbeddedServer:
     """The private server of one data directory."""
 
-    def __init__(self, data_dir: Path | str, binary: str | None = None) -> None:
-        self.directory = Path(data_dir).resolve() / "redis"
+    def __init__(self, data_dir: Path | str, binary: str | None = None, listing: Path | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.directory = self.data_dir / "redis"
         self._explicit_binary = binary
+        self._listing = listing or server_listing()
 
     @property
     def state_file(self) -> Path:
@@ -88,14 +98,15 @@ class EmbeddedServer:
     def info(self) -> ServerInfo | None:
         """The running server, or None when none answers for this data directory."""
         info = self._read_state()
-        if info is None or not _pid_runs(info.pid, info.port):
+        if info is None or not pid_runs(info.pid, info.port):
             return None
         if not _answers(info):
             return None
         return info
 
     def start(self) -> ServerInfo:
-        """Start the server unless it already runs; return how to reach it.
+        """Start the server unless it already runs; return how to reach it (:attr:`started` says whether
+        this call started it).
 
         Raises:
             EmbeddedServerError: no binary, or the server did not come up (the log path is named).
@@ -105,27 +116,52 @@ class EmbeddedServer:
             running = self.info()
             if running is not None:
                 return running
-            return self._launch()
+            launched = self._launch()
+            self.started = True
+            return launched
+
+    #: True once :meth:`start` started the server (rather than finding it running).
+    started = False
+
+    def other_clients(self) -> int | None:
+        """How many connections to the server come from other processes (this process's own are not
+        counted); None when that cannot be told (the server does not answer, or no /proc)."""
+        info = self.info()
+        if info is None:
+            return None
+        client = redis.Redis(host="127.0.0.1", port=info.port, password=info.password, socket_timeout=2)
+        try:
+            entries = client.client_list()
+            own = own_local_ports()  # with this client's connection among them
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+        if own is None:
+            return None
+        return sum(1 for entry in entries if int(str(entry.get("addr", ":0")).rpartition(":")[2]) not in own)
 
     def stop(self) -> bool:
         """Stop the server if it runs (SIGTERM, then SIGKILL after a bound). True if one was stopped."""
         with self._lock():
             info = self._read_state()
-            if info is None or not _pid_runs(info.pid, info.port):
+            if info is None or not pid_runs(info.pid, info.port):
                 return False
             os.kill(info.pid, signal.SIGTERM)
             deadline = time.monotonic() + _STOP_TIMEOUT
-            while time.monotonic() < deadline and _pid_runs(info.pid, info.port):
+            while time.monotonic() < deadline and pid_runs(info.pid, info.port):
                 time.sleep(0.05)
-            if _pid_runs(info.pid, info.port):
+            if pid_runs(info.pid, info.port):
                 os.kill(info.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                (self._listing / f"{info.port}.json").unlink()
             return True
 
     def _launch(self) -> ServerInfo:
         binary = find_server_binary(self._explicit_binary)
         previous = self._read_state()
         password = previous.password if previous else secrets.token_urlsafe(24)
-        port = previous.port if previous and _port_free(previous.port) else _free_port()
+        port = previous.port if previous and port_free(previous.port) else free_port()
         config = self.directory / "server.conf"
         pidfile = self.directory / "server.pid"
         log = self.directory / "server.log"
@@ -159,9 +195,17 @@ class EmbeddedServer:
                     info = ServerInfo(int(text), port, password, binary, str(config))
                     if _answers(info):
                         _write_private(self.state_file, json.dumps(asdict(info)))
+                        self._list(info)
                         return info
             time.sleep(0.05)
         raise EmbeddedServerError(f"embedded server did not answer within {_START_TIMEOUT:.0f}s; see {log}")
+
+    def _list(self, info: ServerInfo) -> None:
+        """Add the server to the user's list of running ones (best effort: the list is for people)."""
+        with contextlib.suppress(OSError):
+            self._listing.mkdir(parents=True, exist_ok=True)
+            entry = RunningServer(info.pid, info.port, str(self.data_dir))
+            _write_private(self._listing / f"{info.port}.json", json.dumps(asdict(entry)))
 
     def _read_state(self) -> ServerInfo | None:
         try:
@@ -187,18 +231,6 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _pid_runs(pid: int, port: int) -> bool:
-    """True if ``pid`` is alive and is our server (its process title names our port)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-    if ") Z" in stat:  # a zombie has exited
-        return False
-    return f"127.0.0.1:{port}".encode() in cmdline
-
-
 def _answers(info: ServerInfo) -> bool:
     client = redis.Redis(
         host="127.0.0.1", port=info.port, password=info.password, socket_timeout=1, socket_connect_timeout=1
@@ -209,21 +241,3 @@ def _answers(info: ServerInfo) -> bool:
         return False
     finally:
         client.close()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    """True if the server could listen on ``port`` now. It binds with SO_REUSEADDR, so connections of
-    its previous run left in TIME-WAIT do not hold the port: probe the same way."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
