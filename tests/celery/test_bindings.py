@@ -21,7 +21,7 @@ def test_a_worker_tasks_and_remote_control_write_only_prefixed_keys(redis_url: s
     assert add.enqueue(2, 3).result(timeout=30) == 5
     add.enqueue_with((1, 1), countdown=60)
     replies = tp.celery.control.ping(destination=[worker.hostname], timeout=10)  # ends at the reply
-    assert any(worker.hostname in reply for reply in replies), replies
+    assert replies and any(worker.hostname in reply for reply in replies), replies
     inspected = tp.celery.control.inspect(destination=[worker.hostname], timeout=10).active()
     assert inspected is not None and worker.hostname in inspected
     # Then every key in the server is under the app's prefix

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from tests.apps.core_app import add, events, mark, slow, suicide, tp
+from tests.apps.core_app import add, events, mark, paced, slow, suicide, tp
 from tests.workers import StartWorker, wait_for
 
 
@@ -60,11 +60,13 @@ def test_a_task_that_kills_its_process_is_dead_after_3_deliveries(start_worker: 
 
 
 def test_sigterm_drains_within_the_timeout_and_loses_nothing(start_worker: StartWorker, redis_url: str) -> None:
-    # Given a worker with a 3 s shutdown bound running a short and a long task
-    worker = start_worker(concurrency=2, env={"TASKPLANE_SHUTDOWN_TIMEOUT": "3"})
+    # Given a worker with a 3 s shutdown bound running a short task, a long one and one reporting progress
+    worker = start_worker(concurrency=3, env={"TASKPLANE_SHUTDOWN_TIMEOUT": "3"})
     short = slow.enqueue(1, "short")
-    long = slow.enqueue(12, "long")
+    long = slow.enqueue(8, "long")
+    reporting = paced.enqueue(40, 0.2)
     wait_for(lambda: len(events("start")) == 2, 20, "both started")
+    wait_for(lambda: reporting.record().state == "progress", 20, "the progress report")
     # When it gets SIGTERM
     began = time.monotonic()
     worker.terminate()
@@ -75,9 +77,15 @@ def test_sigterm_drains_within_the_timeout_and_loses_nothing(start_worker: Start
     assert elapsed < 3 + 5, elapsed
     assert worker.process.returncode == 0  # a bounded stop is a planned stop, not a failure
     assert short.wait(timeout=1).state == "succeeded"
-    assert tp.handle(long.id).record().state != "succeeded"
+    # ...their records say so: queued again, that delivery not counted, no worker holding them, no stale progress
+    for returned in (long.record(), reporting.record()):
+        assert returned.state == "queued", returned.fields
+        assert returned.fields.get("deliveries", 0) == 0 and not returned.fields.get("worker"), returned.fields
+        assert not [key for key in returned.fields if key.startswith("progress_")], returned.fields
+    assert tp.storage.client.llen(tp.storage.keys.queue("normal")) == 2
     start_worker()
     assert long.wait(timeout=40).state == "succeeded"
+    assert reporting.wait(timeout=40).state == "succeeded"
 
 
 def test_graceful_restarts_during_a_long_task_do_not_make_it_poison(start_worker: StartWorker, redis_url: str) -> None:

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from tests.apps.core_app import cooperative, events, stubborn, tp
+from tests.apps.core_app import cooperative, events, slow, stubborn, tp
 from tests.workers import InProcessWorker, StartWorker, wait_for
 
 
-def test_a_running_task_sees_is_cancelled(worker_in_process: InProcessWorker, redis_url: str) -> None:
+def test_a_running_task_that_returns_on_is_cancelled_ends_cancelled(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    from celery.result import AsyncResult
+
     worker_in_process(tp)
     handle = cooperative.enqueue(20)
     wait_for(lambda: events("start"), 20, "start")
-    tp.cancel(handle.id)
+    assert tp.cancel(handle.id) in ("started", "progress")  # running: the request is noted
     record = handle.wait(timeout=10)
-    assert events("noticed") and record.result() == "stopped early"
+    # It stopped on request: cancelled (reason "stopped"), what it returned kept; Celery's view says REVOKED
+    assert events("noticed") and record.state == "cancelled" and record.fields["reason"] == "stopped"
+    assert record.result() == "stopped early"
+    assert AsyncResult(handle.id).state == "REVOKED"
+
+
+def test_a_task_that_never_looks_finishes_as_succeeded(worker_in_process: InProcessWorker, redis_url: str) -> None:
+    worker_in_process(tp)
+    handle = slow.enqueue(1.5, "oblivious")
+    wait_for(lambda: events("start"), 20, "start")
+    tp.cancel(handle.id)  # no is_cancelled() in its body, no terminate_after: it does its work
+    record = handle.wait(timeout=10)
+    assert record.state == "succeeded" and record.result() == "oblivious"
 
 
 def test_a_running_task_is_terminated_after_the_grace_period(start_worker: StartWorker, redis_url: str) -> None:

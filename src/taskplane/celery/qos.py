@@ -89,8 +89,10 @@ class QoS(kombu_redis.QoS):
         return restored
 
     def _unstarted(self) -> list[tuple[str, str, str]]:
-        """The tasks (id, name, queue) this channel's fetch started (and counted) whose delivery no process
-        of this worker has taken up."""
+        """The tasks (id, name, queue) whose deliveries this close returns to their queues while their records
+        say they run: those this channel's fetch started that no process of this worker took up, and, when
+        the worker stops for good (a cold shutdown: the bound on draining ran out, or one was asked for), the
+        running ones too, whose processes end now. Their records say queued again (``unstart``)."""
         delivered: Any = delivered_of(self)
         channel: Any = self.channel
         if (
@@ -100,12 +102,13 @@ class QoS(kombu_redis.QoS):
             or getattr(delivered, "restored", None)
         ):
             return []  # kombu restores nothing: the leases return them, as if the worker had died
-        running = {request.id for request in tuple(state.active_requests)}
+        stopping = bool(state.should_terminate)
+        running = set() if stopping else {request.id for request in tuple(state.active_requests)}
         tasks = []
         for message in tuple(delivered.values()):
             headers = getattr(message, "headers", None) or {}
             started = fetched_start(headers.get(Header.STARTED.value))
-            if started is not None and started[0] == "run" and headers.get("id") not in running:
+            if (stopping or (started is not None and started[0] == "run")) and headers.get("id") not in running:
                 queue = (getattr(message, "delivery_info", None) or {}).get("routing_key")
                 tasks.append((str(headers["id"]), str(headers.get("task")), str(queue)))
         return tasks

@@ -18,6 +18,7 @@ from taskplane.cli.common import (
     print_json,
     print_table,
 )
+from taskplane.core.protocol import TaskState
 
 task_app = typer.Typer(help="Show or cancel one task.", no_args_is_help=True)
 
@@ -56,6 +57,12 @@ def task_cancel(
     """Cancel a task: queued or delayed never runs; running sees is_cancelled()."""
     with errors_as_exit():
         state = get_app(app).cancel(task_id, terminate_after=terminate_after)
+    if state in (TaskState.STARTED, TaskState.PROGRESS):
+        then = f", or is terminated in {terminate_after:g} s" if terminate_after is not None else ""
+        console.print(
+            f"{task_id}: cancel requested; it is running: it ends cancelled when its is_cancelled() check sees it{then}"
+        )
+    else:
         console.print(f"{task_id}: {state}")
 
 

@@ -83,6 +83,9 @@ class Run:
     report_progress: Callable[..., None] | None = None
     #: Set by the cancellation middleware: True once cancellation was requested.
     check_cancelled: Callable[[], bool] | None = None
+    #: Set by the cancellation middleware when ``is_cancelled()`` told the body it was cancelled: a body that
+    #: then returns ends cancelled (it stopped on request), not succeeded.
+    cancel_seen: bool = False
 
     def __post_init__(self) -> None:
         self.batch = self.new_batch()

@@ -40,6 +40,7 @@ class Cancellation(Middleware):
             if not cancelled and now - checked_at >= CHECK_INTERVAL:
                 checked_at = now
                 cancelled = self._stores.cancellations.is_cancelled(run.task_id)
+                run.cancel_seen = cancelled
             return cancelled
 
         run.check_cancelled = check

@@ -180,7 +180,8 @@ class Chain:
             raise
         finally:
             leave_run(token)
-        run.outcome = TaskState.SUCCEEDED
+        # A body that returned after is_cancelled() said so stopped on request: it ends cancelled
+        run.outcome = TaskState.CANCELLED if run.cancel_seen else TaskState.SUCCEEDED
         self._after(run)
         return run.result
 

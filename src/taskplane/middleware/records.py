@@ -111,9 +111,10 @@ class Records(Middleware):
             raise Ignore()
 
     def after_run(self, run: Run) -> None:
-        """The record says succeeded (with the result) or cancelled."""
+        """The record says succeeded (with the result), cancelled before it started, or cancelled with
+        the reason ``stopped`` (its body returned after ``is_cancelled()`` said so; what it returned kept)."""
         records = self._stores.records
-        if run.outcome == TaskState.CANCELLED:
+        if run.outcome == TaskState.CANCELLED and not run.cancel_seen:
             records.write(run.task_id, run.name, run.queue, TaskState.CANCELLED, batch=run.batch, finished_ms=now_ms())
             return
         text, truncated = compact_json(run.result)
@@ -121,12 +122,13 @@ class Records(Middleware):
             run.task_id,
             run.name,
             run.queue,
-            TaskState.SUCCEEDED,
+            TaskState(run.outcome or TaskState.SUCCEEDED),
             batch=run.batch,
             finished_ms=now_ms(),
             runtime=round(time.time() - run.started, 6),
             result=text,
             result_truncated=1 if truncated else None,  # only when it was: 20 bytes fewer per record
+            reason="stopped" if run.cancel_seen else None,
         )
 
     def on_worker_start(self, worker: WorkerContext) -> None:

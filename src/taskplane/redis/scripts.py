@@ -27,7 +27,6 @@ SCRIPT_NAMES = (
     "record_write",
     "run_start",
     "publish",
-    "delivery_adjust",
     "unique_release",
     "dead_add",
     "dead_take",

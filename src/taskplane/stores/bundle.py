@@ -12,7 +12,6 @@ from taskplane.stores.api_keys import ApiKeyStore
 from taskplane.stores.cancellations import CancellationStore
 from taskplane.stores.dead_letters import DeadLetterStore
 from taskplane.stores.delayed import DelayedStore
-from taskplane.stores.deliveries import DeliveryCounter
 from taskplane.stores.idempotency import IdempotencyKeys
 from taskplane.stores.metrics import TaskMetrics
 from taskplane.stores.queues import QueueLists
@@ -78,11 +77,6 @@ class Stores:
     def rate_limits(self) -> RateLimiter:
         """Cluster-wide rate limiter."""
         return RateLimiter(self.storage)
-
-    @cached_property
-    def deliveries(self) -> DeliveryCounter:
-        """Delivery counters (poison-message detection)."""
-        return DeliveryCounter(self.storage)
 
     @cached_property
     def metrics(self) -> TaskMetrics:

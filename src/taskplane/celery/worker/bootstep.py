@@ -173,11 +173,8 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
                 timeout,
                 len(running),
             )
-            returned = [request.id for request in running]
-            try:  # a delivery returned by a graceful shutdown is not a crash: it does not count toward poison
-                self._app.stores.deliveries.returned(returned)
-            except Exception as exc:
-                log.warning("could not take back the delivery counts of returned tasks: %s", exc)
+            # The cold shutdown returns them; the channel's close marks their records queued again, without
+            # counting the delivery (a graceful stop is not a crash: taskplane.celery.qos).
             drain.terminating()
             self._bounded = True
             os.kill(os.getpid(), signal.SIGQUIT)

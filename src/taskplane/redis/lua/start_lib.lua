@@ -26,13 +26,17 @@ local function start(keys, argv, seen, attempt)
   return deliveries
 end
 
--- unstart(keys, argv): undo the start of a delivery no process took up (a message fetched ahead or
--- prefetched, then returned to its queue): if the record still says started, it says queued again, written
--- by write_record (keys and argv of record_lib.lua for the state queued: indexed, version bumped, change
--- published), and the delivery is not counted. Returns 1 if undone, 0 if the record had moved on.
+-- unstart(keys, argv): undo the start of a delivery that went back to its queue without a crash (a message
+-- fetched ahead or prefetched that no process took up, or a running task a stopping worker returned): if
+-- the record still says started or progress, it says queued again, written by write_record (keys and argv
+-- of record_lib.lua for the state queued: indexed, version bumped, change published), without the worker,
+-- start time and progress of the run that ended, and the delivery is not counted. Returns 1 if undone, 0
+-- if the record had moved on.
 local function unstart(keys, argv)
   local seen = redis.call('HMGET', keys[1], 'created_ms', 'state', 'version', 'deliveries')
-  if seen[2] ~= 'started' then return 0 end
+  if seen[2] ~= 'started' and seen[2] ~= 'progress' then return 0 end
+  redis.call('HDEL', keys[1], 'worker', 'started_ms', 'progress_current', 'progress_total', 'progress_step',
+    'progress_message', 'progress_meta', 'progress_updated_ms')
   argv[#argv + 1] = 'deliveries'
   argv[#argv + 1] = math.max((tonumber(seen[4]) or 1) - 1, 0)
   write_record(keys, argv, seen)
