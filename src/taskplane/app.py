@@ -11,7 +11,6 @@ from typing import Any, Literal, overload
 from prometheus_client import CollectorRegistry
 
 from taskplane.celery.app import TaskplaneCelery
-from taskplane.celery.config import celery_config
 from taskplane.celery.results import CeleryResults
 from taskplane.celery.task import TaskplaneTask
 from taskplane.celery.user_config import CeleryCompat
@@ -32,8 +31,8 @@ from taskplane.middleware.defaults import default_middleware
 from taskplane.middleware.failure import FailurePath
 from taskplane.middleware.options import check_option_names, core_task_options, task_name
 from taskplane.observability.prometheus import TaskplaneCollector, registry_for
-from taskplane.redis.client import CONNECTION_ERRORS, safe_url, unavailable
-from taskplane.redis.embedded import EmbeddedServer
+from taskplane.redis.client import CONNECTION_ERRORS, unavailable
+from taskplane.redis.embedded import EmbeddedServer, choose_server
 from taskplane.scheduler.registry import Schedules
 from taskplane.scheduler.schedule import Missed, Schedule
 from taskplane.scheduler.service import Scheduler
@@ -48,6 +47,8 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
     Configuration comes from keyword arguments, else ``TASKPLANE_*`` environment variables. With no
     Redis URL, a private embedded server is started under the data directory on first use.
     """
+
+    schedules: Schedules
 
     def __init__(
         self,
@@ -94,9 +95,11 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
             failure=self.failure,
             fallback=fallback,
         )
-        self.celery.add_defaults(self._celery_defaults)
+        self.celery.add_defaults(self._configure)
         self.celery.declare = self.task  # @tp.celery.task and @shared_task declare taskplane tasks
+        self.celery.make_scheduler = self.scheduler  # celery beat runs taskplane's scheduler
         self.registry.on_miss = self.declare_shared_tasks
+        self.topology.on_miss = self._queue_from_team_config
         self.celery.steps["worker"].add(TaskplaneWorkerStep)
         self.producer = self.celery.producer
         self.task_lookup = self.celery.task_lookup
@@ -113,7 +116,9 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
             lambda: self.stores.schedules,
             lambda: self.stores.records,
             self.producer.enqueue_id,
+            self.queue_for,
         )
+        self.schedules.late = self._declare_beat_schedule  # the team's Celery beat_schedule
 
     def __repr__(self) -> str:
         return f"Taskplane({self.name!r})"
@@ -125,28 +130,12 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         """The Redis URL in use (starting the embedded server the first time, when none is configured);
         :attr:`on_server` hears which server it is, once."""
         if self._redis_url is None:
-            if self.settings.redis_url:
-                self._redis_url = self.settings.redis_url
-                self.on_server(f"taskplane: using Redis at {safe_url(self._redis_url)}")
-            else:
-                self.embedded = EmbeddedServer(self.settings.data_dir, self.settings.redis_server)
-                info = self.embedded.start()
-                self._redis_url = info.url
-                how = "started it" if self.embedded.started else f"already running, pid {info.pid}"
-                self.on_server(
-                    f"taskplane: using the embedded server of {self.settings.data_dir} (127.0.0.1:{info.port}, {how})"
-                )
+            self._redis_url, self.embedded = choose_server(self.settings, self.on_server)
         return self._redis_url
 
-    def _celery_defaults(self) -> dict[str, Any]:
+    def _configure(self) -> dict[str, Any]:
         self._configured = True
-        config = celery_config(self.settings, self.topology, self.redis_url)
-        config["task_routes"] = (self._route,)
-        self.remember_routing(config)
-        return config
-
-    def _route(self, name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **extra: Any) -> dict[str, str]:
-        return {"queue": self.queue_for(name)}
+        return self._celery_defaults()
 
     def add_queue(self, name: str, tier: str = "normal") -> None:
         """Declare a queue served at ``tier``'s priority (before the app is first used).
@@ -169,9 +158,14 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         """Declare a named worker profile (``taskplane worker --profile NAME``)."""
         return self.profiles.declare(name, queues, concurrency, prefetch, max_tasks_per_child)
 
-    def queue_for(self, name: str) -> str:
-        """The queue a task is routed to (``normal`` when it declared none)."""
-        return self.registry.queue_for(name)
+    def queue_for(self, name: str, args: Any = (), kwargs: Any = None) -> str:
+        """The queue a call of task ``name`` goes to: the task's declared queue, else the team's Celery
+        ``task_routes``, else the default queue (``task_default_queue``, or ``normal``).
+
+        Raises:
+            ConfigurationError: a route naming no queue, or a queue taskplane does not know.
+        """
+        return self.celery.routing.queue_for(name, args, kwargs)
 
     # -- tasks -----------------------------------------------------------------------------------
 

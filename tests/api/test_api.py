@@ -135,9 +135,11 @@ def test_cancel_over_http_queued_never_runs_running_stops_cooperatively(
         wait_for(lambda: events("start"), what="the cooperative task to start")
         # When it is cancelled over HTTP
         assert api.delete(f"/tasks/{running_id}").json()["state"] in ("started", "progress")
-        # Then it stops early on its own, and the queued one never ran
+        # Then it stops early on its own and ends cancelled ("stopped"), and the queued one never ran
         wait_for(lambda: tp.handle(running_id).record().done, what="the running task to stop")
-        assert api.get(f"/tasks/{running_id}/result").json()["result"] == "stopped early"
+        stopped = api.get(f"/tasks/{running_id}").json()
+        assert stopped["state"] == "cancelled" and stopped["reason"] == "stopped", stopped
+        assert tp.handle(running_id).record().result() == "stopped early"
         api.post("/tasks", json={"task": "t.mark", "args": ["after"]})
         wait_for(lambda: events("mark"), what="a later task to run")
     assert [event["tag"] for event in events("mark")] == ["after"]

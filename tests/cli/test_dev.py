@@ -95,10 +95,10 @@ def test_ctrl_c_leaves_the_server_running_while_another_process_uses_it(tmp_path
 
 
 def test_a_child_that_dies_ends_dev_with_its_error_in_one_line_and_exit_1(tmp_path: Path) -> None:
-    # Given an app whose worker refuses to start (a Celery setting naming a queue taskplane does not know)
+    # Given an app whose worker dies as it starts (its module fails in a worker process only)
     (tmp_path / "their_app.py").write_text(
-        "from kombu import Queue\nfrom taskplane import Taskplane\n"
-        "tp = Taskplane('theirs')\ntp.celery.conf.task_queues = (Queue('critical-jobs'),)\n"
+        "import sys\nfrom taskplane import Taskplane\ntp = Taskplane('theirs')\n"
+        "if 'worker' in sys.argv:\n    raise RuntimeError('cannot reach the mail server')\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
     env["TASKPLANE_DATA_DIR"] = str(tmp_path / "data")
@@ -115,6 +115,8 @@ def test_a_child_that_dies_ends_dev_with_its_error_in_one_line_and_exit_1(tmp_pa
     assert done.returncode == 1, done.stdout + done.stderr
     errors = error_lines(done.stderr)
     assert len(errors) == 1 and errors[0].startswith("error: the worker exited with code 1: "), done.stderr
-    assert "task_queues names queue(s) taskplane does not know (critical-jobs)" in errors[0]
+    assert errors[0].endswith(
+        "RuntimeError: cannot reach the mail server (log: " + str(tmp_path / "data" / "dev" / "worker.log") + ")"
+    )
     assert "taskplane: stopped the embedded server it started" in done.stderr
     assert EmbeddedServer(tmp_path / "data").info() is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -12,9 +13,11 @@ from taskplane.celery.channels import ChannelPool
 from taskplane.celery.declaring import CeleryWayDeclarations
 from taskplane.celery.direct import holding_channel, is_direct, publish_direct
 from taskplane.celery.publishing import PendingWrites, pending_writes
+from taskplane.celery.routing import Routing
 from taskplane.client.producer import Producer
 from taskplane.client.tasks import Tasks
 from taskplane.core.clock import due_ms
+from taskplane.core.errors import ConfigurationError
 from taskplane.core.ids import new_task_id
 from taskplane.core.protocol import Header, PublishOption
 from taskplane.core.registry import TaskRegistry
@@ -72,6 +75,14 @@ class TaskplaneCelery(CeleryWayDeclarations):
         self.worker_exit_code: int | None = None
         #: Look-ups, results and cancellation of tasks by id.
         self.task_lookup = Tasks(stores, self)
+        #: The queue of each call (declared queue, the team's task_routes, the default queue).
+        self.routing = Routing(registry, topology)
+        #: The Celery settings the team set, as read when the app configured.
+        self.team_settings: dict[str, Any] = {}
+        #: The first of the team's Celery settings taskplane refused (raised by every enqueue and at start).
+        self.config_error: ConfigurationError | None = None
+        #: Makes taskplane's HA scheduler of the app (``celery beat`` runs it: taskplane.celery.beat).
+        self.make_scheduler: Callable[[], Any] | None = None
         #: Enqueueing with argument checks, idempotency keys and the inline fallback.
         self.producer = Producer(self, registry, topology, stores, fallback, self.task_lookup)
         #: Broker connections for taskplane's own publishing (made on first use).
@@ -83,6 +94,14 @@ class TaskplaneCelery(CeleryWayDeclarations):
         if self.fallback == "inline":
             return 0.0
         return WORKER_PUBLISH_PATIENCE if self.worker_name else PRODUCER_PUBLISH_PATIENCE
+
+    def eager(self) -> bool:
+        """True when calls run in the calling process: the team set Celery's ``task_always_eager`` (read when
+        the app configured)."""
+        app: Any = self  # Celery's configured flag is not in its type stubs
+        if not app.configured:
+            self.conf  # noqa: B018 - reading the settings configures the app
+        return bool(self.team_settings.get("task_always_eager"))
 
     def batch_scope(self) -> AbstractContextManager[object]:
         """What a batch enqueue runs in: one pooled channel held for all its chunks."""
@@ -103,8 +122,10 @@ class TaskplaneCelery(CeleryWayDeclarations):
         """Publish one message of ``task`` per checked call (args, kwargs) with the batch ``options``
         (``queue``, ``countdown``, ``eta``); returns the ids (an existing task's for a held ``unique_for``).
         Batchable tasks take :func:`taskplane.celery.batch.publish_many`; the others one call each."""
+        if self.config_error is not None:
+            raise self.config_error
         if batchable(task):
-            queue = options.get("queue") or self.registry.queue_for(task.name)
+            queue = self.routing.queue_for(task.name, options=options)
             return publish_many(self, task, calls, queue, options.get("countdown"), options.get("eta"))
         return [self.publish(task, args, kwargs, {**options, "task_id": new_task_id()})[0] for args, kwargs in calls]
 
@@ -147,10 +168,10 @@ class TaskplaneCelery(CeleryWayDeclarations):
         fresh = bool(options.pop(PublishOption.RECORD.value, True))
         idempotency: IdempotencyClaim | None = options.pop(PublishOption.IDEMPOTENCY.value, None)
         requeue_of = options.pop(PublishOption.REQUEUE_OF.value, None)
+        if self.config_error is not None:
+            raise self.config_error
         task_id = task_id or new_task_id()
-        queue = options.get("queue")
-        queue = getattr(queue, "name", queue) or self.registry.queue_for(name)
-        options["queue"] = queue
+        queue = options["queue"] = self.routing.queue_for(name, args, kwargs, options, options.get("task_type"))
         headers = dict(options.get("headers") or {})
         if requeue_of is not None:
             headers[Header.REQUEUE.value] = json.dumps(requeue_of)

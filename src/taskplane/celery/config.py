@@ -125,6 +125,8 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         # Our own lease and shutdown logic replaces these Celery behaviours.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_consumer": "taskplane.celery.worker.consumer:Consumer",
+        # `celery beat` runs taskplane's HA scheduler (one leader, a fenced lease), never a second scheduler.
+        "beat_scheduler": "taskplane.celery.beat:Scheduler",
         "worker_hijack_root_logger": False,
         "enable_utc": True,
         "timezone": "UTC",

@@ -111,7 +111,7 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
             task=self,
             task_id=str(request.id),
             name=self.name,
-            queue=(request.delivery_info or {}).get("routing_key") or platform.registry.queue_for(self.name),
+            queue=(request.delivery_info or {}).get("routing_key") or platform.routing.queue_for(self.name),
             attempt=int(request.retries or 0),
             args=args,
             kwargs=kwargs,

@@ -50,6 +50,7 @@ def _serve(app: str | None, host: str, port: int, access_log: bool, log_level: s
 
     with errors_as_exit():
         tp = get_app(app)
+        tp.check_celery_config()
         asgi_app = create_app(tp)
         base = f"http://{host}:{port}"
         if dashboard:

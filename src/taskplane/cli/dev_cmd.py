@@ -23,6 +23,7 @@ def dev(
         raise fail("give the app with -A module:attr (or TASKPLANE_APP)", code=2)
     with errors_as_exit():
         tp = get_app(app)
+        tp.check_celery_config()
         redis_url = tp.redis_url
         tp.ping()
         _, token = tp.api_keys.create("dev", ["admin"], replace=True)

@@ -35,8 +35,11 @@ def worker(
     with errors_as_exit():
         tp = get_app(app)
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-        argv = worker_argv(tp.profiles, tp.topology, tp.settings, names, concurrency, profile, hostname, loglevel)
         tp.check_celery_config()
+        team = tp.celery.team_settings
+        argv = worker_argv(
+            tp.profiles, tp.topology, tp.settings, names, concurrency, profile, hostname, loglevel, team=team
+        )
         tp.ping()
     try:
         tp.celery.worker_main(argv)

@@ -38,8 +38,10 @@ def scheduler(
     with errors_as_exit():
         tp = get_app(app)
         configure_logging(tp.settings.log_format)
+        tp.check_celery_config()
         tp.ping()
         runner = tp.scheduler(lease_ttl=lease_ttl)
+        tp.schedules.all()  # with the team's beat_schedule: an entry taskplane cannot run is one line, now
     stop = threading.Event()
 
     def request_stop(signum: int, frame: Any) -> None:

@@ -47,6 +47,9 @@ class PublishingApp(Protocol):
     def batch_scope(self) -> AbstractContextManager[object]:
         """What a batch enqueue runs in (one pooled connection held for all its chunks)."""
 
+    def eager(self) -> bool:
+        """True when calls run in the calling process (Celery's ``task_always_eager``, set by the team)."""
+
 
 @dataclass(frozen=True)
 class Call:
@@ -92,6 +95,9 @@ class Producer:
         self._registry.check_arguments(name, args, kwargs)
         task: Any = self._app.tasks[name]
         options = {**self._options(queue, countdown, eta), "task_id": task_id or new_task_id()}
+        if self._app.eager():  # as Celery's apply_async does with task_always_eager
+            result = task.apply(tuple(args), kwargs, task_id=options["task_id"])
+            return TaskHandle(self._tasks, result.id, inline_result=result, name=name, queue=options.get("queue", ""))
         if idempotency_key is not None:
             # Bound in the publish script itself, with the message: one round trip, never one without the other.
             fingerprint = call_fingerprint(name, list(args), kwargs)

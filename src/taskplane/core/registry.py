@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from taskplane.core.errors import TaskArgumentsError, UnknownTaskError
-from taskplane.core.topology import DEFAULT_QUEUE
 
 
 class TaskRegistry:
@@ -23,20 +22,22 @@ class TaskRegistry:
         #: declared when the Celery app is finalized) get their chance.
         self.on_miss: Callable[[], None] | None = None
 
-    def add(self, name: str, queue: str, function: Callable[..., Any], task: Any, bound: bool = False) -> None:
-        """Record a declared task: its name, queue, function (``bound``: its first parameter is the task
-        itself, Celery's ``bind=True``, and no caller passes it) and the object returned to the user."""
-        self._queues[name] = queue
+    def add(self, name: str, queue: str | None, function: Callable[..., Any], task: Any, bound: bool = False) -> None:
+        """Record a declared task: its name, the queue it was declared with (None: routed), its function
+        (``bound``: its first parameter is the task itself, Celery's ``bind=True``, and no caller passes it)
+        and the object returned to the user."""
+        if queue is not None:
+            self._queues[name] = queue
         self._functions[name] = _Bound(function) if bound else function
         self._objects[id(task)] = (task, name)
 
     def names(self) -> list[str]:
         """Declared task names, sorted."""
-        return sorted(self._queues)
+        return sorted(self._functions)
 
-    def queue_for(self, name: str) -> str:
-        """The queue a task is routed to (``normal`` when it declared none, or is not declared here)."""
-        return self._queues.get(name, DEFAULT_QUEUE)
+    def declared_queue(self, name: str) -> str | None:
+        """The queue task ``name`` was declared with (None: none, or not declared here)."""
+        return self._queues.get(name)
 
     def require(self, name: str) -> None:
         """Check that ``name`` is declared.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from taskplane.core.errors import ConfigurationError
@@ -40,6 +41,9 @@ class Topology:
         self._queues: dict[str, QueueSpec] = {
             name: QueueSpec(name, name, weight) for name, weight in DEFAULT_TIERS.items()
         }
+        #: Called with a name before it is found unknown: queues declared elsewhere (a team's Celery
+        #: ``task_queues``) get their chance.
+        self.on_miss: Callable[[str], None] | None = None
 
     def add_queue(self, name: str, tier: str = DEFAULT_QUEUE) -> QueueSpec:
         """Declare a queue served at the priority of ``tier``.
@@ -64,6 +68,8 @@ class Topology:
         Raises:
             ConfigurationError: no such queue (the message lists the declared ones).
         """
+        if name not in self._queues and self.on_miss is not None:
+            self.on_miss(name)
         try:
             return self._queues[name]
         except KeyError:

@@ -18,13 +18,15 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import redis
 
 from taskplane.core.errors import EmbeddedServerError
+from taskplane.core.settings import Settings
+from taskplane.redis.client import safe_url
 from taskplane.redis.local_servers import (
     RunningServer,
     free_port,
@@ -52,6 +54,23 @@ class ServerInfo:
     def url(self) -> str:
         """The redis:// URL with the password, for clients."""
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+
+def choose_server(settings: Settings, say: Callable[[str], None]) -> tuple[str, EmbeddedServer | None]:
+    """The Redis URL to use: the configured one, else the project's embedded server's (started if it does not
+    run); and that embedded server. ``say`` hears one line naming the server.
+
+    Raises:
+        EmbeddedServerError: the embedded server could not start.
+    """
+    if settings.redis_url:
+        say(f"taskplane: using Redis at {safe_url(settings.redis_url)}")
+        return settings.redis_url, None
+    server = EmbeddedServer(settings.data_dir, settings.redis_server)
+    info = server.start()
+    how = "started it" if server.started else f"already running, pid {info.pid}"
+    say(f"taskplane: using the embedded server of {settings.data_dir} (127.0.0.1:{info.port}, {how})")
+    return info.url, server
 
 
 def find_server_binary(explicit: str | None = None) -> str:

@@ -55,13 +55,25 @@ class Schedules:
         store: Callable[[], ScheduleStore],
         records: Callable[[], RecordStore],
         enqueue: Enqueue,
+        queue_for: Callable[[str], str],
     ) -> None:
         self._registry = registry
         self._topology = topology
         self._store = store
         self._records = records
         self._enqueue = enqueue
+        self._queue_for = queue_for
         self._schedules: dict[str, Schedule] = {}
+        #: Called before the declared schedules are read, until it returns True: schedules declared elsewhere
+        #: (the team's Celery ``beat_schedule``) are declared then. It gets True when the caller is about to
+        #: use Redis anyway (it may then configure the app, which may start the embedded server).
+        self.late: Callable[[bool], bool] | None = None
+
+    def _declared(self, full: bool = True) -> dict[str, Schedule]:
+        late, self.late = self.late, None  # (it reads the declared names itself)
+        if late is not None and not late(full):
+            self.late = late
+        return self._schedules
 
     def declare(
         self,
@@ -99,15 +111,24 @@ class Schedules:
         self._schedules[schedule.name] = schedule
         return schedule
 
+    def all(self) -> list[Schedule]:
+        """Every declared schedule (the app is configured first: a team's Celery ``beat_schedule`` is in).
+
+        Raises:
+            ConfigurationError: a ``beat_schedule`` entry taskplane cannot run.
+        """
+        return list(self._declared().values())
+
     def __iter__(self) -> Iterator[Schedule]:
-        return iter(self._schedules.values())
+        return iter(self._declared().values())
 
     def __len__(self) -> int:
-        return len(self._schedules)
+        return len(self._declared(full=False))
 
     def names(self) -> list[str]:
-        """Names of the declared schedules."""
-        return sorted(self._schedules)
+        """Names of the declared schedules (those of a team's Celery ``beat_schedule`` given with
+        ``config_from_object`` or ``add_periodic_task`` once the app is configured)."""
+        return sorted(self._declared(full=False))
 
     def get(self, name: str) -> Schedule:
         """The schedule called ``name``.
@@ -115,10 +136,11 @@ class Schedules:
         Raises:
             NotFoundError: none is declared (the message lists the declared ones).
         """
-        if name not in self._schedules:
+        declared = self._declared()
+        if name not in declared:
             known = ", ".join(self.names()) or "none"
             raise NotFoundError(f"no schedule named {name!r}; declared: {known}")
-        return self._schedules[name]
+        return declared[name]
 
     def state(self, name: str) -> dict[str, str]:
         """The raw state hash of one schedule."""
@@ -167,7 +189,7 @@ class Schedules:
             name=schedule.name,
             task=schedule.task,
             schedule=schedule.description,
-            queue=schedule.queue or self._registry.queue_for(schedule.task),
+            queue=schedule.queue or self._queue_for(schedule.task),
             missed=schedule.missed,
             paused=paused,
             next_run_ms=None if paused else schedule.slot_after(max(now, last_slot or 0)),

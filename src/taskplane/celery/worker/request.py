@@ -27,7 +27,7 @@ class TaskplaneRequest(Request):
             task=task,
             task_id=self.id,
             name=self.name,
-            queue=(self.delivery_info or {}).get("routing_key") or app.registry.queue_for(self.name),
+            queue=(self.delivery_info or {}).get("routing_key") or app.routing.queue_for(self.name),
             attempt=int(headers.get("retries") or 0),
             args=tuple(self.args or ()),
             kwargs=dict(self.kwargs or {}),
