@@ -171,3 +171,24 @@ def test_the_worker_refuses_in_one_line(repo_root: Path, tmp_path: Path) -> None
     assert done.returncode == 1
     errors = error_lines(done.stderr)
     assert len(errors) == 1 and "Celery setting task_track_started is not used by taskplane" in errors[0]
+
+
+def test_their_worker_settings_are_taskplane_workers_defaults() -> None:
+    from taskplane.celery.worker.run import worker_argv
+
+    tp = app()
+    tp.celery.conf.update(worker_concurrency=3, worker_prefetch_multiplier=2, worker_max_tasks_per_child=50)
+    tp.check_celery_config()
+    team = tp.celery.team_settings
+
+    def flag(argv: list[str], name: str) -> str:
+        return argv[argv.index(name) + 1]
+
+    theirs = worker_argv(tp.profiles, tp.topology, tp.settings, team=team)
+    assert [flag(theirs, f) for f in ("--concurrency", "--prefetch-multiplier", "--max-tasks-per-child")] == [
+        "3",
+        "2",
+        "50",
+    ]
+    given = worker_argv(tp.profiles, tp.topology, tp.settings, concurrency=5, profile="low", team=team)
+    assert flag(given, "--concurrency") == "5" and flag(given, "--prefetch-multiplier") == "4"  # -c, the profile's
