@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install tools demo test test-matrix bench chaos lint clean
+.PHONY: install tools demo test test-matrix smoke bench chaos lint clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ test: install tools
 # and on the newest with the newest Python here (.ci/matrix.py; virtual environments under .matrix/).
 test-matrix:
 	$(PYTHON) .ci/matrix.py
+
+# The wheel installed without extras in a new virtual environment outside the checkout: a worker, an enqueue by
+# name and from code, taskplane dev and its HTTP API, nothing left running (.ci/smoke.py).
+smoke:
+	$(PYTHON) .ci/smoke.py
 
 # taskplane side by side with plain Celery and Dramatiq (docs/performance.md); BENCH_ARGS=--quick for a short run.
 bench: install tools

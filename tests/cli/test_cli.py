@@ -52,6 +52,21 @@ def test_usage_errors_exit_2(args: tuple[str, ...], redis_url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "args",
+    [("schedules", "pause", "nightly-index"), ("schedules",), ("enqueue", "t.add"), ("worker",), ("scheduler",)],
+)
+def test_a_command_that_needs_the_app_says_how_to_give_it(args: tuple[str, ...], redis_url: str) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TASKPLANE_APP"}
+    result = run(*args, env=env)
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        "error: this command needs the app: give it with -A module:attr (or set TASKPLANE_APP=module:attr)"
+    ]
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (("task", "show", "nope", "-A", "tests.apps.core_app:tp"), "task nope not found"),

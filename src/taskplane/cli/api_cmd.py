@@ -49,7 +49,7 @@ def _serve(app: str | None, host: str, port: int, access_log: bool, log_level: s
     from taskplane.api import create_app
 
     with errors_as_exit():
-        tp = get_app(app)
+        tp = get_app(app, required=True)
         tp.check_celery_config()
         asgi_app = create_app(tp)
         base = f"http://{host}:{port}"

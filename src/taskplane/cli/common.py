@@ -26,14 +26,23 @@ AppOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
+#: The usage error of a command that needs the app's tasks and schedules, run without naming the app.
+NO_APP = "this command needs the app: give it with -A module:attr (or set TASKPLANE_APP=module:attr)"
+
 console = Console()
 err_console = Console(stderr=True)
 
 
-def get_app(spec: str | None) -> Taskplane:
-    """The app named by ``-A``, else a plain Taskplane configured from the environment. It says on stderr which
-    Redis server it uses; an embedded server it starts is stopped when the command ends, unless another process
-    uses it."""
+def get_app(spec: str | None, required: bool = False) -> Taskplane:
+    """The app named by ``-A``, else a plain Taskplane configured from the environment (``required``: a usage
+    error instead, for commands that need the app's tasks and schedules). It says on stderr which Redis server
+    it uses; an embedded server it starts is stopped when the command ends, unless another process uses it.
+
+    Raises:
+        typer.Exit: (2) ``required`` and no app given.
+    """
+    if spec is None and required:
+        raise fail(NO_APP, code=2)
     tp = load_app(spec) if spec else Taskplane()
     # JSON logs stay JSON lines: there the note is a log record (the commands that log set logging up first)
     tp.on_server = logging.getLogger("taskplane.cli").info if tp.settings.log_format == "json" else say

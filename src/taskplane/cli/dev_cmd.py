@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from taskplane.cli.common import AppOption, console, errors_as_exit, fail, get_app
+from taskplane.cli.common import NO_APP, AppOption, console, errors_as_exit, fail, get_app
 from taskplane.stack import ChildProcess, start_api
 
 
@@ -20,7 +20,7 @@ def dev(
     """Run the app locally: Redis (embedded unless configured), one worker on every queue and the HTTP API
     with the dashboard. Prints their URLs and an admin key; Ctrl-C stops everything it started."""
     if app is None:
-        raise fail("give the app with -A module:attr (or TASKPLANE_APP)", code=2)
+        raise fail(NO_APP, code=2)
     with errors_as_exit():
         tp = get_app(app)
         tp.check_celery_config()

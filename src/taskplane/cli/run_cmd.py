@@ -33,7 +33,7 @@ def worker(
 ) -> None:
     """Run a worker; it takes from the highest tier first and drains within the shutdown timeout on SIGTERM."""
     with errors_as_exit():
-        tp = get_app(app)
+        tp = get_app(app, required=True)
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
         tp.check_celery_config()
         team = tp.celery.team_settings
@@ -73,7 +73,7 @@ def enqueue(
     positional = parse_json(args, "--args", list)
     named = parse_json(kwargs, "--kwargs", dict)
     with errors_as_exit():
-        tp = get_app(app)
+        tp = get_app(app, required=True)
         handle = tp.enqueue(name, positional, named, queue=queue, countdown=countdown, idempotency_key=idempotency_key)
         if not wait:
             if json_output:

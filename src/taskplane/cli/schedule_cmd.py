@@ -36,7 +36,7 @@ def scheduler(
     """Run a scheduler. Start as many as you like: one leads and fires; SIGTERM/Ctrl-C hands the lease over."""
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s %(levelname)s %(name)s] %(message)s")
     with errors_as_exit():
-        tp = get_app(app)
+        tp = get_app(app, required=True)
         configure_logging(tp.settings.log_format)
         tp.check_celery_config()
         tp.ping()
@@ -59,7 +59,7 @@ def schedules(ctx: typer.Context, app: AppOption = None, json_output: JsonOption
         ctx.obj = app  # `schedules -A app pause NAME` works as well as `schedules pause NAME -A app`
         return
     with errors_as_exit():
-        tp = get_app(app)
+        tp = get_app(app, required=True)
         statuses = tp.schedules.statuses()
         leader = tp.schedules.leader()
     if json_output:
@@ -97,7 +97,7 @@ def _row(status: ScheduleStatus) -> list[Any]:
 def pause(ctx: typer.Context, name: NameArgument, app: AppOption = None) -> None:
     """Stop firing NAME until resumed (kept in Redis: lasts across restarts)."""
     with errors_as_exit():
-        get_app(app or ctx.obj).schedules.pause(name)
+        get_app(app or ctx.obj, required=True).schedules.pause(name)
     console.print(f"paused {name}")
 
 
@@ -105,7 +105,7 @@ def pause(ctx: typer.Context, name: NameArgument, app: AppOption = None) -> None
 def resume(ctx: typer.Context, name: NameArgument, app: AppOption = None) -> None:
     """Fire NAME again from its next slot."""
     with errors_as_exit():
-        status = get_app(app or ctx.obj).schedules.resume(name)
+        status = get_app(app or ctx.obj, required=True).schedules.resume(name)
     console.print(f"resumed {name}; next run {fmt_ms(status.next_run_ms)}")
 
 
@@ -113,5 +113,5 @@ def resume(ctx: typer.Context, name: NameArgument, app: AppOption = None) -> Non
 def run(ctx: typer.Context, name: NameArgument, app: AppOption = None) -> None:
     """Fire NAME now, outside its slots; prints the task id."""
     with errors_as_exit():
-        task_id = get_app(app or ctx.obj).schedules.run(name)
+        task_id = get_app(app or ctx.obj, required=True).schedules.run(name)
     typer.echo(task_id)
