@@ -108,7 +108,7 @@ def test_exec_options_are_a_tasks_publish_options() -> None:
     from tests.apps.core_app import add
 
     options = compat.exec_options(add)
-    assert isinstance(options, dict) and options["queue"] == "normal", "Celery's Task._get_exec_options changed"
+    assert isinstance(options, dict) and "priority" in options, "Celery's Task._get_exec_options changed"
 
 
 def test_result_meta_is_what_the_backend_stores(redis_url: str) -> None:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from taskplane.celery.app import TaskplaneCelery
 from taskplane.celery.results import CeleryResults
-from taskplane.celery.task import TaskplaneTask
+from taskplane.celery.task import TaskplaneTask, task_base
 from taskplane.celery.user_config import CeleryCompat
 from taskplane.celery.worker.bootstep import TaskplaneWorkerStep
 from taskplane.client.dead_letters import DeadLetters
@@ -95,7 +95,7 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
             failure=self.failure,
             fallback=fallback,
         )
-        self.celery.add_defaults(self._configure)
+        self.celery.add_defaults(self._celery_defaults)
         self.celery.declare = self.task  # @tp.celery.task and @shared_task declare taskplane tasks
         self.celery.make_scheduler = self.scheduler  # celery beat runs taskplane's scheduler
         self.registry.on_miss = self.declare_shared_tasks
@@ -132,10 +132,6 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         if self._redis_url is None:
             self._redis_url, self.embedded = choose_server(self.settings, self.on_server)
         return self._redis_url
-
-    def _configure(self) -> dict[str, Any]:
-        self._configured = True
-        return self._celery_defaults()
 
     def add_queue(self, name: str, tier: str = "normal") -> None:
         """Declare a queue served at ``tier``'s priority (before the app is first used).
@@ -203,10 +199,14 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
     def _register(self, func: Callable[..., Any], celery_options: dict[str, Any], **options: Any) -> TaskplaneTask:
         core = core_task_options(func, options, self.topology)
         behaviour = {key: value for key, value in options.items() if key not in core}
+        queue = core.pop("queue")  # routing reads the registry (Celery 5.7 deprecates the task attribute)
         task_options = {**celery_options, **core, **self.chain.task_options(core["name"], behaviour)}
+        if "base" in task_options:  # the team's task class, over taskplane's
+            task_options["base"] = task_base(task_options["base"], self.celery.Task)
         # shared=False: Celery would otherwise give this task to every app created later in the process.
         task: Any = self.celery.declared_task(func, **{**task_options, "shared": False})
-        self.registry.add(core["name"], core["queue"], func, task, bound=core["bind"])
+        checked = task_options.get("typing") is not False
+        self.registry.add(core["name"], queue, func, task, bound=core["bind"], checked=checked)
         return task  # type: ignore[no-any-return]
 
     def task_names(self) -> list[str]:

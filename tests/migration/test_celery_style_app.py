@@ -25,6 +25,14 @@ from tests.workers import StartWorker, wait_for
 APP = "tests.apps.celery_style.celery_app:tp"
 
 
+@pytest.fixture(autouse=True)
+def the_process_app() -> None:
+    """This team's app is the process's Celery app, as in their service (a test that ran before in this process
+    may have built another Taskplane, which became the default then)."""
+    tp.celery.set_default()
+    tp.celery.set_current()
+
+
 def status(task_id: str) -> TaskRecord:
     record = tp.status(task_id)
     assert record is not None, task_id
@@ -150,3 +158,21 @@ def test_celery_declared_tasks_are_queued_by_name_from_the_cli(repo_root: Any, s
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "3"
+
+
+def test_revoke_with_reply_returns_the_workers_replies(redis_url: str, start_worker: StartWorker) -> None:
+    worker = start_worker(app=APP)
+    waiting = sleepy.apply_async((0.1,), countdown=30)
+    replies = tp.celery.control.revoke(waiting.id, reply=True, timeout=10, destination=[worker.hostname])
+    assert replies and worker.hostname in replies[0], replies  # Celery's broadcast, answered
+    assert status(waiting.id).state == "cancelled"  # and taskplane's cancellation, kept in Redis
+
+
+def test_a_task_whose_expiry_passed_ends_cancelled_expired(redis_url: str, start_worker: StartWorker) -> None:
+    import time
+
+    late = notify.apply_async((1,), expires=0.5)
+    time.sleep(1.0)  # it expires before any worker takes it
+    start_worker(app=APP)
+    record = wait_for(lambda: (r := status(late.id)).done and r, 30, "the expired task to be refused")
+    assert record.state == "cancelled" and record.fields["reason"] == "expired"

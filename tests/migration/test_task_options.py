@@ -81,7 +81,7 @@ def test_passed_options_reach_the_celery_task() -> None:
         ({"serializer": "pickle"}, "serializer='pickle': taskplane tasks are JSON only"),
         ({"acks_late": False}, "acks_late=False is not supported: taskplane always acknowledges"),
         ({"track_started": True}, "task option 'track_started' is not supported by taskplane: remove it: the record"),
-        ({"base": object}, "put shared behaviour in a Middleware"),
+        ({"base": object}, "base=<class 'object'>: give a celery.Task subclass"),
         ({"max_retries": 2, "retry": Retry()}, "give either retry=Retry(...) or Celery's retry options"),
         ({"autoretry_for": ("nope",)}, "autoretry_for: 'nope' is not an exception type"),
         ({"max_retries": None}, "max_retries=None (retry forever) is not supported"),
@@ -111,3 +111,40 @@ def test_tasks_declared_with_the_celery_decorator_are_taskplane_tasks() -> None:
     assert retry_of(tp.get_task("custom.name")) is None
     with pytest.raises(Exception, match="missing a required argument"):
         tp.check_arguments(plain.name, [], {})
+
+
+def test_a_base_class_of_the_team_runs_over_taskplanes_task() -> None:
+    from celery import Task
+
+    class Audited(Task):  # type: ignore[type-arg]
+        audited = True
+
+    tp = app()
+
+    @tp.celery.task(base=Audited, name="based.audited")
+    def audited(x: int) -> int:
+        return x
+
+    task: Any = tp.get_task("based.audited")
+    order = type(task).__mro__
+    assert isinstance(task, Audited) and task.audited
+    # the team's class first, taskplane's task class (it runs the middleware chain) under it
+    assert order.index(Audited) < [cls.__name__ for cls in order].index("TaskplaneTask")
+
+
+def test_typing_false_turns_the_argument_check_off_and_pydantic_passes_to_celery() -> None:
+    tp = app()
+
+    @tp.task(name="typed.loose", typing=False)
+    def loose(x: int) -> int:
+        return x
+
+    @tp.task(name="typed.model", pydantic=True)
+    def model(x: int) -> int:
+        return x
+
+    tp.check_arguments("typed.loose", [1, 2, 3], {"nope": 1})  # what Celery's typing=False allows
+    with pytest.raises(Exception, match="too many positional arguments"):
+        tp.check_arguments("typed.model", [1, 2], {})
+    assert tp.get_task("typed.loose").typing is False
+

@@ -117,6 +117,7 @@ def test_flower_shows_the_worker_and_a_finished_task(
 
 def test_flowers_broker_reads_the_prefixed_priority_lists(redis_url: str) -> None:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from flower.utils.broker import Broker
 
@@ -128,5 +129,8 @@ def test_flowers_broker_reads_the_prefixed_priority_lists(redis_url: str) -> Non
         url = connection.as_uri(include_password=True)
     assert url.startswith("redis://")
     broker = Broker(url, broker_options=tp.celery.conf.broker_transport_options)
-    queues = asyncio.run(broker.queues(["ops"]))
+    # In a thread of its own: this process's main thread may hold a running loop (Playwright's sync API,
+    # when a browser test ran in it first)
+    with ThreadPoolExecutor(1) as thread:
+        queues = thread.submit(asyncio.run, broker.queues(["ops"])).result(timeout=30)
     assert queues == [{"name": "ops", "messages": 4}]

@@ -149,9 +149,9 @@ def test_the_unfiltered_list_merges_every_state_and_the_running_tasks(
         time.sleep(0.002)  # creation times differ, except where a page boundary falls on equal ones
         return task_id
 
-    running = made_now(tp.enqueue("t.slow", [5.0, "listed"]).id)
+    running = made_now(tp.enqueue("t.slow", [120.0, "listed"]).id)  # runs on through the test (the fixture ends it)
     start_worker(queues="normal", concurrency=1)
-    wait_for(lambda: tp.handle(running).record().state == "started", 30, "the slow task to start")
+    wait_for(lambda: tp.handle(running).record().state == "started", 60, "the slow task to start")
     for i in range(3):
         made_now(tp.enqueue("t.add", [i, i], queue="high").id)
     made_now(tp.enqueue("t.add", [9, 9], countdown=3600).id)  # scheduled
@@ -161,8 +161,8 @@ def test_the_unfiltered_list_merges_every_state_and_the_running_tasks(
     for i in range(4):
         made_now(tp.enqueue("t.add", [i, 1]).id)  # queued behind the slow task
     worker = start_worker(queues="high", concurrency=1)
-    wait_for(lambda: len(tp.tasks(state="succeeded").records) == 3, 30, "the high tasks to succeed")
-    wait_for(lambda: tp.tasks(state="dead").records, 30, "the dead task")
+    wait_for(lambda: len(tp.tasks(state="succeeded").records) == 3, 60, "the high tasks to succeed")
+    wait_for(lambda: tp.tasks(state="dead").records, 60, "the dead task")
     worker.stop()
     # When the list is read three at a time with no filter
     seen: list[tuple[str, str]] = []

@@ -12,6 +12,8 @@ from celery.exceptions import TaskRevokedError
 from kombu.utils.encoding import bytes_to_str
 
 from taskplane.compat import result_meta
+from taskplane.core.clock import now_ms
+from taskplane.core.protocol import TaskState
 from taskplane.redis.client import CONNECTION_ERRORS
 
 log = logging.getLogger("taskplane.worker")
@@ -55,6 +57,32 @@ class ResultBackend(RedisBackend):
         for task_id in task_ids:
             self.queue_result(pipe, task_id, TaskRevokedError(reason), None, states.REVOKED)
         pipe.execute()
+
+    def chord_error_from_stack(self, callback: Any, exc: Exception | None = None) -> Any:
+        """Celery's, and a record for the callback of a chord whose member failed (it never runs, so nothing
+        else writes one): dead, reason ``chord_failed``, with the error. Celery's state says FAILURE."""
+        info = super().chord_error_from_stack(callback, exc)
+        backend: Any = self  # Celery's app attribute of a backend is not in its type stubs
+        app = backend.app
+        for signature in getattr(callback, "tasks", None) or [callback]:  # a group callback: each of its tasks
+            task_id = signature.id or signature.options.get("task_id")
+            if task_id is None or not hasattr(app, "stores"):
+                continue
+            error = exc if exc is not None else getattr(info, "exception", None)
+            try:
+                app.stores.records.write(
+                    task_id,
+                    signature.task,
+                    signature.options.get("queue") or app.routing.queue_for(signature.task),
+                    TaskState.DEAD,
+                    reason="chord_failed",
+                    finished_ms=now_ms(),
+                    error_type=type(error).__name__ if error is not None else "ChordError",
+                    error_message=str(error)[:2000] if error is not None else "a member of its chord failed",
+                )
+            except RESULT_STORE_ERRORS as failure:
+                log.warning("could not record the failed chord callback %s: %s", task_id, failure)
+        return info
 
     def mark_as_done(
         self, task_id: str, result: Any, request: Any = None, store_result: bool = True, state: str = states.SUCCESS

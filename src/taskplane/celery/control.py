@@ -1,4 +1,4 @@
-"""Celery's remote control with ``revoke`` meaning a taskplane cancellation: persistent (it survives worker
+"""Celery's remote control with ``revoke`` also a taskplane cancellation: persistent (it survives worker
 restarts, unlike Celery's in-memory revoked set), and the record says ``cancelled``."""
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ class TaskplaneControl(Control):
     def revoke(
         self, task_id: Any, destination: Any = None, terminate: bool = False, signal: Any = None, **kwargs: Any
     ) -> Any:
-        """Cancel the task(s): a queued or delayed one never runs; a running one sees ``is_cancelled()``, and
-        with ``terminate=True`` its process is killed at once. Celery's broadcast is not sent (taskplane's
-        workers read the cancellation from Redis)."""
+        """Cancel the task(s) in Redis: a queued or delayed one never runs, also after worker restarts; a
+        running one sees ``is_cancelled()``, and with ``terminate=True`` its process is killed. Then Celery's
+        own broadcast, as plain Celery sends it: the replies of ``reply=True`` come back, and the workers that
+        run now also hold it in memory."""
         app: Any = self.app
         for one in [task_id] if isinstance(task_id, str) else list(task_id):
             try:
                 app.task_lookup.cancel(one, terminate_after=0.0 if terminate else None)
             except NotFoundError:
                 app.task_lookup.cancel_unknown(one)
-        return None
+        return super().revoke(task_id, destination=destination, terminate=terminate, signal=signal, **kwargs)

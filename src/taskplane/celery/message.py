@@ -152,11 +152,13 @@ class MessageEncoder:
     once, with a slot for each value that differs per message; each message then only fills the slots
     (ids, argument reprs, body, the time it is ready), several times faster than building and encoding
     a dict per message. The text is what ``dumps`` gives for the message dict the transport would queue
-    (without ``eta``: the transport keeps such messages in the delayed set)."""
+    (``eta`` as :attr:`Header.ETA`: the transport keeps such messages in the delayed set)."""
 
     def __init__(self, template: MessageTemplate) -> None:
         self._template = template
         headers = {key: value for key, value in template.headers.items() if key != "eta"}
+        if template.headers.get("eta"):
+            headers[Header.ETA.value] = template.headers["eta"]
         headers.update(id=SLOT.format(0), argsrepr=SLOT.format(1), kwargsrepr=SLOT.format(2))
         if not template._root_id:
             headers["root_id"] = SLOT.format(6)

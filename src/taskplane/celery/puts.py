@@ -81,9 +81,12 @@ class ScriptedPublish:
         headers = message.get("headers") or {}
         self._check_size(queue, len(message.get("body", "")))
         requeue = headers.pop(Header.REQUEUE, None)
-        delay = eta_delay(headers.pop("eta", None)) if "eta" in headers else 0.0
+        eta = headers.pop("eta", None)
+        delay = eta_delay(eta) if eta else 0.0
         if isinstance(message.get("headers"), dict):
             message["headers"][Header.READY.value] = now_ms() + int(max(delay, 0.0) * 1000)
+            if eta:
+                message["headers"][Header.ETA.value] = eta
             signing = self._signing_keys()
             if signing:
                 signature = sign(message.get("body", ""), message["headers"], signing[0])

@@ -10,8 +10,9 @@ import celery
 
 from taskplane.client.handle import TaskHandle
 from taskplane.client.producer import Call
+from taskplane.core.errors import ConfigurationError
 from taskplane.core.ids import new_task_id
-from taskplane.core.protocol import PublishOption
+from taskplane.core.protocol import Header, PublishOption
 from taskplane.middleware.base import Run, running
 from taskplane.middleware.progress import progress_from_meta
 from taskplane.observability.logging import TaskLogContext, enter_task, leave_task
@@ -119,8 +120,25 @@ class TaskplaneTask(celery.Task):  # type: ignore[type-arg]
             worker=str(platform.worker_name or request.hostname or this_host()),
             new_batch=platform.stores.storage.batch,
         )
+        if request.eta is None and Header.ETA in run.headers:  # the transport kept it in the delayed set
+            request.eta = run.headers[Header.ETA]
         token = enter_task(TaskLogContext(run.task_id, run.name, run.queue, run.attempt))
         try:
             return platform.chain.run(run, lambda: self.run(*args, **kwargs))
         finally:
             leave_task(token)
+
+
+def task_base(base: Any, taskplane_task: type) -> type:
+    """The task class of a task declared with Celery's ``base=``: the team's class over taskplane's (its own
+    methods win; where they call ``super()`` or do not override, taskplane's task runs the middleware chain).
+
+    Raises:
+        ConfigurationError: ``base`` is not a Celery task class.
+    """
+    if not (isinstance(base, type) and issubclass(base, celery.Task)):
+        raise ConfigurationError(f"base={base!r}: give a celery.Task subclass")
+    if issubclass(base, taskplane_task):
+        return base
+    team: type = base
+    return type(team.__name__, (team, taskplane_task), {"__module__": team.__module__})

@@ -190,6 +190,7 @@ class CeleryCompat:
     settings: Settings
     topology: Topology
     schedules: Declaring  # taskplane.scheduler.registry.Schedules (a layer beside this one)
+    _configured: bool
 
     if TYPE_CHECKING:
 
@@ -198,6 +199,7 @@ class CeleryCompat:
 
     def _celery_defaults(self) -> dict[str, Any]:
         """taskplane's Celery settings, with the team's own adopted (Celery calls this when it configures)."""
+        self._configured = True
         celery = self.celery
         team = team_settings(celery.conf)
         adoption = adopt(team, lambda: celery_config(self.settings, self.topology, self.redis_url), self.topology)

@@ -23,15 +23,24 @@ RETRY_OPTIONS = (
     "retry_kwargs",
 )
 
-#: Celery options passed on to the Celery task as they are.
-PASSED_OPTIONS = ("ignore_result", "expires", "priority")
+#: Celery options passed on to the Celery task as they are (``typing=False`` also turns taskplane's argument
+#: check off, as it does Celery's; ``base`` is a class of the team's that taskplane's task class goes under).
+PASSED_OPTIONS = (
+    "ignore_result",
+    "expires",
+    "priority",
+    "typing",
+    "base",
+    "pydantic",
+    "pydantic_strict",
+    "pydantic_context",
+    "pydantic_dump_kwargs",
+)
 
 #: Celery options taskplane has no use for, with what to write instead.
 REFUSED: dict[str, str] = {
-    "base": "taskplane tasks use taskplane's task class; put shared behaviour in a Middleware (docs/migration.md)",
     "track_started": "remove it: the record always says started",
     "reject_on_worker_lost": "remove it: a delivery whose worker died runs again, up to the poison cap",
-    "typing": "remove it: taskplane always checks arguments when a task is queued",
     "throws": "use retry=Retry(never_on=(...)) for errors that should not be retried",
     "store_errors_even_if_ignored": "remove it: the record keeps every error",
     "send_events": "remove it: task events are sent while someone listens (Flower)",

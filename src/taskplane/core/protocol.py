@@ -61,6 +61,10 @@ class Header(StrEnum):
     #: ``taskplane.stores.records.fetched_start``); set (or removed) by the worker's channel on every message
     #: it hands over, never taken from a publisher.
     STARTED = "x-taskplane-started"
+    #: The ``eta`` a message was published with (a countdown, an ETA, a retry): the transport keeps it in the
+    #: delayed set and drops Celery's ``eta`` header (a worker never holds it); the task's ``request.eta``
+    #: shows it again.
+    ETA = "x-taskplane-eta"
 
 
 class PublishOption(StrEnum):

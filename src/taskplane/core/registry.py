@@ -18,17 +18,29 @@ class TaskRegistry:
         self._queues: dict[str, str] = {}
         self._functions: dict[str, Any] = {}  # a function, or a _Bound one
         self._objects: dict[int, tuple[Any, str]] = {}  # id(declared task) -> (task, name)
+        self._unchecked: set[str] = set()  # declared with typing=False
         #: Called once before a name is found unknown: tasks declared late (Celery's ``@shared_task``,
         #: declared when the Celery app is finalized) get their chance.
         self.on_miss: Callable[[], None] | None = None
 
-    def add(self, name: str, queue: str | None, function: Callable[..., Any], task: Any, bound: bool = False) -> None:
+    def add(
+        self,
+        name: str,
+        queue: str | None,
+        function: Callable[..., Any],
+        task: Any,
+        bound: bool = False,
+        checked: bool = True,
+    ) -> None:
         """Record a declared task: its name, the queue it was declared with (None: routed), its function
-        (``bound``: its first parameter is the task itself, Celery's ``bind=True``, and no caller passes it)
-        and the object returned to the user."""
+        (``bound``: its first parameter is the task itself, Celery's ``bind=True``, and no caller passes it;
+        ``checked``: calls are checked against its signature, unless Celery's ``typing=False`` said not to) and
+        the object returned to the user."""
         if queue is not None:
             self._queues[name] = queue
         self._functions[name] = _Bound(function) if bound else function
+        if not checked:
+            self._unchecked.add(name)
         self._objects[id(task)] = (task, name)
 
     def names(self) -> list[str]:
@@ -69,6 +81,8 @@ class TaskRegistry:
             TaskArgumentsError: the arguments do not fit (one line naming the problem).
         """
         self.require(name)
+        if name in self._unchecked:
+            return
         function = self._functions[name]
         shape = _shape(function)
         if shape is not None and _fits(shape, args, kwargs):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
+from celery import signals
 from celery.worker import state
 
 from taskplane.core.clock import now_ms
@@ -25,6 +27,7 @@ class Cancellation(Middleware):
 
     def __init__(self, stores: Stores) -> None:
         self._stores = stores
+        self._revoked_handler = self._revoked  # kept: a bound method made anew would not disconnect
 
     def after_start(self, run: Run) -> None:
         """Stop a task cancelled before it started (the start write found it so); give a starting one its
@@ -46,8 +49,30 @@ class Cancellation(Middleware):
         run.check_cancelled = check
 
     def on_worker_start(self, worker: WorkerContext) -> None:
-        """Terminate running tasks whose cancellation grace period has run out."""
+        """Terminate running tasks whose cancellation grace period has run out; record the tasks Celery's own
+        revoke ended (a broadcast ``revoke``, also with ``terminate=True`` or from a plain Celery client, and
+        an ``expires`` that passed)."""
         worker.add_periodic("cancel-watch", TERMINATE_INTERVAL, lambda: self._terminate_due(worker))
+        signals.task_revoked.connect(self._revoked_handler, weak=False)
+
+    def on_worker_stop(self, worker: WorkerContext) -> None:
+        """Stop listening for Celery's revokes."""
+        signals.task_revoked.disconnect(self._revoked_handler)
+
+    def _revoked(
+        self, sender: Any = None, request: Any = None, terminated: bool = False, expired: bool = False, **_: Any
+    ) -> None:
+        if request is None:
+            return
+        reason = "expired" if expired else "terminated" if terminated else "revoked"
+        name = str(getattr(sender, "name", None) or getattr(request, "task", None) or "")
+        queue = str((getattr(request, "delivery_info", None) or {}).get("routing_key") or "")
+        try:
+            self._stores.records.write(
+                str(request.id), name, queue, TaskState.CANCELLED, finished_ms=now_ms(), reason=reason
+            )
+        except Exception as exc:  # the signal must not break Celery's handling of the revoke
+            log.warning("could not record the revoked task %s: %s", request.id, exc)
 
     def _terminate_due(self, worker: WorkerContext) -> None:
         active = {request.id: request for request in tuple(state.active_requests)}

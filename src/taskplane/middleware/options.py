@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from taskplane.core.errors import ConfigurationError
-from taskplane.core.topology import DEFAULT_QUEUE, Topology
+from taskplane.core.topology import Topology
 
 #: Options every task has, whatever middleware is installed.
 CORE_OPTIONS = ("name", "queue", "bind")
@@ -33,7 +33,7 @@ def task_name(func: Callable[..., Any], options: Mapping[str, Any]) -> str:
 
 
 def core_task_options(func: Callable[..., Any], options: Mapping[str, Any], topology: Topology) -> dict[str, Any]:
-    """The task's name, queue and ``bind`` flag as ``celery.task(...)`` options.
+    """The task's name, declared queue (None: routed) and ``bind`` flag.
 
     Raises:
         ConfigurationError: a name that is not a string, or an unknown queue.
@@ -41,6 +41,8 @@ def core_task_options(func: Callable[..., Any], options: Mapping[str, Any], topo
     if options.get("name") is not None and not isinstance(options["name"], str):
         raise ConfigurationError(f"name={options['name']!r}: give a string")
     name = task_name(func, options)
-    queue = options.get("queue") or DEFAULT_QUEUE
-    topology.get(getattr(queue, "name", queue))
+    queue = options.get("queue")
+    if queue is not None:
+        queue = str(getattr(queue, "name", queue))
+        topology.get(queue)
     return {"name": name, "bind": bool(options.get("bind", False)), "queue": queue}

@@ -44,9 +44,10 @@ class ProgressReporter:
         state = None if self._in_progress_state else TaskState.PROGRESS
         self._in_progress_state = True
         run = self._run
-        self._stores.records.write(run.task_id, run.name, run.queue, state, **values)
+        # Celery's PROGRESS meta first: whoever sees the record say progress finds Celery's view saying so too
         meta = self._meta if self._meta is not None else {key.removeprefix("progress_"): v for key, v in values.items()}
         run.task.backend.store_result(run.task_id, meta, "PROGRESS", request=run.task.request)
+        self._stores.records.write(run.task_id, run.name, run.queue, state, **values)
 
 
 class Progress(Middleware):

@@ -13,6 +13,7 @@ from taskplane.core.clock import compact_json, now_ms
 from taskplane.core.protocol import Header, TaskState
 from taskplane.middleware.base import Middleware, Publish, Run, WorkerContext
 from taskplane.stores.bundle import Stores
+from taskplane.stores.record_model import delivery_attempt
 from taskplane.stores.records import fetched_start
 
 log = logging.getLogger("taskplane.worker")
@@ -94,7 +95,7 @@ class Records(Middleware):
             run.task_id,
             run.name,
             run.queue,
-            run.attempt,
+            delivery_attempt(run.attempt, run.headers),
             replied,
             slot=run.slot,
             started_ms=int(run.started * 1000),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,16 @@ _INT_FIELDS = (
     "cancel_requested_ms",
     "version",
 )
+
+
+def delivery_attempt(retries: int, headers: Mapping[str, Any]) -> str:
+    """The attempt whose deliveries the record counts (poison detection): the task's retries, and, when
+    Celery's ``replace()`` replaced it, how often (a replacement keeps the task id, and is a new attempt, not
+    a redelivery). ``fetch.lua`` computes the same."""
+    nesting = headers.get("replaced_task_nesting")
+    if isinstance(nesting, int) and not isinstance(nesting, bool) and nesting >= 1:
+        return f"{retries}.{nesting}"
+    return str(retries)
 
 
 def normalise_state(state: str) -> str:

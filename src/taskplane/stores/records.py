@@ -98,17 +98,17 @@ class RecordStore:
         task_id: str,
         name: str,
         queue: str,
-        attempt: int,
+        attempt: str,
         on_reply: Callable[[str, int], None],
         slot: SlotRequest | None = None,
         **fields: Any,
     ) -> None:
         """Queue ``run_start.lua`` on ``batch``: unless the task was cancelled, reserve its rate-limit
-        ``slot`` (if given), count this delivery of ``attempt`` (kept in the record) and write the record
-        as started with ``fields``. Once the batch went out, ``on_reply(verdict, value)`` is called; the
-        verdict is ``run`` (value: deliveries of this attempt so far), ``cancelled``, ``done`` (the task
-        already succeeded: a duplicate delivery) or ``wait`` (value: ms until the slot it reserved). Only
-        ``run`` wrote the record; ``wait`` took the slot."""
+        ``slot`` (if given), count this delivery of ``attempt`` (``record_model.delivery_attempt``; kept in
+        the record) and write the record as started with ``fields``. Once the batch went out,
+        ``on_reply(verdict, value)`` is called; the verdict is ``run`` (value: deliveries of this attempt so
+        far), ``cancelled``, ``done`` (the task already succeeded: a duplicate delivery) or ``wait`` (value:
+        ms until the slot it reserved). Only ``run`` wrote the record; ``wait`` took the slot."""
         script_keys, script_args = self.write_script(task_id, name, queue, TaskState.STARTED, **fields)
         keys = [self._storage.keys.cancel(task_id), *script_keys]
         args: list[Any] = [attempt, 0, *script_args]

@@ -58,11 +58,16 @@ local function start_message(headers, queue)
   local record = record_of .. id
   local seen, refusal = refused(record, cancel_of .. id)
   if refusal > 0 then return refusal .. ':0' end
+  -- the attempt whose deliveries are counted: its retries, and how often Celery's replace() replaced it
+  -- (a replacement keeps the task id: it is a new attempt, not a redelivery). As record_model.delivery_attempt.
   local attempt = string.format('%d', retries)
+  local nesting = headers['replaced_task_nesting']
+  if type(nesting) == 'number' and nesting >= 1 then attempt = attempt .. '.' .. string.format('%d', nesting) end
   local keys = {record, name_index .. name, queue_index .. queue, events_of .. id, unpack(state_keys)}
   local deliveries = start(keys, {
     -1, now_ms, ttl, 0, id, 'name', name, 'queue', queue, 'updated_ms', now_ms, 'started_ms', now_ms,
-    'attempts', retries + 1, 'retries', attempt, 'worker', worker, 'state', 'started'}, seen, attempt)
+    'attempts', retries + 1, 'retries', string.format('%d', retries), 'worker', worker, 'state', 'started'},
+    seen, attempt)
   return '0:' .. deliveries
 end
 
