@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
+import random
 import os
 import re
 import shutil
@@ -102,6 +103,7 @@ def versions(venv: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("flavours", nargs="*", metavar="lowest|newest", help="default: both")
+    parser.add_argument("--seed", type=int, help="pytest-randomly's seed (default: a new one, printed)")
     options = parser.parse_args()
     if set(options.flavours) - {"lowest", "newest"}:
         parser.error("flavours are lowest and newest")
@@ -112,8 +114,11 @@ def main() -> int:
         venv = prepare(flavour, pyproject_text)
         shown = versions(venv)
         print(f"== {flavour}: {shown}", flush=True)
+        # A shuffled order, as make test runs (pytest-randomly), with the seed said for a rerun
+        seed = options.seed if options.seed is not None else random.randrange(10**6)
+        print(f"== {flavour}: --randomly-seed={seed}", flush=True)
         command = [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", *TESTS]
-        code = subprocess.run(command, cwd=ROOT).returncode
+        code = subprocess.run([*command, f"--randomly-seed={seed}"], cwd=ROOT).returncode
         results.append((flavour, shown, code))
     print()
     for flavour, shown, code in results:

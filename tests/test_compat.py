@@ -63,9 +63,14 @@ def channel(redis_url: str) -> Iterator[Any]:
         yield connection.default_channel
 
 
-def test_queue_cycle_orders_the_queues(channel: Any) -> None:
-    cycle = compat.queue_cycle(channel)
-    assert callable(cycle.consume) and callable(cycle.rotate), "kombu's Channel._queue_cycle changed"
+def test_consumed_queues_keep_the_order_they_were_consumed_in(channel: Any) -> None:
+    # Given queues consumed highest tier first, as the worker's consumer does (names whose hashes order a set
+    # differently from their insertion order in most processes)
+    names = ["critical", "high", "normal", "low", "reports", "a", "b", "c", "zz"]
+    for name in names:
+        channel.basic_consume(name, no_ack=False, callback=lambda message: None, consumer_tag=f"tag-{name}")
+    # Then they come in that order, whatever the order of kombu's public active_queues
+    assert compat.consumed_queues(channel) == names, "kombu's Channel._active_queues changed"
 
 
 def test_poll_bookkeeping_is_what_kombus_poller_reads(channel: Any) -> None:

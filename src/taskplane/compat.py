@@ -53,9 +53,12 @@ OVERRIDDEN: tuple[PrivateName, ...] = (
 # -- kombu's Redis channel: the poll loop our fetch takes part in -------------------------------------
 
 
-def queue_cycle(channel: Any) -> Any:
-    """The channel's queue order (``consume(n)``, ``rotate(queue)``): kombu's ``Channel._queue_cycle``."""
-    return channel._queue_cycle
+def consumed_queues(channel: Any) -> list[str]:
+    """The queues the channel consumes, in the order the consumer gave them (highest tier first): kombu's
+    ``Channel._active_queues``, without broadcast queues. (Its public ``active_queues`` is an ordered list
+    from kombu 5.7 on, a set before: a hash order, which broke tier order on kombu 5.5 and 5.6.)"""
+    fanout = channel.active_fanout_queues
+    return [queue for queue in dict.fromkeys(channel._active_queues) if queue not in fanout]
 
 
 def poll_sent(channel: Any, connection: Any) -> None:

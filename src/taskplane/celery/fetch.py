@@ -45,7 +45,7 @@ from redis.exceptions import NoScriptError
 
 from taskplane.celery.lookahead import Lookahead
 from taskplane.celery.validation import problem_with
-from taskplane.compat import deliver, poll_done, poll_in_flight, poll_sent, poll_timeout, queue_cycle
+from taskplane.compat import consumed_queues, deliver, poll_done, poll_in_flight, poll_sent, poll_timeout
 from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
 from taskplane.redis.scripts import script_source
@@ -73,7 +73,7 @@ class LosslessFetch(Lookahead):
         """The lists to take from: the active queues in tier order, each by its priority steps (a message's
         priority orders it within its queue, never ahead of a higher tier's)."""
         channel: Any = self
-        queues = tuple(queue_cycle(channel).consume(len(channel.active_queues)))
+        queues = tuple(consumed_queues(channel))
         cached = self.__dict__.get("_taskplane_lists")
         if cached is None or cached[0] != queues:
             lists = [channel._q_for_pri(queue, pri) for queue in queues for pri in channel.priority_steps]
@@ -217,7 +217,6 @@ class LosslessFetch(Lookahead):
                 raise Empty()
             parts = [bytes_to_str(part) if part else part for part in reply]
             queue = self._queue_of(parts[0])
-            queue_cycle(channel).rotate(queue)
             delivered = 0
             for index in range(1, len(parts), 3):
                 item, tag, started = parts[index], parts[index + 1], parts[index + 2]
