@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
-import random
 import os
+import random
 import re
 import shutil
 import subprocess
