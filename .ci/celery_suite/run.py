@@ -54,6 +54,12 @@ CHANGES: list[tuple[str, str, str, str]] = [
         "        if configured - {'celery', 'critical', 'high', 'normal', 'low'}:",
         "a taskplane app has a queue per tier besides the suite's",
     ),
+    (
+        "tasks.py",
+        "@shared_task(soft_time_limit=2, time_limit=1)",
+        "@shared_task(soft_time_limit=1, time_limit=1)",
+        "taskplane refuses a soft limit above the hard one where the task is declared (the module would not load)",
+    ),
 ]
 
 #: Tests that pass on plain Celery and not on taskplane, with the reason docs/migration.md gives.
@@ -79,7 +85,7 @@ def prepared(source: Path, flavour: str) -> Path:
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(source / "t", copy / "t", ignore=shutil.ignore_patterns("unit", "smoke", "benchmarks"))
     (copy / "pytest.ini").write_text(
-        "[pytest]\naddopts = --strict-markers -p no:cacheprovider -p celery.contrib.pytest\npython_classes = test_*\n"
+        "[pytest]\naddopts = --strict-markers -p no:cacheprovider -p no:randomly -p celery.contrib.pytest\npython_classes = test_*\n"
         "markers =\n    flaky\n    timeout\n    amqp\n    celery\n"
     )
     if flavour == "taskplane":

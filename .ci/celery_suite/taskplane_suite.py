@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import celery.contrib.testing.tasks  # noqa: F401 - celery.ping, which the test worker's start-up check sends
 import pytest
 from celery.contrib.testing import worker
 
