@@ -46,7 +46,7 @@ chaos: install
 	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples .ci
 	$(BIN)/mypy
 
 clean:

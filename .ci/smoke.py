@@ -111,8 +111,8 @@ def main() -> int:
             print(done.stdout.strip(), done.stderr.strip(), sep="\n")
             assert json.loads(done.stdout)["result"] == 5, done.stdout
             step("enqueue from code: add.enqueue(4, 5).result()")
-            code = "from myjobs import add; print(add.enqueue(4, 5).result(timeout=60))"
-            done = run([str(bin_dir / "python"), "-c", code], project, env)
+            script = "from myjobs import add; print(add.enqueue(4, 5).result(timeout=60))"
+            done = run([str(bin_dir / "python"), "-c", script], project, env)
             assert done.stdout.strip() == "9", done.stdout + done.stderr
             print(done.stdout.strip())
         finally:
