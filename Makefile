@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install tools demo test test-matrix smoke bench chaos lint clean
+.PHONY: install tools demo test test-matrix smoke celery-suite bench chaos lint clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,11 @@ test-matrix:
 # name and from code, taskplane dev and its HTTP API, nothing left running (.ci/smoke.py).
 smoke:
 	$(PYTHON) .ci/smoke.py
+
+# Celery's own integration tests of canvas and tasks (from the installed Celery's source) on plain Celery and on
+# taskplane, with the differences docs/migration.md names (.ci/celery_suite/run.py; about an hour).
+celery-suite: install
+	$(BIN)/python .ci/celery_suite/run.py $(SUITE_ARGS)
 
 # taskplane side by side with plain Celery and Dramatiq (docs/performance.md); BENCH_ARGS=--quick for a short run.
 bench: install tools

@@ -62,8 +62,24 @@ CHANGES: list[tuple[str, str, str, str]] = [
     ),
 ]
 
+_SUBSCRIBE = (
+    "no SUBSCRIBE at send: Celery subscribes to a task's result channel when it sends the task, taskplane when"
+    " someone waits (get() reads the stored result right after subscribing): one command less per enqueue, and"
+    " an enqueue never blocks on the result store; the channels are named under the key prefix too"
+)
 #: Tests that pass on plain Celery and not on taskplane, with the reason docs/migration.md gives.
-KNOWN: dict[str, str] = {}
+KNOWN: dict[str, str] = {
+    "t.integration.test_tasks.test_tasks::test_soft_time_limit_exceeding_time_limit": (
+        "taskplane refuses a soft time limit above the hard one where the task is declared (one line naming the"
+        " task); Celery raises when the task is called. The suite's task is declared with equal limits to load"
+    ),
+    "t.integration.test_tasks.test_tasks::test_request_time_limits_none_when_not_configured": (
+        "taskplane gives every task default limits (TASKPLANE_SOFT_TIME_LIMIT 600 s, TASKPLANE_TIME_LIMIT 900 s),"
+        " which request.time_limit shows, as plain Celery's does when task_time_limit is set"
+    ),
+    "t.integration.test_tasks.test_task_redis_result_backend::test_asyncresult_get_cancels_subscription": _SUBSCRIBE,
+    "t.integration.test_tasks.test_task_redis_result_backend::test_asyncresult_forget_cancels_subscription": _SUBSCRIBE,
+}
 
 
 def celery_source(version: str) -> Path:
@@ -139,8 +155,9 @@ def run(copy: Path, flavour: str, port: int, extra: list[str]) -> dict[str, str]
         *TESTS,
         "-v",
         "--durations=25",
+        "--tb=native",  # pytest's own tracebacks parse source, which Python 3.11 can crash on (INTERNALERROR)
         "--timeout",
-        "120",
+        "300",
         f"--junitxml={report}",
         *extra,
     ]

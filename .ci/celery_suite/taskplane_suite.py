@@ -14,22 +14,18 @@ from celery.contrib.testing import worker
 
 from taskplane import Taskplane
 
-_app: Taskplane | None = None
-
 
 def taskplane_app(config: Mapping[str, Any]) -> Any:
-    """The suite's one taskplane app (its Celery app), with the suite's ``celery_config``."""
-    global _app
-    if _app is None:
-        _app = Taskplane("celery-suite")
-        _app.celery.conf.update(config)
-        _app.check_celery_config()
-    return _app.celery
+    """A taskplane app (its Celery app) with the suite's ``celery_config``."""
+    app = Taskplane("celery-suite")
+    app.celery.conf.update(config)
+    app.check_celery_config()
+    return app.celery
 
 
 @pytest.fixture(scope="session")
 def celery_session_app(celery_config: Mapping[str, Any]) -> Iterator[Any]:
-    """The taskplane app, current and default (as Celery's fixture makes its test app)."""
+    """The session's taskplane app, current and default (as Celery's fixture makes its test app)."""
     app = taskplane_app(celery_config)
     app.set_default()
     app.set_current()
@@ -38,7 +34,8 @@ def celery_session_app(celery_config: Mapping[str, Any]) -> Iterator[Any]:
 
 @pytest.fixture
 def celery_app(celery_config: Mapping[str, Any]) -> Iterator[Any]:
-    """The same taskplane app for each test (Celery's fixture makes a new plain app each time)."""
+    """A new taskplane app for each test, as Celery's fixture makes a new app each time (a test may change
+    its settings)."""
     yield taskplane_app(celery_config)
 
 

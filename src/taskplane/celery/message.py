@@ -96,7 +96,7 @@ class MessageTemplate:
             root_id=root_id,
             parent_id=parent_id,
             shadow=options.get("shadow"),
-            ignore_result=bool(options.get("ignore_result", False)),
+            ignore_result=options.get("ignore_result"),  # None: the task decides (Celery 5.7 reads it so)
         )
         self.embed = self.embed[2]
         properties.update(

@@ -31,7 +31,8 @@ class CeleryResults(Middleware):
         if queue_result is None:  # not taskplane's backend: Celery writes the result itself
             return
         request = task.request
-        if task.ignore_result or getattr(request, "ignore_result", False):
+        asked = getattr(request, "ignore_result", None)  # given with the call, else the task's (as Celery decides)
+        if task.ignore_result if asked is None else asked:
             return
         if run.outcome == TaskState.CANCELLED:
             queue_result(run.batch.pipe, run.task_id, TaskRevokedError("cancelled"), request, states.REVOKED)
