@@ -101,8 +101,8 @@ def prepared(source: Path, flavour: str) -> Path:
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(source / "t", copy / "t", ignore=shutil.ignore_patterns("unit", "smoke", "benchmarks"))
     (copy / "pytest.ini").write_text(
-        "[pytest]\naddopts = --strict-markers -p no:cacheprovider -p no:randomly -p celery.contrib.pytest\npython_classes = test_*\n"
-        "markers =\n    flaky\n    timeout\n    amqp\n    celery\n"
+        "[pytest]\naddopts = --strict-markers -p no:cacheprovider -p no:randomly -p celery.contrib.pytest\n"
+        "python_classes = test_*\nmarkers =\n    flaky\n    timeout\n    amqp\n    celery\n"
     )
     if flavour == "taskplane":
         for name, text, replacement, why in CHANGES:
