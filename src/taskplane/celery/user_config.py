@@ -40,8 +40,8 @@ OWNED_TRANSPORT_OPTIONS = {
     "sep": "TASKPLANE_KEY_PREFIX",
     **{option.value: "taskplane's own setting" for option in TransportOption},
 }
-#: Celery settings of `taskplane worker`'s command line: the team's value is its default.
-WORKER_DEFAULTS = ("worker_concurrency", "worker_prefetch_multiplier", "worker_max_tasks_per_child")
+#: Celery settings that declare queues (taskplane's own config is built once they are declared).
+QUEUE_SETTINGS = ("task_queues", "task_default_queue")
 
 
 def team_settings(conf: Any) -> dict[str, Any]:
@@ -69,22 +69,20 @@ def adopt(team: Mapping[str, Any], build: Callable[[], dict[str, Any]], topology
     normal unless declared). Routes, schedules and worker defaults are read from the settings later, where
     they are used."""
     adoption = Adoption()
-    for name in ("task_queues", "task_default_queue"):
+    for name in QUEUE_SETTINGS:
         if name in team:
             try:
-                _map(name, team[name], {}, topology, "", adoption)
+                for queue in _queues_named(team[name]):
+                    declare_team_queue(topology, queue)
             except ConfigurationError as exc:
                 adoption.error = adoption.error or exc
     ours = adoption.ours = build()
+    if "task_queues" in team:
+        adoption.config["task_queues"] = ours["task_queues"]  # the same queues, with their tiers, over theirs
+    if "task_default_queue" in team:
+        adoption.drop.add("task_default_queue")  # theirs stands: it is declared now
     prefix = str(ours["broker_transport_options"][TransportOption.PREFIX.value])
-    for name in sorted(team):
-        if name in ("task_queues", "task_default_queue"):
-            adoption.drop.discard(name)
-            if name == "task_queues":
-                adoption.config[name] = ours[name]  # the same queues, with their tiers
-            else:
-                adoption.drop.add(name)
-            continue
+    for name in sorted(set(team) - set(QUEUE_SETTINGS)):
         value = team[name]
         rule = rule_for(name)
         try:
@@ -96,25 +94,26 @@ def adopt(team: Mapping[str, Any], build: Callable[[], dict[str, Any]], topology
                 if not _same(name, value, ours.get(name)):
                     raise ConfigurationError(f"Celery setting {name}={_short(value)} is not supported: {rule.note}")
             else:
-                _map(name, value, ours, topology, prefix, adoption)
+                _map(name, value, ours, prefix, adoption)
         except ConfigurationError as exc:
             adoption.error = adoption.error or exc
     return adoption
 
 
-def _map(name: str, value: Any, ours: Mapping[str, Any], topology: Topology, prefix: str, adoption: Adoption) -> None:
-    if name == "task_queues":
-        queues = value.values() if isinstance(value, Mapping) else value or ()
-        for queue in queues:
-            declare_team_queue(topology, queue)
-    elif name == "task_default_queue":
-        declare_team_queue(topology, value)
-    elif name in ("control_exchange", "event_exchange"):
+def _queues_named(value: Any) -> list[Any]:
+    """The queues a ``task_queues`` value (a list, a tuple or a dict of them) or a ``task_default_queue`` names."""
+    if isinstance(value, (str, Queue)):
+        return [value]
+    return list(value.values() if isinstance(value, Mapping) else value or ())
+
+
+def _map(name: str, value: Any, ours: Mapping[str, Any], prefix: str, adoption: Adoption) -> None:
+    if name in ("control_exchange", "event_exchange"):
         adoption.config[name] = value if str(value).startswith(prefix) else f"{prefix}{value}"
     elif name in ("broker_transport_options", "result_backend_transport_options"):
         adoption.config[name] = _merged_options(name, dict(value or {}), dict(ours.get(name) or {}))
-    elif name in ("task_routes", "beat_schedule", "worker_max_memory_per_child", *WORKER_DEFAULTS):
-        adoption.drop.add(name)  # read where they are used: the routing, the scheduler, `taskplane worker`
+    else:  # task_routes, beat_schedule, worker defaults: read where they are used (routing, scheduler, worker)
+        adoption.drop.add(name)
 
 
 def declare_team_queue(topology: Topology, queue: Any) -> None:
