@@ -176,3 +176,14 @@ def test_a_task_whose_expiry_passed_ends_cancelled_expired(redis_url: str, start
     start_worker(app=APP)
     record = wait_for(lambda: (r := status(late.id)).done and r, 30, "the expired task to be refused")
     assert record.state == "cancelled" and record.fields["reason"] == "expired"
+
+
+def test_a_task_replaced_again_and_again_is_no_poison_message(redis_url: str, start_worker: StartWorker) -> None:
+    from tests.apps.celery_style.tasks import replaced
+
+    start_worker(app=APP)
+    result = replaced.delay(5)  # more replacements than TASKPLANE_MAX_DELIVERIES (3) deliveries of one id
+    assert result.get(timeout=30) == 5
+    record = wait_for(lambda: (r := status(result.id)).done and r, 30, "the last replacement to finish")
+    assert record.state == "succeeded" and record.fields["deliveries"] == 1, record.fields
+    assert not tp.dead_letters.find()

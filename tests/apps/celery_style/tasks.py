@@ -83,3 +83,11 @@ def notify(user_id: int) -> int:
     """Declared with ``@shared_task``, as reusable apps do."""
     note("notify", user_id=user_id)
     return user_id
+
+
+@app.task(bind=True)
+def replaced(self: Any, depth: int) -> int:
+    """Replaces itself ``depth`` times (Celery's ``self.replace``: each replacement keeps the task id)."""
+    if depth > 0:
+        raise self.replace(replaced.s(depth - 1))
+    return int(self.request.get("replaced_task_nesting") or 0)
