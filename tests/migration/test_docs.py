@@ -34,3 +34,17 @@ def test_every_documented_command_works(repo_root: Path, start_worker: StartWork
         assert done.returncode == 0, (argv, done.stdout, done.stderr)
         if program == "celery":
             assert worker.hostname in done.stdout, (argv, done.stdout)
+
+
+def test_the_celery_suite_differences_are_the_ones_migration_md_names() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / ".ci" / "celery_suite" / "run.py"
+    spec = importlib.util.spec_from_file_location("celery_suite_run", path)
+    assert spec is not None and spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    text = (Path(__file__).resolve().parents[2] / "docs" / "migration.md").read_text()
+    for test in harness.KNOWN:
+        assert test.rsplit("::", 1)[1] in text, f"docs/migration.md does not name the known difference {test}"
+    assert len(harness.CHANGES) == text.split("### Celery's own integration suite")[1].split("It compares")[0].count("\n- ")
