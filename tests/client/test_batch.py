@@ -3,8 +3,14 @@ the library and the HTTP API."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -51,8 +57,42 @@ def test_a_delayed_batch_waits_in_the_delayed_store_and_runs(
 def test_a_batch_of_a_unique_task_reuses_the_id_of_an_equal_queued_task(redis_url: str) -> None:
     first, again, other = unique.enqueue_many([["a"], ["a"], ["b"]])
     assert first.id == again.id != other.id
+    assert (first.existing, again.existing, other.existing) == (False, True, False)
     assert tp.storage.client.llen(Keys().queue("normal")) == 2
     assert unique.enqueue("b").id == other.id
+
+
+KILLED_BATCH = """
+import sys
+from tests.apps.core_app import unique
+unique.enqueue_many([[f"item-{i}"] for i in range(int(sys.argv[1]))])
+"""
+
+
+def test_a_unique_batch_killed_midway_and_enqueued_again_loses_nothing(redis_url: str) -> None:
+    """The uniqueness locks go out in the same atomic step as their messages: a producer killed between two
+    chunks leaves no lock without its message, so the same batch enqueued again queues what did not go out."""
+    count = BATCH_CHUNK * 25
+    queue = Keys().queue("normal")
+    producer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BATCH, str(count)],
+        env={**os.environ, "TASKPLANE_REDIS_URL": redis_url},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while tp.storage.client.llen(queue) < BATCH_CHUNK and time.monotonic() < deadline:
+            time.sleep(0.002)
+    finally:
+        producer.send_signal(signal.SIGKILL)
+        producer.wait(timeout=30)
+    first_run = tp.storage.client.llen(queue)
+    assert BATCH_CHUNK <= first_run < count, "the producer was not killed in the middle of its batch"
+    handles = unique.enqueue_many([[f"item-{i}"] for i in range(count)])
+    assert tp.storage.client.llen(queue) == count == len({handle.id for handle in handles})
+    assert sum(handle.existing for handle in handles) == first_run
+    missing = [handle.id for handle in handles if handle.record() is None]
+    assert missing == []
 
 
 def test_the_batch_endpoint_checks_every_item_and_queues_them(redis_url: str) -> None:

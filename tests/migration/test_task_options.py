@@ -147,4 +147,3 @@ def test_typing_false_turns_the_argument_check_off_and_pydantic_passes_to_celery
     with pytest.raises(Exception, match="too many positional arguments"):
         tp.check_arguments("typed.model", [1, 2], {})
     assert tp.get_task("typed.loose").typing is False
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -24,7 +25,7 @@ from taskplane.core.registry import TaskRegistry
 from taskplane.core.settings import Settings
 from taskplane.core.topology import Topology
 from taskplane.middleware.base import Publish
-from taskplane.middleware.chain import Chain
+from taskplane.middleware.chain import Chain, deferred_publications
 from taskplane.middleware.failure import FailurePath
 from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import IdempotencyClaim
@@ -111,23 +112,30 @@ class TaskplaneCelery(CeleryWayDeclarations):
         """Publish one checked call of ``task`` with ``send_task``'s options (``task_id``, ``countdown``,
         ``eta``, ``queue``...), as :meth:`send_task` does without building an AsyncResult; returns (the
         task id, whether an equal task existed and nothing was sent)."""
+        publish = self._publish_call(task, args, kwargs, options)
+        if publish.existing_id is not None:
+            return publish.existing_id, True
+        return publish.task_id, False
+
+    def _publish_call(self, task: Any, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> Publish:
         options = dict(options)
         countdown, eta, task_id = options.pop("countdown", None), options.pop("eta", None), options.pop("task_id", None)
-        published, existing, _ = self._publish(
-            task.name, args, kwargs, countdown, eta, task_id, task_type=task, **options
-        )
-        return published, existing
+        publish, _ = self._publish(task.name, args, kwargs, countdown, eta, task_id, task_type=task, **options)
+        return publish
 
-    def send_many(self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]) -> list[str]:
+    def send_many(
+        self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]
+    ) -> list[Publish]:
         """Publish one message of ``task`` per checked call (args, kwargs) with the batch ``options``
-        (``queue``, ``countdown``, ``eta``); returns the ids (an existing task's for a held ``unique_for``).
-        Batchable tasks take :func:`taskplane.celery.batch.publish_many`; the others one call each."""
+        (``queue``, ``countdown``, ``eta``); returns the publishes in order. While a batch enqueue collects
+        publishes, a publish whose ``unique_for`` lock is held learns it (``existing_id``) once its chunk went
+        out. Batchable tasks take :func:`taskplane.celery.batch.publish_many`; the others one call each."""
         if self.config_error is not None:
             raise self.config_error
         if batchable(task):
             queue = self.routing.queue_for(task.name, options=options)
             return publish_many(self, task, calls, queue, options.get("countdown"), options.get("eta"))
-        return [self.publish(task, args, kwargs, {**options, "task_id": new_task_id()})[0] for args, kwargs in calls]
+        return [self._publish_call(task, args, kwargs, {**options, "task_id": new_task_id()}) for args, kwargs in calls]
 
     def send_task(  # type: ignore[override]
         self,
@@ -145,11 +153,11 @@ class TaskplaneCelery(CeleryWayDeclarations):
         When a uniqueness lock names an existing task, nothing is published and its AsyncResult (with
         ``taskplane_existing = True``) is returned.
         """
-        task_id, existing, result = self._publish(name, args, kwargs, countdown, eta, task_id, **options)
+        publish, result = self._publish(name, args, kwargs, countdown, eta, task_id, **options)
         if result is None:
-            result = (options.get("result_cls") or self.AsyncResult)(task_id)
+            result = (options.get("result_cls") or self.AsyncResult)(publish.existing_id or publish.task_id)
             result.ignored = bool(options.get("ignore_result", False))
-        if existing:
+        if publish.existing_id is not None:
             result.taskplane_existing = True
         return result
 
@@ -162,9 +170,10 @@ class TaskplaneCelery(CeleryWayDeclarations):
         eta: datetime | None,
         task_id: str | None,
         **options: Any,
-    ) -> tuple[str, bool, Any]:
-        """:meth:`send_task`'s work: (the task id, whether an equal task existed, the AsyncResult when
-        Celery's own ``send_task`` published the message, else None)."""
+    ) -> tuple[Publish, Any]:
+        """:meth:`send_task`'s work: (the publish, whose ``existing_id`` names an equal task that existed
+        when nothing was sent; the AsyncResult when Celery's own ``send_task`` published the message, else
+        None)."""
         fresh = bool(options.pop(PublishOption.RECORD.value, True))
         idempotency: IdempotencyClaim | None = options.pop(PublishOption.IDEMPOTENCY.value, None)
         requeue_of = options.pop(PublishOption.REQUEUE_OF.value, None)
@@ -192,7 +201,7 @@ class TaskplaneCelery(CeleryWayDeclarations):
             publish.batch.claim(idempotency.redis_key, idempotency.value, idempotency.ttl_ms)
         self.chain.publish(publish)
         if publish.existing_id is not None:
-            return publish.existing_id, True, None
+            return publish, None
         if publish.headers:
             options["headers"] = publish.headers
         pending = PendingWrites(publish.batch)
@@ -210,9 +219,18 @@ class TaskplaneCelery(CeleryWayDeclarations):
             pending_writes.reset(token)
         if not pending.sent and len(publish.batch.pipe):  # published by a transport that did not take them
             publish.batch.execute()
-        if pending.claimed is not None:  # a claim was held: nothing was published, the holder answers
-            position, value = pending.claimed
-            existing = idempotency.existing(value) if idempotency is not None and position == 1 else value
-            return existing, True, None
-        self.chain.published((publish,))
-        return task_id, False, result
+        deferred = deferred_publications.get()
+        if deferred is not None:  # a batch enqueue: the publish goes out with its chunk, and is settled then
+            deferred.append(functools.partial(self._settle, publish, pending, idempotency))
+        else:
+            self._settle(publish, pending, idempotency)
+        return publish, result
+
+    def _settle(self, publish: Publish, pending: PendingWrites, idempotency: IdempotencyClaim | None) -> None:
+        """After the publish went out: a claim it found held names the existing task (nothing was published);
+        else the after-publish hooks run."""
+        if pending.claimed is None:
+            self.chain.published((publish,))
+            return
+        position, value = pending.claimed
+        publish.existing_id = idempotency.existing(value) if idempotency is not None and position == 1 else value

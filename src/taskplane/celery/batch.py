@@ -36,9 +36,9 @@ def publish_many(
     queue: str,
     countdown: float | None,
     eta: datetime | None,
-) -> list[str]:
-    """Publish one message of ``task`` per (args, kwargs) in ``calls``, all to ``queue``; returns their
-    ids in order. In a batch enqueue that collects publishes, the script calls are collected.
+) -> list[Publish]:
+    """Publish one message of ``task`` per (args, kwargs) in ``calls``, all to ``queue``; returns the
+    publishes in order. In a batch enqueue that collects publishes, the script calls are collected.
 
     Raises:
         PayloadTooLargeError: a message is over the payload limit (none of its script call was sent).
@@ -48,7 +48,7 @@ def publish_many(
     options["queue"] = queue
     template = template_for(app, task.name, queue, options, countdown, eta)
     eta_ms = due_ms(countdown, eta)
-    ids: list[str] = []
+    done: list[Publish] = []
     with held_channel(app) as channel:
         for start in range(0, len(calls), SCRIPT_ITEMS):
             batch = app.stores.storage.batch()
@@ -70,5 +70,5 @@ def publish_many(
                     app.chain.publish_failed(publish)
                 raise
             app.chain.published(publishes)
-            ids.extend(publish.task_id for publish in publishes)
-    return ids
+            done.extend(publishes)
+    return done

@@ -187,13 +187,11 @@ class ScriptedPublish:
                 publish_command(script_keys, argv, "LPUSH", target, *payloads)
         publish_bell(script_keys, argv, self._keys.bell(queue), BELL_CAP)
         collected = collected_publishes.get()
-        if collected is not None:
-            collected.append((script_keys, argv))
-            reply = None
+        if collected is not None:  # its reply comes when the batch's chunk is sent
+            collected.append((script_keys, argv, None if pending is None else pending.note_reply))
         else:
             reply = self._run_publish(script_keys, argv)
+            if pending is not None:
+                pending.note_reply(reply)
         if pending is not None:
             pending.sent = True
-            if isinstance(reply, list):  # a claim was taken already: nothing was written
-                value = reply[1]
-                pending.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))

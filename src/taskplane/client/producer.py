@@ -19,9 +19,10 @@ from taskplane.core.ids import new_task_id
 from taskplane.core.protocol import PublishOption
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
+from taskplane.middleware.base import Publish
 from taskplane.middleware.chain import deferred_publications
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
-from taskplane.redis.scripts import collected_publishes, send_publishes
+from taskplane.redis.scripts import CollectedPublish, collected_publishes, send_publishes
 from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import call_fingerprint
 
@@ -41,8 +42,11 @@ class PublishingApp(Protocol):
     def publish(self, task: Any, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> tuple[str, bool]:
         """Publish one checked call; returns (the task id, whether an equal task existed and nothing was sent)."""
 
-    def send_many(self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]) -> list[str]:
-        """Publish a chunk of checked calls (collected when a batch enqueue collects publishes); returns the ids."""
+    def send_many(
+        self, task: Any, calls: list[tuple[list[Any], dict[str, Any]]], options: dict[str, Any]
+    ) -> list[Publish]:
+        """Publish a chunk of checked calls (collected when a batch enqueue collects publishes); returns the
+        publishes (each ``existing_id`` is known once the chunk went out)."""
 
     def batch_scope(self) -> AbstractContextManager[object]:
         """What a batch enqueue runs in (one pooled connection held for all its chunks)."""
@@ -181,18 +185,20 @@ class Producer:
         """Publish ``calls``, :data:`BATCH_CHUNK` messages per round trip; returns their handles in order.
         With more than one chunk, a chunk is sent by a helper thread while the next one is built (the
         server's work and ours overlap); at most one chunk is in flight."""
-        ids: list[str] = []
+        sent: list[Publish] = []
         in_flight: tuple[Future[None], list[Callable[[], None]]] | None = None
         with contextlib.ExitStack() as stack:
             sender = None
             if len(calls) > BATCH_CHUNK:
                 sender = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskplane-batch"))
             for start in range(0, len(calls), BATCH_CHUNK):
-                collected: list[tuple[list[str], list[Any]]] = []
+                collected: list[CollectedPublish] = []
                 published: list[Callable[[], None]] = []  # the after-publish hooks, run once the chunk is out
                 tokens = collected_publishes.set(collected), deferred_publications.set(published)
                 try:
-                    ids.extend(self._app.send_many(task, calls[start : start + BATCH_CHUNK], options))
+                    sent.extend(self._app.send_many(task, calls[start : start + BATCH_CHUNK], options))
+                except CONNECTION_ERRORS as exc:
+                    raise unavailable(self._stores.redis_url, exc) from None
                 finally:
                     collected_publishes.reset(tokens[0])
                     deferred_publications.reset(tokens[1])
@@ -205,7 +211,12 @@ class Producer:
                     in_flight = sender.submit(send_publishes, batch, collected), published
             if in_flight is not None:
                 self._sent(in_flight[0].result, in_flight[1])
-        return [TaskHandle(self._tasks, task_id) for task_id in ids]
+        return [
+            TaskHandle(self._tasks, publish.task_id)
+            if publish.existing_id is None
+            else TaskHandle(self._tasks, publish.existing_id, existing=True)
+            for publish in sent
+        ]
 
     def _sent(self, send: Callable[[], None], published: list[Callable[[], None]]) -> None:
         """Run (or wait for) the sending of a chunk, then the after-publish hooks of its messages.

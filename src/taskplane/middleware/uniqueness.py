@@ -9,13 +9,12 @@ from taskplane.core.errors import ConfigurationError
 from taskplane.core.policies import seconds
 from taskplane.core.protocol import Header
 from taskplane.middleware.base import Middleware, Publish, Run
-from taskplane.redis.scripts import collected_publishes
 from taskplane.stores.bundle import Stores
 from taskplane.stores.unique_locks import unique_digest
 
 
 class Uniqueness(Middleware):
-    """Takes a lock per (task, arguments) at publish; released when the task succeeds, is cancelled, or
+    """Takes a lock per (task, arguments) with the publish; released when the task succeeds, is cancelled, or
     dies (the failure path), or when the lock's ``unique_for`` seconds run out."""
 
     options = ("unique_for", "unique_key")
@@ -47,13 +46,9 @@ class Uniqueness(Middleware):
             return
         unique_for = float(getattr(publish.task, "taskplane_unique_for", 0) or 0)
         publish.headers[Header.UNIQUE.value] = digest
-        if collected_publishes.get() is None:
-            # Taken by the publish script, with the message (one round trip; a held lock publishes nothing)
-            publish.batch.claim(self._stores.storage.keys.unique(digest), publish.task_id, int(unique_for * 1000))
-            return
-        owner = self._stores.unique_locks.acquire(digest, publish.task_id, unique_for)  # a batch: at once
-        if owner is not None:
-            publish.existing_id = owner
+        # Taken by the publish script, with the message, in the same atomic step (a held lock publishes
+        # nothing), in a batch too: a lock never outlives a publish that did not happen.
+        publish.batch.claim(self._stores.storage.keys.unique(digest), publish.task_id, int(unique_for * 1000))
 
     def publish_failed(self, publish: Publish) -> None:
         """Release the lock taken for a message that was not sent."""

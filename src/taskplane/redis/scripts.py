@@ -274,21 +274,26 @@ def publish_delayed(keys: list[str], argv: list[Any], delayed_key: str, delay: f
     argv[0] += 1
 
 
-#: While set, a publisher adds each message's ``publish.lua`` call (keys, arguments) here instead of
-#: sending it: a batch enqueue sends a chunk of them in one pipeline (:func:`send_publishes`).
-collected_publishes: ContextVar[list[tuple[list[str], list[Any]]] | None] = ContextVar(
+#: One collected ``publish.lua`` call: its keys, its arguments, and what gets its reply (a claim found
+#: taken: see ``publish.lua``), if anything.
+CollectedPublish = tuple[list[str], list[Any], Callable[[Any], None] | None]
+
+#: While set, a publisher adds each message's ``publish.lua`` call here instead of sending it: a batch
+#: enqueue sends a chunk of them in one pipeline (:func:`send_publishes`).
+collected_publishes: ContextVar[list[CollectedPublish] | None] = ContextVar(
     "taskplane_collected_publishes", default=None
 )
 
 
-def send_publishes(batch: Batch, calls: list[tuple[list[str], list[Any]]]) -> None:
-    """Send collected ``publish.lua`` calls in one round trip (each call atomic by itself).
+def send_publishes(batch: Batch, calls: list[CollectedPublish]) -> None:
+    """Send collected ``publish.lua`` calls in one round trip (each call atomic by itself, its claims
+    included), then hand each call's reply to its callback.
 
     Raises:
         redis.RedisError: a call failed (those before it in the batch were applied).
     """
-    for keys, argv in calls:
-        batch.script("publish", keys, argv)
+    for keys, argv, on_reply in calls:
+        batch.script("publish", keys, argv, on_reply)
     batch.execute()
 
 

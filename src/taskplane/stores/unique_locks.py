@@ -16,26 +16,11 @@ def unique_digest(name: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str
     return hashlib.sha256(f"{name}\x00{material}".encode()).hexdigest()[:32]
 
 
-def claim_key(client: Any, key: str, value: str, ttl_ms: int) -> str | None:
-    """SET ``key`` to ``value`` unless it exists; returns None when claimed, else the value already there."""
-    while True:
-        if client.set(key, value, nx=True, px=max(1, ttl_ms)):
-            return None
-        owner = client.get(key)
-        if owner is not None:
-            return str(owner)
-        # the key expired between SET and GET: try again
-
-
 class UniqueLocks:
     """One lock per digest, owned by a task id, released by its owner or by expiry."""
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
-
-    def acquire(self, digest: str, task_id: str, ttl_seconds: float) -> str | None:
-        """Take the lock for ``task_id``; returns the owner's id when another task already holds it."""
-        return claim_key(self._storage.client, self._storage.keys.unique(digest), task_id, int(ttl_seconds * 1000))
 
     def release(self, digest: str, task_id: str, batch: Batch | None = None) -> bool:
         """Release the lock if ``task_id`` owns it (True if it did). With ``batch`` the release is only
