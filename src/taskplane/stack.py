@@ -65,16 +65,29 @@ class ChildProcess:
 
     def stop(self, timeout: float = 40.0) -> None:
         """SIGTERM the child, wait up to ``timeout``, then SIGKILL its process group."""
-        if self.running():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_all([self], timeout)
+
+    def wait_until(self, deadline: float) -> None:
+        """Wait for the child until ``deadline`` (monotonic), then SIGKILL its process group; close its log."""
+        try:
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         if self._log is not None:
             self._log.close()
+
+
+def stop_all(children: list[ChildProcess], timeout: float = 40.0) -> None:
+    """SIGTERM every child at once, wait up to ``timeout`` for all of them together, then SIGKILL the process
+    groups of those still running: stopping a stack takes the longest child's time, not the sum."""
+    for child in children:
+        if child.running():
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        child.wait_until(deadline)
 
 
 def start_api(app_spec: str, redis_url: str, port: int, log_path: Path | None = None) -> ChildProcess:

@@ -58,7 +58,7 @@ def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_pat
             assert api.get(f"/tasks/{task_id}/result").json()["result"] == 42
         assert EmbeddedServer(tmp_path / "data").info() is not None
         dev.send_signal(signal.SIGINT)
-        rest = dev.communicate(timeout=60)[0]
+        rest = dev.communicate(timeout=120)[0]  # its children stop together, 40 s at most
         assert dev.returncode == 0, rest
         assert "stopped the embedded server" in rest
         assert EmbeddedServer(tmp_path / "data").info() is None
@@ -66,6 +66,8 @@ def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_pat
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
             dev.wait()
+        if dev.stdout is not None:
+            dev.stdout.close()
 
 
 def test_ctrl_c_leaves_the_server_running_while_another_process_uses_it(tmp_path: Path, repo_root: Path) -> None:
@@ -84,13 +86,15 @@ def test_ctrl_c_leaves_the_server_running_while_another_process_uses_it(tmp_path
         other.ping()
         # When dev is stopped, the server it started stays up for that process
         dev.send_signal(signal.SIGINT)
-        rest = dev.communicate(timeout=60)[0]
+        rest = dev.communicate(timeout=120)[0]  # its children stop together, 40 s at most
         assert "left the embedded server running: 1 connection(s) of other processes use it" in rest, rest
         assert other.ping()
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
             dev.wait()
+        if dev.stdout is not None:
+            dev.stdout.close()
         server.stop()
 
 

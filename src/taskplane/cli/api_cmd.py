@@ -43,6 +43,10 @@ def dashboard(
     _serve(app, host, port, access_log=False, log_level="warning", dashboard=True)
 
 
+#: Seconds a stopping API gives the requests in flight (event streams included) before it closes them.
+GRACEFUL_SHUTDOWN = 10
+
+
 def _serve(app: str | None, host: str, port: int, access_log: bool, log_level: str, dashboard: bool) -> None:
     import uvicorn
 
@@ -69,6 +73,7 @@ def _serve(app: str | None, host: str, port: int, access_log: bool, log_level: s
         log_level=log_level,
         server_header=False,
         log_config=log_config,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
 
 

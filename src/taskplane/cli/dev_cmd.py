@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from taskplane.cli.common import NO_APP, AppOption, console, errors_as_exit, fail, get_app
-from taskplane.stack import ChildProcess, start_api
+from taskplane.stack import ChildProcess, start_api, stop_all
 
 
 def dev(
@@ -52,7 +52,6 @@ def dev(
         console.print("stopping ...")
         failure = None
     finally:
-        for child in reversed(children):
-            child.stop()
+        stop_all(children)
     if failure is not None:  # the embedded server it started is stopped at exit (release_server)
         raise fail(failure)
