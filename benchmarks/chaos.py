@@ -191,6 +191,27 @@ def malformed(directory: Path) -> Outcome:
     return outcome
 
 
+def full_server(directory: Path, tasks: int, seconds: float) -> Outcome:
+    """The server reaches ``maxmemory`` (noeviction) while workers drain, and a worker starts meanwhile."""
+    stack = Stack(directory)
+    stack.enqueue(tasks, 0.01)
+    stack.worker()
+    stack.worker()
+    began = time.monotonic()
+    while stack.finished()[0] < tasks // 10 and time.monotonic() - began < 60:
+        time.sleep(0.05)
+    stack.client.config_set("maxmemory-policy", "noeviction")
+    stack.client.config_set("maxmemory", int(stack.client.info("memory")["used_memory"]) // 2)  # writes refused
+    before = stack.finished()[0]
+    stack.worker()  # started while the server is full: it waits for memory, it does not exit
+    time.sleep(seconds)
+    during = stack.finished()[0] - before
+    stack.client.config_set("maxmemory", 0)
+    recovery = stack.wait(tasks, 120)
+    note = f"{before} done before, {during} while full; a worker started full"
+    return stack.outcome(f"maxmemory reached for {seconds:g} s in a drain", tasks, recovery, note)
+
+
 def graceful_restarts(directory: Path, restarts: int, seconds: float) -> Outcome:
     stack = Stack(directory, {"TASKPLANE_SHUTDOWN_TIMEOUT": "0.5"})
     stack.enqueue(1, seconds)
@@ -210,6 +231,7 @@ FAULTS: dict[str, Callable[[Path, bool], Outcome]] = {
     "redis-kills": lambda d, quick: redis_kills(d, 1000 if quick else 5000, 2 if quick else 5),
     "partitions": lambda d, quick: partitions(d, 1000 if quick else 3000, 3, 8.0 if quick else 30.0),
     "malformed": lambda d, quick: malformed(d),
+    "full-server": lambda d, quick: full_server(d, 3000, 10.0 if quick else 30.0),
     "graceful": lambda d, quick: graceful_restarts(d, 3 if quick else 5, 8.0 if quick else 20.0),
 }
 

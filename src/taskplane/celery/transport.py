@@ -33,6 +33,7 @@ from taskplane.compat import message_priority, new_client
 from taskplane.core.errors import NotFoundError
 from taskplane.core.protocol import DeadReason, Header, TransportOption
 from taskplane.middleware.failure import FailurePath
+from taskplane.redis.client import REFUSAL_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import (
     script_source,
@@ -231,6 +232,9 @@ class Transport(kombu_redis.Transport):
     """kombu's Redis transport with :class:`Channel`."""
 
     Channel = Channel
+    #: kombu's, and a server refusing writes (full, a replica): Celery's consumer then reconnects and waits
+    #: with its back-off, as for a lost connection, instead of stopping the worker.
+    connection_errors = (*kombu_redis.Transport.connection_errors, *REFUSAL_ERRORS)
     #: The worker's event loop, once registered (the channels' timers for held messages run on it).
     taskplane_hub: Any = None
 

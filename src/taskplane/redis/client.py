@@ -13,12 +13,24 @@ SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 3.0
 HEALTH_CHECK_INTERVAL = 25
 
-#: What redis-py, kombu and the OS raise when the server cannot be reached.
+#: What a server that is there but takes no writes for now answers: full (``maxmemory`` with
+#: ``noeviction``), a replica (``READONLY``), a primary lost in a failover. Nothing was done (every
+#: taskplane script is refused whole, before it starts, when the server is full: ``scripts.py``).
+REFUSAL_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.MasterDownError,
+)
+
+#: What means Redis cannot do an operation now: redis-py, kombu and the OS when the server cannot be
+#: reached, and its refusals (:data:`REFUSAL_ERRORS`). An outage: the operation is retried or handed back
+#: (a delivery returns to its queue), never taken as done.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     kombu.exceptions.OperationalError,
     ConnectionError,
+    *REFUSAL_ERRORS,
 )
 
 
@@ -57,6 +69,7 @@ def safe_url(url: str) -> str:
 
 
 def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
-    """A one-line error naming the server that could not be reached."""
+    """A one-line error naming the server that could not be reached (or refused the writes)."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return RedisUnavailableError(f"Redis at {safe_url(url)} is unreachable: {reason}")
+    state = "refuses writes" if isinstance(exc, REFUSAL_ERRORS) else "is unreachable"
+    return RedisUnavailableError(f"Redis at {safe_url(url)} {state}: {reason}")

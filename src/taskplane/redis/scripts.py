@@ -47,14 +47,24 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Scripts that only delete (they free memory): they run on a full server too.
+RUN_WHEN_FULL = frozenset({"unique_release", "lease_release"})
+
+
 @cache
 def script_source(name: str) -> str:
     """The Lua text of one script (with the libraries it uses in front), without its comment lines: some
-    scripts go as EVAL with their text on every task, and the server hashes what it reads."""
+    scripts go as EVAL with their text on every task, and the server hashes what it reads.
+
+    Each starts with a shebang (Redis 7 / Valkey script flags): a full server (``maxmemory``, no
+    eviction) then refuses the whole script before it starts, instead of failing the first write inside
+    it and keeping what the script did before (a message popped from its queue, never put in flight).
+    """
     folder = resources.files("taskplane.redis").joinpath("lua")
     parts = [folder.joinpath(f"{part}.lua").read_text() for part in (*LIBRARIES.get(name, ()), name)]
     lines = "\n".join(parts).splitlines()
-    return "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+    shebang = "#!lua flags=allow-oom" if name in RUN_WHEN_FULL else "#!lua"
+    return "\n".join([shebang, *(line for line in lines if not line.lstrip().startswith("--"))])
 
 
 @cache
