@@ -232,5 +232,6 @@ class TaskplaneCelery(CeleryWayDeclarations):
         if pending.claimed is None:
             self.chain.published((publish,))
             return
-        position, value = pending.claimed
-        publish.existing_id = idempotency.existing(value) if idempotency is not None and position == 1 else value
+        key, value = pending.claimed
+        held_by_key = idempotency is not None and key == idempotency.redis_key
+        publish.existing_id = idempotency.existing(value) if held_by_key and idempotency is not None else value

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import redis
 from celery import signals
 
 from taskplane.celery.message import template_for
@@ -185,6 +186,8 @@ def _put(app: Any, send: Callable[[Any], None]) -> None:
             with pooled as channel:
                 send(channel)
             return
-        except CONNECTION_ERRORS:
-            if attempt == len(RETRY_DELAYS) - 1:
+        except CONNECTION_ERRORS as exc:
+            # No reply in time: the server may have it (frozen, slow), so waiting again would only add a
+            # socket timeout; the publish's own claim keeps a later resend from applying it twice.
+            if attempt == len(RETRY_DELAYS) - 1 or isinstance(exc, redis.TimeoutError):
                 raise

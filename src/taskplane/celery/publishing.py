@@ -3,11 +3,15 @@ the message (the record, an idempotency or uniqueness claim), so the transport s
 
 from __future__ import annotations
 
+import secrets
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from taskplane.redis.scripts import Batch
+
+#: How long a publish's own claim (:meth:`PendingWrites.guard`) lives: longer than any resend of it waits.
+SENT_CLAIM_MS = 120_000
 
 
 @dataclass
@@ -16,15 +20,29 @@ class PendingWrites:
 
     batch: Batch
     sent: bool = False
-    #: When a claim of the batch was found taken: (its position among the claims, the value holding it);
-    #: nothing was published then.
-    claimed: tuple[int, str] | None = None
+    #: When a claim of the batch was found taken: (its key, the value holding it); nothing was published then.
+    claimed: tuple[str, str] | None = None
+    #: This publish's own claim value, the same in every resend of it.
+    nonce: str = field(default_factory=lambda: secrets.token_hex(8))
+    guarded: bool = False
+
+    def guard(self, key: str) -> None:
+        """Make ``key`` this publish's own claim, first of its claims: a resend of the same publish (a reply
+        lost to a timeout or a broken connection, sent again by redis-py, kombu or taskplane) finds it taken
+        and writes nothing, so a publish whose outcome was unknown is never applied twice."""
+        if not self.guarded:
+            self.batch.claims.insert(0, (key, self.nonce, SENT_CLAIM_MS))
+            self.guarded = True
 
     def note_reply(self, reply: Any) -> None:
-        """Note the claim ``publish.lua`` found taken, when it replied with one (it wrote nothing then)."""
-        if isinstance(reply, list):
-            value = reply[1]
-            self.claimed = (int(reply[0]), value.decode() if isinstance(value, bytes) else str(value))
+        """Note the claim ``publish.lua`` found taken, when it replied with one (it wrote nothing then); this
+        publish's own claim means an earlier send of it went out."""
+        if not isinstance(reply, list):
+            return
+        position, value = int(reply[0]), reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        if self.guarded and position == 1 and value == self.nonce:
+            return
+        self.claimed = (self.batch.claims[position - 1][0], value)
 
 
 pending_writes: ContextVar[PendingWrites | None] = ContextVar("taskplane_pending_writes", default=None)

@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+import redis
 from kombu.utils.json import dumps
 
 from taskplane.celery.message import MessageTemplate
@@ -161,9 +162,11 @@ class ScriptedPublish:
                 self._taskplane_link = link
             try:
                 return run_script_on(link, "publish", script_keys, argv)
-            except CONNECTION_ERRORS:
+            except CONNECTION_ERRORS as exc:
                 self._taskplane_link = None
                 pool.release(link)
+                if isinstance(exc, redis.TimeoutError):  # sent, no reply in time: not sent again (see direct._put)
+                    raise
         with self.conn_or_acquire() as client:
             return run_script(client, "publish", script_keys, argv)
 
@@ -179,6 +182,8 @@ class ScriptedPublish:
         or delayed set when the delay is positive), then the queue's bell; note on ``pending`` that its
         writes went out, and which claim was found taken (then nothing was written). Collected instead
         when a batch enqueue collects publishes."""
+        if pending is not None:
+            pending.guard(self._keys.sent(pending.nonce))
         script_keys, argv = pending.batch.as_publish() if pending is not None else ([], [0])
         for target, delay, payloads in groups:
             if delay > 0:

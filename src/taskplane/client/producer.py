@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import redis
+
 from taskplane.client.handle import TaskHandle
 from taskplane.client.tasks import Tasks
 from taskplane.core.errors import ConfigurationError, TaskArgumentsError
@@ -21,7 +23,7 @@ from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
 from taskplane.middleware.base import Publish
 from taskplane.middleware.chain import deferred_publications
-from taskplane.redis.client import CONNECTION_ERRORS, unavailable
+from taskplane.redis.client import CONNECTION_ERRORS, unavailable, unknown_outcome
 from taskplane.redis.scripts import CollectedPublish, collected_publishes, send_publishes
 from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import call_fingerprint
@@ -109,6 +111,8 @@ class Producer:
             options[PublishOption.IDEMPOTENCY.value] = claim
         try:
             task_id, existing = self._app.publish(task, list(args), kwargs, options)
+        except redis.TimeoutError as exc:  # the server may have it: never run inline (it could run twice)
+            raise unknown_outcome(self._stores.redis_url, options["task_id"], exc) from None
         except CONNECTION_ERRORS as exc:
             inline = self.run_inline(task, args, kwargs, options["task_id"], exc)
             return TaskHandle(self._tasks, inline.id, inline_result=inline, name=name, queue=options.get("queue", ""))

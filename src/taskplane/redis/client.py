@@ -68,6 +68,14 @@ def safe_url(url: str) -> str:
     return url
 
 
+def unknown_outcome(url: str, task_id: str, exc: BaseException) -> RedisUnavailableError:
+    """A one-line error for a publish the server did not answer in time: it may still be applied (once)."""
+    return RedisUnavailableError(
+        f"Redis at {safe_url(url)} did not answer within {SOCKET_TIMEOUT:g} s ({exc}): task {task_id} may still be "
+        "queued (once); check its status before enqueueing it again"
+    )
+
+
 def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
     """A one-line error naming the server that could not be reached (or refused the writes)."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -86,6 +86,10 @@ class Keys:
         """Uniqueness lock holding the id of the task that owns it."""
         return f"{self.prefix}unique:{digest}"
 
+    def sent(self, nonce: str) -> str:
+        """A publish's own claim: there once the publish went out, so a resend of it writes nothing."""
+        return f"{self.prefix}sent:{nonce}"
+
     def idempotency(self, digest: str) -> str:
         """The task id (and call fingerprint) an idempotency key is bound to."""
         return f"{self.prefix}idempotency:{digest}"
