@@ -22,7 +22,20 @@ def start_dev(tmp_path: Path, repo_root: Path, port: int) -> subprocess.Popen[st
     env = {k: v for k, v in os.environ.items() if k not in ("TASKPLANE_REDIS_URL", "REDIS_URL")}
     env["TASKPLANE_DATA_DIR"] = str(tmp_path / "data")
     return subprocess.Popen(
-        [sys.executable, "-m", "taskplane", "dev", "-A", "tests.apps.core_app:tp", "--port", str(port), "-c", "1"],
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-m",
+            "taskplane",
+            "dev",
+            "-A",
+            "tests.apps.core_app:tp",
+            "--port",
+            str(port),
+            "-c",
+            "1",
+        ],
         cwd=repo_root,
         env=env,
         stdout=subprocess.PIPE,
@@ -30,6 +43,16 @@ def start_dev(tmp_path: Path, repo_root: Path, port: int) -> subprocess.Popen[st
         text=True,
         start_new_session=True,
     )
+
+
+def stopped(dev: subprocess.Popen[str]) -> str:
+    """What dev printed once it exited (its children stop together, 40 s at most); if it did not exit in
+    120 s, its threads' stacks (faulthandler, on SIGABRT) are in the failure."""
+    try:
+        return dev.communicate(timeout=120)[0]
+    except subprocess.TimeoutExpired:
+        dev.send_signal(signal.SIGABRT)
+        raise AssertionError(f"dev did not stop within 120 s of Ctrl-C:\n{dev.communicate(timeout=30)[0]}") from None
 
 
 def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_path: Path, repo_root: Path) -> None:
@@ -58,7 +81,7 @@ def test_dev_runs_server_worker_and_api_prints_a_key_and_stops_on_ctrl_c(tmp_pat
             assert api.get(f"/tasks/{task_id}/result").json()["result"] == 42
         assert EmbeddedServer(tmp_path / "data").info() is not None
         dev.send_signal(signal.SIGINT)
-        rest = dev.communicate(timeout=120)[0]  # its children stop together, 40 s at most
+        rest = stopped(dev)
         assert dev.returncode == 0, rest
         assert "stopped the embedded server" in rest
         assert EmbeddedServer(tmp_path / "data").info() is None
@@ -86,7 +109,7 @@ def test_ctrl_c_leaves_the_server_running_while_another_process_uses_it(tmp_path
         other.ping()
         # When dev is stopped, the server it started stays up for that process
         dev.send_signal(signal.SIGINT)
-        rest = dev.communicate(timeout=120)[0]  # its children stop together, 40 s at most
+        rest = stopped(dev)
         assert "left the embedded server running: 1 connection(s) of other processes use it" in rest, rest
         assert other.ping()
     finally:
@@ -108,7 +131,20 @@ def test_a_child_that_dies_ends_dev_with_its_error_in_one_line_and_exit_1(tmp_pa
     env["TASKPLANE_DATA_DIR"] = str(tmp_path / "data")
     # When `taskplane dev` runs it
     done = subprocess.run(
-        [sys.executable, "-m", "taskplane", "dev", "-A", "their_app:tp", "--port", str(free_port()), "-c", "1"],
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-m",
+            "taskplane",
+            "dev",
+            "-A",
+            "their_app:tp",
+            "--port",
+            str(free_port()),
+            "-c",
+            "1",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -26,14 +26,8 @@ from taskplane.core.protocol import Header, TransportOption
 from taskplane.core.signing import sign
 from taskplane.redis.client import CONNECTION_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
-from taskplane.redis.scripts import (
-    collected_publishes,
-    publish_bell,
-    publish_command,
-    publish_delayed,
-    run_script,
-    run_script_on,
-)
+from taskplane.redis.publish_ops import collected_publishes, publish_bell, publish_delayed
+from taskplane.redis.scripts import publish_command, run_script, run_script_on
 
 
 def eta_delay(eta: object, now: float | None = None) -> float:

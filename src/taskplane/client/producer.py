@@ -24,7 +24,7 @@ from taskplane.core.topology import Topology
 from taskplane.middleware.base import Publish
 from taskplane.middleware.chain import deferred_publications
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable, unknown_outcome
-from taskplane.redis.scripts import CollectedPublish, collected_publishes, send_publishes
+from taskplane.redis.publish_ops import CollectedPublish, collected_publishes, send_publishes
 from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import call_fingerprint
 
