@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -19,6 +22,7 @@ from taskplane.api import (
 from taskplane.api.body_limit import BodyLimitMiddleware
 from taskplane.api.errors import ApiError, install_error_handlers
 from taskplane.api.pages import install_dashboard
+from taskplane.api.stream_hub import StreamHub
 from taskplane.app import Taskplane
 
 API_PREFIX = "/api/v1"
@@ -55,13 +59,22 @@ def create_app(tp: Taskplane) -> FastAPI:
     Request bodies above ``tp.settings.api_max_body_bytes`` are refused with 413. Building the app
     does no I/O; Redis is first touched by a request.
     """
+    hub = StreamHub(tp.redis_url, tp.settings.api_max_streams_per_key, tp.settings.api_max_streams)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await hub.close()
+
     app = FastAPIOffline(
+        lifespan=lifespan,
         redoc_url=None,  # ReDoc fetches its logo from a CDN: only Swagger UI, which works offline
         title="taskplane",
         version=taskplane.__version__,
         description="Enqueue tasks, follow their progress, cancel them, operate queues, workers and dead letters.",
     )
     app.state.taskplane = tp
+    app.state.stream_hub = hub
     app.state.metrics_registry = tp.metrics_registry()
     app.add_middleware(
         BodyLimitMiddleware,

@@ -60,9 +60,12 @@ class BodyLimitMiddleware:
             await error_response(413, "payload_too_large", message)(scope, receive, send)
             return
         received = 0
+        complete = False
 
         async def receive_within_limit() -> Message:
-            nonlocal received
+            nonlocal received, complete
+            if complete:  # the body is in: what is awaited now is the client leaving (a stream), unbounded
+                return await receive()
             remaining = deadline - asyncio.get_running_loop().time()
             try:
                 message = await asyncio.wait_for(receive(), max(remaining, 0.001))
@@ -72,6 +75,9 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_body_size:
                     raise BodyTooLarge(self.max_body_size)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         await self.app(scope, receive_within_limit, send)

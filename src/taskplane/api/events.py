@@ -1,21 +1,24 @@
 """The live event stream of one task: every state and progress change, until it ends.
 
-Record writes publish their changed fields (``record_write.lua``). The stream subscribes first, then
-reads the record, so nothing written in between is missed; it re-reads the record whenever the
-channel is quiet, so a lost message (a Redis reconnect) delays an event but never drops the end.
+Record writes publish their changed fields (``record_write.lua``). The stream subscribes first (on the
+API process's one shared subscription, :mod:`taskplane.api.stream_hub`), then reads the record, so
+nothing written in between is missed; it re-reads the record whenever the channel is quiet, so a lost
+message (a Redis reconnect) delays an event but never drops the end. FastAPI sends a keep-alive comment
+every 15 s of quiet, so a stream lives as long as its client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio
 from fastapi.sse import ServerSentEvent
 
+from taskplane.api.stream_hub import StreamHub, TooManyStreams
 from taskplane.core.protocol import TERMINAL_STATES
-from taskplane.redis.client import CONNECT_TIMEOUT, CONNECTION_ERRORS, SOCKET_TIMEOUT, unavailable
+from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 from taskplane.redis.keys import Keys
 from taskplane.stores.records import TaskRecord
 
@@ -32,44 +35,36 @@ def _kind(previous: dict[str, Any] | None, current: dict[str, Any]) -> str:
     return "update"
 
 
-async def task_events(redis_url: str, keys: Keys, task_id: str) -> AsyncIterator[ServerSentEvent]:
-    """Events for ``task_id``: ``state``, ``progress`` and ``update`` carry the whole record as JSON;
-    ``error`` ends a stream that cannot go on (record expired, Redis unreachable)."""
-    client = redis.asyncio.Redis.from_url(
-        redis_url,
-        decode_responses=True,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_keepalive=True,
-    )
-    pubsub = client.pubsub()
+async def task_events(hub: StreamHub, owner: str, keys: Keys, task_id: str) -> AsyncIterator[ServerSentEvent]:
+    """Events for ``task_id``, counted as a stream of API key ``owner``: ``state``, ``progress`` and
+    ``update`` carry the whole record as JSON; ``error`` ends a stream that cannot go on (record expired,
+    Redis unreachable, too many streams open)."""
     sequence = 0
     previous: dict[str, Any] | None = None
     try:
-        await pubsub.subscribe(keys.events(task_id))
-        raw: dict[str, str] = await client.hgetall(keys.record(task_id))  # type: ignore[assignment]
-        while raw:
-            current = TaskRecord.from_hash(task_id, raw).to_dict()
-            if current != previous:
-                sequence += 1
-                yield ServerSentEvent(event=_kind(previous, current), data=current, id=str(sequence))
-                previous = current
-            if current["state"] in TERMINAL_STATES:
-                return
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=RESYNC_INTERVAL)
-            if message is None:
-                raw = await client.hgetall(keys.record(task_id))  # type: ignore[assignment]
-            else:
-                change = json.loads(message["data"])
+        async with hub.subscription(owner, keys.events(task_id)) as changes:
+            raw: dict[str, str] = await hub.client.hgetall(keys.record(task_id))
+            while raw:
+                current = TaskRecord.from_hash(task_id, raw).to_dict()
+                if current != previous:
+                    sequence += 1
+                    yield ServerSentEvent(event=_kind(previous, current), data=current, id=str(sequence))
+                    previous = current
+                if current["state"] in TERMINAL_STATES:
+                    return
+                try:
+                    change = json.loads(await asyncio.wait_for(changes.get(), RESYNC_INTERVAL))
+                except TimeoutError:
+                    raw = await hub.client.hgetall(keys.record(task_id))
+                    continue
                 # A change published before the record was read is already in it: do not step back.
                 if int(change.get("version", 0)) > int(raw.get("version", 0)):
                     raw.update(change)
-        yield ServerSentEvent(
-            event="error", data={"code": "not_found", "message": f"task {task_id} not found (expired?)"}
-        )
+            yield ServerSentEvent(
+                event="error", data={"code": "not_found", "message": f"task {task_id} not found (expired?)"}
+            )
+    except TooManyStreams as exc:
+        yield ServerSentEvent(event="error", data={"code": "too_many_streams", "message": str(exc)})
     except CONNECTION_ERRORS as exc:
-        message_text = str(unavailable(redis_url, exc))
+        message_text = str(unavailable(hub.redis_url, exc))
         yield ServerSentEvent(event="error", data={"code": "redis_unavailable", "message": message_text})
-    finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # untyped in older redis-py
-        await client.aclose()

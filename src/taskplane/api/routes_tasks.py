@@ -27,7 +27,9 @@ from taskplane.api.schemas import (
     TaskOut,
     TaskPage,
 )
+from taskplane.api.stream_hub import StreamHub, TooManyStreams
 from taskplane.client.producer import Call
+from taskplane.stores.api_keys import ApiKey
 from taskplane.stores.records import STATES, TaskRecord
 
 router = APIRouter(tags=["tasks"])
@@ -147,16 +149,28 @@ def get_task_result(tp: Tp, task_id: TaskId) -> ResultOut:
     return ResultOut(id=task_id, state="succeeded", result=tp.result(task_id))
 
 
-@router.get(
-    "/tasks/{task_id}/events",
-    response_class=EventSourceResponse,
-    responses=STREAM_ERRORS,
-    dependencies=[Depends(require("read"))],
-)
-async def task_event_stream(tp: Tp, record: Annotated[TaskRecord, Depends(_record)]) -> AsyncIterator[ServerSentEvent]:
+def _stream_hub(request: Request, key: Annotated[ApiKey, Depends(require("read"))]) -> tuple[StreamHub, str]:
+    """The API process's stream hub and the key a new stream counts for; 429 at once past a limit."""
+    hub: StreamHub = request.app.state.stream_hub
+    try:
+        hub.check(key.id)
+    except TooManyStreams as exc:
+        raise ApiError(429, "too_many_streams", str(exc), None, {"Retry-After": "5"}) from None
+    return hub, key.id
+
+
+@router.get("/tasks/{task_id}/events", response_class=EventSourceResponse, responses=STREAM_ERRORS)
+async def task_event_stream(
+    tp: Tp,
+    slot: Annotated[tuple[StreamHub, str], Depends(_stream_hub)],  # first: the key is checked before the record
+    record: Annotated[TaskRecord, Depends(_record)],
+) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: ``state``, ``progress`` and ``update`` events carry the whole record; the stream
-    ends after the task's final state. ``error`` ends it early (the record expired, Redis is unreachable)."""
-    async for event in task_events(tp.redis_url, tp.storage.keys, record.id):
+    ends after the task's final state. ``error`` ends it early (the record expired, Redis is unreachable,
+    too many streams). Past ``api_max_streams_per_key`` streams of one key, or ``api_max_streams`` in all,
+    a new one gets 429. A quiet stream gets a keep-alive comment every 15 s."""
+    hub, owner = slot
+    async for event in task_events(hub, owner, tp.storage.keys, record.id):
         yield event
 
 
