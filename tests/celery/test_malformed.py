@@ -52,6 +52,11 @@ def b64(value: Any) -> str:
     return base64.b64encode(json.dumps(value).encode()).decode()
 
 
+def nested_b64(depth: int) -> str:
+    """Base64 of a body of args nested ``depth`` lists deep (built as text: json.dumps cannot go so deep)."""
+    return base64.b64encode(("[" + "[" * depth + "]" * depth + ", {}, {}]").encode()).decode()
+
+
 KINDS: dict[str, Any] = {
     "not json": "this is not json",
     "json but not an object": "[1, 2, 3]",
@@ -73,6 +78,16 @@ KINDS: dict[str, Any] = {
     "headers not an object": message(**{"headers": "nope"}),
     "eta not a date": message(**{"headers.eta": "tomorrow-ish"}),
     "larger than the payload limit": message(body=b64([["x" * 8 * 1024 * 1024], {}, {}])),
+    # Hostile items: each stopped the worker before the one parser (issue 25)
+    "body nested 3,000 levels": message(body=nested_b64(3_000)),
+    "body nested 100,000 levels": message(body=nested_b64(100_000)),
+    "body nested 150 levels": message(body=nested_b64(150)),
+    "headers nested 990 levels": json.dumps(message(**{"headers.deep": "@"})).replace('"@"', "[" * 990 + "]" * 990),
+    "headers a list": message(**{"headers": [1, 2]}),
+    "delivery_info a list": message(**{"properties.delivery_info": ["normal", "normal"]}),
+    "a hex number Lua reads": json.dumps(message()).replace('"priority": 0', '"priority": 0x10'),
+    "nan Lua reads": json.dumps(message()).replace('"priority": 0', '"priority": nan'),
+    "body not a string": message(body=12),
 }
 
 

@@ -40,11 +40,10 @@ from typing import Any
 
 from kombu.transport.virtual import Empty
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
 from taskplane.celery.lookahead import Lookahead
-from taskplane.celery.validation import problem_with
+from taskplane.celery.validation import parse_item, problem_with
 from taskplane.compat import consumed_queues, deliver, poll_done, poll_in_flight, poll_sent, poll_timeout
 from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
@@ -237,12 +236,15 @@ class LosslessFetch(Lookahead):
         if not tag:
             self._quarantined(queue, item)
             return False
-        message = loads(item)
+        message, problem = parse_item(item, len(item), self._payload_limit())
+        if message is None:
+            self._invalid(queue, item, {}, tag, problem or "unreadable")
+            return False
         keys = self._signing_keys()
         if keys and not verify(message["body"], message.get("headers") or {}, keys):
             self._forged(queue, item, message, tag)
             return False
-        problem = problem_with(message, len(item), self._payload_limit())
+        problem = problem or problem_with(message)
         if problem is not None:
             self._invalid(queue, item, message, tag, problem)
             return False

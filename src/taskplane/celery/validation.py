@@ -15,14 +15,61 @@ from datetime import datetime
 from typing import Any
 
 JSON_TYPES = ("application/json",)
+#: How deep a message's envelope (headers, properties) and its body's arguments may nest. Deeper ones are
+#: refused before anything walks them (Celery, kombu and the dead-letter path all recurse).
+MAX_ENVELOPE_DEPTH = 32
+MAX_BODY_DEPTH = 100
 
 
-def problem_with(message: dict[str, Any], size: int = 0, limit: int = 0) -> str | None:
-    """One line saying what is wrong with a kombu message (``size`` bytes as queued; ``limit`` the payload
-    limit, 0 for none), or None when it is a valid task message. A message that is not protocol 2 or not
-    JSON is left to Celery, which refuses what it does not accept by itself."""
+def parse_item(item: str, size: int = 0, limit: int = 0) -> tuple[dict[str, Any] | None, str | None]:
+    """The one parser of a fetched queue item: (the kombu message, None), or (None or the message, one line
+    saying why it must be dead-lettered). Nothing else reads an item before this did: its size is checked
+    first, its JSON is read with a bounded depth (an item Lua's JSON reads but Python's does not, ``nan``
+    or hex numbers, is refused here), and the envelope's shape (an object with ``properties``,
+    ``headers`` and ``delivery_info`` objects, a string ``body``) before any code trusts it."""
     if limit and size > limit:
-        return f"message is {size} bytes; the limit is {limit} (TASKPLANE_MAX_PAYLOAD_BYTES)"
+        return None, f"message is {size} bytes; the limit is {limit} (TASKPLANE_MAX_PAYLOAD_BYTES)"
+    try:
+        message = json.loads(item)
+    except RecursionError:
+        return None, "message is nested too deeply to read"
+    except ValueError as exc:
+        return None, f"message is not JSON: {str(exc)[:200]}"
+    if not isinstance(message, dict):
+        return None, f"message must be a JSON object, not {type(message).__name__}"
+    properties, headers = message.get("properties"), message.get("headers")
+    if not isinstance(properties, dict):
+        return None, "message properties must be an object"
+    if headers is not None and not isinstance(headers, dict):
+        return None, f"message headers must be an object, not {type(headers).__name__}"
+    if not isinstance(properties.get("delivery_info") or {}, dict):
+        return None, "delivery_info must be an object"
+    if not isinstance(message.get("body"), str):
+        return None, "message body must be a string"
+    if _deeper_than({k: v for k, v in message.items() if k != "body"}, MAX_ENVELOPE_DEPTH):
+        return None, f"message headers or properties nest deeper than {MAX_ENVELOPE_DEPTH} levels"
+    return message, None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True if ``value`` nests lists and objects more than ``limit`` levels deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            current = list(current.values())
+        elif not isinstance(current, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in current if isinstance(child, dict | list))
+    return False
+
+
+def problem_with(message: dict[str, Any]) -> str | None:
+    """One line saying what is wrong with a kombu message :func:`parse_item` read, or None when it is a
+    valid task message. A message that is not protocol 2 or not JSON is left to Celery, which refuses what
+    it does not accept by itself."""
     headers = message.get("headers") or {}
     properties = message["properties"]
     info = properties.get("delivery_info") or {}
@@ -68,8 +115,12 @@ def _body_problem(message: dict[str, Any], properties: dict[str, Any]) -> str | 
     try:
         raw = base64.b64decode(body, validate=True) if encoding == "base64" else body.encode()
         decoded = json.loads(raw)
+    except RecursionError:
+        return "body is nested too deeply to read"
     except (binascii.Error, ValueError) as exc:
         return f"body is not {'base64 of ' if encoding == 'base64' else ''}JSON: {str(exc)[:200]}"
+    if _deeper_than(decoded, MAX_BODY_DEPTH):
+        return f"body nests deeper than {MAX_BODY_DEPTH} levels"
     if not (
         isinstance(decoded, list)
         and len(decoded) == 3
