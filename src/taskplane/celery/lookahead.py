@@ -16,8 +16,8 @@ import time
 from typing import Any, NamedTuple
 
 from kombu.transport import redis as kombu_redis
-from kombu.utils.json import loads
 
+from taskplane.celery.validation import parse_item
 from taskplane.core.protocol import TaskState
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import run_script
@@ -109,8 +109,9 @@ class Lookahead:
         keys = [channel.unacked_key, channel.unacked_index_key, entry.list_name, self._keys.bell(entry.queue)]
         args: list[Any] = [entry.tag, entry.item, BELL_CAP]
         started = fetched_start(entry.started)
-        if started is not None and started[0] == "run":
-            headers = loads(entry.item).get("headers") or {}
+        message, _ = parse_item(entry.item)  # a hostile item held ahead goes back as it is, without a record write
+        if started is not None and started[0] == "run" and message is not None:
+            headers = message.get("headers") or {}
             record_keys, record_args = self._records().write_script(
                 str(headers.get("id")), str(headers.get("task")), entry.queue, TaskState.QUEUED
             )

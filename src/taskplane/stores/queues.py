@@ -34,7 +34,7 @@ class QueueLists:
         for entry in self._storage.client.hvals(self._storage.keys.unacked()):
             try:
                 queue = str(json.loads(entry)[2])
-            except (ValueError, IndexError, TypeError):
+            except (ValueError, IndexError, TypeError, RecursionError):
                 continue  # not a kombu delivery
             counts[queue] = counts.get(queue, 0) + 1
         return counts

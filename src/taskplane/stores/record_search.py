@@ -206,7 +206,7 @@ def _running(storage: Storage) -> list[tuple[tuple[int, str], TaskRecord]]:
     for entry in storage.client.hvals(keys.unacked()):
         try:
             ids.add(str(json.loads(entry)[0]["headers"]["id"]))
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
             continue  # not a task message
     pipe = storage.client.pipeline(transaction=False)
     ordered = sorted(ids)
