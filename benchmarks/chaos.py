@@ -212,6 +212,56 @@ def full_server(directory: Path, tasks: int, seconds: float) -> Outcome:
     return stack.outcome(f"maxmemory reached for {seconds:g} s in a drain", tasks, recovery, note)
 
 
+def killed_unique_batch(directory: Path, tasks: int) -> Outcome:
+    """A producer SIGKILLed inside a batch enqueue of ``unique_for`` tasks, and the same batch enqueued again."""
+    stack = Stack(directory)
+    code = (
+        "import sys; from benchmarks.chaos_app import unique_work\nunique_work.enqueue_many([[n] for n in range({})])"
+    )
+    producer = subprocess.Popen([sys.executable, "-c", code.format(tasks)], cwd=ROOT, env=stack.env)
+    queue = Keys().queue("normal")
+    while stack.client.llen(queue) < tasks // 10 and producer.poll() is None:
+        time.sleep(0.002)
+    producer.kill()
+    producer.wait()
+    first = stack.client.llen(queue)
+    subprocess.run([sys.executable, "-c", code.format(tasks)], cwd=ROOT, env=stack.env, check=True, timeout=600)
+    stack.worker()
+    stack.worker()
+    recovery = stack.wait(tasks, 300)
+    return stack.outcome(
+        "producer killed in a unique batch, sent again", tasks, recovery, f"{first} out before the kill"
+    )
+
+
+def frozen_enqueue(directory: Path, seconds: float) -> Outcome:
+    """The server frozen (SIGSTOP) for ``seconds`` while one enqueue waits for its reply."""
+    stack = Stack(directory)
+    info = stack.server.info()
+    assert info is not None
+    code = (
+        "import sys, time\nfrom benchmarks.chaos_app import work\nwork.enqueue(0)\nprint('ready', flush=True)\n"
+        "sys.stdin.readline()\nbegan = time.monotonic()\n"
+        "try:\n    work.enqueue(1)\nexcept Exception as exc:\n    print(type(exc).__name__, flush=True)\n"
+        "print(f'{time.monotonic() - began:.1f}', flush=True)"
+    )
+    producer = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=stack.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert producer.stdin is not None and producer.stdout is not None
+    producer.stdout.readline()
+    os.kill(info.pid, signal.SIGSTOP)
+    producer.stdin.write("go\n")
+    producer.stdin.flush()
+    time.sleep(seconds)
+    os.kill(info.pid, signal.SIGCONT)
+    told = producer.communicate(timeout=120)[0].split()
+    stack.worker()
+    recovery = stack.wait(2, 60)
+    time.sleep(2.0)  # a second copy, if one went out, runs by now
+    return stack.outcome(f"Valkey frozen {seconds:g} s in an enqueue", 2, recovery, f"caller waited {told[-1]} s")
+
+
 def graceful_restarts(directory: Path, restarts: int, seconds: float) -> Outcome:
     stack = Stack(directory, {"TASKPLANE_SHUTDOWN_TIMEOUT": "0.5"})
     stack.enqueue(1, seconds)
@@ -232,6 +282,8 @@ FAULTS: dict[str, Callable[[Path, bool], Outcome]] = {
     "partitions": lambda d, quick: partitions(d, 1000 if quick else 3000, 3, 8.0 if quick else 30.0),
     "malformed": lambda d, quick: malformed(d),
     "full-server": lambda d, quick: full_server(d, 3000, 10.0 if quick else 30.0),
+    "unique-batch-kill": lambda d, quick: killed_unique_batch(d, 2000 if quick else 10000),
+    "frozen-enqueue": lambda d, quick: frozen_enqueue(d, 25.0),
     "graceful": lambda d, quick: graceful_restarts(d, 3 if quick else 5, 8.0 if quick else 20.0),
 }
 

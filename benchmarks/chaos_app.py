@@ -22,3 +22,9 @@ def work(number: int, seconds: float = 0.0) -> int:
     pipe.sadd(DONE, number).hincrby(RUNS, str(number), 1)
     pipe.execute()
     return number
+
+
+@tp.task(name="chaos.unique_work", unique_for=600)
+def unique_work(number: int) -> int:
+    """``work`` under a uniqueness lock (the killed unique batch fault)."""
+    return work(number)
