@@ -10,6 +10,7 @@ loads (what CI can afford); the default is the size the reliability issue names.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -262,6 +263,79 @@ def frozen_enqueue(directory: Path, seconds: float) -> Outcome:
     return stack.outcome(f"Valkey frozen {seconds:g} s in an enqueue", 2, recovery, f"caller waited {told[-1]} s")
 
 
+def stream_flood(directory: Path, streams: int) -> Outcome:
+    """One ``read`` key opens ``streams`` event streams at once while the API is asked for its queues."""
+    import asyncio
+    import statistics
+
+    import httpx
+
+    from taskplane.stack import free_port
+
+    stack = Stack(directory)
+    make_key = "from benchmarks.chaos_app import tp, work\nprint(tp.api_keys.create('flood', ['read'])[1])\n"
+    make_key += "print(work.enqueue(0, 600).id)"
+    token, task_id = subprocess.run(
+        [sys.executable, "-c", make_key], cwd=ROOT, env=stack.env, check=True, capture_output=True, text=True
+    ).stdout.split()
+    port = free_port()
+    api = subprocess.Popen(
+        [sys.executable, "-m", "taskplane", "api", "-A", APP, "--port", str(port)],
+        cwd=ROOT,
+        env=stack.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def run() -> tuple[dict[int, int], list[float]]:
+        limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=0)
+        async with httpx.AsyncClient(headers=headers, timeout=30, limits=limits) as client:
+            for _ in range(200):  # the API is up
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{base}/health")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            statuses: dict[int, int] = {}
+            opened: list[Any] = []
+
+            async def open_stream() -> None:
+                try:
+                    response = await client.send(
+                        client.build_request("GET", f"{base}/tasks/{task_id}/events"), stream=True
+                    )
+                except httpx.HTTPError:
+                    statuses[0] = statuses.get(0, 0) + 1
+                    return
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                opened.append(response)
+
+            await asyncio.gather(*(open_stream() for _ in range(streams)))
+            latencies = []
+            for _ in range(20):
+                began = time.monotonic()
+                (await client.get(f"{base}/queues")).raise_for_status()
+                latencies.append((time.monotonic() - began) * 1000)
+            for response in opened:
+                await response.aclose()
+            return statuses, latencies
+
+    try:
+        statuses, latencies = asyncio.run(run())
+    finally:
+        api.terminate()
+        api.wait(30)
+    answered = statuses.get(200, 0) + statuses.get(429, 0)
+    note = (
+        f"{statuses.get(200, 0)} open, {statuses.get(429, 0)} refused 429; GET /queues meanwhile: "
+        f"median {statistics.median(latencies):.0f} ms, max {max(latencies):.0f} ms"
+    )
+    outcome = stack.outcome(f"{streams} event streams from one read key", streams, 0.0, note)
+    outcome.completed, outcome.dead, outcome.lost, outcome.duplicates = answered, 0, streams - answered, 0
+    return outcome
+
+
 def graceful_restarts(directory: Path, restarts: int, seconds: float) -> Outcome:
     stack = Stack(directory, {"TASKPLANE_SHUTDOWN_TIMEOUT": "0.5"})
     stack.enqueue(1, seconds)
@@ -284,6 +358,7 @@ FAULTS: dict[str, Callable[[Path, bool], Outcome]] = {
     "full-server": lambda d, quick: full_server(d, 3000, 10.0 if quick else 30.0),
     "unique-batch-kill": lambda d, quick: killed_unique_batch(d, 2000 if quick else 10000),
     "frozen-enqueue": lambda d, quick: frozen_enqueue(d, 25.0),
+    "stream-flood": lambda d, quick: stream_flood(d, 1500),
     "graceful": lambda d, quick: graceful_restarts(d, 3 if quick else 5, 8.0 if quick else 20.0),
 }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi.sse import ServerSentEvent
 
-from taskplane.api.stream_hub import StreamHub, TooManyStreams
+from taskplane.api.stream_hub import StreamHub
 from taskplane.core.protocol import TERMINAL_STATES
 from taskplane.redis.client import CONNECTION_ERRORS, unavailable
 from taskplane.redis.keys import Keys
@@ -35,14 +35,13 @@ def _kind(previous: dict[str, Any] | None, current: dict[str, Any]) -> str:
     return "update"
 
 
-async def task_events(hub: StreamHub, owner: str, keys: Keys, task_id: str) -> AsyncIterator[ServerSentEvent]:
-    """Events for ``task_id``, counted as a stream of API key ``owner``: ``state``, ``progress`` and
-    ``update`` carry the whole record as JSON; ``error`` ends a stream that cannot go on (record expired,
-    Redis unreachable, too many streams open)."""
+async def task_events(hub: StreamHub, keys: Keys, task_id: str) -> AsyncIterator[ServerSentEvent]:
+    """Events for ``task_id``: ``state``, ``progress`` and ``update`` carry the whole record as JSON;
+    ``error`` ends a stream that cannot go on (record expired, Redis unreachable)."""
     sequence = 0
     previous: dict[str, Any] | None = None
     try:
-        async with hub.subscription(owner, keys.events(task_id)) as changes:
+        async with hub.subscription(keys.events(task_id)) as changes:
             raw: dict[str, str] = await hub.client.hgetall(keys.record(task_id))
             while raw:
                 current = TaskRecord.from_hash(task_id, raw).to_dict()
@@ -63,8 +62,6 @@ async def task_events(hub: StreamHub, owner: str, keys: Keys, task_id: str) -> A
             yield ServerSentEvent(
                 event="error", data={"code": "not_found", "message": f"task {task_id} not found (expired?)"}
             )
-    except TooManyStreams as exc:
-        yield ServerSentEvent(event="error", data={"code": "too_many_streams", "message": str(exc)})
     except CONNECTION_ERRORS as exc:
         message_text = str(unavailable(hub.redis_url, exc))
         yield ServerSentEvent(event="error", data={"code": "redis_unavailable", "message": message_text})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -149,28 +150,29 @@ def get_task_result(tp: Tp, task_id: TaskId) -> ResultOut:
     return ResultOut(id=task_id, state="succeeded", result=tp.result(task_id))
 
 
-def _stream_hub(request: Request, key: Annotated[ApiKey, Depends(require("read"))]) -> tuple[StreamHub, str]:
-    """The API process's stream hub and the key a new stream counts for; 429 at once past a limit."""
+async def _stream_place(request: Request, key: Annotated[ApiKey, Depends(require("read"))]) -> AsyncIterator[StreamHub]:
+    """The API process's stream hub, with a place for one more stream of ``key`` held until the stream
+    ends (the request's dependencies end after its response); 429 at once past a limit."""
     hub: StreamHub = request.app.state.stream_hub
-    try:
-        hub.check(key.id)
-    except TooManyStreams as exc:
-        raise ApiError(429, "too_many_streams", str(exc), None, {"Retry-After": "5"}) from None
-    return hub, key.id
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(hub.place(key.id))
+        except TooManyStreams as exc:
+            raise ApiError(429, "too_many_streams", str(exc), None, {"Retry-After": "5"}) from None
+        yield hub
 
 
 @router.get("/tasks/{task_id}/events", response_class=EventSourceResponse, responses=STREAM_ERRORS)
 async def task_event_stream(
     tp: Tp,
-    slot: Annotated[tuple[StreamHub, str], Depends(_stream_hub)],  # first: the key is checked before the record
+    hub: Annotated[StreamHub, Depends(_stream_place)],  # first: the key is checked before the record
     record: Annotated[TaskRecord, Depends(_record)],
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: ``state``, ``progress`` and ``update`` events carry the whole record; the stream
     ends after the task's final state. ``error`` ends it early (the record expired, Redis is unreachable,
     too many streams). Past ``api_max_streams_per_key`` streams of one key, or ``api_max_streams`` in all,
     a new one gets 429. A quiet stream gets a keep-alive comment every 15 s."""
-    hub, owner = slot
-    async for event in task_events(hub, owner, tp.storage.keys, record.id):
+    async for event in task_events(hub, tp.storage.keys, record.id):
         yield event
 
 

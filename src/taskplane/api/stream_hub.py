@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import redis.asyncio
@@ -73,27 +73,36 @@ class StreamHub:
         """How many streams are open now."""
         return sum(self._open.values())
 
-    @contextlib.asynccontextmanager
-    async def subscription(self, owner: str, channel: str) -> AsyncIterator[asyncio.Queue[str]]:
-        """A queue of the messages published on ``channel`` while the block runs, counted for ``owner``.
+    @contextlib.contextmanager
+    def place(self, owner: str) -> Iterator[None]:
+        """Count one stream of ``owner`` while the block runs (taken at once, so a flood of requests cannot
+        all pass the check before any of them counts).
 
         Raises:
             TooManyStreams: ``owner`` has ``per_key`` streams open, or the process ``total``.
-            redis.ConnectionError: Redis is unreachable (nothing is counted then).
         """
         self.check(owner)
         self._open[owner] = self._open.get(owner, 0) + 1
-        queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         try:
-            await self._join(channel, queue)
-            try:
-                yield queue
-            finally:
-                await self._leave(channel, queue)
+            yield
         finally:
             self._open[owner] -= 1
             if not self._open[owner]:
                 del self._open[owner]
+
+    @contextlib.asynccontextmanager
+    async def subscription(self, channel: str) -> AsyncIterator[asyncio.Queue[str]]:
+        """A queue of the messages published on ``channel`` while the block runs.
+
+        Raises:
+            redis.ConnectionError: Redis is unreachable.
+        """
+        queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        await self._join(channel, queue)
+        try:
+            yield queue
+        finally:
+            await self._leave(channel, queue)
 
     async def _join(self, channel: str, queue: asyncio.Queue[str]) -> None:
         async with self._lock:
