@@ -92,3 +92,36 @@ def test_the_page_docs_and_session_work_under_a_prefix(redis_url: str) -> None:
         assert httpx.get(f"{base}/ops/static-offline-docs/swagger-ui-bundle.js").status_code == 200
         signed = httpx.post(f"{base}/ops{API}/session", json={"key": token})
         assert "path=/ops" in signed.headers["set-cookie"].lower()
+
+
+def test_the_cookie_holds_a_session_that_is_not_the_key_and_expires(redis_url: str) -> None:
+    from taskplane import Taskplane
+
+    short = Taskplane("sessions", api_session_ttl=2)
+    _, token = short.api_keys.create("ops", ["read"])
+    with serve_in_thread(create_app(short)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        signed = client.post(f"{API}/session", json={"key": token})
+        assert signed.status_code == 200
+        cookie = client.cookies["taskplane_session"]
+        assert token not in cookie and cookie.startswith("tps_")  # the key never sits in the browser
+        assert "max-age=2" in signed.headers["set-cookie"].lower()
+        assert client.get(f"{API}/queues").status_code == 200
+        # The session cannot be used as a key, and the server forgets it when it expires
+        assert httpx.get(f"{url}{API}/queues", headers={"Authorization": f"Bearer {cookie}"}).status_code == 401
+        stored = [key for key in short.storage.client.scan_iter("taskplane:session:*")]
+        assert len(stored) == 1 and 0 < short.storage.client.ttl(stored[0]) <= 2
+        client.cookies.set("taskplane_session", cookie)  # a client that keeps it past its Max-Age
+        short.storage.client.delete(stored[0])  # as the server's expiry does after 2 s
+        assert client.get(f"{API}/queues").status_code == 401
+
+
+def test_ten_failed_sign_ins_from_one_address_are_throttled_for_the_minute(base_url: str) -> None:
+    _, token = tp.api_keys.create("ops", ["admin"])
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        answers = [client.post(f"{API}/session", json={"key": f"tpk_guess_{n}"}).status_code for n in range(10)]
+        assert answers == [401] * 10
+        throttled = client.post(f"{API}/session", json={"key": token})  # even the right key, this minute
+        assert throttled.status_code == 429 and throttled.json()["error"]["code"] == "too_many_sign_ins"
+        assert 1 <= int(throttled.headers["retry-after"]) <= 60
+    # Signing in with a bearer key is not a sign-in: the API itself is not throttled
+    assert httpx.get(f"{base_url}{API}/queues", headers={"Authorization": f"Bearer {token}"}).status_code == 200

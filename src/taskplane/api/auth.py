@@ -74,8 +74,9 @@ def require(scope: str | None) -> Callable[..., Awaitable[ApiKey]]:
         from_cookie = credentials is None
         if from_cookie and request.method not in SAFE_METHODS:
             _check_csrf(request)
-        # Asked of Redis on every request, so a revoked key fails from the next request on.
-        key = await run_in_threadpool(tp.api_keys.authenticate, token)
+        # Asked of Redis on every request, so a revoked key (or a closed session) fails from the next request on.
+        check = tp.api_keys.session_key if from_cookie else tp.api_keys.authenticate
+        key = await run_in_threadpool(check, token)
         if key is None:
             headers = {**_CHALLENGE, "Set-Cookie": clear_session_header(request)} if from_cookie else _CHALLENGE
             raise ApiError(401, "unauthorized", "invalid or revoked API key", None, headers)

@@ -41,7 +41,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # The event stream answers its errors (before the stream starts) as JSON, not as events.
 STREAM_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
-    for status in ERRORS
+    for status in (*ERRORS, 429)
 }
 
 

@@ -98,6 +98,14 @@ class Keys:
         """Pub/sub channel carrying every change written to one task record."""
         return f"{self.prefix}events:{task_id}"
 
+    def session(self, digest: str) -> str:
+        """A dashboard session (by the digest of its token): the id of the API key it signed in with."""
+        return f"{self.prefix}session:{digest}"
+
+    def sign_in_failures(self, client: str) -> str:
+        """Failed sign-ins from one client address in the current minute."""
+        return f"{self.prefix}sign-in-failures:{client}"
+
     def api_keys(self) -> str:
         """Hash of API keys: key id -> JSON with name, scopes and the secret's digest."""
         return f"{self.prefix}api-keys"

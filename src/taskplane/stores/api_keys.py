@@ -16,6 +16,7 @@ from taskplane.redis.storage import Storage
 #: ``admin``: everything, including requeueing and purging dead letters.
 SCOPES = ("read", "enqueue", "admin")
 TOKEN_PREFIX = "tpk"
+SESSION_PREFIX = "tps"
 _DUMMY_DIGEST = hashlib.sha256(b"no such key").hexdigest()
 
 
@@ -94,6 +95,40 @@ class ApiKeyStore:
         """
         if not self._storage.client.hdel(self._storage.keys.api_keys(), key_id):
             raise NotFoundError(f"API key {key_id} not found")
+
+    def open_session(self, key: ApiKey, ttl_seconds: int) -> str:
+        """A session token for ``key`` (what the dashboard's cookie holds instead of the key), valid for
+        ``ttl_seconds`` or until the key is revoked or the session closed. Only its digest is stored."""
+        token = f"{SESSION_PREFIX}_{secrets.token_urlsafe(32)}"
+        self._storage.client.set(self._storage.keys.session(_digest(token)), key.id, ex=ttl_seconds)
+        return token
+
+    def session_key(self, token: str) -> ApiKey | None:
+        """The key a session token signed in with, or None (unknown, expired, closed, or the key revoked)."""
+        if not token.startswith(f"{SESSION_PREFIX}_"):
+            return None
+        key_id = self._storage.client.get(self._storage.keys.session(_digest(token)))
+        stored = self._storage.client.hget(self._storage.keys.api_keys(), key_id) if key_id else None
+        return ApiKey(**json.loads(stored)) if stored else None
+
+    def close_session(self, token: str) -> None:
+        """End a session (sign-out)."""
+        self._storage.client.delete(self._storage.keys.session(_digest(token)))
+
+    def sign_in_failed(self, client: str) -> int:
+        """Count a failed sign-in from ``client`` (an address); returns the failures of its current minute."""
+        key = self._storage.keys.sign_in_failures(client)
+        pipe = self._storage.client.pipeline()
+        pipe.incr(key).expire(key, 60, nx=True)
+        return int(pipe.execute()[0])
+
+    def sign_in_failures(self, client: str) -> tuple[int, int]:
+        """Failed sign-ins from ``client`` in its current minute, and the seconds until that minute ends."""
+        key = self._storage.keys.sign_in_failures(client)
+        pipe = self._storage.client.pipeline()
+        pipe.get(key).ttl(key)
+        count, ttl = pipe.execute()
+        return int(count or 0), max(int(ttl or 0), 1)
 
     def authenticate(self, token: str) -> ApiKey | None:
         """The key a bearer token belongs to, or None. The secret is compared in constant time."""
