@@ -97,6 +97,8 @@ def test_the_openapi_description_is_public_and_names_the_bearer_scheme(served: S
     schema = httpx.get(f"{base_url}/openapi.json").json()
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert "cdn" not in docs.text.lower()  # Swagger UI's files come from the package: /docs works offline
+    policy = docs.headers["content-security-policy"]  # its one inline script by hash; nothing else inline
+    assert "script-src 'self' 'sha256-" in policy and "'unsafe-inline'" not in policy.split(";")[1], policy
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 

@@ -21,7 +21,7 @@ from taskplane.api import (
 )
 from taskplane.api.body_limit import BodyLimitMiddleware
 from taskplane.api.errors import ApiError, install_error_handlers
-from taskplane.api.pages import install_dashboard
+from taskplane.api.pages import DocsPolicy, install_dashboard
 from taskplane.api.stream_hub import StreamHub
 from taskplane.app import Taskplane
 
@@ -82,6 +82,7 @@ def create_app(tp: Taskplane) -> FastAPI:
         max_header_size=tp.settings.api_max_header_bytes,
         read_timeout=tp.settings.api_read_timeout,
     )
+    app.add_middleware(DocsPolicy)
     install_error_handlers(app)
     routers = (
         routes_tasks.router,
