@@ -248,6 +248,8 @@ class LosslessFetch(Lookahead):
         if problem is not None:
             self._invalid(queue, item, message, tag, problem)
             return False
+        if self._deferred(queue, message, tag):
+            return False
         headers = message.get("headers")
         if started:
             if headers is None:
@@ -285,6 +287,10 @@ class LosslessFetch(Lookahead):
 
     def _invalid(self, queue: str, item: str, message: dict[str, Any], tag: str, problem: str) -> None:
         """A message in flight that is not a valid task message (dead-lettered by the channel)."""
+        raise NotImplementedError
+
+    def _deferred(self, queue: str, message: dict[str, Any], tag: str) -> bool:
+        """True if a message due later was put in the delayed store instead of being delivered."""
         raise NotImplementedError
 
     def _forged(self, queue: str, item: str, message: dict[str, Any], tag: str) -> None:

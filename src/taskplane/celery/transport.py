@@ -27,7 +27,7 @@ from kombu.transport import redis as kombu_redis
 
 from taskplane.celery.fetch import LosslessFetch
 from taskplane.celery.publishing import pending_writes
-from taskplane.celery.puts import ScriptedPublish
+from taskplane.celery.puts import ScriptedPublish, eta_delay
 from taskplane.celery.qos import QoS
 from taskplane.compat import message_priority, new_client
 from taskplane.core.errors import NotFoundError
@@ -43,6 +43,10 @@ from taskplane.stores.records import RecordStore
 
 #: Bytes a queued message may carry around its body (headers, properties) beyond the payload limit.
 ENVELOPE_ALLOWANCE = 64 * 1024
+
+
+#: A fetched message due further away than this (seconds) waits in the delayed store, not in a worker.
+DEFER_AFTER = 10.0
 
 
 class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
@@ -173,6 +177,24 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         claimed = f"task {headers.get('task')!r} id {headers.get('id')!r}"
         why = f"unsigned or wrongly signed message ({claimed}); message signing is on"
         self._refuse(DeadReason.FORGED, "ForgedMessage", queue, item, tag, why)
+
+    def _deferred(self, queue: str, message: dict[str, Any], tag: str) -> bool:
+        """A message whose Celery ``eta`` is more than :data:`DEFER_AFTER` seconds away (pushed around the
+        producer, or by a plain Celery client) goes to its queue's delayed store until it is due, in one
+        MULTI/EXEC with its leaving flight, instead of waiting in a worker's memory under a lease renewed
+        until then (a year-9999 ``eta`` did, for ever); True if so."""
+        eta = (message.get("headers") or {}).get("eta")
+        delay = eta_delay(eta) if eta else 0.0
+        if delay <= DEFER_AFTER:
+            return False
+        _, _, payload = self._prepare(queue, message)  # as a publish stores it: x-taskplane-eta, ready, signed
+        channel: Any = self  # kombu's private attributes are not in its type stubs
+        with self.conn_or_acquire() as client:
+            pipe = client.pipeline(transaction=True)
+            pipe.hdel(channel.unacked_key, tag).zrem(channel.unacked_index_key, tag)
+            pipe.eval(script_source("delayed_add"), 1, self._keys.delayed(queue), repr(delay), payload)
+            pipe.execute()
+        return True
 
     def _invalid(self, queue: str, item: str, message: dict[str, Any], tag: str, problem: str) -> None:
         self._refuse(DeadReason.MALFORMED, "MalformedMessage", queue, item, tag, problem)
