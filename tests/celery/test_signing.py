@@ -67,3 +67,22 @@ def test_a_plain_celery_client_signs_through_taskplanes_transport(
     record = tp.handle(sent.id).wait(timeout=20)
     assert record.state == "succeeded" and record.result() == 42
     assert tp.dead_letters.find() == []
+
+
+def test_a_signed_message_moved_to_another_queue_or_priority_is_forged(
+    worker_in_process: InProcessWorker, redis_url: str
+) -> None:
+    client = tp.storage.client
+    # Given two signed messages taken out of their queue before a worker ran them
+    moved, raised = add.enqueue(1, 1), add.enqueue(2, 2)
+    items = [client.rpop(Keys().queue("normal")) for _ in range(2)]
+    by_id = {json.loads(item)["headers"]["id"]: json.loads(item) for item in items}
+    # When one is pushed into the critical queue, and the other's priority is raised
+    client.lpush(Keys().queue("critical"), json.dumps(by_id[moved.id]))
+    by_id[raised.id]["properties"]["priority"] = 9
+    client.lpush(Keys().queue("normal"), json.dumps(by_id[raised.id]))
+    worker_in_process(tp, queues="critical,normal")
+    # Then neither runs: both are dead-lettered as forged
+    letters = wait_for(lambda: len(tp.dead_letters.find()) >= 2 and tp.dead_letters.find(), 20, "2 dead letters")
+    assert sorted(letter.reason for letter in letters) == ["forged", "forged"]
+    assert add.enqueue(3, 3).result(timeout=20) == 6  # one left where it was signed for runs

@@ -241,7 +241,8 @@ class LosslessFetch(Lookahead):
             self._invalid(queue, item, {}, tag, problem or "unreadable")
             return False
         keys = self._signing_keys()
-        if keys and not verify(message["body"], message.get("headers") or {}, keys):
+        priority = message["properties"].get("priority")
+        if keys and not verify(message["body"], message.get("headers") or {}, keys, queue, priority):
             self._forged(queue, item, message, tag)
             return False
         problem = problem or problem_with(message)

@@ -84,7 +84,8 @@ class ScriptedPublish:
                 message["headers"][Header.ETA.value] = eta
             signing = self._signing_keys()
             if signing:
-                signature = sign(message.get("body", ""), message["headers"], signing[0])
+                priority = (message.get("properties") or {}).get("priority")
+                signature = sign(message.get("body", ""), message["headers"], signing[0], queue, priority)
                 message["headers"][Header.SIGNATURE.value] = signature
         return requeue, delay, dumps(message)
 
