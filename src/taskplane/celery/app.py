@@ -233,5 +233,7 @@ class TaskplaneCelery(CeleryWayDeclarations):
             self.chain.published((publish,))
             return
         key, value = pending.claimed
-        held_by_key = idempotency is not None and key == idempotency.redis_key
-        publish.existing_id = idempotency.existing(value) if held_by_key and idempotency is not None else value
+        if idempotency is not None and key == idempotency.redis_key:
+            publish.existing_id = idempotency.existing(value)  # the key's value names the task it is bound to
+        else:
+            publish.existing_id = value  # a uniqueness lock holds the id of its task
