@@ -42,6 +42,9 @@ def start_dev(tmp_path: Path, repo_root: Path, port: int) -> subprocess.Popen[st
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # Started with SIGINT ignored, as a test runner's worker (or a supervisor) may start it: Ctrl-C must
+        # still stop dev (it did not, and hung busy test runs)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
 
 

@@ -42,6 +42,9 @@ def dev(
             f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/queues",
         ):
             console.print(line, highlight=False, soft_wrap=True)
+        # Ctrl-C and SIGTERM stop the stack, also when this process was started with SIGINT ignored (a
+        # parent that ignores it, as test runners and some supervisors do, hands that on to its children)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         while all(child.running() for child in children):
             time.sleep(0.5)
