@@ -136,8 +136,6 @@ def test_a_child_that_dies_ends_dev_with_its_error_in_one_line_and_exit_1(tmp_pa
     done = subprocess.run(
         [
             sys.executable,
-            "-X",
-            "faulthandler",
             "-m",
             "taskplane",
             "dev",
