@@ -19,7 +19,7 @@ def test_a_running_task_that_returns_on_is_cancelled_ends_cancelled(
     # It stopped on request: cancelled (reason "stopped"), what it returned kept; Celery's view says REVOKED
     assert events("noticed") and record.state == "cancelled" and record.fields["reason"] == "stopped"
     assert record.result() == "stopped early"
-    assert str(AsyncResult(handle.id).state) == "REVOKED"
+    assert str(AsyncResult(handle.id, app=tp.celery).state) == "REVOKED"
 
 
 def test_a_task_that_never_looks_finishes_as_succeeded(worker_in_process: InProcessWorker, redis_url: str) -> None:
