@@ -77,7 +77,7 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         self.on_server: Callable[[str], None] = log.info
         self.stores = Stores(lambda: self.redis_url, self.settings, self.topology)
         self.failure = FailurePath(
-            lambda: self.stores.storage, self.settings.record_retention, self.settings.dead_letter_cap
+            lambda: self.stores.storage, self.settings.record_retention, self.stores.dead_letter_cap
         )
         self.chain = Chain(
             [

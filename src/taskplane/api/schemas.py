@@ -201,6 +201,8 @@ class DeadLetterOut(BaseModel):
     last_failure_ms: int
     worker: str
     raw: str | None = None
+    #: The raw item's length when only its first 1 MiB was kept (0: kept whole).
+    raw_size: int = 0
 
 
 class DeadLetterPage(BaseModel):

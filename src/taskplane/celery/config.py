@@ -47,6 +47,7 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         TransportOption.PREFIX.value: prefix,
         TransportOption.MAX_PAYLOAD.value: settings.max_payload_bytes,
         TransportOption.DEAD_LETTER_CAP.value: settings.dead_letter_cap,
+        TransportOption.DEAD_LETTER_MAX_BYTES.value: settings.dead_letter_max_bytes,
         TransportOption.RECORD_RETENTION.value: settings.record_retention,
         TransportOption.SIGNING_KEYS.value: parse_keys(settings.signing_key),
         TransportOption.LOOKAHEAD_MS.value: settings.lookahead_ms,

@@ -39,6 +39,7 @@ from taskplane.redis.scripts import (
     script_source,
 )
 from taskplane.redis.storage import Storage
+from taskplane.stores.dead_letters import DeadLetterCap
 from taskplane.stores.records import RecordStore
 
 #: Bytes a queued message may carry around its body (headers, properties) beyond the payload limit.
@@ -137,9 +138,15 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
             if requeue is not None:
                 dead_queue, letter_id = json.loads(requeue)
                 target = keys.delayed(queue) if delay > 0 else listed
-                script_keys = [keys.dead_index(dead_queue), keys.dead_items(dead_queue), target, keys.bell(queue)]
+                script_keys = [
+                    keys.dead_index(dead_queue),
+                    keys.dead_items(dead_queue),
+                    target,
+                    keys.bell(queue),
+                    keys.dead_bytes(dead_queue),
+                ]
                 script_args = [letter_id, payload, "delayed" if delay > 0 else "list", repr(max(delay, 0.0)), BELL_CAP]
-                pipe.eval(script_source("dead_take"), 4, *script_keys, *script_args)
+                pipe.eval(script_source("dead_take"), len(script_keys), *script_keys, *script_args)
             elif delay > 0:
                 pipe.eval(script_source("delayed_add"), 1, keys.delayed(queue), repr(delay), payload)
             else:
@@ -227,7 +234,10 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
             self._taskplane_failure = FailurePath(
                 lambda: storage,
                 self._retention(),
-                int(self._options.get(TransportOption.DEAD_LETTER_CAP, 100_000)),
+                DeadLetterCap(
+                    int(self._options.get(TransportOption.DEAD_LETTER_CAP, 100_000)),
+                    int(self._options.get(TransportOption.DEAD_LETTER_MAX_BYTES, 256 * 1024 * 1024)),
+                ),
             )
         return self._taskplane_failure
 

@@ -49,8 +49,13 @@ class DeadLetters:
         return self._stores.dead_letters.counts()
 
     def dropped(self, queue: str) -> int:
-        """How many letters the cap has dropped from ``queue``'s dead-letter queue."""
+        """How many letters the caps (``dead_letter_cap``, ``dead_letter_max_bytes``) have dropped from
+        ``queue``'s dead-letter queue."""
         return self._stores.dead_letters.dropped(queue)
+
+    def size(self, queue: str) -> int:
+        """Bytes of envelopes ``queue``'s dead-letter queue holds (what ``dead_letter_max_bytes`` caps)."""
+        return self._stores.dead_letters.size(queue)
 
     def add(self, letter: DeadLetter) -> int:
         """Store an envelope as it is (restoring a backup, seeding a test); returns how many the cap dropped."""
@@ -119,6 +124,11 @@ class DeadLetters:
             raw = letter.raw
             if raw is None:
                 raise NotFoundError(f"dead letter {letter.id} has no message to requeue")
+            if letter.raw_size:
+                raise NotFoundError(
+                    f"dead letter {letter.id} kept only the first {len(raw)} of its {letter.raw_size} characters;"
+                    " it cannot be requeued"
+                )
             taken = storage.scripts.run(
                 "dead_take",
                 keys=[
@@ -126,6 +136,7 @@ class DeadLetters:
                     keys.dead_items(letter.dead_queue),
                     keys.queue(target),
                     keys.bell(target),
+                    keys.dead_bytes(letter.dead_queue),
                 ],
                 args=[letter.id, raw, "list", "0", BELL_CAP],
             )

@@ -86,6 +86,7 @@ class TransportOption(StrEnum):
     PREFIX = "taskplane_prefix"
     MAX_PAYLOAD = "taskplane_max_payload"
     DEAD_LETTER_CAP = "taskplane_dead_letter_cap"
+    DEAD_LETTER_MAX_BYTES = "taskplane_dead_letter_max_bytes"
     RECORD_RETENTION = "taskplane_record_retention"
     SIGNING_KEYS = "taskplane_signing_keys"
     #: Set by the worker's consumer on its own connection: ``[worker name, [task names]]``, whose fetch

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     lease_timeout: float = Field(default=30.0, ge=3)
     max_deliveries: int = Field(default=3, ge=1)
     dead_letter_cap: int = Field(default=100_000, ge=1)
+    # Bytes of envelopes one dead-letter queue keeps; the oldest are dropped (and counted) beyond it.
+    dead_letter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
     max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
     prefetch_multiplier: int = Field(default=1, ge=1)
     # A worker's fetch takes one message more, held for its next free process, and returns it to the head of

@@ -13,7 +13,7 @@ from taskplane.core.clock import compact_json, now_ms
 from taskplane.core.protocol import DeadReason, Header, Metric
 from taskplane.middleware.base import Run
 from taskplane.redis.storage import Storage
-from taskplane.stores.dead_letters import DeadLetter, DeadLetterStore
+from taskplane.stores.dead_letters import DeadLetter, DeadLetterCap, DeadLetterStore
 from taskplane.stores.metrics import TaskMetrics, this_host
 from taskplane.stores.records import RecordStore
 from taskplane.stores.unique_locks import UniqueLocks
@@ -26,7 +26,7 @@ class FailurePath:
     """Dead-letters a task or a message: the envelope, the record marked dead, the uniqueness lock
     released, and the metric (``rejected`` for a message refused without running, else ``failed``)."""
 
-    def __init__(self, storage: Callable[[], Storage], record_retention: int, dead_letter_cap: int) -> None:
+    def __init__(self, storage: Callable[[], Storage], record_retention: int, dead_letter_cap: DeadLetterCap) -> None:
         self._storage = storage
         self._retention = record_retention
         self._cap = dead_letter_cap

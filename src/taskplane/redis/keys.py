@@ -74,6 +74,10 @@ class Keys:
         """Counter of envelopes dropped from one dead-letter queue by its cap."""
         return f"{self.prefix}dlq:{dead_queue}:dropped"
 
+    def dead_bytes(self, dead_queue: str) -> str:
+        """Counter of the bytes of envelopes one dead-letter queue holds."""
+        return f"{self.prefix}dlq:{dead_queue}:bytes"
+
     def dead_queues(self) -> str:
         """Set of queue names that have (or had) dead letters."""
         return f"{self.prefix}dlq-queues"

@@ -29,6 +29,7 @@ SCRIPT_NAMES = (
     "unique_release",
     "dead_add",
     "dead_take",
+    "dead_remove",
     "lease_acquire",
     "lease_release",
     "schedule_claim",

@@ -10,7 +10,7 @@ from taskplane.core.topology import Topology
 from taskplane.redis.storage import Storage
 from taskplane.stores.api_keys import ApiKeyStore
 from taskplane.stores.cancellations import CancellationStore
-from taskplane.stores.dead_letters import DeadLetterStore
+from taskplane.stores.dead_letters import DeadLetterCap, DeadLetterStore
 from taskplane.stores.delayed import DelayedStore
 from taskplane.stores.idempotency import IdempotencyKeys
 from taskplane.stores.metrics import TaskMetrics
@@ -51,7 +51,12 @@ class Stores:
     @cached_property
     def dead_letters(self) -> DeadLetterStore:
         """Dead-letter queues."""
-        return DeadLetterStore(self.storage, self._topology.names(), self._settings.dead_letter_cap)
+        return DeadLetterStore(self.storage, self._topology.names(), self.dead_letter_cap)
+
+    @property
+    def dead_letter_cap(self) -> DeadLetterCap:
+        """How much each dead-letter queue keeps (``dead_letter_cap`` letters, ``dead_letter_max_bytes``)."""
+        return DeadLetterCap(self._settings.dead_letter_cap, self._settings.dead_letter_max_bytes)
 
     @cached_property
     def delayed(self) -> DelayedStore:

@@ -1,4 +1,5 @@
-"""Dead-letter queues: one per queue (``<queue>.dead``), capped, newest first, with full envelopes."""
+"""Dead-letter queues: one per queue (``<queue>.dead``), capped in letters and in bytes, newest first, with
+full envelopes (an envelope's raw item and traceback cut to a bounded size)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ from typing import Any
 
 from taskplane.core.clock import now_ms
 from taskplane.redis.storage import Storage
+
+#: Characters of a raw queue item a dead letter keeps (the rest is cut; ``raw_size`` says how long it was).
+MAX_RAW_CHARS = 1 << 20
+#: Characters of a traceback a dead letter keeps (its end, where the error is).
+MAX_TRACEBACK_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True)
+class DeadLetterCap:
+    """How much one dead-letter queue keeps: at most ``letters`` envelopes and ``total_bytes`` of them (the
+    newest letter is always kept); the oldest go first, counted as dropped."""
+
+    letters: int
+    total_bytes: int
 
 
 @dataclass
@@ -30,11 +45,21 @@ class DeadLetter:
     worker: str = ""
     raw: str | None = None  # the undecodable/unroutable message as it was in the queue
     priority: int = 0  # the message's priority within its queue (kept when it is requeued)
+    raw_size: int = 0  # the raw item's length when it was cut to MAX_RAW_CHARS (0: kept whole)
 
     @property
     def dead_queue(self) -> str:
         """The dead-letter queue holding this letter."""
         return f"{self.queue}.dead"
+
+    def bounded(self) -> DeadLetter:
+        """This letter with its raw item and traceback cut to their bounds (a 50 MB item keeps 1 MiB)."""
+        if self.raw is not None and len(self.raw) > MAX_RAW_CHARS:
+            self.raw_size = len(self.raw)
+            self.raw = self.raw[:MAX_RAW_CHARS]
+        if len(self.traceback) > MAX_TRACEBACK_CHARS:
+            self.traceback = "...\n" + self.traceback[-MAX_TRACEBACK_CHARS:]
+        return self
 
     def to_json(self) -> str:
         """Serialised envelope."""
@@ -74,25 +99,29 @@ class DeadFilter:
 class DeadLetterStore:
     """Adds, lists, shows, removes and counts dead letters. Requeueing lives in the app (it publishes)."""
 
-    def __init__(self, storage: Storage, queues: list[str], cap: int) -> None:
+    def __init__(self, storage: Storage, queues: list[str], cap: DeadLetterCap) -> None:
         self._storage = storage
         self._queues = queues
         self._cap = cap
 
     def add(self, letter: DeadLetter) -> int:
-        """Store ``letter`` (replacing one with the same id); returns how many old letters the cap dropped."""
+        """Store ``letter`` (bounded; replacing one with the same id); returns how many old letters the caps
+        dropped."""
         keys = self._storage.keys
         stamp = letter.last_failure_ms or now_ms()
         letter.last_failure_ms = stamp
         letter.first_failure_ms = letter.first_failure_ms or stamp
         dead = letter.dead_queue
-        return int(
-            self._storage.scripts.run(
-                "dead_add",
-                keys=[keys.dead_index(dead), keys.dead_items(dead), keys.dead_dropped(dead), keys.dead_queues()],
-                args=[letter.id, letter.to_json(), stamp, self._cap, letter.queue],
-            )
-        )
+        script_keys = [
+            keys.dead_index(dead),
+            keys.dead_items(dead),
+            keys.dead_dropped(dead),
+            keys.dead_queues(),
+            keys.dead_bytes(dead),
+        ]
+        envelope = letter.bounded().to_json()
+        args = [letter.id, envelope, stamp, self._cap.letters, letter.queue, self._cap.total_bytes]
+        return int(self._storage.scripts.run("dead_add", keys=script_keys, args=args))
 
     def get(self, letter_id: str, queue: str | None = None) -> DeadLetter | None:
         """The dead letter with this id (searched in every dead-letter queue unless one is named)."""
@@ -165,11 +194,14 @@ class DeadLetterStore:
     def remove(self, letter: DeadLetter) -> bool:
         """Delete one dead letter; True if it was there."""
         keys = self._storage.keys
-        pipe = self._storage.client.pipeline(transaction=True)
-        pipe.hdel(keys.dead_items(letter.dead_queue), letter.id)
-        pipe.zrem(keys.dead_index(letter.dead_queue), letter.id)
-        removed, _ = pipe.execute()
-        return bool(removed)
+        dead = letter.dead_queue
+        script_keys = [keys.dead_index(dead), keys.dead_items(dead), keys.dead_bytes(dead)]
+        return bool(self._storage.scripts.run("dead_remove", keys=script_keys, args=[letter.id]))
+
+    def size(self, queue: str) -> int:
+        """Bytes of envelopes ``queue``'s dead-letter queue holds (what ``dead_letter_max_bytes`` caps)."""
+        value = self._storage.client.get(self._storage.keys.dead_bytes(f"{queue}.dead"))
+        return int(value or 0)
 
     def counts(self) -> dict[str, int]:
         """Number of dead letters per queue (keyed by the live queue's name)."""
@@ -181,7 +213,7 @@ class DeadLetterStore:
         return dict(zip(queues, (int(n) for n in pipe.execute()), strict=True))
 
     def dropped(self, queue: str) -> int:
-        """How many letters the cap has dropped from ``queue``'s dead-letter queue."""
+        """How many letters the caps have dropped from ``queue``'s dead-letter queue."""
         value = self._storage.client.get(self._storage.keys.dead_dropped(f"{queue}.dead"))
         return int(value or 0)
 
