@@ -37,12 +37,20 @@ def wait_healthy(base_url: str, alive: Callable[[], bool], timeout: float = 30.0
 @pytest.fixture
 def api_url(redis_url: str, repo_root: Path, tmp_path: Path) -> Iterator[str]:
     """``taskplane api -A tests.apps.core_app:tp`` on a free port; stopped by its pid."""
+    with running_api(repo_root, redis_url, tmp_path / "api.log") as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def running_api(repo_root: Path, redis_url: str, log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``taskplane api -A tests.apps.core_app:tp`` on a free port with ``env`` added (settings); yields its
+    base URL and stops it by its pid."""
     port = free_port()
-    log = open(tmp_path / "api.log", "w")  # noqa: SIM115 - closed below
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "taskplane", "api", "-A", "tests.apps.core_app:tp", "--port", str(port), *QUIET],
         cwd=repo_root,
-        env={**os.environ, "TASKPLANE_REDIS_URL": redis_url},
+        env={**os.environ, "TASKPLANE_REDIS_URL": redis_url, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

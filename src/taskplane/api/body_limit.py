@@ -3,8 +3,8 @@
 FastAPI's own ``max_body_size`` answers a plain-text 413 and replaces any response to a request whose
 Content-Length is over the limit, so the one JSON error shape could not hold; this does the same job.
 uvicorn's httptools parser takes headers of any size and waits for a body as long as the client likes;
-the header and read limits here bound both (a client slow to send its headers is bounded by the server's
-keep-alive timeout).
+the header and read limits here bound both (a client slow to send its headers is bounded by
+``api_header_timeout``, :mod:`taskplane.api.serving`).
 """
 
 from __future__ import annotations

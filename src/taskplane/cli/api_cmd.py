@@ -51,6 +51,7 @@ def _serve(app: str | None, host: str, port: int, access_log: bool, log_level: s
     import uvicorn
 
     from taskplane.api import create_app
+    from taskplane.api.serving import header_deadline_protocol
 
     with errors_as_exit():
         tp = get_app(app, required=True)
@@ -74,6 +75,7 @@ def _serve(app: str | None, host: str, port: int, access_log: bool, log_level: s
         server_header=False,
         log_config=log_config,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        http=header_deadline_protocol(tp.settings.api_header_timeout),
     )
 
 

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)  # larger HTTP request bodies get 413
     api_max_header_bytes: int = Field(default=16 * 1024, gt=0)  # larger HTTP header sets get 431
     api_read_timeout: float = Field(default=30.0, gt=0)  # a body slower than this gets 408
+    api_header_timeout: float = Field(default=10.0, gt=0)  # request line and headers later than this: 408, closed
     api_session_ttl: int = Field(default=12 * 3600, gt=0)  # seconds a dashboard sign-in lasts
     api_max_streams: int = Field(default=1000, gt=0)  # open event streams per API process
     api_max_streams_per_key: int = Field(default=100, gt=0)  # open event streams per API key
