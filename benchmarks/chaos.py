@@ -10,7 +10,6 @@ loads (what CI can afford); the default is the size the reliability issue names.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -19,102 +18,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
-
+from benchmarks.chaos_api import long_stream, slow_headers, stream_flood
+from benchmarks.chaos_stack import ROOT, Outcome, Stack
 from benchmarks.partition import PartitionProxy
-from taskplane import EmbeddedServer
 from taskplane.redis.keys import Keys
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = "benchmarks.chaos_app:tp"
-
-
-@dataclass
-class Outcome:
-    fault: str
-    enqueued: int
-    completed: int
-    dead: int
-    lost: int
-    duplicates: int
-    recovery_s: float
-    workers_down: int
-    note: str = ""
-
-
-class Stack:
-    """A private server and worker processes for one fault run."""
-
-    def __init__(self, directory: Path, env: dict[str, str] | None = None) -> None:
-        self.directory = directory
-        self.server = EmbeddedServer(directory / "data")
-        info = self.server.start()
-        self.url = info.url
-        self.env = {**os.environ, "TASKPLANE_REDIS_URL": self.url, "TASKPLANE_LEASE_TIMEOUT": "6", **(env or {})}
-        self.client = redis.Redis.from_url(self.url, decode_responses=True)
-        self.workers: list[subprocess.Popen[bytes]] = []
-
-    def worker(self, concurrency: int = 2, redis_url: str | None = None) -> subprocess.Popen[bytes]:
-        log = open(self.directory / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115 - lives with the worker
-        process = subprocess.Popen(
-            [sys.executable, "-m", "taskplane", "worker", "-A", APP, "-c", str(concurrency), "-l", "WARNING"],
-            cwd=ROOT,
-            env={**self.env, "TASKPLANE_REDIS_URL": redis_url or self.url},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.workers.append(process)
-        return process
-
-    def enqueue(self, count: int, seconds: float = 0.0) -> int:
-        code = (
-            f"import sys; from benchmarks.chaos_app import work\nfor n in range({count}): work.enqueue(n, {seconds})\n"
-        )
-        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=self.env, check=True, timeout=600)
-        return count
-
-    def finished(self) -> tuple[int, int]:
-        runs = self.client.hvals("chaos:runs")
-        return self.client.scard("chaos:done"), sum(int(value) - 1 for value in runs)
-
-    def dead(self) -> int:
-        return sum(int(self.client.zcard(key)) for key in self.client.scan_iter("taskplane:dlq:*.dead"))
-
-    def wait(self, enqueued: int, timeout: float) -> float:
-        began = time.monotonic()
-        while time.monotonic() - began < timeout:
-            try:
-                if self.finished()[0] + self.dead() >= enqueued:
-                    break
-            except redis.RedisError:
-                pass
-            time.sleep(0.2)
-        return time.monotonic() - began
-
-    def stop(self) -> int:
-        """Stop every worker by its pid; returns how many had already exited (died)."""
-        down = sum(1 for process in self.workers if process.poll() is not None)
-        for process in self.workers:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-        for process in self.workers:
-            try:
-                process.wait(40)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        self.server.stop()
-        return down
-
-    def outcome(self, fault: str, enqueued: int, recovery: float, note: str = "") -> Outcome:
-        completed, duplicates = self.finished()
-        dead = self.dead()
-        down = self.stop()
-        return Outcome(fault, enqueued, completed, dead, enqueued - completed - dead, duplicates, recovery, down, note)
 
 
 def worker_kills(directory: Path, tasks: int, every: float) -> Outcome:
@@ -263,79 +173,6 @@ def frozen_enqueue(directory: Path, seconds: float) -> Outcome:
     return stack.outcome(f"Valkey frozen {seconds:g} s in an enqueue", 2, recovery, f"caller waited {told[-1]} s")
 
 
-def stream_flood(directory: Path, streams: int) -> Outcome:
-    """One ``read`` key opens ``streams`` event streams at once while the API is asked for its queues."""
-    import asyncio
-    import statistics
-
-    import httpx
-
-    from taskplane.stack import free_port
-
-    stack = Stack(directory)
-    make_key = "from benchmarks.chaos_app import tp, work\nprint(tp.api_keys.create('flood', ['read'])[1])\n"
-    make_key += "print(work.enqueue(0, 600).id)"
-    token, task_id = subprocess.run(
-        [sys.executable, "-c", make_key], cwd=ROOT, env=stack.env, check=True, capture_output=True, text=True
-    ).stdout.split()
-    port = free_port()
-    api = subprocess.Popen(
-        [sys.executable, "-m", "taskplane", "api", "-A", APP, "--port", str(port)],
-        cwd=ROOT,
-        env=stack.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/api/v1"
-    headers = {"Authorization": f"Bearer {token}"}
-
-    async def run() -> tuple[dict[int, int], list[float]]:
-        limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=0)
-        async with httpx.AsyncClient(headers=headers, timeout=30, limits=limits) as client:
-            for _ in range(200):  # the API is up
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{base}/health")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            statuses: dict[int, int] = {}
-            opened: list[Any] = []
-
-            async def open_stream() -> None:
-                try:
-                    response = await client.send(
-                        client.build_request("GET", f"{base}/tasks/{task_id}/events"), stream=True
-                    )
-                except httpx.HTTPError:
-                    statuses[0] = statuses.get(0, 0) + 1
-                    return
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                opened.append(response)
-
-            await asyncio.gather(*(open_stream() for _ in range(streams)))
-            latencies = []
-            for _ in range(20):
-                began = time.monotonic()
-                (await client.get(f"{base}/queues")).raise_for_status()
-                latencies.append((time.monotonic() - began) * 1000)
-            for response in opened:
-                await response.aclose()
-            return statuses, latencies
-
-    try:
-        statuses, latencies = asyncio.run(run())
-    finally:
-        api.terminate()
-        api.wait(30)
-    answered = statuses.get(200, 0) + statuses.get(429, 0)
-    note = (
-        f"{statuses.get(200, 0)} open, {statuses.get(429, 0)} refused 429; GET /queues meanwhile: "
-        f"median {statistics.median(latencies):.0f} ms, max {max(latencies):.0f} ms"
-    )
-    outcome = stack.outcome(f"{streams} event streams from one read key", streams, 0.0, note)
-    outcome.completed, outcome.dead, outcome.lost, outcome.duplicates = answered, 0, streams - answered, 0
-    return outcome
-
-
 def graceful_restarts(directory: Path, restarts: int, seconds: float) -> Outcome:
     stack = Stack(directory, {"TASKPLANE_SHUTDOWN_TIMEOUT": "0.5"})
     stack.enqueue(1, seconds)
@@ -359,6 +196,8 @@ FAULTS: dict[str, Callable[[Path, bool], Outcome]] = {
     "unique-batch-kill": lambda d, quick: killed_unique_batch(d, 2000 if quick else 10000),
     "frozen-enqueue": lambda d, quick: frozen_enqueue(d, 25.0),
     "stream-flood": lambda d, quick: stream_flood(d, 1500),
+    "slow-headers": lambda d, quick: slow_headers(d, 500, 20.0),
+    "long-stream": lambda d, quick: long_stream(d, 60.0 if quick else 300.0),
     "graceful": lambda d, quick: graceful_restarts(d, 3 if quick else 5, 8.0 if quick else 20.0),
 }
 
