@@ -3,6 +3,7 @@ sending one byte a second, or nothing at all, cannot hold a connection; prompt c
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from pathlib import Path
@@ -50,10 +51,8 @@ def test_slow_and_silent_clients_are_closed_with_408_and_a_prompt_client_is_serv
                 if index in ended:
                     continue
                 if index < len(slow) and sent < len(REQUEST):
-                    try:
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         sock.send(REQUEST[sent : sent + 1])  # one byte per client per round
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
                 answer = _closed(sock)
                 if answer is not None:
                     ended[index] = time.monotonic() - started
