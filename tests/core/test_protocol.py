@@ -34,6 +34,7 @@ def test_rejected_reasons_are_those_that_never_ran() -> None:
         DeadReason.UNKNOWN_TASK,
         DeadReason.MALFORMED,
         DeadReason.FORGED,
+        DeadReason.EXPIRED,
     }
 
 

@@ -186,6 +186,14 @@ def test_a_task_whose_expiry_passed_ends_cancelled_expired(redis_url: str, start
     start_worker(app=APP)
     record = wait_for(lambda: (r := status(late.id)).done and r, 30, "the expired task to be refused")
     assert record.state == "cancelled" and record.fields["reason"] == "expired"
+    assert str(AsyncResult(late.id).state) == "REVOKED"  # Celery's view, as plain Celery's
+    # It is kept as a dead letter with its arguments, and a requeue runs it (without the expiry)
+    letter = tp.dead_letters.get(late.id)
+    assert letter is not None and letter.reason == "expired" and letter.args == [1], letter
+    assert "passed before a worker ran it" in letter.exception_message
+    tp.dead_letters.requeue(ids=[late.id])
+    again = wait_for(lambda: (r := status(late.id)).done and r, 30, "the requeued task to run")
+    assert again.state == "succeeded" and again.result() == 1
 
 
 def test_a_task_replaced_again_and_again_is_no_poison_message(redis_url: str, start_worker: StartWorker) -> None:

@@ -37,11 +37,18 @@ class DeadReason(StrEnum):
     UNKNOWN_TASK = "unknown_task"  # names a task the worker does not know
     MALFORMED = "malformed"  # not a task message, or one that cannot be decoded
     FORGED = "forged"  # unsigned or wrongly signed while message signing is on
+    EXPIRED = "expired"  # its ``expires`` passed before a worker ran it (its record says cancelled)
 
     @property
     def rejected(self) -> bool:
         """True if the message was refused without running (counted as rejected, not failed)."""
-        return self in (DeadReason.POISON, DeadReason.UNKNOWN_TASK, DeadReason.MALFORMED, DeadReason.FORGED)
+        return self in (
+            DeadReason.POISON,
+            DeadReason.UNKNOWN_TASK,
+            DeadReason.MALFORMED,
+            DeadReason.FORGED,
+            DeadReason.EXPIRED,
+        )
 
 
 class Header(StrEnum):

@@ -10,8 +10,9 @@ from celery import signals
 from celery.worker import state
 
 from taskplane.core.clock import now_ms
-from taskplane.core.protocol import TaskState
+from taskplane.core.protocol import DeadReason, TaskState
 from taskplane.middleware.base import Middleware, Run, TaskCancelled, WorkerContext, current_run
+from taskplane.middleware.failure import FailurePath
 from taskplane.stores.bundle import Stores
 
 log = logging.getLogger("taskplane.worker")
@@ -25,8 +26,9 @@ TERMINATE_INTERVAL = 1.0
 class Cancellation(Middleware):
     """Honours the cancellation markers in Redis, on every worker and across restarts."""
 
-    def __init__(self, stores: Stores) -> None:
+    def __init__(self, stores: Stores, failure: FailurePath) -> None:
         self._stores = stores
+        self._failure = failure
         self._revoked_handler = self._revoked  # kept: a bound method made anew would not disconnect
 
     def after_start(self, run: Run) -> None:
@@ -51,7 +53,7 @@ class Cancellation(Middleware):
     def on_worker_start(self, worker: WorkerContext) -> None:
         """Terminate running tasks whose cancellation grace period has run out; record the tasks Celery's own
         revoke ended (a broadcast ``revoke``, also with ``terminate=True`` or from a plain Celery client, and
-        an ``expires`` that passed)."""
+        an ``expires`` that passed: also dead-lettered, reason ``expired``, to be seen and requeued)."""
         worker.add_periodic("cancel-watch", TERMINATE_INTERVAL, lambda: self._terminate_due(worker))
         signals.task_revoked.connect(self._revoked_handler, weak=False)
 
@@ -68,11 +70,35 @@ class Cancellation(Middleware):
         name = str(getattr(sender, "name", None) or getattr(request, "task", None) or "")
         queue = str((getattr(request, "delivery_info", None) or {}).get("routing_key") or "")
         try:
-            self._stores.records.write(
-                str(request.id), name, queue, TaskState.CANCELLED, finished_ms=now_ms(), reason=reason
-            )
+            if expired:
+                self._bury_expired(request, name, queue)
+            else:
+                self._stores.records.write(
+                    str(request.id), name, queue, TaskState.CANCELLED, finished_ms=now_ms(), reason=reason
+                )
         except Exception as exc:  # the signal must not break Celery's handling of the revoke
             log.warning("could not record the revoked task %s: %s", request.id, exc)
+
+    def _bury_expired(self, request: Any, name: str, queue: str) -> None:
+        """A task whose ``expires`` passed before it ran (Celery's worker refuses it on receipt, before any
+        process runs it): a dead letter with its arguments (a requeue runs it, without the expiry) and a
+        record that says cancelled, reason ``expired`` (Celery's own state is REVOKED)."""
+        self._failure.bury(
+            DeadReason.EXPIRED,
+            task_id=str(request.id),
+            name=name,
+            queue=queue,
+            attempts=0,
+            worker=str(getattr(request, "hostname", "") or ""),
+            args=getattr(request, "args", None) or (),
+            kwargs=getattr(request, "kwargs", None) or {},
+            exception_type="TaskExpired",
+            message=f"its expiry ({getattr(request, 'expires', None)}) passed before a worker ran it",
+            record_state=TaskState.CANCELLED,
+        )
+        # Celery put the id in its worker's revoked set: a requeue of the letter (same id, no expiry) would be
+        # refused as revoked. A copy that is still expired is refused again by its own expiry.
+        state.revoked.discard(request.id)
 
     def _terminate_due(self, worker: WorkerContext) -> None:
         active = {request.id: request for request in tuple(state.active_requests)}

@@ -29,7 +29,7 @@ def default_middleware(
     """The task lifecycle: what stops a delivery comes first (cancelled, over its rate, poison), progress
     is written before the final record, and retries decide last, once every other failure hook ran."""
     return [
-        Cancellation(stores),
+        Cancellation(stores, failure),
         RateLimits(stores),  # before Records: its before_run names the slot Records' start write reserves
         PoisonCap(stores, failure, settings.max_deliveries),
         Uniqueness(stores),

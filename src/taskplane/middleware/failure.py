@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from taskplane.core.clock import compact_json, now_ms
-from taskplane.core.protocol import DeadReason, Header, Metric
+from taskplane.core.protocol import DeadReason, Header, Metric, TaskState
 from taskplane.middleware.base import Run
 from taskplane.redis.storage import Storage
 from taskplane.stores.dead_letters import DeadLetter, DeadLetterCap, DeadLetterStore
@@ -119,12 +119,14 @@ class FailurePath:
         runtime: float | None = None,
         traceback_text: str | None = None,
         priority: int = 0,
+        record_state: TaskState = TaskState.DEAD,
     ) -> DeadLetter:
         """Dead-letter one task or message and return its envelope.
 
         ``exception_type`` and ``message`` default to those of ``exc``; ``raw`` keeps a message that
         cannot be requeued as a task; ``runtime`` goes to the record; ``traceback_text`` stands in for
-        the traceback of ``exc`` when the exception itself is gone.
+        the traceback of ``exc`` when the exception itself is gone; ``record_state`` is what the record
+        says (``cancelled`` for an expired task, as Celery's REVOKED).
         """
         stamp = now_ms()
         record = self._records.get(task_id) if name else None
@@ -154,7 +156,7 @@ class FailurePath:
                 task_id,
                 name,
                 queue,
-                "dead",
+                record_state,
                 finished_ms=stamp,
                 reason=letter.reason,
                 error_type=letter.exception_type,
