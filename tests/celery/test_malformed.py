@@ -88,6 +88,9 @@ KINDS: dict[str, Any] = {
     "a hex number Lua reads": json.dumps(message()).replace('"priority": 0', '"priority": 0x10'),
     "nan Lua reads": json.dumps(message()).replace('"priority": 0', '"priority": nan'),
     "body not a string": message(body=12),
+    "raw bytes that are not UTF-8": b"\xff\xfe\x00binary\x80",
+    "a task name that is not UTF-8": json.dumps(message()).encode().replace(b'"t.add"', b'"t.\xffadd"'),
+    "a task message with one stray byte": json.dumps(message()).encode().replace(b'"lang": "py"', b'"lang": "p\xc3"'),
 }
 
 
@@ -106,7 +109,7 @@ def test_a_bad_item_is_dead_lettered_with_a_reason_and_the_worker_runs_on(
     kind: str, one_worker: Any, redis_url: str
 ) -> None:
     bad = KINDS[kind]
-    tp.storage.client.lpush(Keys().queue("normal"), bad if isinstance(bad, str) else json.dumps(bad))
+    tp.storage.client.lpush(Keys().queue("normal"), bad if isinstance(bad, str | bytes) else json.dumps(bad))
     worker = one_worker
     assert add.enqueue(2, 3).result(timeout=20) == 5  # the worker still runs real tasks
     letters = wait_for(lambda: tp.dead_letters.find(), 10, f"a dead letter for {kind}")
@@ -115,3 +118,38 @@ def test_a_bad_item_is_dead_lettered_with_a_reason_and_the_worker_runs_on(
     assert worker.blueprint.state == 1  # RUN: nothing stopped the worker
     # nothing left in flight (the last acknowledgement rides on the worker's next fetch or wait)
     wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 5, "nothing in flight")
+
+
+def test_an_item_that_is_not_utf8_keeps_its_bytes_and_cannot_be_requeued(one_worker: Any, redis_url: str) -> None:
+    from taskplane import NotFoundError
+
+    data = b"\xff\xfe\x00binary\x80"
+    tp.storage.client.lpush(Keys().queue("normal"), data)
+    assert add.enqueue(2, 3).result(timeout=20) == 5
+    letter = wait_for(lambda: tp.dead_letters.find(), 10, "the dead letter")[0]
+    assert letter.raw_encoding == "base64" and base64.b64decode(letter.raw or "") == data
+    assert "not UTF-8 text" in letter.exception_message
+    with pytest.raises(NotFoundError, match="not UTF-8"):
+        tp.dead_letters.requeue(ids=[letter.id])
+
+
+def test_quarantined_items_left_by_a_dead_worker_are_dead_lettered_whatever_their_bytes(redis_url: str) -> None:
+    """A worker that died between its fetch setting items aside and dead-lettering them left them in the
+    quarantine hash: the next worker's start buries them, the one that is not UTF-8 too (it broke the
+    clean-up of every item before), and an entry in the earlier JSON format."""
+    import hashlib
+
+    keys = tp.storage.keys
+    normal = keys.queue("normal")
+    binary = tp.storage.binary()
+    try:
+        for item in (b"garbage", b"\xff\x00not text"):
+            binary.hset(keys.quarantine(), hashlib.sha1(item).hexdigest(), normal.encode() + b"\n" + item)
+        binary.hset(keys.quarantine(), "old", json.dumps([normal, "older format"]))
+    finally:
+        binary.close()
+    assert tp.failure.bury_quarantined(keys.queue_of) == 3
+    assert tp.storage.client.hlen(keys.quarantine()) == 0
+    letters = {letter.raw: letter for letter in tp.dead_letters.find()}
+    assert set(letters) == {"garbage", base64.b64encode(b"\xff\x00not text").decode(), "older format"}
+    assert all(letter.queue == "normal" and letter.reason == "malformed" for letter in letters.values())

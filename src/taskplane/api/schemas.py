@@ -203,6 +203,8 @@ class DeadLetterOut(BaseModel):
     raw: str | None = None
     #: The raw item's length when only its first 1 MiB was kept (0: kept whole).
     raw_size: int = 0
+    #: "base64" when ``raw`` holds the base64 of a queue item's bytes that are not UTF-8 text, else "".
+    raw_encoding: str = ""
 
 
 class DeadLetterPage(BaseModel):

@@ -214,13 +214,18 @@ class LosslessFetch(Lookahead):
             if not reply:
                 self._taskplane_next = WAIT
                 raise Empty()
-            parts = [bytes_to_str(part) if part else part for part in reply]
-            queue = self._queue_of(parts[0])
+            list_name = bytes_to_str(reply[0])
+            queue = self._queue_of(list_name)
             delivered = 0
-            for index in range(1, len(parts), 3):
-                item, tag, started = parts[index], parts[index + 1], parts[index + 2]
+            for index in range(1, len(reply), 3):
+                tag, started = (bytes_to_str(part) if part else None for part in reply[index + 1 : index + 3])
+                try:  # strictly: kombu's decoding replaces what is not UTF-8, and the item would change
+                    item = reply[index].decode() if isinstance(reply[index], bytes) else reply[index]
+                except UnicodeDecodeError:
+                    self._quarantined(queue, reply[index], tag)
+                    continue
                 if tag and not channel.qos.can_consume():
-                    self._hold(parts[0], queue, item, tag, started)
+                    self._hold(list_name, queue, item, tag, started)
                     continue
                 delivered += self._take(queue, item, tag, started)
             if not delivered:
@@ -269,8 +274,9 @@ class LosslessFetch(Lookahead):
             return False
         return True
 
-    def _quarantined(self, queue: str, item: str) -> None:
-        """An item the fetch script found not to be a kombu message (dead-lettered by the channel)."""
+    def _quarantined(self, queue: str, item: str | bytes, tag: str | None = None) -> None:
+        """An item the fetch script found not to be a kombu message, or one whose bytes are not UTF-8 text
+        (in flight under ``tag`` then): dead-lettered by the channel, its bytes kept."""
         raise NotImplementedError
 
     def _payload_limit(self) -> int:

@@ -218,13 +218,19 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
             message=why,
             raw=item,
         )
-        channel: Any = self
-        with self.conn_or_acquire() as client:
-            client.pipeline().hdel(channel.unacked_key, tag).zrem(channel.unacked_index_key, tag).execute()
+        self._leave_flight(tag)
         kombu_redis.crit("dead-lettered a %s message from queue %r: %s", reason, queue, why)
 
-    def _quarantined(self, queue: str, item: str) -> None:
+    def _leave_flight(self, tag: str) -> None:
+        """Take a delivery that was dead-lettered out of flight (its unacked entry and lease)."""
+        channel: Any = self  # kombu's private attributes are not in its type stubs
+        with self.conn_or_acquire() as client:
+            client.pipeline().hdel(channel.unacked_key, tag).zrem(channel.unacked_index_key, tag).execute()
+
+    def _quarantined(self, queue: str, item: str | bytes, tag: str | None = None) -> None:
         self._failure().bury_malformed(queue, item)
+        if tag:
+            self._leave_flight(tag)
         kombu_redis.crit("dead-lettered a malformed item from queue %r (%d bytes)", queue, len(item))
 
     def _failure(self) -> FailurePath:

@@ -124,6 +124,8 @@ class DeadLetters:
             raw = letter.raw
             if raw is None:
                 raise NotFoundError(f"dead letter {letter.id} has no message to requeue")
+            if letter.raw_encoding:
+                raise NotFoundError(f"dead letter {letter.id} holds bytes that are not UTF-8 text; not requeued")
             if letter.raw_size:
                 raise NotFoundError(
                     f"dead letter {letter.id} kept only the first {len(raw)} of its {letter.raw_size} characters;"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import json
 import traceback
@@ -47,30 +49,44 @@ class FailurePath:
     def _metrics(self) -> TaskMetrics:
         return TaskMetrics(self._storage())
 
-    def bury_malformed(self, queue: str, item: str) -> DeadLetter:
-        """Dead-letter a queue item that is not a message (the fetch script set it aside in quarantine)."""
+    def bury_malformed(self, queue: str, item: str | bytes) -> DeadLetter:
+        """Dead-letter a queue item that is not a message (the fetch script set it aside in quarantine, or its
+        bytes are not UTF-8 text: those are kept as base64, ``raw_encoding`` says so)."""
+        data = item.encode() if isinstance(item, str) else item
+        try:
+            raw, encoding, message = data.decode(), "", MALFORMED_MESSAGE
+        except UnicodeDecodeError as exc:
+            raw, encoding = base64.b64encode(data).decode(), "base64"
+            message = f"queue item is not UTF-8 text ({exc.reason} at byte {exc.start} of {len(data)})"
         letter = self.bury(
             DeadReason.MALFORMED,
-            task_id="malformed-" + hashlib.sha256(item.encode()).hexdigest()[:24],
+            task_id="malformed-" + hashlib.sha256(data).hexdigest()[:24],
             name="",
             queue=queue,
             attempts=0,
             exception_type="MalformedMessage",
-            message=MALFORMED_MESSAGE,
-            raw=item,
+            message=message,
+            raw=raw,
+            raw_encoding=encoding,
         )
         storage = self._storage()
-        storage.client.hdel(storage.keys.quarantine(), hashlib.sha1(item.encode()).hexdigest())
+        storage.client.hdel(storage.keys.quarantine(), hashlib.sha1(data).hexdigest())
         return letter
 
     def bury_quarantined(self, queue_of: Callable[[str], str]) -> int:
-        """Dead-letter what a worker set aside but did not finish (it died in between); returns how many."""
+        """Dead-letter what a worker set aside but did not finish (it died in between); returns how many. The
+        entries are read as bytes: an item that is not UTF-8 text is kept as it was."""
         storage = self._storage()
-        items = storage.client.hgetall(storage.keys.quarantine())
-        for value in items.values():
-            list_name, item = json.loads(value)
-            self.bury_malformed(queue_of(list_name), item)
-        return len(items)
+        client = storage.binary()
+        try:
+            entries = client.hgetall(storage.keys.quarantine())
+            for field, value in entries.items():
+                list_name, item = _quarantine_entry(value)
+                self.bury_malformed(queue_of(list_name or UNKNOWN_LIST), item)
+                client.hdel(storage.keys.quarantine(), field)  # also an entry whose field is not its item's sha1
+        finally:
+            client.close()
+        return len(entries)
 
     def bury_run(
         self,
@@ -115,6 +131,7 @@ class FailurePath:
         exception_type: str | None = None,
         message: str | None = None,
         raw: str | None = None,
+        raw_encoding: str = "",
         unique_digest: str | None = None,
         runtime: float | None = None,
         traceback_text: str | None = None,
@@ -148,6 +165,7 @@ class FailurePath:
             worker=worker,
             raw=raw,
             priority=priority,
+            raw_encoding=raw_encoding,
         )
         self._dead_letters.add(letter)
         if name:
@@ -175,7 +193,22 @@ class FailurePath:
         return letter
 
 
+#: The queue a quarantine entry is dead-lettered to when it does not say which list it came from.
+UNKNOWN_LIST = "unknown"
 MALFORMED_MESSAGE = "queue item is not a kombu message (not JSON, or missing body/properties)"
+
+
+def _quarantine_entry(value: bytes) -> tuple[str | None, bytes]:
+    """(list name, item bytes) of a quarantine entry: ``<list>\\n<item>`` (an older fetch wrote the JSON
+    ``[list, item]``); (None, value) when it is neither."""
+    if value.startswith(b"["):
+        with contextlib.suppress(ValueError):
+            list_name, item = json.loads(value)
+            return str(list_name), str(item).encode()
+    head, newline, item = value.partition(b"\n")
+    if not newline:
+        return None, value
+    return head.decode(errors="replace"), item
 
 
 def _json_copy(value: Any) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from taskplane.redis.client import connect
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import Batch, Scripts
@@ -25,6 +27,13 @@ class Storage:
     def from_url(cls, url: str, prefix: str) -> Storage:
         """Storage over a fresh client for ``url`` (no I/O until first use)."""
         return cls(connect(url), Keys(prefix))
+
+    def binary(self) -> Any:
+        """A new client to the same server that returns bytes as they are (for items that may not be UTF-8
+        text); the caller closes it."""
+        pool = self.client.connection_pool
+        kwargs = {**pool.connection_kwargs, "decode_responses": False}
+        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
     def batch(self) -> Batch:
         """An empty :class:`Batch` on this storage's client."""

@@ -46,6 +46,7 @@ class DeadLetter:
     raw: str | None = None  # the undecodable/unroutable message as it was in the queue
     priority: int = 0  # the message's priority within its queue (kept when it is requeued)
     raw_size: int = 0  # the raw item's length when it was cut to MAX_RAW_CHARS (0: kept whole)
+    raw_encoding: str = ""  # "base64": ``raw`` is the base64 of an item's bytes that are not UTF-8 text
 
     @property
     def dead_queue(self) -> str:

@@ -17,7 +17,7 @@
 -- Bells are not popped per message: they are cleared when every list is empty.
 -- Returns {} when every list is empty; else {list, item, tag, start, item, tag, start, ...}. A tag of
 -- false marks an item that is not a kombu message: it waits in the quarantine hash (field: sha1 of the
--- item) until it is dead-lettered. A start of false: not started here; else '<verdict>:<deliveries>' with
+-- item; value: the list's name, a newline, the item) until it is dead-lettered. A start of false: not started here; else '<verdict>:<deliveries>' with
 -- run_start.lua's verdict codes: '1:0' cancelled, '2:0' already succeeded (nothing written for either),
 -- '0:' and the deliveries of this attempt so far (the record says started).
 local n, b, a = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -95,7 +95,7 @@ for _, item in ipairs(taken[2]) do
       started = start_message(message['headers'], routing_key)
     end
   else
-    redis.call('HSET', KEYS[3], redis.sha1hex(item), cjson.encode({list, item}))
+    redis.call('HSET', KEYS[3], redis.sha1hex(item), list .. '\n' .. item)  -- the item's bytes as they were
     tag = false
   end
   reply[#reply + 1] = item
