@@ -153,3 +153,39 @@ def test_quarantined_items_left_by_a_dead_worker_are_dead_lettered_whatever_thei
     letters = {letter.raw: letter for letter in tp.dead_letters.find()}
     assert set(letters) == {"garbage", base64.b64encode(b"\xff\x00not text").decode(), "older format"}
     assert all(letter.queue == "normal" and letter.reason == "malformed" for letter in letters.values())
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        b'[{"body": "e30=", "properties": {"priority": nan}}, "normal", "normal"]',
+        b'[{"body": "e30=", "properties": {"priority": 0x10}}, "normal", "normal"]',
+        b"[" * 5000 + b"]" * 5000,
+        b'[{"body": "\xff"}, "normal", "normal"]',
+    ],
+    ids=["nan", "hex", "deep", "not utf-8"],
+)
+def test_an_in_flight_entry_the_lease_sweep_cannot_read_is_dead_lettered(
+    entry: bytes, one_worker: Any, redis_url: str
+) -> None:
+    """An entry left in flight by a worker that died before refusing it (its lease ran out): kombu's sweep
+    raised on it every time; it is dead-lettered with its bytes, and a good entry beside it runs."""
+    keys = tp.storage.keys
+    with tp.celery.connection_for_write() as connection:  # the bindings a restore looks up (this test's flush
+        for queue in tp.celery.amqp.queues.values():  # took those the worker declared)
+            queue(connection.default_channel).declare()
+    good = json.dumps([message(**{"headers.id": "good-1", "properties.delivery_tag": "good"}), "normal", "normal"])
+    binary = tp.storage.binary()
+    try:
+        binary.hset(keys.unacked(), mapping={"bad": entry, "good": good})
+        binary.zadd(keys.unacked_index(), {"bad": 1.0, "good": 1.0})  # leases long run out
+    finally:
+        binary.close()
+    done = wait_for(lambda: (r := tp.status("good-1")) and r.done and r, 30, "the good entry to be restored and run")
+    assert done.state == "succeeded" and done.result() == 2
+    letter = wait_for(lambda: tp.dead_letters.find(), 30, "the dead letter")[0]
+    assert letter.reason == "malformed" and letter.queue == "unknown"
+    kept = base64.b64decode(letter.raw or "") if letter.raw_encoding else (letter.raw or "").encode()
+    assert kept == entry
+    wait_for(lambda: tp.storage.client.hlen(keys.unacked()) == 0, 10, "nothing left in flight")
+    assert one_worker.blueprint.state == 1

@@ -4,11 +4,13 @@ brings the consumer down (the lease returns what could not be acknowledged or re
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from celery.worker import state
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
+from kombu.utils.encoding import bytes_to_str
 
 from taskplane.compat import delivered as delivered_of
 from taskplane.core.protocol import Header
@@ -50,6 +52,18 @@ class QoS(kombu_redis.QoS):
         except CONNECTION_ERRORS as exc:
             kombu_redis.logger.warning("could not reject %s (%s); its lease returns it", delivery_tag, exc)
             virtual.QoS.ack(self, delivery_tag)
+
+    def restore_by_tag(self, tag: Any, client: Any = None, leftmost: bool = False) -> None:
+        """Return one delivery to its queue (kombu's lease sweep and close call this); an in-flight entry
+        kombu cannot read (not UTF-8, not JSON to Python: ``nan`` or hex numbers Lua's JSON took, nested too
+        deep) is dead-lettered as malformed instead: kombu's read raised, on every sweep, for ever."""
+        channel: Any = self.channel
+        with channel.conn_or_acquire(client) as conn:
+            entry = conn.hget(self.unacked_key, tag)
+        if entry is None or _restorable(entry):
+            super().restore_by_tag(tag, client, leftmost)
+            return
+        channel.bury_unrestorable(bytes_to_str(tag), entry)
 
     def _detached(self, delivery_tag: str, what: str) -> bool:
         """True (after dropping the tag from the books) when this channel lost its connection."""
@@ -112,3 +126,12 @@ class QoS(kombu_redis.QoS):
                 queue = (getattr(message, "delivery_info", None) or {}).get("routing_key")
                 tasks.append((str(headers["id"]), str(headers.get("task")), str(queue)))
         return tasks
+
+
+def _restorable(entry: bytes | str) -> bool:
+    """True if kombu can read an in-flight entry (``[message, exchange, routing key]`` as JSON text)."""
+    try:
+        message, _, _ = json.loads(entry)
+    except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return False
+    return isinstance(message, dict)

@@ -32,7 +32,7 @@ from taskplane.celery.qos import QoS
 from taskplane.compat import message_priority, new_client
 from taskplane.core.errors import NotFoundError
 from taskplane.core.protocol import DeadReason, Header, TransportOption
-from taskplane.middleware.failure import FailurePath
+from taskplane.middleware.failure import UNKNOWN_LIST, FailurePath
 from taskplane.redis.client import REFUSAL_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import (
@@ -220,6 +220,13 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         )
         self._leave_flight(tag)
         kombu_redis.crit("dead-lettered a %s message from queue %r: %s", reason, queue, why)
+
+    def bury_unrestorable(self, tag: str, entry: bytes) -> None:
+        """Dead-letter an in-flight entry kombu cannot read back (:meth:`taskplane.celery.qos.QoS.restore_by_tag`)
+        with its bytes, then take it out of flight. Its queue cannot be read from it: it goes to ``unknown``."""
+        self._failure().bury_malformed(UNKNOWN_LIST, entry)
+        self._leave_flight(tag)
+        kombu_redis.crit("dead-lettered an in-flight entry that cannot be restored (%d bytes)", len(entry))
 
     def _leave_flight(self, tag: str) -> None:
         """Take a delivery that was dead-lettered out of flight (its unacked entry and lease)."""
