@@ -21,6 +21,7 @@ from taskplane.api import (
 )
 from taskplane.api.body_limit import BodyLimitMiddleware
 from taskplane.api.errors import ApiError, install_error_handlers
+from taskplane.api.openapi import refine_schema
 from taskplane.api.pages import DocsPolicy, install_dashboard
 from taskplane.api.stream_hub import StreamHub
 from taskplane.app import Taskplane
@@ -96,4 +97,5 @@ def create_app(tp: Taskplane) -> FastAPI:
     # Where Prometheus looks by default, outside the versioned prefix.
     app.include_router(routes_metrics.router, dependencies=[Depends(reject_unknown_query)])
     install_dashboard(app)
+    refine_schema(app, tp.topology.names)
     return app

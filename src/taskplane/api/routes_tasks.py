@@ -30,7 +30,9 @@ from taskplane.api.schemas import (
 )
 from taskplane.api.stream_hub import StreamHub, TooManyStreams
 from taskplane.client.producer import Call
+from taskplane.core.protocol import STATE_ALIASES
 from taskplane.stores.api_keys import ApiKey
+from taskplane.stores.cursors import CURSOR_PATTERN
 from taskplane.stores.records import STATES, TaskRecord
 
 router = APIRouter(tags=["tasks"])
@@ -116,18 +118,30 @@ def enqueue_batch(body: BatchRequest, tp: Tp) -> BatchResponse:
     return BatchResponse(task=body.task, ids=[handle.id for handle in handles])
 
 
+#: The states a task list filters on, and their aliases.
+STATE_PATTERN = "^(" + "|".join([*STATES, *STATE_ALIASES]) + ")$"
+
+
 @router.get("/tasks", response_model=TaskPage, responses=ERRORS, dependencies=[Depends(require("read"))])
 def list_tasks(
     tp: Tp,
     state: Annotated[
-        str | None, Query(description=f"One of {', '.join(STATES)} (or failed, pending, running).")
+        str | None,
+        Query(pattern=STATE_PATTERN, description=f"One of {', '.join(STATES)} (or failed, pending, running)."),
     ] = None,
     name: Annotated[str | None, Query(max_length=200)] = None,
     queue: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[IsoTime, Query(description="Created at or after (ISO 8601, UTC if no zone).")] = None,
     until: Annotated[IsoTime, Query(description="Created at or before.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(  # the pattern is published, and checked by the cursor's decoding (its error says what to pass)
+            max_length=500,
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+            description="next_cursor of the previous page.",
+        ),
+    ] = None,
     id_prefix: Annotated[str | None, Query(max_length=200, description="Ids starting with this.")] = None,
 ) -> TaskPage:
     """Task records, newest first, filtered, a page at a time. One request reads at most 5,000 index

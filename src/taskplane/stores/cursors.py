@@ -1,15 +1,20 @@
-"""Opaque paging cursors: the (score, id) position just after the last item of a page."""
+"""Paging cursors: the (score, id) position just after the last item of a page, as ``<score>:<id>`` text
+(so the published schema can state its shape: :data:`CURSOR_PATTERN`)."""
 
 from __future__ import annotations
 
-import base64
+import re
 
 from taskplane.core.errors import InvalidRequestError
 
+#: Every string of this shape is a cursor (a page after that position), and no other string is.
+CURSOR_PATTERN = r"^-?[0-9]{1,18}:[\s\S]+$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
 
 def encode_cursor(score: int, task_id: str) -> str:
-    """An opaque paging cursor for the position just after (score, task_id)."""
-    return base64.urlsafe_b64encode(f"{score}:{task_id}".encode()).decode().rstrip("=")
+    """A paging cursor for the position just after (score, task_id)."""
+    return f"{score}:{task_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
@@ -18,11 +23,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     Raises:
         InvalidRequestError: not such a cursor.
     """
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        score, task_id = text.split(":", 1)
-        if not task_id:
-            raise ValueError(text)
-        return int(score), task_id
-    except ValueError:
-        raise InvalidRequestError(f"bad cursor {cursor[:40]!r}: pass back a next_cursor from a previous page") from None
+    if not _CURSOR.match(cursor):
+        raise InvalidRequestError(f"bad cursor {cursor[:40]!r}: pass back a next_cursor from a previous page")
+    score, task_id = cursor.split(":", 1)
+    return int(score), task_id
