@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from benchmarks.chaos_api import long_stream, slow_headers, stream_flood
 from benchmarks.chaos_stack import ROOT, Outcome, Stack
 from benchmarks.partition import PartitionProxy
@@ -93,13 +95,19 @@ def malformed(directory: Path) -> Outcome:
 
     stack = Stack(directory)
     stack.worker()
+    binary = redis.Redis.from_url(stack.url)  # some kinds are bytes that are not UTF-8
     for number, item in enumerate(KINDS.values()):
-        text = item if isinstance(item, str) else json.dumps(item)
-        stack.client.lpush(Keys().queue("normal"), text.replace("bad-1", f"bad-{number}"))  # one dead letter per item
+        text = item if isinstance(item, str | bytes) else json.dumps(item)
+        data = text.encode() if isinstance(text, str) else text
+        data = data.replace(b"bad-1", b"bad-%d" % number)  # one dead letter per item
+        binary.lpush(Keys().queue("normal"), data)  # through the queue
+        late = data.replace(b"bad-", b"late-") + b" "  # differs from the queue's copy even without an id
+        binary.zadd(Keys().delayed("normal"), {late: 1.0})  # and the delayed store
+    binary.close()
     stack.enqueue(10)
-    recovery = stack.wait(10 + len(KINDS), 60)
-    outcome = stack.outcome("malformed queue items", 10 + len(KINDS), recovery, f"{len(KINDS)} kinds")
-    return outcome
+    recovery = stack.wait(10 + 2 * len(KINDS), 60)
+    note = f"{len(KINDS)} kinds, each through a queue and the delayed store"
+    return stack.outcome("malformed queue items", 10 + 2 * len(KINDS), recovery, note)
 
 
 def full_server(directory: Path, tasks: int, seconds: float) -> Outcome:

@@ -189,3 +189,20 @@ def test_an_in_flight_entry_the_lease_sweep_cannot_read_is_dead_lettered(
     assert kept == entry
     wait_for(lambda: tp.storage.client.hlen(keys.unacked()) == 0, 10, "nothing left in flight")
     assert one_worker.blueprint.state == 1
+
+
+def test_every_bad_kind_through_the_delayed_store_is_dead_lettered(one_worker: Any, redis_url: str) -> None:
+    """The same items pushed into a queue's delayed store (due at once): the mover takes them to the queue
+    whatever they hold, and each is dead-lettered; the worker runs on."""
+    binary = tp.storage.binary()
+    try:
+        for number, bad in enumerate(KINDS.values()):
+            item = bad if isinstance(bad, str | bytes) else json.dumps(bad)
+            data = item.encode() if isinstance(item, str) else item
+            binary.zadd(Keys().delayed("normal"), {data.replace(b"bad-1", b"bad-%d" % number): 1.0})
+    finally:
+        binary.close()
+    assert add.enqueue(2, 3).result(timeout=20) == 5
+    wait_for(lambda: tp.dead_letters.count() == len(KINDS), 30, f"{len(KINDS)} dead letters")
+    assert tp.storage.client.zcard(Keys().delayed("normal")) == 0
+    assert one_worker.blueprint.state == 1
