@@ -31,6 +31,7 @@ OVERRIDDEN: tuple[PrivateName, ...] = (
     PrivateName("kombu.transport.redis:Channel", "_put", "publishes with the record in one script"),
     PrivateName("kombu.transport.redis:Channel", "_q_for_pri", "names a queue's lists under the app's prefix"),
     PrivateName("kombu.transport.redis:Channel", "_get_client", "a plain client: our keys are prefixed already"),
+    PrivateName("kombu.transport.virtual.base:Channel", "_lookup", "routes to a queue whose binding table is gone"),
     PrivateName("kombu.transport.redis:Channel", "_brpop_start", "sends the lossless fetch instead of BRPOP"),
     PrivateName("kombu.transport.redis:Channel", "_brpop_read", "reads the lossless fetch's reply"),
     PrivateName(

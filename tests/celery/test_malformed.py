@@ -171,9 +171,6 @@ def test_an_in_flight_entry_the_lease_sweep_cannot_read_is_dead_lettered(
     """An entry left in flight by a worker that died before refusing it (its lease ran out): kombu's sweep
     raised on it every time; it is dead-lettered with its bytes, and a good entry beside it runs."""
     keys = tp.storage.keys
-    with tp.celery.connection_for_write() as connection:  # the bindings a restore looks up (this test's flush
-        for queue in tp.celery.amqp.queues.values():  # took those the worker declared)
-            queue(connection.default_channel).declare()
     good = json.dumps([message(**{"headers.id": "good-1", "properties.delivery_tag": "good"}), "normal", "normal"])
     binary = tp.storage.binary()
     try:
@@ -206,3 +203,17 @@ def test_every_bad_kind_through_the_delayed_store_is_dead_lettered(one_worker: A
     wait_for(lambda: tp.dead_letters.count() == len(KINDS), 30, f"{len(KINDS)} dead letters")
     assert tp.storage.client.zcard(Keys().delayed("normal")) == 0
     assert one_worker.blueprint.state == 1
+
+
+def test_a_delivery_returned_after_its_binding_table_was_lost_goes_back_to_its_queue(
+    one_worker: Any, redis_url: str
+) -> None:
+    """This test's flush took the binding tables the worker declared (as a server restored from an older
+    snapshot would): kombu's restore then found no queue for the delivery and dropped it."""
+    keys = tp.storage.keys
+    assert not tp.storage.client.keys(f"{keys.prefix}_kombu.binding.*")
+    entry = json.dumps([message(**{"headers.id": "orphan-1", "properties.delivery_tag": "orphan"}), "normal", "normal"])
+    tp.storage.client.hset(keys.unacked(), "orphan", entry)
+    tp.storage.client.zadd(keys.unacked_index(), {"orphan": 1.0})  # its lease long ran out
+    done = wait_for(lambda: (r := tp.status("orphan-1")) and r.done and r, 30, "the returned delivery to run")
+    assert done.state == "succeeded" and done.result() == 2

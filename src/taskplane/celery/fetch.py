@@ -14,7 +14,8 @@ reply arrives. Here that command alternates between two kinds:
   one poll timeout.
 
 Nothing is popped from a queue by a command whose reply could be lost: a kill, a partition or a server
-crash after the script leaves the message in flight, and the lease returns it.
+crash after the script leaves the message in flight, and the lease returns it. Items are read as bytes and
+decoded strictly: one that is not UTF-8 text is dead-lettered with its bytes (kombu would replace them).
 
 The fetch also starts the tasks it takes (``fetch.lua`` does what ``run_start.lua`` does in a task's
 process: the cancelled and already-done checks, the delivery count, the record written as started) and
@@ -24,13 +25,11 @@ with a rate limit (their slot is keyed by their arguments), messages with an ETA
 main process may hold or drop them), and every message when signing is on (nothing is written for a
 message before its signature is verified).
 
-The fetch also takes one message more than the free processes need, held for the next process that
-frees (:mod:`taskplane.celery.lookahead`).
-
-Acknowledgements ride on the next fetch (no round trip of their own, and the worker's main process does
-not block on them) unless a wait is under way; then, and when the channel closes, they are sent at once.
-An acknowledgement lost with its process leaves a delivery whose lease returns it: the task's record
-says it finished, and the start script refuses to run it again.
+The fetch also takes one message more than the free processes need, held for the next process that frees
+(:mod:`taskplane.celery.lookahead`). Acknowledgements ride on the next fetch (no round trip of their own,
+and the worker's main process does not block on them) unless a wait is under way; then, and when the channel
+closes, they are sent at once. An acknowledgement lost with its process leaves a delivery whose lease
+returns it: the task's record says it finished, and the start script refuses to run it again.
 """
 
 from __future__ import annotations
@@ -166,9 +165,8 @@ class LosslessFetch(Lookahead):
             self.flush_acks()
 
     def flush_acks(self) -> None:
-        """Send the acknowledgements kept for the next fetch now (kombu's two commands, without its
-        MULTI/EXEC: in this order they need not be atomic, since a lease entry whose message is gone is
-        dropped by the restore)."""
+        """Send the acknowledgements kept for the next fetch now (kombu's two commands, not atomic: a lease
+        entry whose message is gone is dropped by the restore)."""
         acks, self._taskplane_acks = self._taskplane_acks, []
         if not acks:
             return
@@ -214,8 +212,7 @@ class LosslessFetch(Lookahead):
             if not reply:
                 self._taskplane_next = WAIT
                 raise Empty()
-            list_name = bytes_to_str(reply[0])
-            queue = self._queue_of(list_name)
+            queue = self._queue_of(list_name := bytes_to_str(reply[0]))
             delivered = 0
             for index in range(1, len(reply), 3):
                 tag, started = (bytes_to_str(part) if part else None for part in reply[index + 1 : index + 3])
@@ -275,8 +272,7 @@ class LosslessFetch(Lookahead):
         return True
 
     def _quarantined(self, queue: str, item: str | bytes, tag: str | None = None) -> None:
-        """An item the fetch script found not to be a kombu message, or one whose bytes are not UTF-8 text
-        (in flight under ``tag`` then): dead-lettered by the channel, its bytes kept."""
+        """A non-message the fetch set aside, or an item that is not UTF-8 (in flight under ``tag``)."""
         raise NotImplementedError
 
     def _payload_limit(self) -> int:
@@ -284,8 +280,7 @@ class LosslessFetch(Lookahead):
         raise NotImplementedError
 
     def _start_options(self) -> tuple[str, list[str], int] | None:
-        """The worker's name, the task names not to start and the record retention (s), if the fetch
-        starts the tasks it takes; None if it must not."""
+        """(worker name, task names not to start, record retention in s) if the fetch starts tasks, else None."""
         raise NotImplementedError
 
     def _signing_keys(self) -> list[str]:
@@ -293,11 +288,11 @@ class LosslessFetch(Lookahead):
         raise NotImplementedError
 
     def _invalid(self, queue: str, item: str, message: dict[str, Any], tag: str, problem: str) -> None:
-        """A message in flight that is not a valid task message (dead-lettered by the channel)."""
+        """A message in flight that is not a valid task message (the channel dead-letters it)."""
         raise NotImplementedError
 
     def _deferred(self, queue: str, message: dict[str, Any], tag: str) -> bool:
-        """True if a message due later was put in the delayed store instead of being delivered."""
+        """True if a message due later went to the delayed store instead."""
         raise NotImplementedError
 
     def _forged(self, queue: str, item: str, message: dict[str, Any], tag: str) -> None:

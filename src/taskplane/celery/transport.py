@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import redis
+from kombu.exceptions import InconsistencyError
 from kombu.transport import redis as kombu_redis
 
 from taskplane.celery.fetch import LosslessFetch
@@ -103,6 +104,16 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         """redis-py's client as it is: every key taskplane's channel uses is named under the prefix already
         (kombu would rewrite some commands' keys for ``global_keyprefix``, and not those of scripts)."""
         return redis.Redis
+
+    def _lookup(self, exchange: str, routing_key: str, default: Any = None) -> list[str]:
+        """kombu's binding lookup; with no binding table (flushed, or a server restored from an older
+        snapshot), a direct exchange named as its routing key (every taskplane queue) routes to that queue:
+        kombu restored a returned delivery to no queue at all then (lost)."""
+        try:
+            queues = list(super()._lookup(exchange, routing_key, default))
+        except InconsistencyError:
+            queues = []
+        return [routing_key] if not queues and exchange and exchange == routing_key else queues
 
     @property
     def keyprefix_queue(self) -> str:  # type: ignore[override]  # kombu reads it, never sets it
