@@ -75,7 +75,10 @@ def serve_in_thread(app: FastAPI, prefix: str = "") -> Iterator[str]:
     """Serve ``app`` over real HTTP from a thread of this process (the API mounted at ``prefix``); yields its
     base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # As `taskplane api` does: streams still open at the stop are cancelled after a grace period (a stream
+    # whose client left was otherwise closed by the event loop's shutdown, mid-await, and left its socket).
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"

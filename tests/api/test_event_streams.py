@@ -14,6 +14,7 @@ import redis
 
 from tests.api.test_api import read_events
 from tests.api_server import serve_in_thread
+from tests.workers import wait_for
 
 API = "/api/v1"
 
@@ -100,7 +101,8 @@ def test_a_closed_stream_frees_its_place(redis_url: str) -> None:
     _, token = tp.api_keys.create("only", ["read"])
     tp.storage.client.hset(tp.storage.keys.record("s-1"), mapping={"state": "queued", "name": "t"})
     headers = {"Authorization": f"Bearer {token}"}
-    with serve_in_thread(create_app(tp)) as base_url, httpx.Client(headers=headers, timeout=30) as client:
+    app = create_app(tp)
+    with serve_in_thread(app) as base_url, httpx.Client(headers=headers, timeout=30) as client:
         url = f"{base_url}{API}/tasks/s-1/events"
         with client.stream("GET", url) as first:
             lines = first.iter_lines()
@@ -114,3 +116,9 @@ def test_a_closed_stream_frees_its_place(redis_url: str) -> None:
                     break
             assert time.monotonic() < deadline, "the closed stream kept its place"
             time.sleep(0.2)
+        # The task ends: the last stream (its client gone) ends at its next read of the record, before the
+        # server stops (one still open then was closed by the event loop's shutdown, leaving its socket)
+        tp.storage.client.hset(tp.storage.keys.record("s-1"), "state", "succeeded")
+        wait_for(lambda: app.state.stream_hub.open_streams == 0, 30, "the streams to end")
+        channel = tp.storage.keys.events("s-1")  # and the shared subscription lets the channel go
+        wait_for(lambda: not tp.storage.client.pubsub_channels(channel), 10, "the channel to be unsubscribed")

@@ -39,6 +39,7 @@ class StreamHub:
         self.total = total
         self._open: dict[str, int] = {}
         self._queues: dict[str, set[asyncio.Queue[str]]] = {}
+        self._left: set[str] = set()  # channels whose last stream ended: the reader unsubscribes them
         self._client: Any = None
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -102,7 +103,7 @@ class StreamHub:
         try:
             yield queue
         finally:
-            await self._leave(channel, queue)
+            self._leave(channel, queue)  # no await: a stream cancelled, or closed at shutdown, still leaves
 
     async def _join(self, channel: str, queue: asyncio.Queue[str]) -> None:
         async with self._lock:
@@ -119,20 +120,28 @@ class StreamHub:
             if self._reader is None or self._reader.done():
                 self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    async def _leave(self, channel: str, queue: asyncio.Queue[str]) -> None:
+    def _leave(self, channel: str, queue: asyncio.Queue[str]) -> None:
+        listeners = self._queues.get(channel, set())
+        listeners.discard(queue)
+        if not listeners:
+            self._queues.pop(channel, None)
+            self._left.add(channel)
+
+    async def _unsubscribe_left(self) -> None:
+        """Unsubscribe the channels no stream listens to any more (under the lock a join takes)."""
         async with self._lock:
-            listeners = self._queues.get(channel, set())
-            listeners.discard(queue)
-            if not listeners:
-                self._queues.pop(channel, None)
-                with contextlib.suppress(*CONNECTION_ERRORS):
-                    await self._pubsub.unsubscribe(channel)
+            left = {channel for channel in self._left if channel not in self._queues}
+            self._left.clear()
+            if left:
+                await self._pubsub.unsubscribe(*left)
 
     async def _read(self) -> None:
         """Pass every message to the queues of its channel (redis-py reconnects and subscribes again after a
         lost connection; a message lost meanwhile delays an event only)."""
         while True:
             try:
+                if self._left:
+                    await self._unsubscribe_left()
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             except CONNECTION_ERRORS as exc:
                 log.warning("event streams: Redis unreachable: %s", exc)
