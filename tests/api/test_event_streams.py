@@ -98,12 +98,13 @@ def test_a_closed_stream_frees_its_place(redis_url: str) -> None:
     from taskplane.api import create_app
 
     tp = Taskplane("streams", api_max_streams_per_key=1)
+    task_id = "closed-stream-1"  # a channel no other test's server listens to
     _, token = tp.api_keys.create("only", ["read"])
-    tp.storage.client.hset(tp.storage.keys.record("s-1"), mapping={"state": "queued", "name": "t"})
+    tp.storage.client.hset(tp.storage.keys.record(task_id), mapping={"state": "queued", "name": "t"})
     headers = {"Authorization": f"Bearer {token}"}
     app = create_app(tp)
     with serve_in_thread(app) as base_url, httpx.Client(headers=headers, timeout=30) as client:
-        url = f"{base_url}{API}/tasks/s-1/events"
+        url = f"{base_url}{API}/tasks/{task_id}/events"
         with client.stream("GET", url) as first:
             lines = first.iter_lines()
             next(lines)
@@ -118,7 +119,7 @@ def test_a_closed_stream_frees_its_place(redis_url: str) -> None:
             time.sleep(0.2)
         # The task ends: the last stream (its client gone) ends at its next read of the record, before the
         # server stops (one still open then was closed by the event loop's shutdown, leaving its socket)
-        tp.storage.client.hset(tp.storage.keys.record("s-1"), "state", "succeeded")
+        tp.storage.client.hset(tp.storage.keys.record(task_id), "state", "succeeded")
         wait_for(lambda: app.state.stream_hub.open_streams == 0, 30, "the streams to end")
-        channel = tp.storage.keys.events("s-1")  # and the shared subscription lets the channel go
-        wait_for(lambda: not tp.storage.client.pubsub_channels(channel), 10, "the channel to be unsubscribed")
+        channel = tp.storage.keys.events(task_id)  # and the shared subscription lets the channel go
+        wait_for(lambda: not tp.storage.client.pubsub_channels(channel), 30, "the channel to be unsubscribed")

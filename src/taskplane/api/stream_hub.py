@@ -131,9 +131,9 @@ class StreamHub:
         """Unsubscribe the channels no stream listens to any more (under the lock a join takes)."""
         async with self._lock:
             left = {channel for channel in self._left if channel not in self._queues}
-            self._left.clear()
             if left:
-                await self._pubsub.unsubscribe(*left)
+                await self._pubsub.unsubscribe(*left)  # raises when Redis is away: tried again next round
+            self._left.clear()
 
     async def _read(self) -> None:
         """Pass every message to the queues of its channel (redis-py reconnects and subscribes again after a
