@@ -159,7 +159,8 @@ def sweep() -> None:
     """kombu's lease sweep, once, as a worker's timer runs it (the in-process test worker runs none on
     kombu 5.5: its sweep rides on the event loop this worker does not use)."""
     with tp.celery.connection_for_write() as connection:
-        connection.default_channel.qos.restore_visible(num=100)
+        channel: Any = connection.default_channel  # taskplane's channel: kombu's stubs name a StdChannel
+        channel.qos.restore_visible(num=100)
 
 
 @pytest.mark.parametrize(
