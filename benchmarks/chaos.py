@@ -24,7 +24,7 @@ from typing import Any
 import redis
 
 from benchmarks.chaos_api import long_stream, slow_headers, stream_flood
-from benchmarks.chaos_stack import ROOT, Outcome, Stack
+from benchmarks.chaos_stack import ROOT, RUNNING, Outcome, Stack
 from benchmarks.partition import PartitionProxy
 from taskplane.redis.keys import Keys
 
@@ -219,7 +219,11 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     for name in options.only or list(FAULTS):
         with tempfile.TemporaryDirectory(prefix=f"taskplane-chaos-{name}-") as directory:
-            outcome = FAULTS[name](Path(directory), options.quick)
+            try:
+                outcome = FAULTS[name](Path(directory), options.quick)
+            finally:  # a fault that raised left its workers and server running
+                for stack in list(RUNNING):
+                    stack.stop()
         results.append(outcome.__dict__)
         print(
             f"{outcome.fault:<42} enqueued {outcome.enqueued:>6}  completed {outcome.completed:>6}  "

@@ -32,6 +32,10 @@ class Outcome:
     note: str = ""
 
 
+#: Stacks not stopped yet: a fault that raises leaves its stack here, and ``make chaos`` stops it (by pid).
+RUNNING: list[Stack] = []
+
+
 class Stack:
     """A private server and worker processes for one fault run."""
 
@@ -43,6 +47,7 @@ class Stack:
         self.env = {**os.environ, "TASKPLANE_REDIS_URL": self.url, "TASKPLANE_LEASE_TIMEOUT": "6", **(env or {})}
         self.client = redis.Redis.from_url(self.url, decode_responses=True)
         self.workers: list[subprocess.Popen[bytes]] = []
+        RUNNING.append(self)
 
     def worker(self, concurrency: int = 2, redis_url: str | None = None) -> subprocess.Popen[bytes]:
         log = open(self.directory / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115 - lives with the worker
@@ -94,6 +99,8 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.server.stop()
+        if self in RUNNING:
+            RUNNING.remove(self)
         return down
 
     def outcome(self, fault: str, enqueued: int, recovery: float, note: str = "") -> Outcome:
