@@ -49,13 +49,19 @@ def redis_server() -> str:
 
 @pytest.fixture
 def redis_url(redis_server: str) -> str:
-    """The session server, emptied for this test (after the counts an earlier test's enqueues left in this
-    process's metric buffers were written, so they do not land in this test's server)."""
+    """The session server, emptied for this test."""
+    empty(redis_server)
+    return redis_server
+
+
+def empty(url: str) -> None:
+    """Empty the server at ``url`` (after the counts an earlier test's enqueues left in this process's metric
+    buffers were written, so they do not land in the next test's server). A fixture that starts a worker
+    for several tests calls it before the worker starts: else the worker takes what the last test left."""
     flush_all()
-    client = redis.Redis.from_url(redis_server)
+    client = redis.Redis.from_url(url)
     client.flushall()
     client.close()
-    return redis_server
 
 
 @pytest.fixture

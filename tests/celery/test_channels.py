@@ -29,8 +29,15 @@ def test_enqueues_from_one_thread_open_no_new_connection(redis_url: str) -> None
 def test_a_killed_connection_costs_a_retry_not_a_message(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     add.enqueue(0, 0)
-    client.client_kill_filter(_type="normal", skipme=True)  # every connection but this test's own
+    # Kill the connection that published (its last command the publish script); not the app's other pooled
+    # connections, which a later test's remote control call would find dead, as in plain Celery
+    publishing = [entry["id"] for entry in client.client_list() if entry["cmd"] in ("evalsha", "eval")]
+    assert publishing
+    for client_id in publishing:
+        client.client_kill_filter(_id=client_id)
+    opened = int(client.info("stats")["total_connections_received"])
     handle = add.enqueue(1, 1)
+    assert int(client.info("stats")["total_connections_received"]) > opened  # it met the killed one
     assert queued_ids(client).count(handle.id) == 1
     assert handle.state == "queued"
 

@@ -11,6 +11,7 @@ import pytest
 
 from taskplane.redis.keys import Keys
 from tests.apps.core_app import add, tp
+from tests.conftest import empty
 from tests.workers import wait_for
 
 
@@ -99,6 +100,7 @@ def one_worker(redis_server: str) -> Iterator[Any]:
     """One in-process worker for every kind: each kind must leave it running for the next."""
     from celery.contrib.testing.worker import start_worker
 
+    empty(redis_server)  # nothing an earlier test left (e.g. a scheduler's ticks) reaches this worker
     tp.celery.amqp.queues.select(tp.topology.names())
     with start_worker(tp.celery, pool="solo", perform_ping_check=False, hostname="wmalformed@test") as worker:
         yield worker
