@@ -9,6 +9,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+import redis
+
 from taskplane.celery.batch import batchable, publish_many
 from taskplane.celery.channels import ChannelPool
 from taskplane.celery.declaring import CeleryWayDeclarations
@@ -27,6 +29,7 @@ from taskplane.core.topology import Topology
 from taskplane.middleware.base import Publish
 from taskplane.middleware.chain import Chain, deferred_publications
 from taskplane.middleware.failure import FailurePath
+from taskplane.redis.client import CONNECTION_ERRORS, RESOLVE_TIMEOUT, connect
 from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import IdempotencyClaim
 
@@ -205,18 +208,19 @@ class TaskplaneCelery(CeleryWayDeclarations):
         if publish.headers:
             options["headers"] = publish.headers
         pending = PendingWrites(publish.batch)
-        token = pending_writes.set(pending)
-        result = None
-        try:
+
+        def send() -> Any:
             if is_direct(queue, options):
-                publish_direct(self, name, args, kwargs, task_id, queue, countdown, eta, options)
-            else:
-                result = super().send_task(name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options)
+                return publish_direct(self, name, args, kwargs, task_id, queue, countdown, eta, options)
+            return super(TaskplaneCelery, self).send_task(
+                name, args, kwargs, countdown=countdown, eta=eta, task_id=task_id, **options
+            )
+
+        try:
+            result = self._send_resolved(pending, send)
         except BaseException:
             self.chain.publish_failed(publish)
             raise
-        finally:
-            pending_writes.reset(token)
         if not pending.sent and len(publish.batch.pipe):  # published by a transport that did not take them
             publish.batch.execute()
         deferred = deferred_publications.get()
@@ -225,6 +229,37 @@ class TaskplaneCelery(CeleryWayDeclarations):
         else:
             self._settle(publish, pending, idempotency)
         return publish, result
+
+    def _send_resolved(self, pending: PendingWrites, send: Callable[[], Any]) -> Any:
+        """``send()`` with ``pending`` as this context's writes. A send that got no reply in time is resolved
+        by its own claim (:meth:`_went_out`): gone out, it is done (returns None); fenced off, it is sent
+        once more. Raises the timeout when the server does not answer the check, or the second send, in
+        time: the outcome is unknown then."""
+        token = pending_writes.set(pending)
+        try:
+            try:
+                return send()
+            except redis.TimeoutError:
+                went_out = self._went_out(pending) if pending.guarded else None
+                if went_out is None:
+                    raise
+            if went_out:
+                pending.sent = True
+                return None
+            return send()
+        finally:
+            pending_writes.reset(token)
+
+    def _went_out(self, pending: PendingWrites) -> bool | None:
+        """:meth:`PendingWrites.went_out` on a connection of its own with a short timeout; None when the
+        server does not answer it."""
+        check = connect(self.stores.redis_url, timeout=RESOLVE_TIMEOUT)
+        try:
+            return pending.went_out(check)
+        except CONNECTION_ERRORS:
+            return None
+        finally:
+            check.close()
 
     def _settle(self, publish: Publish, pending: PendingWrites, idempotency: IdempotencyClaim | None) -> None:
         """After the publish went out: a claim it found held names the existing task (nothing was published);

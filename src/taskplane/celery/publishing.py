@@ -8,10 +8,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from taskplane.redis.scripts import Batch
 
 #: How long a publish's own claim (:meth:`PendingWrites.guard`) lives: longer than any resend of it waits.
 SENT_CLAIM_MS = 120_000
+#: The value a fence leaves in a publish's own claim (:meth:`PendingWrites.went_out`).
+FENCE = "fenced"
+
+
+def new_nonce() -> str:
+    """A publish's own claim value, unique to it."""
+    return secrets.token_hex(8)
 
 
 @dataclass
@@ -23,7 +32,7 @@ class PendingWrites:
     #: When a claim of the batch was found taken: (its key, the value holding it); nothing was published then.
     claimed: tuple[str, str] | None = None
     #: This publish's own claim value, the same in every resend of it.
-    nonce: str = field(default_factory=lambda: secrets.token_hex(8))
+    nonce: str = field(default_factory=new_nonce)
     guarded: bool = False
 
     def guard(self, key: str) -> None:
@@ -33,6 +42,18 @@ class PendingWrites:
         if not self.guarded:
             self.batch.claims.insert(0, (key, self.nonce, SENT_CLAIM_MS))
             self.guarded = True
+
+    def went_out(self, client: redis.Redis) -> bool:
+        """After a send of this guarded publish got no reply in time: True when it went out (its own claim is
+        there: ``publish.lua`` writes it with everything else, or nothing). Else a fence now holds that claim
+        (SET NX), so the send that timed out finds it taken and writes nothing, whenever it reaches the
+        server; the publish then gets a new claim for its next send. Raises ``client``'s errors when the
+        server does not answer."""
+        if not client.set(self.batch.claims[0][0], FENCE, nx=True, px=SENT_CLAIM_MS):
+            return True
+        del self.batch.claims[0]
+        self.nonce, self.guarded = new_nonce(), False
+        return False
 
     def note_reply(self, reply: Any) -> None:
         """Note the claim ``publish.lua`` found taken, when it replied with one (it wrote nothing then); this

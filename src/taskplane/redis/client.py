@@ -11,6 +11,8 @@ from taskplane.core.errors import RedisUnavailableError
 
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 3.0
+#: How long the check of a publish that got no reply waits (on a connection of its own).
+RESOLVE_TIMEOUT = 3.0
 HEALTH_CHECK_INTERVAL = 25
 
 #: What a server that is there but takes no writes for now answers: full (``maxmemory`` with
@@ -47,11 +49,12 @@ def with_tls_verification(url: str) -> str:
     return parsed._replace(query=query).geturl()
 
 
-def connect(url: str) -> redis.Redis:
-    """A client for ``url`` with bounded socket timeouts, keepalive and health checks (no I/O yet)."""
+def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
+    """A client for ``url`` with bounded socket timeouts (``timeout`` for a reply), keepalive and health
+    checks (no I/O yet)."""
     return redis.Redis.from_url(
         with_tls_verification(url),
-        socket_timeout=SOCKET_TIMEOUT,
+        socket_timeout=timeout,
         socket_connect_timeout=CONNECT_TIMEOUT,
         socket_keepalive=True,
         health_check_interval=HEALTH_CHECK_INTERVAL,
@@ -71,8 +74,9 @@ def safe_url(url: str) -> str:
 def unknown_outcome(url: str, task_id: str, exc: BaseException) -> RedisUnavailableError:
     """A one-line error for a publish the server did not answer in time: it may still be applied (once)."""
     return RedisUnavailableError(
-        f"Redis at {safe_url(url)} did not answer within {SOCKET_TIMEOUT:g} s ({exc}): task {task_id} may still be "
-        "queued (once); check its status before enqueueing it again"
+        f"Redis at {safe_url(url)} did not answer within {SOCKET_TIMEOUT:g} s, nor its check within "
+        f"{RESOLVE_TIMEOUT:g} s ({exc}): task {task_id} may still be queued (once); check its status before "
+        "enqueueing it again"
     )
 
 
