@@ -29,12 +29,19 @@ class ReplyProxy:
         self.port = int(self._listener.getsockname()[1])
         self._links: list[Link] = []
         self._closed = False
+        self._mute_new = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def drop_replies(self) -> None:
         """The connections open now lose every reply from here on; their requests still reach the server."""
         for link in list(self._links):
             link.drop_replies = True
+
+    def drop_every_reply(self) -> None:
+        """Every connection, open now or later, loses its replies (a server that takes requests and never
+        answers)."""
+        self._mute_new = True
+        self.drop_replies()
 
     def hold_requests(self) -> None:
         """The connections open now lose their replies, and their requests are held (not sent) until
@@ -68,7 +75,7 @@ class ReplyProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            link = Link(client, socket.create_connection(("127.0.0.1", self._target)))
+            link = Link(client, socket.create_connection(("127.0.0.1", self._target)), drop_replies=self._mute_new)
             self._links.append(link)
             threading.Thread(target=self._requests, args=(link,), daemon=True).start()
             threading.Thread(target=self._replies, args=(link,), daemon=True).start()

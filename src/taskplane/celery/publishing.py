@@ -3,24 +3,17 @@ the message (the record, an idempotency or uniqueness claim), so the transport s
 
 from __future__ import annotations
 
-import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
+from taskplane.redis.publish_ops import fence_claims, new_nonce
 from taskplane.redis.scripts import Batch
 
 #: How long a publish's own claim (:meth:`PendingWrites.guard`) lives: longer than any resend of it waits.
 SENT_CLAIM_MS = 120_000
-#: The value a fence leaves in a publish's own claim (:meth:`PendingWrites.went_out`).
-FENCE = "fenced"
-
-
-def new_nonce() -> str:
-    """A publish's own claim value, unique to it."""
-    return secrets.token_hex(8)
 
 
 @dataclass
@@ -44,12 +37,11 @@ class PendingWrites:
             self.guarded = True
 
     def went_out(self, client: redis.Redis) -> bool:
-        """After a send of this guarded publish got no reply in time: True when it went out (its own claim is
-        there: ``publish.lua`` writes it with everything else, or nothing). Else a fence now holds that claim
-        (SET NX), so the send that timed out finds it taken and writes nothing, whenever it reaches the
-        server; the publish then gets a new claim for its next send. Raises ``client``'s errors when the
-        server does not answer."""
-        if not client.set(self.batch.claims[0][0], FENCE, nx=True, px=SENT_CLAIM_MS):
+        """After a send of this guarded publish got no reply in time: True when it went out. Else a fence now
+        holds its own claim (:func:`~taskplane.redis.publish_ops.fence_claims`), so the send that timed out
+        can never apply, and the publish gets a new claim for its next send. Raises ``client``'s errors
+        when the server does not answer."""
+        if not fence_claims(client, [(self.batch.claims[0][0], SENT_CLAIM_MS)])[0]:
             return True
         del self.batch.claims[0]
         self.nonce, self.guarded = new_nonce(), False

@@ -23,8 +23,15 @@ from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
 from taskplane.middleware.base import Publish
 from taskplane.middleware.chain import deferred_publications
-from taskplane.redis.client import CONNECTION_ERRORS, unavailable, unknown_outcome
-from taskplane.redis.publish_ops import CollectedPublish, collected_publishes, send_publishes
+from taskplane.redis.client import (
+    CONNECTION_ERRORS,
+    RESOLVE_TIMEOUT,
+    connect,
+    unavailable,
+    unknown_chunk_outcome,
+    unknown_outcome,
+)
+from taskplane.redis.publish_ops import CollectedPublish, collected_publishes, resolve_publishes, send_publishes
 from taskplane.stores.bundle import Stores
 from taskplane.stores.idempotency import call_fingerprint
 
@@ -32,6 +39,9 @@ log = logging.getLogger("taskplane")
 
 #: Messages sent per round trip by :meth:`Producer.enqueue_many`.
 BATCH_CHUNK = 200
+#: What leaves a chunk that got no reply unresolved: no answer to the check, or a publish without its own
+#: claim (:func:`~taskplane.redis.publish_ops.resolve_publishes`).
+UNRESOLVED: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, ValueError)
 
 
 class PublishingApp(Protocol):
@@ -55,6 +65,20 @@ class PublishingApp(Protocol):
 
     def eager(self) -> bool:
         """True when calls run in the calling process (Celery's ``task_always_eager``, set by the team)."""
+
+
+@dataclass
+class Chunk:
+    """One round trip of a batch enqueue: its publishes, their collected ``publish.lua`` calls, and the
+    after-publish hooks to run once it went out."""
+
+    publishes: list[Publish] = field(default_factory=list)
+    collected: list[CollectedPublish] = field(default_factory=list)
+    published: list[Callable[[], None]] = field(default_factory=list)
+
+    def task_ids(self) -> list[str]:
+        """The ids of the chunk's tasks, in order."""
+        return [publish.task_id for publish in self.publishes]
 
 
 @dataclass(frozen=True)
@@ -190,29 +214,29 @@ class Producer:
         With more than one chunk, a chunk is sent by a helper thread while the next one is built (the
         server's work and ours overlap); at most one chunk is in flight."""
         sent: list[Publish] = []
-        in_flight: tuple[Future[None], list[Callable[[], None]]] | None = None
+        in_flight: tuple[Future[None], Chunk] | None = None
         with contextlib.ExitStack() as stack:
             sender = None
             if len(calls) > BATCH_CHUNK:
                 sender = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskplane-batch"))
             for start in range(0, len(calls), BATCH_CHUNK):
-                collected: list[CollectedPublish] = []
-                published: list[Callable[[], None]] = []  # the after-publish hooks, run once the chunk is out
-                tokens = collected_publishes.set(collected), deferred_publications.set(published)
+                chunk = Chunk()
+                tokens = collected_publishes.set(chunk.collected), deferred_publications.set(chunk.published)
                 try:
-                    sent.extend(self._app.send_many(task, calls[start : start + BATCH_CHUNK], options))
+                    chunk.publishes = self._app.send_many(task, calls[start : start + BATCH_CHUNK], options)
                 except CONNECTION_ERRORS as exc:
                     raise unavailable(self._stores.redis_url, exc) from None
                 finally:
                     collected_publishes.reset(tokens[0])
                     deferred_publications.reset(tokens[1])
+                sent.extend(chunk.publishes)
                 if in_flight is not None:
                     self._sent(in_flight[0].result, in_flight[1])
                 batch = self._stores.storage.batch()
                 if sender is None:
-                    self._sent(functools.partial(send_publishes, batch, collected), published)
+                    self._sent(functools.partial(send_publishes, batch, chunk.collected), chunk)
                 else:
-                    in_flight = sender.submit(send_publishes, batch, collected), published
+                    in_flight = sender.submit(send_publishes, batch, chunk.collected), chunk
             if in_flight is not None:
                 self._sent(in_flight[0].result, in_flight[1])
         return [
@@ -222,17 +246,36 @@ class Producer:
             for publish in sent
         ]
 
-    def _sent(self, send: Callable[[], None], published: list[Callable[[], None]]) -> None:
-        """Run (or wait for) the sending of a chunk, then the after-publish hooks of its messages.
+    def _sent(self, send: Callable[[], None], chunk: Chunk) -> None:
+        """Run (or wait for) the sending of ``chunk``, then the after-publish hooks of its messages. A chunk
+        that got no reply in time is resolved by each publish's own claim, on a connection of its own with
+        a short timeout: those that went out are done, the others are fenced off (they can never apply
+        late) and sent once more.
 
         Raises:
-            RedisUnavailableError: Redis is unreachable.
+            RedisUnavailableError: Redis is unreachable, or did not answer the check or the second send
+                (the chunk's outcome is unknown then; none of its publishes is applied twice).
         """
+        url = self._stores.redis_url
         try:
-            send()
+            try:
+                send()
+            except redis.TimeoutError as exc:
+                check = connect(url, timeout=RESOLVE_TIMEOUT)
+                try:
+                    again = resolve_publishes(check, chunk.collected)
+                except UNRESOLVED:
+                    raise unknown_chunk_outcome(url, chunk.task_ids(), exc) from None
+                finally:
+                    check.close()
+                try:
+                    if again:
+                        send_publishes(self._stores.storage.batch(), again)
+                except redis.TimeoutError as second:
+                    raise unknown_chunk_outcome(url, chunk.task_ids(), second) from None
         except CONNECTION_ERRORS as exc:
-            raise unavailable(self._stores.redis_url, exc) from None
-        for announce in published:
+            raise unavailable(url, exc) from None
+        for announce in chunk.published:
             announce()
 
     def enqueue_id(

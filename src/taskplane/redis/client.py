@@ -80,6 +80,17 @@ def unknown_outcome(url: str, task_id: str, exc: BaseException) -> RedisUnavaila
     )
 
 
+def unknown_chunk_outcome(url: str, task_ids: list[str], exc: BaseException) -> RedisUnavailableError:
+    """A one-line error for a batch enqueue's chunk the server did not answer in time, nor its check."""
+    span = f"{task_ids[0]} to {task_ids[-1]}" if task_ids else "none"
+    return RedisUnavailableError(
+        f"Redis at {safe_url(url)} did not answer within {SOCKET_TIMEOUT:g} s, nor its check within "
+        f"{RESOLVE_TIMEOUT:g} s ({exc}): the items before were queued, those after were not sent; "
+        f"{len(task_ids)} tasks ({span}) may still be queued (once each); check their status before "
+        "enqueueing them again"
+    )
+
+
 def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
     """A one-line error naming the server that could not be reached (or refused the writes)."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
