@@ -31,7 +31,7 @@ from taskplane.middleware.defaults import default_middleware
 from taskplane.middleware.failure import FailurePath
 from taskplane.middleware.options import check_option_names, core_task_options, task_name
 from taskplane.observability.prometheus import TaskplaneCollector, registry_for
-from taskplane.redis.client import CONNECTION_ERRORS, unavailable
+from taskplane.redis.client import check_server
 from taskplane.redis.embedded import EmbeddedServer, choose_server
 from taskplane.scheduler.registry import Schedules
 from taskplane.scheduler.schedule import Missed, Schedule
@@ -287,12 +287,10 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         return registry_for(TaskplaneCollector(self.stores, self.topology, self.schedules.names))
 
     def ping(self) -> None:
-        """Check that Redis answers.
+        """Check that Redis answers and is a server taskplane can use (:func:`taskplane.redis.client.check_server`).
 
         Raises:
-            RedisUnavailableError: it does not.
+            RedisUnavailableError: it does not answer, or it is a replica (it refuses writes).
+            ConfigurationError: it is a cluster node or a Sentinel.
         """
-        try:
-            self.storage.client.ping()
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(self.redis_url, exc) from None
+        check_server(self.storage.client, self.redis_url)

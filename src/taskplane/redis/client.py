@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import kombu.exceptions
 import redis
 
-from taskplane.core.errors import RedisUnavailableError
+from taskplane.core.errors import ConfigurationError, RedisUnavailableError
 
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 3.0
@@ -34,6 +35,72 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     *REFUSAL_ERRORS,
 )
+
+
+#: What a Redis/Valkey Cluster node answers a client that does not speak cluster (or keys in other slots).
+CLUSTER_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.ClusterCrossSlotError,
+    redis.exceptions.MovedError,
+    redis.exceptions.AskError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+)
+
+
+#: Why a cluster node cannot hold taskplane's data (issue 26 lays the keys out per queue for Cluster).
+CLUSTER_NODE = (
+    "is a cluster node: Redis/Valkey Cluster is not supported yet (taskplane's keys are laid out for one node); "
+    "give a server that is not in cluster mode"
+)
+
+
+def unsuitable(properties: dict[str, object]) -> str | None:
+    """Why a server that answers cannot hold taskplane's data, from its ``HELLO`` properties (``mode``,
+    ``role``); None when it can."""
+    if properties.get("mode") == "sentinel":
+        return "is a Sentinel, not a data server: give the primary's address (Sentinel URLs are not supported yet)"
+    if properties.get("mode") == "cluster":
+        return CLUSTER_NODE
+    if properties.get("role") in ("replica", "slave"):
+        return "is a replica, which refuses writes: give the primary's address"
+    return None
+
+
+def check_server(client: redis.Redis, url: str) -> None:
+    """Check with one ``HELLO`` (a fast command every ACL user may run; a server older than Redis 6 gets a
+    ``PING``) that the server at ``url`` answers and can hold taskplane's data: a primary, not in cluster
+    mode, not a Sentinel.
+
+    Raises:
+        RedisUnavailableError: it does not answer, or it is a replica (it refuses writes).
+        ConfigurationError: it is a cluster node or a Sentinel.
+    """
+    any_client: Any = client  # redis-py's execute_command is not typed
+    try:
+        try:
+            reply = any_client.execute_command("HELLO")
+        except redis.ResponseError:  # no HELLO before Redis 6
+            client.ping()
+            return
+    except CONNECTION_ERRORS as exc:
+        raise unavailable(url, exc) from None
+    if isinstance(reply, list):  # RESP2: a flat list of names and values
+        reply = dict(zip(reply[::2], reply[1::2], strict=False))
+    properties = {str(str_if_bytes(key)): str_if_bytes(value) for key, value in dict(reply).items()}
+    problem = unsuitable(properties)
+    if problem is not None:
+        error = RedisUnavailableError if problem.startswith("is a replica") else ConfigurationError
+        raise error(f"Redis at {safe_url(url)} {problem}")
+
+
+def str_if_bytes(value: object) -> object:
+    """``value`` decoded when it is bytes."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def cluster_refused(url: str) -> ConfigurationError:
+    """The one-line error for a server in cluster mode."""
+    return ConfigurationError(f"Redis at {safe_url(url)} {CLUSTER_NODE}")
 
 
 def with_tls_verification(url: str) -> str:
