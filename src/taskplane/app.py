@@ -290,7 +290,6 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         """Check that Redis answers and is a server taskplane can use (:func:`taskplane.redis.client.check_server`).
 
         Raises:
-            RedisUnavailableError: it does not answer, or it is a replica (it refuses writes).
-            ConfigurationError: it is a cluster node or a Sentinel.
+            RedisUnavailableError: it does not answer, or is a replica, a cluster node or a Sentinel.
         """
         check_server(self.storage.client, self.redis_url)

@@ -54,7 +54,7 @@ def test_an_enqueue_to_a_cluster_node_is_refused_with_one_line(
     cluster: LocalCluster, repo_root: Path, how: str
 ) -> None:
     done = run(cluster.url, repo_root, "-c", ENQUEUE, how)
-    assert done.stdout.startswith("ConfigurationError: Redis at redis://:***@127.0.0.1:"), done
+    assert done.stdout.startswith("RedisUnavailableError: Redis at redis://:***@127.0.0.1:"), done
     assert CLUSTER_LINE in done.stdout and done.stdout.count("\n") == 1, done
 
 

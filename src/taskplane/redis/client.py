@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import kombu.exceptions
 import redis
 
-from taskplane.core.errors import ConfigurationError, RedisUnavailableError
+from taskplane.core.errors import RedisUnavailableError
 
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 3.0
@@ -72,8 +72,7 @@ def check_server(client: redis.Redis, url: str) -> None:
     mode, not a Sentinel.
 
     Raises:
-        RedisUnavailableError: it does not answer, or it is a replica (it refuses writes).
-        ConfigurationError: it is a cluster node or a Sentinel.
+        RedisUnavailableError: it does not answer, or cannot be used (the API answers 503, as for an outage).
     """
     any_client: Any = client  # redis-py's execute_command is not typed
     try:
@@ -89,8 +88,7 @@ def check_server(client: redis.Redis, url: str) -> None:
     properties = {str(str_if_bytes(key)): str_if_bytes(value) for key, value in dict(reply).items()}
     problem = unsuitable(properties)
     if problem is not None:
-        error = RedisUnavailableError if problem.startswith("is a replica") else ConfigurationError
-        raise error(f"Redis at {safe_url(url)} {problem}")
+        raise RedisUnavailableError(f"Redis at {safe_url(url)} {problem}")
 
 
 def str_if_bytes(value: object) -> object:
@@ -98,9 +96,9 @@ def str_if_bytes(value: object) -> object:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def cluster_refused(url: str) -> ConfigurationError:
+def cluster_refused(url: str) -> RedisUnavailableError:
     """The one-line error for a server in cluster mode."""
-    return ConfigurationError(f"Redis at {safe_url(url)} {CLUSTER_NODE}")
+    return RedisUnavailableError(f"Redis at {safe_url(url)} {CLUSTER_NODE}")
 
 
 def with_tls_verification(url: str) -> str:
