@@ -3,7 +3,12 @@ included, and kombu's sweep of expired binding tables finds them."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,3 +53,33 @@ def test_kombus_sweep_deletes_an_expired_binding_table_under_the_prefix(redis_ur
     # Then the table and its deadline are gone
     wait_for(lambda: not client.exists("taskplane:_kombu.binding.probe"), 5, "the table to go")
     assert client.zscore(deadlines, "probe") is None
+
+
+HASH_TAG_PRODUCER = """
+import json
+from tests.apps.core_app import add, tp
+result = add.enqueue(2, 3).result(timeout=30)  # the worker is up once it ran
+replies = tp.celery.control.ping(timeout=10)
+print(json.dumps({"result": result, "replies": len(replies)}))
+"""
+
+
+def test_a_hash_tag_prefix_runs_tasks_and_remote_control(
+    redis_url: str, start_worker: StartWorker, repo_root: Path
+) -> None:
+    # Given a worker and a producer whose prefix is a cluster hash tag (kombu formats some names with
+    # str.format: a brace in the prefix must not break them)
+    env = {"TASKPLANE_KEY_PREFIX": "{tp}:"}
+    start_worker(env=env, ready=False)  # (its heartbeat is under the prefix: the producer waits for it)
+    done = subprocess.run(
+        [sys.executable, "-c", HASH_TAG_PRODUCER],
+        env={**os.environ, "TASKPLANE_REDIS_URL": redis_url, **env},
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Then the task runs, the worker answers, and every key is under the prefix
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"result": 5, "replies": 1}, done
+    keys = sorted(key.decode() for key in redis.Redis.from_url(redis_url).scan_iter(count=1000))
+    assert keys and [key for key in keys if not key.startswith("{tp}:")] == []
