@@ -20,7 +20,7 @@ class TaskState(StrEnum):
     CANCELLED = "cancelled"
 
 
-#: States a task never leaves.
+#: States a task ends in (a requeue starts a dead or cancelled one again: taskplane.core.transitions).
 TERMINAL_STATES = frozenset({TaskState.SUCCEEDED, TaskState.DEAD, TaskState.CANCELLED})
 #: Other names users may give a state (Celery's words), and the state each means.
 STATE_ALIASES = {"failed": TaskState.DEAD, "pending": TaskState.QUEUED, "running": TaskState.STARTED}

@@ -13,6 +13,7 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from taskplane.compat import pool_connection
+from taskplane.core.transitions import TRANSITIONS
 from taskplane.redis.sent import SentBatch
 
 SCRIPT_NAMES = (
@@ -62,9 +63,18 @@ def script_source(name: str) -> str:
     """
     folder = resources.files("taskplane.redis").joinpath("lua")
     parts = [folder.joinpath(f"{part}.lua").read_text() for part in (*LIBRARIES.get(name, ()), name)]
+    if "record_lib" in LIBRARIES.get(name, ()):
+        parts.insert(0, transitions_lua())
     lines = "\n".join(parts).splitlines()
     shebang = "#!lua flags=allow-oom" if name in RUN_WHEN_FULL else "#!lua"
     return "\n".join([shebang, *(line for line in lines if not line.lstrip().startswith("--"))])
+
+
+def transitions_lua() -> str:
+    """The record's state machine (:data:`taskplane.core.transitions.TRANSITIONS`) as a Lua table:
+    ``TRANSITIONS[old][new]`` is true for an allowed move."""
+    rows = (f"{old} = {{{', '.join(f'{new} = true' for new in sorted(news))}}}" for old, news in TRANSITIONS.items())
+    return f"local TRANSITIONS = {{{', '.join(rows)}}}"
 
 
 @cache

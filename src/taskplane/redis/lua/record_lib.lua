@@ -7,6 +7,8 @@
 -- [4] 1 to refresh the ttl, 2 to refresh it unless the record is young, 0 to keep it (creation always
 -- sets it), [5] the task id (the key names it: it is not a field), [6..] field, value pairs.
 -- current: {created_ms, state, version} as read by HMGET.
+-- A move the record's state machine does not allow (TRANSITIONS, taskplane.core.transitions, put in front
+-- of this library by scripts.py) is refused whole: nothing is written and false is returned.
 -- Costs one HSET, plus ZADD x2 (name, queue) and EXPIRE for a new record, ZREM + ZADD for a change of
 -- state (ZADD alone for a new record), EXPIRE
 -- when asked, and a PUBLISH of the change unless the record is new (nobody can wait on it yet).
@@ -14,6 +16,11 @@ local function write_record(keys, argv, current)
   local created, old = current[1], current[2]
   local id = argv[5]
   local fields = {unpack(argv, 6)}
+  if old then
+    for i = 1, #fields - 1, 2 do
+      if fields[i] == 'state' and TRANSITIONS[old] and not TRANSITIONS[old][fields[i + 1]] then return false end
+    end
+  end
   local version = (tonumber(current[3]) or 0) + 1
   fields[#fields + 1] = 'version'
   fields[#fields + 1] = version
