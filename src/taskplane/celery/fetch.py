@@ -46,7 +46,7 @@ from taskplane.celery.validation import parse_item, problem_with
 from taskplane.compat import consumed_queues, deliver, poll_done, poll_in_flight, poll_sent, poll_timeout
 from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
-from taskplane.redis.scripts import script_source
+from taskplane.redis.scripts import RUN_COMMAND, load_script, script_command
 from taskplane.stores.record_model import INDEXED_STATES
 
 FETCH = "fetch"
@@ -111,19 +111,9 @@ class LosslessFetch(Lookahead):
         script_keys += start_keys
         acks, self._taskplane_acks = self._taskplane_acks, []
         self._taskplane_acks_sent = acks
-        connection.send_command(
-            "EVALSHA",
-            self._fetch_sha(),
-            len(script_keys),
-            *script_keys,
-            time.time(),
-            len(lists),
-            most,
-            len(bells),
-            len(acks),
-            *acks,
-            *start_args,
-        )
+        self._load_fetch()
+        args = [time.time(), len(lists), most, len(bells), len(acks), *acks, *start_args]
+        connection.send_command(*script_command("fetch", script_keys, args))
 
     def _start_arguments(self) -> tuple[list[str], list[Any]]:
         """The fetch script's keys and arguments for starting the tasks it takes (see the module)."""
@@ -179,12 +169,13 @@ class LosslessFetch(Lookahead):
             self._taskplane_acks = acks + self._taskplane_acks
             raise
 
-    def _fetch_sha(self) -> str:
+    def _load_fetch(self) -> None:
+        """Load the fetch script on this channel's server once (its reply is read by the poller, which
+        cannot send it again as EVAL: a server that forgot it answers NOSCRIPT, and it is loaded again)."""
         if self._taskplane_fetch_sha is None:
             channel: Any = self
             with channel.conn_or_acquire() as client:
-                self._taskplane_fetch_sha = str(client.script_load(script_source("fetch")))
-        return self._taskplane_fetch_sha
+                self._taskplane_fetch_sha = load_script(client, "fetch")
 
     def _brpop_read(self, **options: Any) -> bool:
         channel: Any = self
@@ -192,7 +183,7 @@ class LosslessFetch(Lookahead):
         try:
             try:
                 reply = channel.client.parse_response(
-                    channel.client.connection, "BRPOP" if sent == WAIT else "EVALSHA", **options
+                    channel.client.connection, "BRPOP" if sent == WAIT else RUN_COMMAND, **options
                 )
             except NoScriptError:  # the server restarted and lost its scripts: load it again, then fetch
                 self._taskplane_fetch_sha = None

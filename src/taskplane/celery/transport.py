@@ -36,9 +36,7 @@ from taskplane.core.protocol import DeadReason, Header, TransportOption
 from taskplane.middleware.failure import UNKNOWN_LIST, FailurePath
 from taskplane.redis.client import REFUSAL_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
-from taskplane.redis.scripts import (
-    script_source,
-)
+from taskplane.redis.scripts import script_command
 from taskplane.redis.storage import Storage
 from taskplane.stores.dead_letters import DeadLetterCap
 from taskplane.stores.records import RecordStore
@@ -157,9 +155,10 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
                     keys.dead_bytes(dead_queue),
                 ]
                 script_args = [letter_id, payload, "delayed" if delay > 0 else "list", repr(max(delay, 0.0)), BELL_CAP]
-                pipe.eval(script_source("dead_take"), len(script_keys), *script_keys, *script_args)
+                pipe.execute_command(*script_command("dead_take", script_keys, script_args, source=True))
             elif delay > 0:
-                pipe.eval(script_source("delayed_add"), 1, keys.delayed(queue), repr(delay), payload)
+                add = script_command("delayed_add", [keys.delayed(queue)], [repr(delay), payload], source=True)
+                pipe.execute_command(*add)
             else:
                 pipe.lpush(listed, payload).lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
             replies = pipe.execute()
@@ -210,7 +209,8 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         with self.conn_or_acquire() as client:
             pipe = client.pipeline(transaction=True)
             pipe.hdel(channel.unacked_key, tag).zrem(channel.unacked_index_key, tag)
-            pipe.eval(script_source("delayed_add"), 1, self._keys.delayed(queue), repr(delay), payload)
+            add = script_command("delayed_add", [self._keys.delayed(queue)], [repr(delay), payload], source=True)
+            pipe.execute_command(*add)
             pipe.execute()
         return True
 

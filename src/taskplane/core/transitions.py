@@ -38,3 +38,10 @@ TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
 def allowed(old: str | None, new: str) -> bool:
     """True if a record in state ``old`` (None: no record yet) may move to ``new``."""
     return old is None or TaskState(new) in TRANSITIONS[TaskState(old)]
+
+
+def transitions_lua() -> str:
+    """:data:`TRANSITIONS` as a Lua table for the record writer: ``TRANSITIONS[old][new]`` is true for an
+    allowed move (put in front of ``record_lib.lua`` by ``redis/scripts.py``)."""
+    rows = (f"{old} = {{{', '.join(f'{new} = true' for new in sorted(news))}}}" for old, news in TRANSITIONS.items())
+    return f"local TRANSITIONS = {{{', '.join(rows)}}}"

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import hiredis
-from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from taskplane.compat import pool_connection
-from taskplane.core.transitions import TRANSITIONS
+from taskplane.core.transitions import transitions_lua
 from taskplane.redis.sent import SentBatch
 
 SCRIPT_NAMES = (
@@ -70,26 +69,39 @@ def script_source(name: str) -> str:
     return "\n".join([shebang, *(line for line in lines if not line.lstrip().startswith("--"))])
 
 
-def transitions_lua() -> str:
-    """The record's state machine (:data:`taskplane.core.transitions.TRANSITIONS`) as a Lua table:
-    ``TRANSITIONS[old][new]`` is true for an allowed move."""
-    rows = (f"{old} = {{{', '.join(f'{new} = true' for new in sorted(news))}}}" for old, news in TRANSITIONS.items())
-    return f"local TRANSITIONS = {{{', '.join(rows)}}}"
-
-
 @cache
 def script_sha(name: str) -> str:
     """The SHA1 by which the server knows script ``name`` once loaded."""
     return hashlib.sha1(script_source(name).encode()).hexdigest()
 
 
-def run_script(client: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+#: The command a script runs as (see :func:`script_command`): what a reply read apart from its send is parsed as.
+RUN_COMMAND = "EVALSHA"
+
+
+def script_command(name: str, keys: Sequence[str], args: Sequence[Any], source: bool = False) -> tuple[Any, ...]:
+    """The command that runs script ``name`` -- every script taskplane runs goes as this command: EVALSHA
+    by the script's hash, or with ``source`` EVAL with its text, which also loads it (inside a MULTI/EXEC,
+    where an unknown EVALSHA would fail alone while the rest is applied, and when the server did not know
+    the script)."""
+    if source:
+        return ("EVAL", script_source(name), len(keys), *keys, *args)
+    return (RUN_COMMAND, script_sha(name), len(keys), *keys, *args)
+
+
+def load_script(client: Any, name: str) -> str:
+    """Load script ``name`` on ``client``'s server (for a caller that sends its EVALSHA and reads the reply
+    elsewhere, so cannot fall back to EVAL); returns its hash."""
+    return str(client.script_load(script_source(name)))
+
+
+def run_script(client: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """Run script ``name`` with one EVALSHA (one EVAL, which also loads it, if the server does not know it).
     Leaner than redis-py's ``Script`` call, which costs a tenth of an enqueue."""
     try:
-        return client.execute_command("EVALSHA", script_sha(name), len(keys), *keys, *args)
+        return client.execute_command(*script_command(name, keys, args))
     except NoScriptError:
-        return client.execute_command("EVAL", script_source(name), len(keys), *keys, *args)
+        return client.execute_command(*script_command(name, keys, args, source=True))
 
 
 def run_script_on(connection: Any, name: str, keys: list[str], args: list[Any]) -> Any:
@@ -101,9 +113,9 @@ def run_script_on(connection: Any, name: str, keys: list[str], args: list[Any]) 
         redis.ConnectionError: the connection broke (it is disconnected).
     """
     try:
-        return _command_on(connection, ("EVALSHA", script_sha(name), len(keys), *keys, *args))
+        return _command_on(connection, script_command(name, keys, args))
     except NoScriptError:
-        return _command_on(connection, ("EVAL", script_source(name), len(keys), *keys, *args))
+        return _command_on(connection, script_command(name, keys, args, source=True))
 
 
 def _command_on(connection: Any, command: tuple[Any, ...]) -> Any:
@@ -113,14 +125,14 @@ def _command_on(connection: Any, command: tuple[Any, ...]) -> Any:
 
 
 class Scripts:
-    """Registered scripts of one client; each call uses EVALSHA and falls back to EVAL once."""
+    """The scripts, run on one client (:func:`run_script`)."""
 
     def __init__(self, client: Any) -> None:
-        self._scripts: dict[str, Script] = {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}
+        self._client = client
 
-    def run(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
-        """Run script ``name`` (optionally on a pipeline or another client)."""
-        return self._scripts[name](keys=keys, args=args, client=client)
+    def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run script ``name``; returns its reply."""
+        return run_script(self._client, name, keys, args)
 
 
 class Batch:
@@ -168,7 +180,7 @@ class Batch:
         if on_reply is not None:
             self._on_reply.append((len(self.pipe), on_reply))
         self._calls.append((len(self.pipe), name, keys, args))
-        self.pipe.execute_command("EVALSHA", script_sha(name), len(keys), *keys, *args)
+        self.pipe.execute_command(*script_command(name, keys, args))
 
     def replay(self, pipe: Any) -> None:
         """Queue this batch's commands on ``pipe`` (another client's, a MULTI/EXEC transaction), scripts
@@ -183,8 +195,7 @@ class Batch:
         scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
         for index, (args, options) in enumerate(self.pipe.command_stack):
             if index in scripts:
-                name, keys, script_args = scripts[index]
-                pipe.eval(script_source(name), len(keys), *keys, *script_args)
+                pipe.execute_command(*script_command(*scripts[index], source=True))
             else:
                 pipe.execute_command(*args, **options)
 
@@ -251,9 +262,7 @@ class Batch:
             raise RuntimeError("a batch with claims or many records must go out through publish.lua")
         scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
         commands = [
-            ("EVAL", script_source(scripts[index][0]), len(scripts[index][1]), *scripts[index][1], *scripts[index][2])
-            if index in scripts
-            else args
+            script_command(*scripts[index], source=True) if index in scripts else args
             for index, (args, _) in enumerate(self.pipe.command_stack)
         ]
         pool = self.pipe.connection_pool

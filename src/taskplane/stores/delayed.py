@@ -14,12 +14,6 @@ class DelayedStore:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
-    def add(self, queue: str, delay_seconds: float, payload: str, pipe: object = None) -> None:
-        """Keep ``payload`` (a raw kombu message) until ``delay_seconds`` from now, then queue it."""
-        self._storage.scripts.run(
-            "delayed_add", keys=[self._storage.keys.delayed(queue)], args=[repr(delay_seconds), payload], client=pipe
-        )
-
     def move_due(self, queues: list[str]) -> int:
         """Move every due message of ``queues`` to the front of its queue, atomically. Returns how many."""
         names = self._storage.keys
