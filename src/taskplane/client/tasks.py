@@ -9,6 +9,7 @@ from celery import Celery
 from taskplane.core.clock import now_ms
 from taskplane.core.errors import NotFinishedError, NotFoundError, TaskplaneError
 from taskplane.core.protocol import TaskState
+from taskplane.core.transitions import WAITING
 from taskplane.stores.bundle import Stores
 from taskplane.stores.records import TaskRecord
 
@@ -75,7 +76,7 @@ class Tasks:
         if record.done:
             return record.state
         # The record first: a worker's start script reads the record (not the marker) to refuse to start it.
-        if record.state in (TaskState.QUEUED, TaskState.SCHEDULED, TaskState.RETRYING):
+        if record.state in WAITING:
             records.write(task_id, record.name, record.queue, TaskState.CANCELLED, finished_ms=now_ms())
             self._stores.cancellations.request(task_id, terminate_after)
             # Celery's view says so too (AsyncResult.state, a waiting get()): no worker will write it.

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskplane.core.protocol import STATE_ALIASES, TERMINAL_STATES, TaskState
+from taskplane.core.transitions import RUNNING
 
 #: Every state.
 STATES: tuple[str, ...] = tuple(TaskState)
 #: States of a task in flight: not indexed (the start of a task costs no index move); a search for them
 #: reads the in-flight deliveries instead, which are few.
-RUNNING_STATES: tuple[str, ...] = (TaskState.STARTED, TaskState.PROGRESS)
+RUNNING_STATES: tuple[str, ...] = tuple(state for state in STATES if state in RUNNING)
 #: States with an index, in the order of the record script's index keys.
 INDEXED_STATES: tuple[str, ...] = tuple(state for state in STATES if state not in RUNNING_STATES)
 _INT_FIELDS = (
