@@ -22,7 +22,7 @@ async def health() -> HealthOut:
 
 @router.get("/ready", response_model=ReadyOut, responses=ERRORS, dependencies=[Depends(require("read"))])
 def ready(tp: Tp) -> ReadyOut:
-    """Redis is reachable (else 503); reports how many live workers consume each queue."""
+    """Redis is reachable and a primary (else 503); reports how many live workers consume each queue."""
     tp.ping()
     return ReadyOut(status="ready", workers_per_queue=tp.workers.per_queue())
 
