@@ -29,7 +29,7 @@ CEILING: dict[str, tuple[int, int]] = {
     "delayed_move": (15, 0),
     "fetch": (55, 2),
     "publish": (21, 0),
-    "queue_adopt": (108, 3),
+    "queue_adopt": (105, 0),
     "record_write": (10, 0),
     "unfetch": (14, 0),
 }
@@ -117,9 +117,11 @@ def spread_by_script(lines: list[str]) -> dict[str, Spread]:
         if command not in (b"EVALSHA", b"EVAL"):
             continue
         name = names.get(args[1]) if command == b"EVALSHA" else sources.get(args[1])
-        if name is not None:
-            calls.append((name, set(args[3 : 3 + int(args[2])]), set()))
+        # (a script not taskplane's, e.g. a lock's, still takes the commands that follow it)
+        calls.append((name or "", set(args[3 : 3 + int(args[2])]), set()))
     for name, declared, named in calls:
+        if not name:
+            continue
         seen = most[name]
         seen.slots = max(seen.slots, len({key_slot(key) for key in declared | named}))
         seen.undeclared = max(seen.undeclared, len(named - declared))
