@@ -24,7 +24,8 @@ class PendingWrites:
     sent: bool = False
     #: When a claim of the batch was found taken: (its key, the value holding it); nothing was published then.
     claimed: tuple[str, str] | None = None
-    #: This publish's own claim value, the same in every resend of it.
+    #: This publish's own claim value, the same in every resend of it (a new one once a fence took the old
+    #: one: :meth:`went_out`).
     nonce: str = field(default_factory=new_nonce)
     guarded: bool = False
 
