@@ -22,7 +22,18 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ["tests/core", "tests/celery", "tests/test_compat.py", "tests/test_layers.py", "tests/test_public_api.py"]
+TESTS = [
+    "tests/core",
+    "tests/celery",
+    "tests/test_compat.py",
+    "tests/test_layers.py",
+    "tests/test_public_api.py",
+    # what depends on redis-py's replies and errors: HELLO (RESP2 before redis-py 8), a reply timeout
+    "tests/e2e/test_lost_reply.py",
+    "tests/e2e/test_unsuitable_servers.py",
+    "tests/redis/test_publish_resolution.py",
+    "tests/stores/test_transitions.py",
+]
 SHOWN = ["celery", "kombu", "redis", "billiard", "hiredis", "pydantic", "fastapi", "typer", "click"]
 
 

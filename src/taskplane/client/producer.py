@@ -24,11 +24,11 @@ from taskplane.core.topology import Topology
 from taskplane.middleware.base import Publish
 from taskplane.middleware.chain import deferred_publications
 from taskplane.redis.client import (
-    CLUSTER_ERRORS,
     CONNECTION_ERRORS,
     RESOLVE_TIMEOUT,
     cluster_refused,
     connect,
+    is_cluster_error,
     unavailable,
     unknown_chunk_outcome,
     unknown_outcome,
@@ -139,11 +139,13 @@ class Producer:
             task_id, existing = self._app.publish(task, list(args), kwargs, options)
         except redis.TimeoutError as exc:  # the server may have it: never run inline (it could run twice)
             raise unknown_outcome(self._stores.redis_url, options["task_id"], exc) from None
-        except CLUSTER_ERRORS:
-            raise cluster_refused(self._stores.redis_url) from None
-        except CONNECTION_ERRORS as exc:
+        except CONNECTION_ERRORS as exc:  # (before ResponseError: a refusal, e.g. OOM, is one)
             inline = self.run_inline(task, args, kwargs, options["task_id"], exc)
             return TaskHandle(self._tasks, inline.id, inline_result=inline, name=name, queue=options.get("queue", ""))
+        except redis.ResponseError as exc:
+            if is_cluster_error(exc):
+                raise cluster_refused(self._stores.redis_url) from None
+            raise
         return TaskHandle(self._tasks, task_id, existing=existing)
 
     def run_inline(self, task: Any, args: Any, kwargs: Any, task_id: str, exc: BaseException) -> Any:
@@ -230,8 +232,10 @@ class Producer:
                     chunk.publishes = self._app.send_many(task, calls[start : start + BATCH_CHUNK], options)
                 except CONNECTION_ERRORS as exc:
                     raise unavailable(self._stores.redis_url, exc) from None
-                except CLUSTER_ERRORS:
-                    raise cluster_refused(self._stores.redis_url) from None
+                except redis.ResponseError as exc:
+                    if is_cluster_error(exc):
+                        raise cluster_refused(self._stores.redis_url) from None
+                    raise
                 finally:
                     collected_publishes.reset(tokens[0])
                     deferred_publications.reset(tokens[1])
@@ -281,8 +285,10 @@ class Producer:
                     raise unknown_chunk_outcome(url, chunk.task_ids(), second) from None
         except CONNECTION_ERRORS as exc:
             raise unavailable(url, exc) from None
-        except CLUSTER_ERRORS:
-            raise cluster_refused(url) from None
+        except redis.ResponseError as exc:
+            if is_cluster_error(exc):
+                raise cluster_refused(url) from None
+            raise
         for announce in chunk.published:
             announce()
 

@@ -37,7 +37,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-#: What a Redis/Valkey Cluster node answers a client that does not speak cluster (or keys in other slots).
+#: What a Redis/Valkey Cluster node answers a client that does not speak cluster (redis-py 8 raises its own
+#: classes for them, without the prefix in the message; earlier versions a plain ResponseError with it).
 CLUSTER_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ClusterCrossSlotError,
     redis.exceptions.MovedError,
@@ -45,6 +46,12 @@ CLUSTER_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
 )
+CLUSTER_REPLIES = ("CROSSSLOT", "MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
+
+
+def is_cluster_error(exc: BaseException) -> bool:
+    """True if ``exc`` is a cluster node's answer to a client that does not speak cluster."""
+    return isinstance(exc, CLUSTER_ERRORS) or str(exc).startswith(CLUSTER_REPLIES)
 
 
 #: Why a cluster node cannot hold taskplane's data (issue 26 lays the keys out per queue for Cluster).
