@@ -26,10 +26,10 @@ ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
 CEILING: dict[str, tuple[int, int]] = {
     "dead_add": (5, 0),
     "dead_take": (5, 0),
-    "delayed_move": (15, 0),
+    "delayed_move": (3, 0),
     "fetch": (55, 2),
     "publish": (21, 0),
-    "queue_adopt": (105, 0),
+    "queue_adopt": (21, 0),
     "record_write": (10, 0),
     "unfetch": (14, 0),
 }

@@ -15,14 +15,16 @@ class DelayedStore:
         self._storage = storage
 
     def move_due(self, queues: list[str]) -> int:
-        """Move every due message of ``queues`` to the front of its queue, atomically. Returns how many."""
-        names = self._storage.keys
-        keys: list[str] = []
-        for queue in queues:
-            keys.extend((names.delayed(queue), names.queue(queue), names.bell(queue)))
-        if not keys:
+        """Move the due messages of ``queues`` to the front of their queues: one script call per queue
+        (each atomic, touching that queue's keys only), all in one round trip. Returns how many moved."""
+        if not queues:
             return 0
-        return int(self._storage.scripts.run("delayed_move", keys=keys, args=[MOVE_BATCH, BELL_CAP, PRIORITY_SEP]))
+        names = self._storage.keys
+        batch = self._storage.batch()
+        for queue in queues:
+            keys = [names.delayed(queue), names.queue(queue), names.bell(queue)]
+            batch.script("delayed_move", keys, [MOVE_BATCH, BELL_CAP, PRIORITY_SEP])
+        return sum(int(moved) for moved in batch.execute())
 
     def counts(self, queues: list[str]) -> dict[str, int]:
         """Number of delayed messages per queue."""

@@ -46,17 +46,17 @@ class QueueLists:
         keys = self._storage.keys
         if not keys.prefix:
             return 0
-        script_keys: list[str] = []
-        for name in names:
-            for priority in PRIORITY_STEPS:
-                old = Keys("").queue(name, priority)
-                script_keys += [old, keys.queue(name, priority), keys.bell(name)]
         total = 0
-        while True:
-            moved = int(self._storage.scripts.run("queue_adopt", keys=script_keys, args=[ADOPT_BATCH, BELL_CAP]))
-            total += moved
-            if moved < ADOPT_BATCH:
-                return total
+        for name in names:  # one queue per script call: each touches that queue's keys only
+            script_keys: list[str] = []
+            for priority in PRIORITY_STEPS:
+                script_keys += [Keys("").queue(name, priority), keys.queue(name, priority), keys.bell(name)]
+            while True:
+                moved = int(self._storage.scripts.run("queue_adopt", keys=script_keys, args=[ADOPT_BATCH, BELL_CAP]))
+                total += moved
+                if moved < ADOPT_BATCH:
+                    break
+        return total
 
     def take_for_purge(self, name: str, limit: int = ADOPT_BATCH) -> list[str]:
         """Move up to ``limit`` messages of queue ``name`` (ready, then delayed) to its purge list, and return
