@@ -31,6 +31,17 @@ def add(a: int, b: int) -> int:
 """
 
 
+def wait_ready(worker: subprocess.Popen[str], log: Path, timeout: float = 60.0) -> None:
+    """Wait until the worker's log says it is ready (Celery's ``<hostname> ready.``)."""
+    deadline = time.monotonic() + timeout
+    while " ready." not in log.read_text():
+        if worker.poll() is not None:
+            sys.exit(f"the worker exited with {worker.returncode} before it was ready: {log.read_text()[-1500:]}")
+        if time.monotonic() > deadline:
+            sys.exit(f"the worker was not ready within {timeout:g} s: {log.read_text()[-1500:]}")
+        time.sleep(0.2)
+
+
 def step(what: str) -> None:
     print(f"== {what}", flush=True)
 
@@ -102,6 +113,9 @@ def main() -> int:
             start_new_session=True,
         )
         try:
+            # The worker starts the server, and so stops it when it exits: wait for it, or the enqueue below
+            # may start the server first and leave it running (its owner exits while the worker still uses it)
+            wait_ready(worker, base / "worker.log")
             step("taskplane enqueue myjobs.add --args '[2, 3]' --wait --json")
             done = run(
                 [taskplane, "enqueue", "myjobs.add", "-A", "myjobs:tp", "--args", "[2, 3]", "--wait", "--json"],
