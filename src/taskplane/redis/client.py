@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import kombu.exceptions
 import redis
+from redis.utils import str_if_bytes
 
 from taskplane.core.errors import RedisUnavailableError
 
@@ -61,7 +63,7 @@ CLUSTER_NODE = (
 )
 
 
-def unsuitable(properties: dict[str, object]) -> str | None:
+def unsuitable(properties: Mapping[str, object]) -> str | None:
     """Why a server that answers cannot hold taskplane's data, from its ``HELLO`` properties (``mode``,
     ``role``); None when it can."""
     if properties.get("mode") == "sentinel":
@@ -92,15 +94,10 @@ def check_server(client: redis.Redis, url: str) -> None:
         raise unavailable(url, exc) from None
     if isinstance(reply, list):  # RESP2: a flat list of names and values
         reply = dict(zip(reply[::2], reply[1::2], strict=False))
-    properties = {str(str_if_bytes(key)): str_if_bytes(value) for key, value in dict(reply).items()}
+    properties = {str_if_bytes(key): str_if_bytes(value) for key, value in dict(reply).items()}
     problem = unsuitable(properties)
     if problem is not None:
         raise RedisUnavailableError(f"Redis at {safe_url(url)} {problem}")
-
-
-def str_if_bytes(value: object) -> object:
-    """``value`` decoded when it is bytes."""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def cluster_refused(url: str) -> RedisUnavailableError:
@@ -146,8 +143,7 @@ def safe_url(url: str) -> str:
 def unknown_outcome(url: str, task_id: str, exc: BaseException) -> RedisUnavailableError:
     """A one-line error for a publish the server did not answer in time: it may still be applied (once)."""
     return RedisUnavailableError(
-        f"Redis at {safe_url(url)} did not answer within {SOCKET_TIMEOUT:g} s, nor its check within "
-        f"{RESOLVE_TIMEOUT:g} s ({exc}): task {task_id} may still be queued (once); check its status before "
+        f"{_no_answer(url, exc)}: task {task_id} may still be queued (once); check its status before "
         "enqueueing it again"
     )
 
@@ -156,10 +152,15 @@ def unknown_chunk_outcome(url: str, task_ids: list[str], exc: BaseException) -> 
     """A one-line error for a batch enqueue's chunk the server did not answer in time, nor its check."""
     span = f"{task_ids[0]} to {task_ids[-1]}" if task_ids else "none"
     return RedisUnavailableError(
+        f"{_no_answer(url, exc)}: the items before were queued, those after were not sent; {len(task_ids)} tasks "
+        f"({span}) may still be queued (once each); check their status before enqueueing them again"
+    )
+
+
+def _no_answer(url: str, exc: BaseException) -> str:
+    return (
         f"Redis at {safe_url(url)} did not answer within {SOCKET_TIMEOUT:g} s, nor its check within "
-        f"{RESOLVE_TIMEOUT:g} s ({exc}): the items before were queued, those after were not sent; "
-        f"{len(task_ids)} tasks ({span}) may still be queued (once each); check their status before "
-        "enqueueing them again"
+        f"{RESOLVE_TIMEOUT:g} s ({exc})"
     )
 
 
