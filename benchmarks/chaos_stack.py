@@ -74,7 +74,7 @@ class Stack:
         return self.client.scard("chaos:done"), sum(int(value) - 1 for value in runs)
 
     def dead(self) -> int:
-        return sum(int(self.client.zcard(key)) for key in self.client.scan_iter("taskplane:dlq:*.dead"))
+        return sum(int(self.client.zcard(key)) for key in self.client.scan_iter("{taskplane:*}:dead"))
 
     def wait(self, enqueued: int, timeout: float) -> float:
         began = time.monotonic()

@@ -1,6 +1,6 @@
 """The key prefix covers the queue lists: two apps with different prefixes on one Redis never see each other's
 messages, a plain Celery client reaches a taskplane queue with the settings docs/migration.md gives, and
-messages queued under the old unprefixed list names are adopted."""
+messages queued under the old unprefixed list names, or in the lists kombu names for a priority, are adopted."""
 
 from __future__ import annotations
 
@@ -41,6 +41,26 @@ def test_a_plain_celery_client_reaches_a_taskplane_queue_and_its_result_with_glo
     result = plain.send_task("t.add", (2, 3), queue="normal")
     assert result.get(timeout=30) == 5
     assert tp.handle(result.id).record().state == "succeeded"
+
+
+def test_a_plain_celery_clients_priority_message_is_adopted_when_a_worker_starts(
+    redis_url: str, worker_in_process: InProcessWorker
+) -> None:
+    from tests.apps.core_app import tp
+
+    # Given a plain Celery client's message with a priority, in the list kombu names for it (taskplane keeps
+    # a queue's priority lists under the queue's hash tag, so that they share its cluster slot)
+    plain = Celery("plain", broker=redis_url, backend=redis_url, set_as_current=False)
+    plain.conf.broker_transport_options = {"global_keyprefix": "taskplane:", "priority_steps": list(range(10))}
+    plain.conf.result_backend_transport_options = {"global_keyprefix": "taskplane:"}
+    result = plain.send_task("t.add", (2, 3), queue="normal", priority=4)
+    client = tp.storage.client
+    kombu_list = tp.storage.keys.kombu_list("normal", 4)
+    assert client.llen(kombu_list) == 1 and kombu_list != tp.storage.keys.queue("normal", 4)
+    # When a worker starts, then it is adopted into the queue's list for that priority and runs
+    worker_in_process(tp)
+    assert result.get(timeout=30) == 5
+    assert client.llen(kombu_list) == 0
 
 
 def test_messages_under_unprefixed_list_names_are_adopted_in_order(redis_url: str) -> None:

@@ -31,7 +31,7 @@ def test_every_key_shares_the_prefix() -> None:
         keys.metrics("h"),
         keys.metrics_hosts(),
     ]
-    assert all(name.startswith("app1:") for name in names)
+    assert all(name.startswith(("app1:", "{app1:")) for name in names)
     assert len(set(names)) == len(names)
 
 
@@ -57,3 +57,39 @@ def test_celery_accepts_a_tls_url_without_ssl_cert_reqs() -> None:
     backend: Any = tp.celery.backend  # Celery raises here for rediss:// without ssl_cert_reqs
     assert backend.connparams["ssl_cert_reqs"] == 2  # ssl.CERT_REQUIRED
     assert tp.celery.conf.broker_url.endswith("ssl_cert_reqs=required")
+
+
+def queue_owned(keys: Keys, queue: str) -> list[str]:
+    """Every key ``queue`` owns so far in the layout per queue (issue 26)."""
+    return [
+        *keys.queue_lists(queue),
+        keys.bell(queue),
+        keys.delayed(queue),
+        keys.purging(queue),
+        keys.dead_index(f"{queue}.dead"),
+        keys.dead_items(f"{queue}.dead"),
+        keys.dead_dropped(f"{queue}.dead"),
+        keys.dead_bytes(f"{queue}.dead"),
+    ]
+
+
+def test_the_keys_a_queue_owns_share_the_slot_of_its_first_list() -> None:
+    from redis.crc import key_slot
+
+    keys = Keys("app1:")
+    # its first list is named as a plain Celery client with global_keyprefix names it
+    assert keys.queue("normal") == "app1:normal"
+    slots = {name: {key_slot(key.encode()) for key in queue_owned(keys, name)} for name in ("normal", "high", "q-1")}
+    assert all(len(slot) == 1 for slot in slots.values()), slots
+    assert len({next(iter(slot)) for slot in slots.values()}) == 3  # queues spread over slots
+    assert {keys.queue_of(key) for key in keys.queue_lists("q-1")} == {"q-1"}
+
+
+def test_a_prefix_with_a_hash_tag_puts_every_queue_in_its_slot() -> None:
+    from redis.crc import key_slot
+
+    keys = Keys("{tp}:")
+    owned = [*queue_owned(keys, "normal"), *queue_owned(keys, "high")]
+    assert {key_slot(key.encode()) for key in owned} == {key_slot(b"tp")}
+    assert all(key.startswith("{tp}:") for key in owned)
+    assert {keys.queue_of(key) for key in keys.queue_lists("high")} == {"high"}

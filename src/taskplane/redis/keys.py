@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskplane.core.topology import DEAD_SUFFIX
+
 #: Most tokens a queue's bell list keeps (more would only wake idle consumers that find nothing).
 BELL_CAP = 1000
 #: Message priorities 0 (first) to 9 (last), each its own list inside a queue: Celery's ``priority=`` orders
@@ -16,13 +18,28 @@ PRIORITY_SEP = "\x06\x16"
 @dataclass(frozen=True)
 class Keys:
     """Key names under one prefix (default ``taskplane:``), the queue lists included: two apps with different
-    prefixes on one Redis never see each other's messages."""
+    prefixes on one Redis never see each other's messages.
+
+    The keys a queue owns share one cluster hash slot, that of the queue's first list ``<prefix><queue>``:
+    each is named ``{<prefix><queue>}<suffix>`` (:meth:`tag`), and a hash tag hashes exactly like the key
+    it repeats. A prefix that holds a hash tag itself (``{tp}:``) puts every key in that one slot."""
 
     prefix: str = "taskplane:"
 
+    def tag(self, queue: str) -> str:
+        """What every key ``queue`` owns starts with: its hash tag (``{taskplane:normal}``), or, when the prefix
+        holds a hash tag of its own, the prefix and the queue (the prefix's tag decides the slot)."""
+        return f"{self.prefix}{queue}" if "{" in self.prefix else f"{{{self.prefix}{queue}}}"
+
     def queue(self, queue: str, priority: int = 0) -> str:
-        """The list of ``queue``'s messages of one priority, named as kombu names it under the prefix (what a
-        plain Celery client writes with ``broker_transport_options={"global_keyprefix": prefix}``)."""
+        """The list of ``queue``'s messages of one priority. Priority 0 is named as kombu names it under the
+        prefix (what a plain Celery client writes with ``broker_transport_options={"global_keyprefix":
+        prefix}``); the other priorities' lists are under the queue's tag, in the same slot."""
+        return f"{self.tag(queue)}{PRIORITY_SEP}{priority}" if priority else f"{self.prefix}{queue}"
+
+    def kombu_list(self, queue: str, priority: int = 0) -> str:
+        """The list kombu itself names for ``queue`` and ``priority`` under the prefix (what a plain Celery
+        client with ``global_keyprefix`` writes): :meth:`queue` for priority 0; the worker adopts the others."""
         return f"{self.prefix}{queue}{PRIORITY_SEP}{priority}" if priority else f"{self.prefix}{queue}"
 
     def queue_lists(self, queue: str) -> list[str]:
@@ -31,11 +48,14 @@ class Keys:
 
     def purging(self, queue: str) -> str:
         """List of the messages a purge of ``queue`` took out and has not finished with."""
-        return f"{self.prefix}purging:{queue}"
+        return f"{self.tag(queue)}:purging"
 
     def queue_of(self, list_name: str) -> str:
         """The queue a list of :meth:`queue_lists` belongs to."""
-        return list_name.removeprefix(self.prefix).rsplit(PRIORITY_SEP, 1)[0]
+        name = list_name.rsplit(PRIORITY_SEP, 1)[0] if PRIORITY_SEP in list_name else list_name
+        if "{" not in self.prefix:
+            name = name.removeprefix("{").removesuffix("}")
+        return name.removeprefix(self.prefix)
 
     def record(self, task_id: str) -> str:
         """Hash holding one task record."""
@@ -60,23 +80,27 @@ class Keys:
 
     def delayed(self, queue: str) -> str:
         """Sorted set of delayed messages for one queue, scored by due time."""
-        return f"{self.prefix}delayed:{queue}"
+        return f"{self.tag(queue)}:delayed"
 
     def dead_index(self, dead_queue: str) -> str:
         """Sorted set of dead-letter ids in one dead-letter queue, scored by last failure time."""
-        return f"{self.prefix}dlq:{dead_queue}"
+        return f"{self._dead(dead_queue)}"
 
     def dead_items(self, dead_queue: str) -> str:
         """Hash of dead-letter envelopes (id -> JSON) of one dead-letter queue."""
-        return f"{self.prefix}dlq:{dead_queue}:items"
+        return f"{self._dead(dead_queue)}:items"
 
     def dead_dropped(self, dead_queue: str) -> str:
         """Counter of envelopes dropped from one dead-letter queue by its cap."""
-        return f"{self.prefix}dlq:{dead_queue}:dropped"
+        return f"{self._dead(dead_queue)}:dropped"
 
     def dead_bytes(self, dead_queue: str) -> str:
         """Counter of the bytes of envelopes one dead-letter queue holds."""
-        return f"{self.prefix}dlq:{dead_queue}:bytes"
+        return f"{self._dead(dead_queue)}:bytes"
+
+    def _dead(self, dead_queue: str) -> str:
+        """What a dead-letter queue's keys start with: under the tag of the queue it holds the letters of."""
+        return f"{self.tag(dead_queue.removesuffix(DEAD_SUFFIX))}:dead"
 
     def dead_queues(self) -> str:
         """Set of queue names that have (or had) dead letters."""
@@ -153,7 +177,7 @@ class Keys:
     def bell(self, queue: str) -> str:
         """List of tokens, one per message put in ``queue`` that no consumer has taken yet: idle
         consumers block on it (a message leaves its queue only through the fetch script)."""
-        return f"{self.prefix}bell:{queue}"
+        return f"{self.tag(queue)}:bell"
 
     def quarantine(self) -> str:
         """Hash of taken queue items that are not messages, until they are dead-lettered (sha1 -> JSON)."""

@@ -113,16 +113,14 @@ class DeadLetterStore:
         letter.last_failure_ms = stamp
         letter.first_failure_ms = letter.first_failure_ms or stamp
         dead = letter.dead_queue
-        script_keys = [
-            keys.dead_index(dead),
-            keys.dead_items(dead),
-            keys.dead_dropped(dead),
-            keys.dead_queues(),
-            keys.dead_bytes(dead),
-        ]
+        script_keys = [keys.dead_index(dead), keys.dead_items(dead), keys.dead_dropped(dead), keys.dead_bytes(dead)]
         envelope = letter.bounded().to_json()
-        args = [letter.id, envelope, stamp, self._cap.letters, letter.queue, self._cap.total_bytes]
-        return int(self._storage.scripts.run("dead_add", keys=script_keys, args=args))
+        batch = self._storage.batch()
+        # the set of queues with letters lives in a slot of its own: named first, so a listing never misses
+        # a letter (a name whose letters are gone lists nothing)
+        batch.pipe.sadd(keys.dead_queues(), letter.queue)
+        batch.script("dead_add", script_keys, [letter.id, envelope, stamp, self._cap.letters, self._cap.total_bytes])
+        return int(batch.execute()[1])
 
     def get(self, letter_id: str, queue: str | None = None) -> DeadLetter | None:
         """The dead letter with this id (searched in every dead-letter queue unless one is named)."""

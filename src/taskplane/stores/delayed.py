@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from taskplane.redis.keys import BELL_CAP, PRIORITY_SEP
+from taskplane.redis.keys import BELL_CAP
 from taskplane.redis.storage import Storage
 
 MOVE_BATCH = 500
@@ -22,8 +22,8 @@ class DelayedStore:
         names = self._storage.keys
         batch = self._storage.batch()
         for queue in queues:
-            keys = [names.delayed(queue), names.queue(queue), names.bell(queue)]
-            batch.script("delayed_move", keys, [MOVE_BATCH, BELL_CAP, PRIORITY_SEP])
+            keys = [names.delayed(queue), names.bell(queue), *names.queue_lists(queue)]
+            batch.script("delayed_move", keys, [MOVE_BATCH, BELL_CAP])
         return sum(int(moved) for moved in batch.execute())
 
     def counts(self, queues: list[str]) -> dict[str, int]:

@@ -40,18 +40,19 @@ class QueueLists:
         return counts
 
     def adopt_unprefixed(self, names: list[str]) -> int:
-        """Move messages from lists named without the key prefix (queued by taskplane before the prefix
-        covered queue lists, or by a plain Celery client without ``global_keyprefix``) into the prefixed
-        lists of the same queues and priorities; returns how many moved."""
+        """Move messages from lists taskplane does not read into the lists of the same queues and priorities:
+        lists named without the key prefix (by a plain Celery client without ``global_keyprefix``) and the
+        lists kombu names for priorities above 0 (by a plain Celery client with it: taskplane keeps those
+        under the queue's hash tag, :meth:`Keys.queue`). Returns how many moved."""
         keys = self._storage.keys
-        if not keys.prefix:
-            return 0
         total = 0
-        for name in names:  # one queue per script call: each touches that queue's keys only
+        for name in names:  # one queue per script call (its sources are in other slots: not on a cluster yet)
             script_keys: list[str] = []
             for priority in PRIORITY_STEPS:
-                script_keys += [Keys("").queue(name, priority), keys.queue(name, priority), keys.bell(name)]
-            while True:
+                sources = {Keys("").kombu_list(name, priority), keys.kombu_list(name, priority)}
+                for source in sorted(sources - {keys.queue(name, priority)}):
+                    script_keys += [source, keys.queue(name, priority), keys.bell(name)]
+            while script_keys:
                 moved = int(self._storage.scripts.run("queue_adopt", keys=script_keys, args=[ADOPT_BATCH, BELL_CAP]))
                 total += moved
                 if moved < ADOPT_BATCH:

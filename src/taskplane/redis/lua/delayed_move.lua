@@ -1,31 +1,21 @@
--- Move due messages from delayed sets to the front of their queue lists, atomically, ringing the queue's
--- bell once per message (idle consumers wake at once). A message with a priority above 0 goes to its
--- priority's list (the queue's name, ARGV[3], the priority), as kombu names them.
--- KEYS: triples (delayed zset, queue list, bell list); ARGV[1] most messages per triple, ARGV[2] bell cap,
--- ARGV[3] kombu's priority separator.
+-- Move one queue's due messages from its delayed set to the front of its lists, atomically, ringing the
+-- queue's bell once per message (idle consumers wake at once). A message goes to its priority's list.
+-- KEYS[1] the delayed zset, KEYS[2] the bell list, KEYS[3..12] the queue's lists, priority 0 to 9 (all
+-- under the queue's tag: one slot); ARGV[1] most messages to move, ARGV[2] bell cap.
 -- Returns the number moved.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local limit = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local moved = 0
-for i = 1, #KEYS, 3 do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', now, 'LIMIT', 0, limit)
-  if #due > 0 then
-    -- RPUSH in reverse due order: the earliest-due ends up next to be popped.
-    for j = #due, 1, -1 do
-      local target = KEYS[i + 1]
-      local ok, message = pcall(cjson.decode, due[j])
-      local properties = ok and type(message) == 'table' and message['properties']
-      local priority = type(properties) == 'table' and tonumber(properties['priority']) or 0
-      priority = math.max(0, math.min(9, math.floor(priority)))
-      if priority > 0 then target = target .. ARGV[3] .. priority end
-      redis.call('RPUSH', target, due[j])
-      redis.call('LPUSH', KEYS[i + 2], 1)
-    end
-    redis.call('LTRIM', KEYS[i + 2], 0, cap - 1)
-    redis.call('ZREM', KEYS[i], unpack(due))
-    moved = moved + #due
-  end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+if #due == 0 then return 0 end
+-- RPUSH in reverse due order: the earliest-due ends up next to be popped.
+for j = #due, 1, -1 do
+  local ok, message = pcall(cjson.decode, due[j])
+  local properties = ok and type(message) == 'table' and message['properties']
+  local priority = type(properties) == 'table' and tonumber(properties['priority']) or 0
+  priority = math.max(0, math.min(9, math.floor(priority)))
+  redis.call('RPUSH', KEYS[3 + priority], due[j])
+  redis.call('LPUSH', KEYS[2], 1)
 end
-return moved
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+redis.call('ZREM', KEYS[1], unpack(due))
+return #due
