@@ -29,7 +29,7 @@ CEILING: dict[str, tuple[int, int]] = {
     "dead_take": (1, 0),  # a requeue to the letter's own queue (to another queue it spans two)
     "delayed_move": (1, 0),
     "fetch": (15, 2),
-    "publish": (20, 0),
+    "publish": (19, 0),
     "queue_adopt": (20, 0),  # it moves lists named in other slots into the queue's: never on a cluster
     "record_write": (10, 0),
     "unfetch": (13, 0),

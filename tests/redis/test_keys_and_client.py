@@ -21,7 +21,9 @@ def test_every_key_shares_the_prefix() -> None:
         keys.dead_dropped("q.dead"),
         keys.dead_queues(),
         keys.cancel("i"),
-        keys.unique("d"),
+        keys.unique("q", "d"),
+        keys.sent("q", "n"),
+        keys.idempotency("q", "d"),
         keys.rate("n", "k"),
         keys.worker("h"),
         keys.workers(),
@@ -70,6 +72,9 @@ def queue_owned(keys: Keys, queue: str) -> list[str]:
         keys.dead_items(f"{queue}.dead"),
         keys.dead_dropped(f"{queue}.dead"),
         keys.dead_bytes(f"{queue}.dead"),
+        keys.unique(queue, "digest"),
+        keys.sent(queue, "nonce"),
+        keys.idempotency(queue, "digest"),
     ]
 
 

@@ -201,6 +201,7 @@ class TaskplaneCelery(CeleryWayDeclarations):
             batch=self.stores.storage.batch(),
         )
         if idempotency is not None:
+            idempotency = idempotency.in_queue(self.stores.storage.keys, queue)
             publish.batch.claim(idempotency.redis_key, idempotency.value, idempotency.ttl_ms)
         self.chain.publish(publish)
         if publish.existing_id is not None:

@@ -178,7 +178,7 @@ class ScriptedPublish:
         writes went out, and which claim was found taken (then nothing was written). Collected instead
         when a batch enqueue collects publishes."""
         if pending is not None:
-            pending.guard(self._keys.sent(pending.nonce))
+            pending.guard(self._keys.sent(queue, pending.nonce))
         script_keys, argv = pending.batch.as_publish() if pending is not None else ([], [0])
         for target, delay, payloads in groups:
             if delay > 0:

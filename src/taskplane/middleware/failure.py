@@ -182,7 +182,7 @@ class FailurePath:
                 **fields,
             )
         if unique_digest:
-            self._unique_locks.release(unique_digest, task_id)
+            self._unique_locks.release(queue, unique_digest, task_id)
         host = worker or this_host()
         changes = self._metrics.changes(host)
         if reason.rejected:

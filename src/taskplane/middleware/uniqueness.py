@@ -48,19 +48,21 @@ class Uniqueness(Middleware):
         publish.headers[Header.UNIQUE.value] = digest
         # Taken by the publish script, with the message, in the same atomic step (a held lock publishes
         # nothing), in a batch too: a lock never outlives a publish that did not happen.
-        publish.batch.claim(self._stores.storage.keys.unique(digest), publish.task_id, int(unique_for * 1000))
+        publish.batch.claim(
+            self._stores.storage.keys.unique(publish.queue, digest), publish.task_id, int(unique_for * 1000)
+        )
 
     def publish_failed(self, publish: Publish) -> None:
         """Release the lock taken for a message that was not sent."""
         digest = publish.headers.get(Header.UNIQUE)
         if digest and publish.fresh:
-            self._stores.unique_locks.release(str(digest), publish.task_id)
+            self._stores.unique_locks.release(publish.queue, str(digest), publish.task_id)
 
     def after_run(self, run: Run) -> None:
         """The task succeeded or was cancelled: the next equal one may be queued."""
         digest = run.headers.get(Header.UNIQUE)
         if digest:
-            self._stores.unique_locks.release(str(digest), run.task_id, batch=run.batch)
+            self._stores.unique_locks.release(run.queue, str(digest), run.task_id, batch=run.batch)
 
     @staticmethod
     def _digest(publish: Publish) -> str | None:

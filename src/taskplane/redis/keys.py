@@ -110,17 +110,18 @@ class Keys:
         """Cancellation marker of one task."""
         return f"{self.prefix}cancel:{task_id}"
 
-    def unique(self, digest: str) -> str:
-        """Uniqueness lock holding the id of the task that owns it."""
-        return f"{self.prefix}unique:{digest}"
+    def unique(self, queue: str, digest: str) -> str:
+        """Uniqueness lock holding the id of the task that owns it (under the tag of the queue the task is
+        published to, which takes the lock in the same step)."""
+        return f"{self.tag(queue)}:unique:{digest}"
 
-    def sent(self, nonce: str) -> str:
+    def sent(self, queue: str, nonce: str) -> str:
         """A publish's own claim: there once the publish went out, so a resend of it writes nothing."""
-        return f"{self.prefix}sent:{nonce}"
+        return f"{self.tag(queue)}:sent:{nonce}"
 
-    def idempotency(self, digest: str) -> str:
-        """The task id (and call fingerprint) an idempotency key is bound to."""
-        return f"{self.prefix}idempotency:{digest}"
+    def idempotency(self, queue: str, digest: str) -> str:
+        """The task id (and call fingerprint) an idempotency key is bound to, for publishes to ``queue``."""
+        return f"{self.tag(queue)}:idempotency:{digest}"
 
     def events(self, task_id: str) -> str:
         """Pub/sub channel carrying every change written to one task record."""

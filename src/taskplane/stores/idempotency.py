@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from taskplane.core.errors import IdempotencyConflictError, InvalidRequestError
+from taskplane.redis.keys import Keys
 from taskplane.redis.storage import Storage
 
 MAX_KEY_LENGTH = 255
@@ -24,9 +25,15 @@ class IdempotencyClaim:
     """An idempotency key to bind in the same atomic step as the message it guards."""
 
     key: str  # the caller's key
-    redis_key: str
+    digest: str  # of the caller's key
     value: str  # "<task id> <call fingerprint>"
     ttl_ms: int
+    redis_key: str = ""  # set by in_queue
+
+    def in_queue(self, keys: Keys, queue: str) -> IdempotencyClaim:
+        """This claim for a publish to ``queue``: its key is under the queue's hash tag (one key per queue:
+        the same key used for another queue binds another task)."""
+        return replace(self, redis_key=keys.idempotency(queue, self.digest))
 
     def existing(self, value: str) -> str:
         """The id of the task ``value`` (what held the key) names.
@@ -49,15 +56,18 @@ class IdempotencyKeys:
         self._storage = storage
         self._ttl_ms = ttl_seconds * 1000
 
-    def _key(self, idempotency_key: str) -> str:
+    @staticmethod
+    def _digest(idempotency_key: str) -> str:
         if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
             raise InvalidRequestError(f"an idempotency key must be 1..{MAX_KEY_LENGTH} characters")
-        return self._storage.keys.idempotency(hashlib.sha256(idempotency_key.encode()).hexdigest())
+        return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
     def claim_for(self, idempotency_key: str, task_id: str, fingerprint: str) -> IdempotencyClaim:
-        """What to claim for this key with the publish of ``task_id``.
+        """What to claim for this key with the publish of ``task_id`` (:meth:`IdempotencyClaim.in_queue` once
+        its queue is known).
 
         Raises:
             InvalidRequestError: an empty or overlong key.
         """
-        return IdempotencyClaim(idempotency_key, self._key(idempotency_key), f"{task_id} {fingerprint}", self._ttl_ms)
+        digest = self._digest(idempotency_key)
+        return IdempotencyClaim(idempotency_key, digest, f"{task_id} {fingerprint}", self._ttl_ms)

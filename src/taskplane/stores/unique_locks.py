@@ -22,10 +22,10 @@ class UniqueLocks:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
-    def release(self, digest: str, task_id: str, batch: Batch | None = None) -> bool:
-        """Release the lock if ``task_id`` owns it (True if it did). With ``batch`` the release is only
-        queued there, to go out with the rest of the batch (False then)."""
-        key = self._storage.keys.unique(digest)
+    def release(self, queue: str, digest: str, task_id: str, batch: Batch | None = None) -> bool:
+        """Release the lock of a task published to ``queue`` if ``task_id`` owns it (True if it did). With
+        ``batch`` the release is only queued there, to go out with the rest of the batch (False then)."""
+        key = self._storage.keys.unique(queue, digest)
         if batch is not None:
             batch.script("unique_release", [key], [task_id])
             return False
