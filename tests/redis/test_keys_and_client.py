@@ -24,7 +24,7 @@ def test_every_key_shares_the_prefix() -> None:
         keys.unique("q", "d"),
         keys.sent("q", "n"),
         keys.idempotency("q", "d"),
-        keys.rate("n", "k"),
+        keys.rate("q", "n", "k"),
         keys.worker("h"),
         keys.workers(),
         keys.unacked(),
@@ -75,6 +75,7 @@ def queue_owned(keys: Keys, queue: str) -> list[str]:
         keys.unique(queue, "digest"),
         keys.sent(queue, "nonce"),
         keys.idempotency(queue, "digest"),
+        keys.rate(queue, "task", "bucket"),
     ]
 
 

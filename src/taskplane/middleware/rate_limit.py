@@ -47,7 +47,7 @@ class RateLimits(Middleware):
         limit: RateLimit | None = getattr(run.task, "taskplane_rate_limit", None)
         if limit is None or str(run.headers.get(Header.SLOT)) == str(run.attempt):
             return
-        run.slot = self._stores.rate_limits.request(run.name, limit, limit.bucket(run.args, run.kwargs))
+        run.slot = self._stores.rate_limits.request(run.queue, run.name, limit, limit.bucket(run.args, run.kwargs))
 
     def after_start(self, run: Run) -> None:
         """Put the task back to wait for its slot if the start write found it ahead."""

@@ -139,9 +139,10 @@ class Keys:
         """Hash of API keys: key id -> JSON with name, scopes and the secret's digest."""
         return f"{self.prefix}api-keys"
 
-    def rate(self, name: str, key: str = "") -> str:
-        """GCRA state (theoretical arrival time) of one rate limit."""
-        return f"{self.prefix}rate:{name}:{key}" if key else f"{self.prefix}rate:{name}"
+    def rate(self, queue: str, name: str, key: str = "") -> str:
+        """GCRA state (theoretical arrival time) of one rate limit of task ``name`` run from ``queue`` (under
+        the queue's tag: reserved in the same step as the task's start)."""
+        return f"{self.tag(queue)}:rate:{name}:{key}" if key else f"{self.tag(queue)}:rate:{name}"
 
     def scheduler_lease(self) -> str:
         """The scheduler leader's lease: ``<epoch>:<owner>``, expiring unless renewed."""

@@ -24,6 +24,6 @@ class RateLimiter:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
-    def request(self, name: str, limit: RateLimit, bucket: str = "") -> SlotRequest:
-        """The next start slot of ``limit`` as the start write reserves it."""
-        return SlotRequest(self._storage.keys.rate(name, bucket), limit.interval, limit.burst)
+    def request(self, queue: str, name: str, limit: RateLimit, bucket: str = "") -> SlotRequest:
+        """The next start slot of ``limit`` for task ``name`` run from ``queue``, as the start write reserves it."""
+        return SlotRequest(self._storage.keys.rate(queue, name, bucket), limit.interval, limit.burst)
