@@ -17,26 +17,33 @@ import time
 from typing import Any
 
 from benchmarks.http_load import start_api
+from taskplane.redis.keys import Keys
 
-#: Writes ARGV[1] records (ids ARGV[2]..+n, created ARGV[3] ms minus one second each): record hash + indexes.
+#: Writes ARGV[1] records (ids ARGV[2]..+n, created ARGV[3] ms minus one second each): record hash + indexes,
+#: under the key names ARGV[4..7] (Keys.record, index_state, index_name for an empty id, state or name;
+#: index_queue) of the queue normal.
 SEED_RECORDS = """
-local prefix, count, first, newest = ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local count, first, newest = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local record_of, state_index, name_index, queue_index = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 for i = first, first + count - 1 do
   local id = string.format('%08x-bench-4000-8000-%012d', i, i)
   local created = newest - i * 1000
   local name = (i % 1000 == 0) and 'bench.rare' or 'bench.noop'
   local state = (i % 50 == 0) and 'dead' or 'succeeded'
-  redis.call('HSET', prefix .. 'task:' .. id, 'name', name, 'queue', 'normal', 'state', state,
+  redis.call('HSET', record_of .. id, 'name', name, 'queue', 'normal', 'state', state,
     'created_ms', created, 'updated_ms', created + 40, 'started_ms', created + 10, 'finished_ms', created + 40,
     'attempts', 1, 'worker', 'bench@host', 'version', 3, 'result', tostring(i), 'args', '[' .. i .. ']')
-  redis.call('ZADD', prefix .. 'tasks:state:' .. state, created, id)
-  redis.call('ZADD', prefix .. 'tasks:name:' .. name, created, id)
-  redis.call('ZADD', prefix .. 'tasks:queue:normal', created, id)
+  redis.call('ZADD', state_index .. state, created, id)
+  redis.call('ZADD', name_index .. name, created, id)
+  redis.call('ZADD', queue_index, created, id)
 end
 return count
 """
+#: Writes ARGV[1] dead letters of the queue normal under the key names ARGV[4..6] (Keys.dead_items,
+#: dead_index, dead_queues).
 SEED_DEAD = """
-local prefix, count, first, newest = ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local count, first, newest = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local items, index, queues = ARGV[4], ARGV[5], ARGV[6]
 for i = first, first + count - 1 do
   local id = string.format('%08x-dead-4000-8000-%012d', i, i)
   local failed = newest - i * 1000
@@ -44,10 +51,10 @@ for i = first, first + count - 1 do
     args = {i}, kwargs = {}, exception_type = 'RuntimeError', exception_message = 'upstream refused ' .. i,
     traceback = 'Traceback (most recent call last):\\n  ...\\nRuntimeError: upstream refused', attempts = 4,
     first_failure_ms = failed - 900000, last_failure_ms = failed, worker = 'bench@host'})
-  redis.call('HSET', prefix .. 'dlq:normal.dead:items', id, envelope)
-  redis.call('ZADD', prefix .. 'dlq:normal.dead', failed, id)
+  redis.call('HSET', items, id, envelope)
+  redis.call('ZADD', index, failed, id)
 end
-redis.call('SADD', prefix .. 'dlq-queues', 'normal')
+redis.call('SADD', queues, 'normal')
 return count
 """
 CHUNK = 10_000
@@ -67,12 +74,17 @@ def seed(client: Any, prefix: str, records: int, dead: int) -> dict[str, float]:
     newest = int(time.time() * 1000)
     before = int(client.info("memory")["used_memory"])
     started = time.perf_counter()
+    keys = Keys(prefix)
+    record_names = [keys.record("normal", ""), keys.index_state("normal", ""), keys.index_name("normal", "")]
     for first in range(0, records, CHUNK):
-        client.eval(SEED_RECORDS, 0, min(CHUNK, records - first), first, newest, prefix)
+        client.eval(
+            SEED_RECORDS, 0, min(CHUNK, records - first), first, newest, *record_names, keys.index_queue("normal")
+        )
     records_seconds = time.perf_counter() - started
     started = time.perf_counter()
     for first in range(0, dead, CHUNK):
-        client.eval(SEED_DEAD, 0, min(CHUNK, dead - first), first, newest, prefix)
+        dead_names = [keys.dead_items("normal.dead"), keys.dead_index("normal.dead"), keys.dead_queues()]
+        client.eval(SEED_DEAD, 0, min(CHUNK, dead - first), first, newest, *dead_names)
     return {
         "records": records,
         "dead_letters": dead,

@@ -30,7 +30,9 @@ def test_a_stream_outlives_the_read_timeout_and_ends_with_its_task(redis_url: st
 
     tp = Taskplane("streams", api_read_timeout=1.0)
     _, token = tp.api_keys.create("reader", ["admin"])
-    tp.storage.client.hset(tp.storage.keys.record("s-1"), mapping={"state": "queued", "name": "t", "queue": "normal"})
+    tp.storage.client.hset(
+        tp.storage.keys.record("normal", "s-1"), mapping={"state": "queued", "name": "t", "queue": "normal"}
+    )
     collected: list[dict[str, Any]] = []
     with serve_in_thread(create_app(tp)) as base_url:
         opened = threading.Event()
@@ -44,7 +46,7 @@ def test_a_stream_outlives_the_read_timeout_and_ends_with_its_task(redis_url: st
         follower.start()
         assert opened.wait(30)
         time.sleep(3.0)  # three read timeouts: the stream is not cut (it was, with an internal error)
-        tp.storage.client.hset(tp.storage.keys.record("s-1"), mapping={"state": "succeeded", "version": 9})
+        tp.storage.client.hset(tp.storage.keys.record("normal", "s-1"), mapping={"state": "succeeded", "version": 9})
         follower.join(30)
     assert not follower.is_alive()
     assert [(event["event"], event["data"]["state"]) for event in collected] == [
@@ -61,7 +63,9 @@ def test_streams_share_one_subscription_and_are_limited_per_key_and_in_all(redis
     _, first = tp.api_keys.create("first", ["read"])
     _, second = tp.api_keys.create("second", ["read"])
     for number in range(8):
-        tp.storage.client.hset(tp.storage.keys.record(f"s-{number}"), mapping={"state": "queued", "name": "t"})
+        tp.storage.client.hset(
+            tp.storage.keys.record("normal", f"s-{number}"), mapping={"state": "queued", "name": "t"}
+        )
     server = redis.Redis.from_url(redis_url)
     kept: list[Iterator[str]] = []
     with serve_in_thread(create_app(tp)) as base_url, contextlib.ExitStack() as open_streams:
@@ -100,7 +104,7 @@ def test_a_closed_stream_frees_its_place(redis_url: str) -> None:
     tp = Taskplane("streams", api_max_streams_per_key=1)
     task_id = "closed-stream-1"  # a channel no other test's server listens to
     _, token = tp.api_keys.create("only", ["read"])
-    tp.storage.client.hset(tp.storage.keys.record(task_id), mapping={"state": "queued", "name": "t"})
+    tp.storage.client.hset(tp.storage.keys.record("normal", task_id), mapping={"state": "queued", "name": "t"})
     headers = {"Authorization": f"Bearer {token}"}
     app = create_app(tp)
     with serve_in_thread(app) as base_url, httpx.Client(headers=headers, timeout=30) as client:
@@ -119,7 +123,7 @@ def test_a_closed_stream_frees_its_place(redis_url: str) -> None:
             time.sleep(0.2)
         # The task ends: the last stream (its client gone) ends at its next read of the record, before the
         # server stops (one still open then was closed by the event loop's shutdown, leaving its socket)
-        tp.storage.client.hset(tp.storage.keys.record(task_id), "state", "succeeded")
+        tp.storage.client.hset(tp.storage.keys.record("normal", task_id), "state", "succeeded")
         wait_for(lambda: app.state.stream_hub.open_streams == 0, 30, "the streams to end")
-        channel = tp.storage.keys.events(task_id)  # and the shared subscription lets the channel go
+        channel = tp.storage.keys.events("normal", task_id)  # and the shared subscription lets the channel go
         wait_for(lambda: not tp.storage.client.pubsub_channels(channel), 30, "the channel to be unsubscribed")

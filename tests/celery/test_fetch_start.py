@@ -7,9 +7,9 @@ import json
 import time
 from typing import Any
 
+from taskplane.celery.fetch import start_arguments
 from taskplane.core.protocol import TaskState
 from taskplane.redis.scripts import Scripts
-from taskplane.stores.record_model import INDEXED_STATES
 from tests.apps.core_app import events, slow, tp
 from tests.workers import StartWorker, wait_for
 
@@ -34,16 +34,7 @@ def fetch(*items: str, skipped: tuple[str, ...] = ()) -> list[Any]:
     client, keys = tp.storage.client, tp.storage.keys
     client.lpush(keys.queue("normal"), *items)
     script_keys = [keys.unacked(), keys.unacked_index(), keys.quarantine(), keys.queue("normal"), keys.bell("normal")]
-    script_keys += [keys.index_state(state) for state in INDEXED_STATES]
-    start: list[Any] = [
-        WORKER,
-        keys.record(""),
-        keys.cancel(""),
-        keys.events(""),
-        keys.index_name(""),
-        keys.index_queue(""),
-    ]
-    start += [3600, LIMIT, *skipped]
+    start = start_arguments(keys, WORKER, 3600, LIMIT, list(skipped))
     reply = Scripts(client).run("fetch", script_keys, [time.time(), 1, 16, 1, 0, *start])
     return [reply[index + 2] for index in range(1, len(reply), 3)]
 
@@ -58,7 +49,7 @@ def test_a_fetched_task_is_started_counted_and_moved_out_of_the_queued_index(red
     assert record.state == TaskState.STARTED and record.fields["worker"] == WORKER
     assert record.fields["deliveries"] == 1 and record.fields["attempts"] == 1
     assert before - 1 <= record.fields["started_ms"] / 1000 <= time.time() + 1
-    assert handle.id not in tp.storage.client.zrange(tp.storage.keys.index_state(TaskState.QUEUED), 0, -1)
+    assert handle.id not in tp.storage.client.zrange(tp.storage.keys.index_state("normal", TaskState.QUEUED), 0, -1)
     # The same attempt delivered again (its lease ran out): the second delivery
     assert fetch(item) == ["0:2"]
     assert handle.record().fields["deliveries"] == 2
@@ -66,13 +57,13 @@ def test_a_fetched_task_is_started_counted_and_moved_out_of_the_queued_index(red
 
 def test_a_cancelled_or_finished_task_is_not_started(redis_url: str) -> None:
     client, keys = tp.storage.client, tp.storage.keys
-    client.set(keys.cancel("gone"), 1)  # cancelled before any record was written
+    client.set(keys.cancel("normal", "gone"), 1)  # cancelled before any record was written
     done = slow.enqueue(0, "done")
     again = client.rpop(keys.queue("normal"))  # its message, taken again after it succeeded
     tp.stores.records.write(done.id, "t.slow", "normal", TaskState.SUCCEEDED)
     assert again is not None
     assert fetch(message("gone"), again) == ["1:0", "2:0"]  # cancelled, already succeeded
-    assert client.exists(keys.record("gone")) == 0 and done.record().state == TaskState.SUCCEEDED
+    assert client.exists(keys.record("normal", "gone")) == 0 and done.record().state == TaskState.SUCCEEDED
 
 
 def test_what_the_fetch_must_not_start_is_left_to_the_task_process(redis_url: str) -> None:
@@ -83,7 +74,7 @@ def test_what_the_fetch_must_not_start_is_left_to_the_task_process(redis_url: st
     nameless = json.dumps({"body": "", "headers": {"id": "nameless"}, "properties": json.loads(limited)["properties"]})
     assert fetch(limited, timed, expiring, large, nameless, skipped=("t.limited",)) == [None] * 5
     for task_id in ("limited", "timed", "expiring", "large", "nameless"):
-        assert tp.storage.client.exists(tp.storage.keys.record(task_id)) == 0, task_id
+        assert tp.storage.client.exists(tp.storage.keys.record("normal", task_id)) == 0, task_id
 
 
 def test_prefetched_tasks_returned_at_shutdown_do_not_count_as_deliveries(

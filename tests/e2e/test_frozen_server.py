@@ -15,6 +15,7 @@ import redis
 
 from taskplane import EmbeddedServer
 from taskplane.redis.client import SOCKET_TIMEOUT
+from taskplane.redis.keys import Keys
 
 FROZEN_ENQUEUE = """
 import json, sys, time
@@ -66,7 +67,7 @@ def test_an_enqueue_during_a_freeze_is_applied_once_and_waits_a_bounded_time(
     # Then the message is queued once, whatever the caller was told
     client = redis.Redis.from_url(info.url, decode_responses=True)
     deadline = time.monotonic() + 10
-    while not client.exists("taskplane:task:frozen-1") and time.monotonic() < deadline:
+    while not client.exists(Keys().record("normal", "frozen-1")) and time.monotonic() < deadline:
         time.sleep(0.1)
     messages = [json.loads(item) for item in client.lrange("taskplane:normal", 0, -1)]
     assert [m["headers"]["id"] for m in messages].count("frozen-1") == 1, report

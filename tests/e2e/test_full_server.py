@@ -9,6 +9,7 @@ from pathlib import Path
 import redis
 
 from taskplane import EmbeddedServer
+from taskplane.redis.keys import Keys
 from tests.e2e.producing import produce
 from tests.workers import StartWorker, wait_for
 
@@ -30,13 +31,13 @@ def test_a_full_server_loses_nothing_and_stops_no_worker(
     try:
         second = start_worker(concurrency=2, env=env, ready=False)
         wait_for(lambda: "Cannot connect" in second.log_path.read_text(), 60, "the second worker to wait")
-        with_memory = [client.hget(f"taskplane:task:{task_id}", "state") for task_id in ids]
+        with_memory = [client.hget(Keys().record("normal", task_id), "state") for task_id in ids]
     finally:
         client.config_set("maxmemory", 0)
 
     # Then, once memory returns, every task succeeds and both workers still run
     def states() -> list[str]:
-        return [str(client.hget(f"taskplane:task:{task_id}", "state") or "missing") for task_id in ids]
+        return [str(client.hget(Keys().record("normal", task_id), "state") or "missing") for task_id in ids]
 
     try:
         wait_for(lambda: all(state == "succeeded" for state in states()), 120, "every task to succeed")

@@ -17,6 +17,7 @@ import redis
 
 from taskplane import EmbeddedServer
 from taskplane.redis.client import RESOLVE_TIMEOUT, SOCKET_TIMEOUT
+from taskplane.redis.keys import Keys
 from tests.e2e.reply_proxy import ReplyProxy
 
 ENQUEUE_ON_GO = """
@@ -94,7 +95,7 @@ def assert_queued_once(client: redis.Redis, how: str, outcome: Any) -> None:
     queued = queued_ids(client)
     assert sorted(task_id for task_id in queued if task_id in set(ids)) == sorted(ids)
     assert len(queued) == 2 * len(ids)
-    assert {client.hget(f"taskplane:task:{task_id}", "state") for task_id in ids} == {"queued"}
+    assert {client.hget(Keys().record("normal", task_id), "state") for task_id in ids} == {"queued"}
 
 
 WAYS = ["direct", "celery", "batch", "unique batch"]

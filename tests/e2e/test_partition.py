@@ -9,6 +9,7 @@ import redis
 
 from benchmarks.partition import PartitionProxy
 from taskplane import EmbeddedServer
+from taskplane.redis.keys import Keys
 from tests.e2e.producing import produce
 from tests.workers import StartWorker, wait_for
 
@@ -35,7 +36,7 @@ def test_a_partitioned_worker_loses_nothing(
 
         # Then every task succeeds (the other worker took over what the cut-off one held) and both run on
         def succeeded() -> bool:
-            return all(client.hget(f"taskplane:task:{task_id}", "state") == "succeeded" for task_id in ids)
+            return all(client.hget(Keys().record("normal", task_id), "state") == "succeeded" for task_id in ids)
 
         wait_for(succeeded, 60, "every task to succeed")
         assert cut_off.process.poll() is None

@@ -11,6 +11,7 @@ from pathlib import Path
 import redis
 
 from taskplane import EmbeddedServer
+from taskplane.redis.keys import Keys
 from tests.e2e.producing import produce
 from tests.workers import StartWorker, wait_for
 
@@ -39,7 +40,7 @@ def test_workers_reconnect_and_nothing_acknowledged_is_lost_across_redis_kills(
 
     # Then every task enqueued before the kills ran to success, and both workers are still running
     def states() -> list[str]:
-        return [str(client.hget(f"taskplane:task:{task_id}", "state") or "missing") for task_id in ids]
+        return [str(client.hget(Keys().record("normal", task_id), "state") or "missing") for task_id in ids]
 
     try:
         wait_for(lambda: all(state == "succeeded" for state in states()), 90, "every task to succeed")

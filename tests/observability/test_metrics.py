@@ -269,7 +269,7 @@ def test_a_scrape_costs_the_same_number_of_redis_commands_however_many_tasks_exi
     for i in range(2000):
         add.enqueue(i, i)
     tp.celery.chain.find(Metrics).flush()  # not during the scrape below
-    assert tp.storage.client.zcard(tp.storage.keys.index_state("queued")) == 2010
+    assert tp.storage.client.zcard(tp.storage.keys.index_state("ops", "queued")) == 2010
     assert commands_of_one_scrape() == small
     assert small < 20 * len(tp.topology.names())
 

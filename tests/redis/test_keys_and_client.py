@@ -10,17 +10,16 @@ from taskplane.redis.keys import Keys
 def test_every_key_shares_the_prefix() -> None:
     keys = Keys("app1:")
     names = [
-        keys.record("i"),
-        keys.index_all_retired(),
-        keys.index_state("queued"),
-        keys.index_name("n"),
+        keys.record("q", "i"),
+        keys.index_state("q", "queued"),
+        keys.index_name("q", "n"),
         keys.index_queue("q"),
         keys.delayed("q"),
         keys.dead_index("q.dead"),
         keys.dead_items("q.dead"),
         keys.dead_dropped("q.dead"),
         keys.dead_queues(),
-        keys.cancel("i"),
+        keys.cancel("q", "i"),
         keys.unique("q", "d"),
         keys.sent("q", "n"),
         keys.idempotency("q", "d"),
@@ -76,6 +75,11 @@ def queue_owned(keys: Keys, queue: str) -> list[str]:
         keys.sent(queue, "nonce"),
         keys.idempotency(queue, "digest"),
         keys.rate(queue, "task", "bucket"),
+        keys.record(queue, "id"),
+        keys.index_state(queue, "queued"),
+        keys.index_name(queue, "task"),
+        keys.index_queue(queue),
+        keys.cancel(queue, "id"),
     ]
 
 

@@ -33,13 +33,13 @@ def test_scripts_run_at_once_on_a_server_without_them(redis_url: str) -> None:
     store = storage(redis_url)
     store.client.script_flush()
     batch = store.batch()
-    store_keys = [store.keys.record("t1"), "sent-test:name", "sent-test:queue", "sent-test:ev"]
+    store_keys = [store.keys.record("q", "t1"), "sent-test:name", "sent-test:queue", "sent-test:ev"]
     batch.script("record_write", store_keys, [0, 1, 60, 0, "t1", "name", "x", "queue", "q"])
     sent = batch.send()
     deadline = time.monotonic() + 5
-    while not store.client.exists(store.keys.record("t1")) and time.monotonic() < deadline:
+    while not store.client.exists(store.keys.record("q", "t1")) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert store.client.hget(store.keys.record("t1"), "name") == "x"
+    assert store.client.hget(store.keys.record("q", "t1"), "name") == "x"
     sent.settle()
 
 

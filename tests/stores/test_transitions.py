@@ -28,15 +28,15 @@ def test_every_move_is_made_exactly_when_the_table_allows_it(redis_url: str) -> 
         task_id = f"move-{index}"
         if old is not None:
             records.write(task_id, "t.add", "normal", old, marker="before")
-        before = client.hgetall(tp.storage.keys.record(task_id))
+        before = client.hgetall(tp.storage.keys.record("normal", task_id))
         records.write(task_id, "t.add", "normal", new, marker="after")
-        after = client.hgetall(tp.storage.keys.record(task_id))
+        after = client.hgetall(tp.storage.keys.record("normal", task_id))
         if allowed(old, new):
             assert (after["state"], after["marker"]) == (new, "after"), (old, new)
             made.append((old, new))
         else:  # refused whole: the record and the state indexes are as they were
             assert after == before, (old, new)
-            assert client.zscore(tp.storage.keys.index_state(new), task_id) is None or new == old
+            assert client.zscore(tp.storage.keys.index_state("normal", new), task_id) is None or new == old
     assert len(made) == len(STATES) + sum(len(targets) for targets in TRANSITIONS.values())
 
 

@@ -35,14 +35,14 @@ def _kind(previous: dict[str, Any] | None, current: dict[str, Any]) -> str:
     return "update"
 
 
-async def task_events(hub: StreamHub, keys: Keys, task_id: str) -> AsyncIterator[ServerSentEvent]:
-    """Events for ``task_id``: ``state``, ``progress`` and ``update`` carry the whole record as JSON;
-    ``error`` ends a stream that cannot go on (record expired, Redis unreachable)."""
+async def task_events(hub: StreamHub, keys: Keys, queue: str, task_id: str) -> AsyncIterator[ServerSentEvent]:
+    """Events for ``task_id`` (recorded in ``queue``): ``state``, ``progress`` and ``update`` carry the whole
+    record as JSON; ``error`` ends a stream that cannot go on (record expired, Redis unreachable)."""
     sequence = 0
     previous: dict[str, Any] | None = None
     try:
-        async with hub.subscription(keys.events(task_id)) as changes:
-            raw: dict[str, str] = await hub.client.hgetall(keys.record(task_id))
+        async with hub.subscription(keys.events(queue, task_id)) as changes:
+            raw: dict[str, str] = await hub.client.hgetall(keys.record(queue, task_id))
             while raw:
                 current = TaskRecord.from_hash(task_id, raw).to_dict()
                 if current != previous:
@@ -54,7 +54,7 @@ async def task_events(hub: StreamHub, keys: Keys, task_id: str) -> AsyncIterator
                 try:
                     change = json.loads(await asyncio.wait_for(changes.get(), RESYNC_INTERVAL))
                 except TimeoutError:
-                    raw = await hub.client.hgetall(keys.record(task_id))
+                    raw = await hub.client.hgetall(keys.record(queue, task_id))
                     continue
                 # A change published before the record was read is already in it: do not step back.
                 if int(change.get("version", 0)) > int(raw.get("version", 0)):

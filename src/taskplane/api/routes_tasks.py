@@ -186,7 +186,7 @@ async def task_event_stream(
     ends after the task's final state. ``error`` ends it early (the record expired, Redis is unreachable,
     too many streams). Past ``api_max_streams_per_key`` streams of one key, or ``api_max_streams`` in all,
     a new one gets 429. A quiet stream gets a keep-alive comment every 15 s."""
-    async for event in task_events(hub, tp.storage.keys, record.id):
+    async for event in task_events(hub, tp.storage.keys, record.queue, record.id):
         yield event
 
 

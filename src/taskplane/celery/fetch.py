@@ -46,6 +46,7 @@ from taskplane.celery.validation import parse_item, problem_with
 from taskplane.compat import consumed_queues, deliver, poll_done, poll_in_flight, poll_sent, poll_timeout
 from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
+from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import RUN_COMMAND, load_script, script_command
 from taskplane.stores.record_model import INDEXED_STATES
 
@@ -53,6 +54,26 @@ FETCH = "fetch"
 WAIT = "wait"
 #: The most messages one fetch takes (each also bounded by the free prefetch slots).
 FETCH_MAX = 16
+
+
+def start_arguments(keys: Keys, worker: str, retention: int, payload_limit: int, skipped: list[str]) -> list[Any]:
+    """``fetch.lua``'s arguments for starting the tasks it takes, after the acknowledgements (see the script):
+    key names around a queue's name (each task's keys are in the slot of its own queue), the retention, the
+    payload limit, the indexed states and the names of tasks it must not start."""
+    return [
+        worker,
+        *keys.halves("record", ""),
+        *keys.halves("cancel", ""),
+        *keys.halves("events", ""),
+        *keys.halves("index_name", ""),
+        *keys.halves("index_queue"),
+        *keys.halves("index_state", ""),
+        retention,
+        payload_limit,
+        len(INDEXED_STATES),
+        *INDEXED_STATES,
+        *skipped,
+    ]
 
 
 class LosslessFetch(Lookahead):
@@ -106,39 +127,24 @@ class LosslessFetch(Lookahead):
             connection.send_command("BRPOP", *self._bells(), poll_timeout(channel) if timeout is None else timeout or 1)
             return
         bells = self._bells()
-        start_keys, start_args = self._start_arguments()
+        start_args = self._start_arguments()
         script_keys = [channel.unacked_key, channel.unacked_index_key, self._keys.quarantine(), *lists, *bells]
-        script_keys += start_keys
         acks, self._taskplane_acks = self._taskplane_acks, []
         self._taskplane_acks_sent = acks
         self._load_fetch()
         args = [time.time(), len(lists), most, len(bells), len(acks), *acks, *start_args]
         connection.send_command(*script_command("fetch", script_keys, args))
 
-    def _start_arguments(self) -> tuple[list[str], list[Any]]:
-        """The fetch script's keys and arguments for starting the tasks it takes (see the module)."""
-        cached: tuple[list[str], list[Any]] | None = self.__dict__.get("_taskplane_start")
+    def _start_arguments(self) -> list[Any]:
+        """The fetch script's arguments for starting the tasks it takes (see the module)."""
+        cached: list[Any] | None = self.__dict__.get("_taskplane_start")
         if cached is None:
             options = self._start_options()
             if options is None:
-                cached = ([], [""])
+                cached = [""]
             else:
                 worker, skipped, retention = options
-                keys = self._keys
-                cached = (
-                    [keys.index_state(state) for state in INDEXED_STATES],
-                    [
-                        worker,
-                        keys.record(""),
-                        keys.cancel(""),
-                        keys.events(""),
-                        keys.index_name(""),
-                        keys.index_queue(""),
-                        retention,
-                        self._payload_limit(),
-                        *skipped,
-                    ],
-                )
+                cached = start_arguments(self._keys, worker, retention, self._payload_limit(), skipped)
             self.__dict__["_taskplane_start"] = cached
         return cached
 

@@ -154,6 +154,8 @@ class DeadLetters:
         if letter.priority:
             options["priority"] = letter.priority
         self._celery.send_task(letter.name, letter.args, letter.kwargs, task_id=letter.id, queue=target, **options)
+        if target != letter.queue:  # its record goes on in the queue it went to (records live per queue)
+            self._stores.records.forget(letter.queue, letter.id)
         return letter.id
 
     def purge(self, ids: list[str] | None = None, where: DeadFilter | None = None, everything: bool = False) -> int:

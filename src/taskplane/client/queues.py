@@ -69,7 +69,7 @@ class Queues:
             storage = self._stores.storage
             reads = storage.client.pipeline(transaction=False)
             for task_id, _ in found:
-                reads.hget(storage.keys.record(task_id), "state")
+                reads.hget(storage.keys.record(name, task_id), "state")
             batch = storage.batch()
             cancelled = []
             for (task_id, task_name), state in zip(found, reads.execute(), strict=True):

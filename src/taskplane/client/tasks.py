@@ -32,7 +32,7 @@ class Tasks:
     def cancel_unknown(self, task_id: str) -> None:
         """Cancel a task id taskplane has no record of (Celery's ``revoke`` of any id): should it be queued
         later, it never runs."""
-        self._stores.cancellations.request(task_id)
+        self._stores.cancellations.request(self._stores.records.queues(), task_id)
 
     def result_of(self, record: TaskRecord, timeout: float = 5.0) -> Any:
         """The result of a finished task's record (from the result backend when the record holds only part).
@@ -78,10 +78,10 @@ class Tasks:
         # The record first: a worker's start script reads the record (not the marker) to refuse to start it.
         if record.state in WAITING:
             records.write(task_id, record.name, record.queue, TaskState.CANCELLED, finished_ms=now_ms())
-            self._stores.cancellations.request(task_id, terminate_after)
+            self._stores.cancellations.request([record.queue], task_id, terminate_after)
             # Celery's view says so too (AsyncResult.state, a waiting get()): no worker will write it.
             self._celery.backend.mark_as_revoked(task_id, "cancelled")
             return TaskState.CANCELLED
         records.write(task_id, record.name, record.queue, None, cancel_requested_ms=now_ms())
-        self._stores.cancellations.request(task_id, terminate_after)
+        self._stores.cancellations.request([record.queue], task_id, terminate_after)
         return record.state

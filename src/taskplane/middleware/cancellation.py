@@ -44,7 +44,7 @@ class Cancellation(Middleware):
             now = time.monotonic()
             if not cancelled and now - checked_at >= CHECK_INTERVAL:
                 checked_at = now
-                cancelled = self._stores.cancellations.is_cancelled(run.task_id)
+                cancelled = self._stores.cancellations.is_cancelled(run.queue, run.task_id)
                 run.cancel_seen = cancelled
             return cancelled
 
@@ -104,11 +104,12 @@ class Cancellation(Middleware):
         active = {request.id: request for request in tuple(state.active_requests)}
         if not active:
             return
-        for task_id in self._stores.cancellations.due_for_termination(list(active)):
+        queues = {task_id: _queue_of(request) for task_id, request in active.items()}
+        for task_id in self._stores.cancellations.due_for_termination([(q, task_id) for task_id, q in queues.items()]):
             request = active[task_id]
             log.warning("terminating cancelled task %s[%s] after its grace period", request.name, task_id)
             request.terminate(worker.pool(), signal="SIGTERM")
-            queue = str((request.delivery_info or {}).get("routing_key") or getattr(request.task, "queue", ""))
+            queue = queues[task_id]
             self._stores.records.write(
                 task_id, request.name, queue, TaskState.CANCELLED, finished_ms=now_ms(), reason="terminated"
             )
@@ -124,3 +125,8 @@ def is_cancelled() -> bool:
     if run.check_cancelled is None:
         raise RuntimeError("is_cancelled() needs the cancellation middleware")
     return run.check_cancelled()
+
+
+def _queue_of(request: Any) -> str:
+    """The queue a Celery request was delivered from."""
+    return str((request.delivery_info or {}).get("routing_key") or getattr(request.task, "queue", ""))

@@ -146,7 +146,7 @@ class FailurePath:
         says (``cancelled`` for an expired task, as Celery's REVOKED).
         """
         stamp = now_ms()
-        record = self._records.get(task_id) if name else None
+        record = self._records.get(task_id, queue) if name else None
         first = int(record.fields.get("first_failure_ms", 0)) if record else 0
         text = message if message is not None else (str(exc) if exc is not None else "")
         letter = DeadLetter(

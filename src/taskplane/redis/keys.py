@@ -57,26 +57,22 @@ class Keys:
             name = name.removeprefix("{").removesuffix("}")
         return name.removeprefix(self.prefix)
 
-    def record(self, task_id: str) -> str:
-        """Hash holding one task record."""
-        return f"{self.prefix}task:{task_id}"
+    def record(self, queue: str, task_id: str) -> str:
+        """Hash holding one task record, under the tag of the queue the task was sent to (written in the same
+        step as its message). Found by id alone by reading it under every queue (:meth:`RecordStore.get`)."""
+        return f"{self.tag(queue)}:task:{task_id}"
 
-    def index_all_retired(self) -> str:
-        """Sorted set of every recorded task id that earlier versions kept (a list of all records now
-        merges the state indexes); the record trim empties it as its entries age out."""
-        return f"{self.prefix}tasks:all"
+    def index_state(self, queue: str, state: str) -> str:
+        """Sorted set of the ids of ``queue``'s tasks in one state."""
+        return f"{self.tag(queue)}:tasks:state:{state}"
 
-    def index_state(self, state: str) -> str:
-        """Sorted set of task ids in one state."""
-        return f"{self.prefix}tasks:state:{state}"
-
-    def index_name(self, name: str) -> str:
-        """Sorted set of task ids of one task name."""
-        return f"{self.prefix}tasks:name:{name}"
+    def index_name(self, queue: str, name: str) -> str:
+        """Sorted set of the ids of ``queue``'s tasks of one task name."""
+        return f"{self.tag(queue)}:tasks:name:{name}"
 
     def index_queue(self, queue: str) -> str:
-        """Sorted set of task ids routed to one queue."""
-        return f"{self.prefix}tasks:queue:{queue}"
+        """Sorted set of the ids of every task recorded in ``queue``."""
+        return f"{self.tag(queue)}:tasks"
 
     def delayed(self, queue: str) -> str:
         """Sorted set of delayed messages for one queue, scored by due time."""
@@ -106,9 +102,17 @@ class Keys:
         """Set of queue names that have (or had) dead letters."""
         return f"{self.prefix}dlq-queues"
 
-    def cancel(self, task_id: str) -> str:
-        """Cancellation marker of one task."""
-        return f"{self.prefix}cancel:{task_id}"
+    def cancel(self, queue: str, task_id: str) -> str:
+        """Cancellation marker of one task, under the tag of its queue (read by its start)."""
+        return f"{self.tag(queue)}:cancel:{task_id}"
+
+    def halves(self, name: str, *rest: str) -> tuple[str, str]:
+        """What the key name of method ``name`` called with a queue (and ``rest``, empty strings: the id, task
+        name or state that ends the key) is made of around the queue's name, for a script that names keys for
+        a queue it learns from a message: ``before + queue + after + the rest``."""
+        made = getattr(self, name)("\0", *rest)
+        before, _, after = str(made).partition("\0")
+        return before, after
 
     def unique(self, queue: str, digest: str) -> str:
         """Uniqueness lock holding the id of the task that owns it (under the tag of the queue the task is
@@ -123,9 +127,10 @@ class Keys:
         """The task id (and call fingerprint) an idempotency key is bound to, for publishes to ``queue``."""
         return f"{self.tag(queue)}:idempotency:{digest}"
 
-    def events(self, task_id: str) -> str:
-        """Pub/sub channel carrying every change written to one task record."""
-        return f"{self.prefix}events:{task_id}"
+    def events(self, queue: str, task_id: str) -> str:
+        """Pub/sub channel carrying every change written to one task record (named under its queue's tag: the
+        record script declares it with its keys)."""
+        return f"{self.tag(queue)}:events:{task_id}"
 
     def session(self, digest: str) -> str:
         """A dashboard session (by the digest of its token): the id of the API key it signed in with."""

@@ -46,7 +46,7 @@ class Stores:
     @cached_property
     def records(self) -> RecordStore:
         """Task records."""
-        return RecordStore(self.storage, self._settings.record_retention)
+        return RecordStore(self.storage, self._settings.record_retention, self._topology.names)
 
     @cached_property
     def dead_letters(self) -> DeadLetterStore:

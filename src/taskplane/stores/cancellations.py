@@ -24,26 +24,31 @@ class CancellationStore:
         self._storage = storage
         self._retention = retention_seconds
 
-    def request(self, task_id: str, terminate_after: float | None = None) -> CancelRequest:
-        """Mark ``task_id`` cancelled; a running task is terminated ``terminate_after`` seconds later if given."""
+    def request(self, queues: list[str], task_id: str, terminate_after: float | None = None) -> CancelRequest:
+        """Mark ``task_id`` cancelled, under each of ``queues`` (its queue, or every queue for an id not
+        recorded yet: the marker is read by the task's start, in its queue's slot); a running task is
+        terminated ``terminate_after`` seconds later if given."""
         now = time.time()
         request = CancelRequest(now, None if terminate_after is None else now + terminate_after)
         payload = json.dumps({"requested_at": request.requested_at, "terminate_at": request.terminate_at})
-        self._storage.client.set(self._storage.keys.cancel(task_id), payload, ex=self._retention)
+        pipe = self._storage.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.set(self._storage.keys.cancel(queue, task_id), payload, ex=self._retention)
+        pipe.execute()
         return request
 
-    def is_cancelled(self, task_id: str) -> bool:
-        """True if a cancellation was requested for ``task_id``."""
-        return bool(self._storage.client.exists(self._storage.keys.cancel(task_id)))
+    def is_cancelled(self, queue: str, task_id: str) -> bool:
+        """True if a cancellation was requested for ``task_id`` of ``queue``."""
+        return bool(self._storage.client.exists(self._storage.keys.cancel(queue, task_id)))
 
-    def due_for_termination(self, task_ids: list[str]) -> list[str]:
-        """Those of ``task_ids`` whose grace period has run out."""
-        if not task_ids:
+    def due_for_termination(self, tasks: list[tuple[str, str]]) -> list[str]:
+        """The ids of those of ``tasks`` (queue, id) whose grace period has run out."""
+        if not tasks:
             return []
-        values = self._storage.client.mget([self._storage.keys.cancel(task_id) for task_id in task_ids])
+        values = self._storage.client.mget([self._storage.keys.cancel(queue, task_id) for queue, task_id in tasks])
         now = time.time()
         due = []
-        for task_id, value in zip(task_ids, values, strict=True):
+        for (_, task_id), value in zip(tasks, values, strict=True):
             request = _decode(value)
             if request is not None and request.terminate_at is not None and request.terminate_at <= now:
                 due.append(task_id)

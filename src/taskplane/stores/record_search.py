@@ -23,6 +23,7 @@ SCAN_BUDGET = 5_000
 
 def find(
     storage: Storage,
+    queues: list[str],
     state: str | None = None,
     name: str | None = None,
     queue: str | None = None,
@@ -32,7 +33,8 @@ def find(
     cursor: str | None = None,
     id_prefix: str | None = None,
 ) -> RecordPage:
-    """Records newest first, filtered by state, name, queue, creation time and id prefix, paged by cursor.
+    """Records of ``queues`` newest first, filtered by state, name, queue, creation time and id prefix, paged
+    by cursor (each queue's indexes are read merged, a page at a time).
 
     Pass the page's ``next_cursor`` back to read on; it stays valid while tasks are added. A page may
     hold fewer than ``limit`` records and still have a ``next_cursor``: the scan budget ran out first.
@@ -53,12 +55,13 @@ def find(
     if after is not None and (top == "+inf" or after[0] < float(top)):
         top = after[0]
     bottom: float | str = "-inf" if since_ms is None else since_ms
-    index = _index_for(storage, state, name, queue)
-    if index is not None:
-        return _scan(storage, [index], [], top, bottom, after, wanted, limit)
-    # No index holds every record: merge those of the states, and the running records (in none of them).
-    running = [position for position, _ in _running(storage) if _within(position[0], bottom, top)]
-    indexes = [storage.keys.index_state(each) for each in INDEXED_STATES]
+    where = [queue] if queue is not None else queues
+    indexes = {index: each for each in where for index in _indexes_for(storage, each, state, name)}
+    running: list[tuple[int, str, str]] = []
+    if state is None and name is None:
+        # No index of a queue holds every record: merge those of its states, and the running records (in none).
+        running = [(*position, each) for position, each, _ in _running(storage) if _within(position[0], bottom, top)]
+        running = [entry for entry in running if entry[2] in where]
     return _scan(storage, indexes, running, top, bottom, after, wanted, limit)
 
 
@@ -68,16 +71,16 @@ def _within(score: int, bottom: float | str, top: float | str) -> bool:
 
 def _scan(
     storage: Storage,
-    indexes: list[str],
-    extra: list[tuple[int, str]],
+    indexes: dict[str, str],
+    extra: list[tuple[int, str, str]],
     top: float | str,
     bottom: float | str,
     after: tuple[int, str] | None,
     wanted: _Filter,
     limit: int,
 ) -> RecordPage:
-    """Read ``indexes`` (merged newest first, with the ``extra`` (score, id) entries) from ``top`` down a
-    page at a time until ``limit`` records match or the budget ends."""
+    """Read ``indexes`` (index key -> its queue; merged newest first, with the ``extra`` (score, id, queue)
+    entries) from ``top`` down a page at a time until ``limit`` records match or the budget ends."""
     keys = storage.keys
     found: list[TaskRecord] = []
     seen: set[str] = set()  # a record that changed state between two reads is in two indexes
@@ -93,13 +96,15 @@ def _scan(
         scanned += len(rows)
         if after is not None:
             # Equal scores come in descending id order: ids >= the cursor's were on earlier pages.
-            rows = [(i, s) for i, s in rows if not (s == after[0] and i >= after[1])]
+            rows = [(i, s, q) for i, s, q in rows if not (s == after[0] and i >= after[1])]
         end_of_page = (rows[-1][1], rows[-1][0]) if rows else last
-        rows = [(i, s) for i, s in rows if i not in seen and (not wanted.id_prefix or i.startswith(wanted.id_prefix))]
+        rows = [
+            (i, s, q) for i, s, q in rows if i not in seen and (not wanted.id_prefix or i.startswith(wanted.id_prefix))
+        ]
         pipe = storage.client.pipeline(transaction=False)
-        for task_id, _ in rows:
-            pipe.hgetall(keys.record(task_id))
-        for (task_id, score), data in zip(rows, pipe.execute(), strict=True):
+        for task_id, _, queue in rows:
+            pipe.hgetall(keys.record(queue, task_id))
+        for (task_id, score, _), data in zip(rows, pipe.execute(), strict=True):
             seen.add(task_id)
             if not data:
                 continue
@@ -122,42 +127,44 @@ class _Merged:
     def __init__(
         self,
         storage: Storage,
-        indexes: list[str],
-        extra: list[tuple[int, str]],
+        indexes: dict[str, str],
+        extra: list[tuple[int, str, str]],
         top: float | str,
         bottom: float | str,
         page: int,
     ) -> None:
         self._storage, self._top, self._bottom, self._page = storage, top, bottom, page
+        self._queue_of = {**indexes, "": ""}
         self._skips = dict.fromkeys(indexes, 0)  # the entries of each set taken so far
         self._extra = sorted(extra, reverse=True)
 
-    def next_page(self) -> list[tuple[str, int]]:
+    def next_page(self) -> list[tuple[str, int, str]]:
+        """The next rows, (id, score, queue), newest first."""
         live = list(self._skips)
         pipe = self._storage.client.pipeline(transaction=False)
         for index in live:
             pipe.zrevrangebyscore(
                 index, self._top, self._bottom, start=self._skips[index], num=self._page, withscores=True
             )
-        rows: list[tuple[int, str, str]] = []  # (score, id, the set it came from; "" for an extra entry)
+        rows: list[tuple[int, str, str, str]] = []  # (score, id, the set it came from or "", its queue)
         horizon: tuple[int, str] | None = None  # below it, a set not read to its end may hold more
         for index, reply in zip(live, pipe.execute() if live else [], strict=True):
-            got = [(int(score), str(task_id), index) for task_id, score in reply]
+            got = [(int(score), str(task_id), index, self._queue_of[index]) for task_id, score in reply]
             rows += got
             if len(got) < self._page:
                 del self._skips[index]  # read to its end: what it gave is all it has
             elif horizon is None or got[-1][:2] > horizon:
                 horizon = got[-1][:2]
-        rows += [(score, task_id, "") for score, task_id in self._extra]
+        rows += [(score, task_id, "", queue) for score, task_id, queue in self._extra]
         rows.sort(reverse=True)
         if horizon is not None:
             rows = [row for row in rows if row[:2] >= horizon]
-        for *_, index in rows:
+        for _, _, index, _ in rows:
             if index in self._skips:
                 self._skips[index] += 1
-        taken = {task_id for _, task_id, index in rows if not index}
+        taken = {task_id for _, task_id, index, _ in rows if not index}
         self._extra = [entry for entry in self._extra if entry[1] not in taken]
-        return [(task_id, score) for score, task_id, _ in rows]
+        return [(task_id, score, queue) for score, task_id, _, queue in rows]
 
 
 class _Filter:
@@ -186,7 +193,7 @@ def _find_running(
     """Records in a running state (see :func:`_running`)."""
     found = [
         (position, record)
-        for position, record in _running(storage)
+        for position, _, record in _running(storage)
         if wanted.matches(record)
         and (since_ms is None or position[0] >= since_ms)
         and (until_ms is None or position[0] <= until_ms)
@@ -198,36 +205,36 @@ def _find_running(
     return RecordPage([record for _, record in page], encode_cursor(*page[-1][0]) if more else None)
 
 
-def _running(storage: Storage) -> list[tuple[tuple[int, str], TaskRecord]]:
+def _running(storage: Storage) -> list[tuple[tuple[int, str], str, TaskRecord]]:
     """The records of the tasks of the in-flight deliveries (a few per worker process) that are in a
-    running state, each with its position (creation time, id)."""
+    running state, each with its position (creation time, id) and its queue."""
     keys = storage.keys
-    ids: set[str] = set()
+    tasks: set[tuple[str, str]] = set()
     for entry in storage.client.hvals(keys.unacked()):
         try:
-            ids.add(str(json.loads(entry)[0]["headers"]["id"]))
+            delivery = json.loads(entry)
+            tasks.add((str(delivery[2]), str(delivery[0]["headers"]["id"])))
         except (ValueError, KeyError, IndexError, TypeError, RecursionError):
             continue  # not a task message
     pipe = storage.client.pipeline(transaction=False)
-    ordered = sorted(ids)
-    for task_id in ordered:
-        pipe.hgetall(keys.record(task_id))
+    ordered = sorted(tasks)
+    for queue, task_id in ordered:
+        pipe.hgetall(keys.record(queue, task_id))
     running = []
-    for task_id, data in zip(ordered, pipe.execute(), strict=True):
+    for (queue, task_id), data in zip(ordered, pipe.execute(), strict=True):
         if data:
             record = TaskRecord.from_hash(task_id, data)
             if record.state in RUNNING_STATES:
-                running.append(((int(record.fields.get("created_ms", 0)), task_id), record))
+                running.append(((int(record.fields.get("created_ms", 0)), task_id), queue, record))
     return running
 
 
-def _index_for(storage: Storage, state: str | None, name: str | None, queue: str | None) -> str | None:
-    """The smallest index that holds every record the filters can match; None if none does (no filter)."""
+def _indexes_for(storage: Storage, queue: str, state: str | None, name: str | None) -> list[str]:
+    """The smallest indexes of ``queue`` that hold every record of it the filters can match: by state, by
+    name, else those of every indexed state (the running records are in none)."""
     keys = storage.keys
     if state is not None:
-        return keys.index_state(state)
+        return [keys.index_state(queue, state)]
     if name is not None:
-        return keys.index_name(name)
-    if queue is not None:
-        return keys.index_queue(queue)
-    return None
+        return [keys.index_name(queue, name)]
+    return [keys.index_state(queue, each) for each in INDEXED_STATES]

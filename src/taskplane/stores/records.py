@@ -39,10 +39,19 @@ def fetched_start(value: object) -> tuple[str, int] | None:
 class RecordStore:
     """Reads and writes task records (see :meth:`write` for how long they are kept)."""
 
-    def __init__(self, storage: Storage, retention_seconds: int) -> None:
+    def __init__(self, storage: Storage, retention_seconds: int, queues: Callable[[], list[str]] = lambda: []) -> None:
+        """``queues`` names the queues to look in for a record found by id alone (the app's declared queues)."""
         self._storage = storage
         self._retention = retention_seconds
-        self._state_keys = [storage.keys.index_state(state) for state in INDEXED_STATES]
+        self._queues = queues
+
+    def queues(self) -> list[str]:
+        """The queues whose records :meth:`get` and :meth:`find` read."""
+        return self._queues()
+
+    def state_keys(self, queue: str) -> list[str]:
+        """``queue``'s record indexes by state, in the order of ``INDEXED_STATES``."""
+        return [self._storage.keys.index_state(queue, state) for state in INDEXED_STATES]
 
     def write(
         self, task_id: str, name: str, queue: str, state: str | None = None, batch: Batch | None = None, **fields: Any
@@ -87,7 +96,7 @@ class RecordStore:
             template,
             positions,
             [
-                (keys_of.record(task_id), keys_of.events(task_id), [task_id, *(values[field] for field in names)])
+                (keys_of.record(queue, task_id), keys_of.events(queue, task_id), [task_id, *(values[f] for f in names)])
                 for task_id, values in records
             ],
         )
@@ -110,7 +119,7 @@ class RecordStore:
         far), ``cancelled``, ``done`` (the task already succeeded: a duplicate delivery) or ``wait`` (value:
         ms until the slot it reserved). Only ``run`` wrote the record; ``wait`` took the slot."""
         script_keys, script_args = self.write_script(task_id, name, queue, TaskState.STARTED, **fields)
-        keys = [self._storage.keys.cancel(task_id), *script_keys]
+        keys = [self._storage.keys.cancel(queue, task_id), *script_keys]
         args: list[Any] = [attempt, 0, *script_args]
         if slot is not None:
             keys.insert(1, slot.key)
@@ -149,11 +158,11 @@ class RecordStore:
                 continue
             flat.extend((key, value))
         script_keys = [
-            keys.record(task_id),
-            keys.index_name(name),
+            keys.record(queue, task_id),
+            keys.index_name(queue, name),
             keys.index_queue(queue),
-            keys.events(task_id),
-            *self._state_keys,
+            keys.events(queue, task_id),
+            *self.state_keys(queue),
         ]
         return script_keys, [position, stamp, self._retention, int(refresh), task_id, *flat]
 
@@ -164,22 +173,40 @@ class RecordStore:
             return 0
         return -1 if state in RUNNING_STATES else 5 + INDEXED_STATES.index(state)
 
-    def get(self, task_id: str) -> TaskRecord | None:
-        """The record, or None if no such task was ever recorded (or it expired)."""
-        data = self._storage.client.hgetall(self._storage.keys.record(task_id))
-        if not data:
+    def get(self, task_id: str, queue: str | None = None) -> TaskRecord | None:
+        """The record, or None if no such task was ever recorded (or it expired). Read under ``queue``, or
+        under every queue of :meth:`queues` in one round trip (a task re-sent to another queue under its id
+        has a record in each: the newest is the task's)."""
+        keys = self._storage.keys
+        where = [queue] if queue is not None else self._queues()
+        pipe = self._storage.client.pipeline(transaction=False)
+        for each in where:
+            pipe.hgetall(keys.record(each, task_id))
+        # (the queue it is found under is the record's: its keys are there)
+        found = [
+            TaskRecord.from_hash(task_id, {**data, "queue": each})
+            for each, data in zip(where, pipe.execute(), strict=True)
+            if data
+        ]
+        if not found:
             return None
-        return TaskRecord.from_hash(task_id, data)
+        return max(found, key=lambda record: int(record.fields.get("updated_ms") or 0))
 
     def count_by_state(self) -> dict[str, int]:
-        """How many records are in each state (one ZCARD per indexed state; the running states are
+        """How many records are in each state (one ZCARD per indexed state and queue; the running states are
         counted among the in-flight deliveries)."""
+        queues = self._queues()
         pipe = self._storage.client.pipeline(transaction=False)
-        for state in INDEXED_STATES:
-            pipe.zcard(self._storage.keys.index_state(state))
-        counts = dict(zip(INDEXED_STATES, (int(count) for count in pipe.execute()), strict=True))
+        for queue in queues:
+            for state in INDEXED_STATES:
+                pipe.zcard(self._storage.keys.index_state(queue, state))
+        replies = iter(pipe.execute())
+        counts = dict.fromkeys(INDEXED_STATES, 0)
+        for _ in queues:
+            for state in INDEXED_STATES:
+                counts[state] += int(next(replies))
         for state in RUNNING_STATES:
-            counts[state] = len(record_search.find(self._storage, state, limit=1_000_000).records)
+            counts[state] = len(record_search.find(self._storage, queues, state, limit=1_000_000).records)
         return {state: counts[state] for state in STATES}
 
     def find(
@@ -194,15 +221,31 @@ class RecordStore:
         id_prefix: str | None = None,
     ) -> RecordPage:
         """Records newest first, filtered, paged by cursor (:func:`taskplane.stores.record_search.find`)."""
-        return record_search.find(self._storage, state, name, queue, since_ms, until_ms, limit, cursor, id_prefix)
+        queues = self._queues()
+        return record_search.find(
+            self._storage, queues, state, name, queue, since_ms, until_ms, limit, cursor, id_prefix
+        )
 
     def trim(self, names: list[str], queues: list[str]) -> int:
         """Drop index entries older than the retention (their records have expired). Returns how many."""
         keys = self._storage.keys
         cutoff = now_ms() - self._retention * 1000
-        indexes = [keys.index_all_retired(), *(keys.index_state(s) for s in INDEXED_STATES)]
-        indexes += [keys.index_name(n) for n in names] + [keys.index_queue(q) for q in queues]
         pipe = self._storage.client.pipeline(transaction=False)
-        for index in indexes:
-            pipe.zremrangebyscore(index, "-inf", cutoff)
+        for queue in queues:
+            by_name = [keys.index_name(queue, name) for name in names]
+            for index in [*self.state_keys(queue), *by_name, keys.index_queue(queue)]:
+                pipe.zremrangebyscore(index, "-inf", cutoff)
         return int(sum(pipe.execute()))
+
+    def forget(self, queue: str, task_id: str) -> None:
+        """Delete ``queue``'s record of a task and its index entries (a task moved to another queue under its
+        id: its record there goes on)."""
+        record = self.get(task_id, queue)
+        keys = self._storage.keys
+        pipe = self._storage.client.pipeline(transaction=False)
+        pipe.delete(keys.record(queue, task_id))
+        for index in [*self.state_keys(queue), keys.index_queue(queue)]:
+            pipe.zrem(index, task_id)
+        if record is not None and record.name:
+            pipe.zrem(keys.index_name(queue, record.name), task_id)
+        pipe.execute()

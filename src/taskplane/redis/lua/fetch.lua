@@ -3,13 +3,15 @@
 -- run_start.lua, done here so that a task's process makes no round trip before its body).
 -- KEYS[1] unacked hash (tag -> [message, exchange, routing key]), KEYS[2] lease index zset (tag -> time),
 -- KEYS[3] quarantine hash, then n queue lists in the order to take from, then the b bell lists of their
--- queues, then (only when starting) the record indexes by state of record_lib.lua.
+-- queues.
 -- ARGV[1] now (the worker's clock, as kombu's lease checks use), ARGV[2] n, ARGV[3] most messages to take,
 -- ARGV[4] b, ARGV[5] a, ARGV[6..5+a] tags of finished deliveries to acknowledge first (their unacked entry
--- and lease go); then ARGV[6+a] the worker's name, or '' to start nothing here. When starting, then: the
--- key names taskplane.redis.keys gives for an empty id or name (record, cancel marker, events channel,
--- name index, queue index), the record retention (s), the payload limit
--- (bytes, 0 for none: a larger message is dead-lettered by the worker, not started), and the names of tasks
+-- and lease go); then ARGV[6+a] the worker's name, or '' to start nothing here. When starting, then: what
+-- taskplane.redis.keys names around a queue's name (Keys.halves: the two halves of the record, the cancel
+-- marker, the events channel, the name index, the queue index and the state index, each a pair), the record
+-- retention (s), the payload limit
+-- (bytes, 0 for none: a larger message is dead-lettered by the worker, not started), the count of indexed
+-- states and their names (record_lib.lua's order), and the names of tasks
 -- this script must not start (those with a rate limit: their start also reserves a slot, keyed by
 -- their arguments, so their process starts them). A message with an ETA or an expiry is not started here
 -- either (Celery's main process may hold or drop it).
@@ -37,12 +39,25 @@ if not taken then
 end
 local s = 6 + a
 local worker = ARGV[s]
-local record_of, cancel_of, events_of, name_index, queue_index = unpack(ARGV, s + 1, s + 5)
-local ttl, limit = ARGV[s + 6], tonumber(ARGV[s + 7])
+local record_b, record_a, cancel_b, cancel_a, events_b, events_a = unpack(ARGV, s + 1, s + 6)
+local name_b, name_a, queue_b, queue_a, state_b, state_a = unpack(ARGV, s + 7, s + 12)
+local ttl, limit, nstates = ARGV[s + 13], tonumber(ARGV[s + 14]), tonumber(ARGV[s + 15] or 0)
+local states = {unpack(ARGV, s + 16, s + 15 + nstates)}
 local skipped = {}
-for i = s + 8, #ARGV do skipped[ARGV[i]] = true end
-local state_keys = {unpack(KEYS, 4 + n + b)}
+for i = s + 16 + nstates, #ARGV do skipped[ARGV[i]] = true end
 local now_ms = string.format('%.0f', tonumber(ARGV[1]) * 1000)
+local state_keys_of = {}  -- queue -> its record indexes by state
+
+-- The record indexes by state of one queue (record_lib.lua's keys[5..]).
+local function state_keys(queue)
+  local keys = state_keys_of[queue]
+  if not keys then
+    keys = {}
+    for i, state in ipairs(states) do keys[i] = state_b .. queue .. state_a .. state end
+    state_keys_of[queue] = keys
+  end
+  return keys
+end
 
 -- Starts the task of one message (start_lib.lua); returns the verdict as the worker hands it on, or false.
 local function start_message(headers, queue)
@@ -55,15 +70,17 @@ local function start_message(headers, queue)
       or retries % 1 ~= 0 then
     return false
   end
-  local record = record_of .. id
-  local seen, refusal = refused(record, cancel_of .. id)
+  local record = record_b .. queue .. record_a .. id
+  local seen, refusal = refused(record, cancel_b .. queue .. cancel_a .. id)
   if refusal > 0 then return refusal .. ':0' end
   -- the attempt whose deliveries are counted: its retries, and how often Celery's replace() replaced it
   -- (a replacement keeps the task id: it is a new attempt, not a redelivery). As record_model.delivery_attempt.
   local attempt = string.format('%d', retries)
   local nesting = headers['replaced_task_nesting']
   if type(nesting) == 'number' and nesting >= 1 then attempt = attempt .. '.' .. string.format('%d', nesting) end
-  local keys = {record, name_index .. name, queue_index .. queue, events_of .. id, unpack(state_keys)}
+  local keys = {record, name_b .. queue .. name_a .. name, queue_b .. queue .. queue_a,
+    events_b .. queue .. events_a .. id,
+    unpack(state_keys(queue))}
   local deliveries = start(keys, {
     -1, now_ms, ttl, 0, id, 'name', name, 'queue', queue, 'updated_ms', now_ms, 'started_ms', now_ms,
     'attempts', retries + 1, 'retries', string.format('%d', retries), 'worker', worker, 'state', 'started'},
