@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi.sse import ServerSentEvent
@@ -35,7 +35,7 @@ def _kind(previous: dict[str, Any] | None, current: dict[str, Any]) -> str:
     return "update"
 
 
-async def task_events(hub: StreamHub, keys: Keys, queue: str, task_id: str) -> AsyncIterator[ServerSentEvent]:
+async def task_events(hub: StreamHub, keys: Keys, queue: str, task_id: str) -> AsyncGenerator[ServerSentEvent]:
     """Events for ``task_id`` (recorded in ``queue``): ``state``, ``progress`` and ``update`` carry the whole
     record as JSON; ``error`` ends a stream that cannot go on (record expired, Redis unreachable)."""
     sequence = 0

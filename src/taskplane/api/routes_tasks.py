@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -164,7 +165,15 @@ def get_task_result(tp: Tp, task_id: TaskId) -> ResultOut:
     return ResultOut(id=task_id, state="succeeded", result=tp.result(task_id))
 
 
-async def _stream_place(request: Request, key: Annotated[ApiKey, Depends(require("read"))]) -> AsyncIterator[StreamHub]:
+@dataclass
+class _Stream:
+    """One event stream's place: the hub, and what is closed when the request ends."""
+
+    hub: StreamHub
+    closing: contextlib.AsyncExitStack
+
+
+async def _stream_place(request: Request, key: Annotated[ApiKey, Depends(require("read"))]) -> AsyncIterator[_Stream]:
     """The API process's stream hub, with a place for one more stream of ``key`` held until the stream
     ends (the request's dependencies end after its response); 429 at once past a limit."""
     hub: StreamHub = request.app.state.stream_hub
@@ -173,20 +182,25 @@ async def _stream_place(request: Request, key: Annotated[ApiKey, Depends(require
             held.enter_context(hub.place(key.id))
         except TooManyStreams as exc:
             raise ApiError(429, "too_many_streams", str(exc), None, {"Retry-After": "5"}) from None
-        yield hub
+        async with contextlib.AsyncExitStack() as closing:
+            yield _Stream(hub, closing)
 
 
 @router.get("/tasks/{task_id}/events", response_class=EventSourceResponse, responses=STREAM_ERRORS)
 async def task_event_stream(
     tp: Tp,
-    hub: Annotated[StreamHub, Depends(_stream_place)],  # first: the key is checked before the record
+    stream: Annotated[_Stream, Depends(_stream_place)],  # first: the key is checked before the record
     record: Annotated[TaskRecord, Depends(_record)],
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: ``state``, ``progress`` and ``update`` events carry the whole record; the stream
     ends after the task's final state. ``error`` ends it early (the record expired, Redis is unreachable,
     too many streams). Past ``api_max_streams_per_key`` streams of one key, or ``api_max_streams`` in all,
     a new one gets 429. A quiet stream gets a keep-alive comment every 15 s."""
-    async for event in task_events(hub, tp.storage.keys, record.queue, record.id):
+    # Closed when the request ends, however it ends: a client gone stops this generator where it waits to
+    # hand on an event, and nothing would close the events (and leave their channel) but the collector.
+    events = task_events(stream.hub, tp.storage.keys, record.queue, record.id)
+    await stream.closing.enter_async_context(contextlib.aclosing(events))
+    async for event in events:
         yield event
 
 
