@@ -28,6 +28,9 @@ def test_redis_url_falls_back_to_REDIS_URL(monkeypatch: pytest.MonkeyPatch) -> N
         ("TASKPLANE_REDIS_URL", "redis://h:port/0", "bad port"),
         ("TASKPLANE_SHUTDOWN_TIMEOUT", "-1", "shutdown_timeout"),
         ("TASKPLANE_TIME_LIMIT", "soon", "time_limit"),
+        ("TASKPLANE_KEY_PREFIX", "app{:", "no complete hash tag"),
+        ("TASKPLANE_KEY_PREFIX", "{}:", "no complete hash tag"),
+        ("TASKPLANE_KEY_PREFIX", "a}b:", "no complete hash tag"),
     ],
 )
 def test_a_bad_setting_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, env: str, value: str, message: str) -> None:
@@ -35,3 +38,9 @@ def test_a_bad_setting_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, env: s
     with pytest.raises(ConfigurationError, match=message) as caught:
         load_settings()
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("prefix", ["taskplane:", "{tp}:", "app{one}:", "{a}}:"])
+def test_a_prefix_may_hold_one_complete_hash_tag(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    monkeypatch.setenv("TASKPLANE_KEY_PREFIX", prefix)
+    assert load_settings().key_prefix == prefix

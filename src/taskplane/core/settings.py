@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     def _check_prefix(cls, value: str) -> str:
         if not value or any(ch.isspace() for ch in value):
             raise ValueError("must be a non-empty string without spaces")
+        opened = value.find("{")
+        if (opened >= 0 and value.find("}", opened + 2) < 0) or (opened < 0 and "}" in value):
+            # Keys.tag: a queue's keys share a cluster slot through a hash tag; a brace that makes no complete
+            # tag would leave each key in a slot of its own
+            raise ValueError(f"{value!r} holds a brace of no complete hash tag: use one like '{{tp}}:', or none")
         return value
 
 
