@@ -75,7 +75,7 @@ class Taskplane(TaskOperations, DeprecatedNames, CeleryCompat):
         self.embedded: EmbeddedServer | None = None
         #: Hears, once, one line saying which Redis server this app uses (the CLI prints it on stderr).
         self.on_server: Callable[[str], None] = log.info
-        self.stores = Stores(lambda: self.redis_url, self.settings, self.topology)
+        self.stores = Stores(lambda: self.redis_url, self.settings, self.topology, self.queue_names)
         self.failure = FailurePath(
             lambda: self.stores.storage, self.settings.record_retention, self.stores.dead_letter_cap
         )

@@ -192,3 +192,17 @@ def test_their_worker_settings_are_taskplane_workers_defaults() -> None:
     ]
     given = worker_argv(tp.profiles, tp.topology, tp.settings, concurrency=5, profile="low", team=team)
     assert flag(given, "--concurrency") == "5" and flag(given, "--prefetch-multiplier") == "4"  # -c, the profile's
+
+
+def test_a_task_in_one_of_their_queues_is_found_by_id_before_the_app_configures(redis_url: str) -> None:
+    # Given a record of a task sent to a queue only their task_queues names (records live per queue)
+    writer = Taskplane("records-tests", redis_url=redis_url)
+    writer.celery.conf.task_queues = (Queue("emails"),)
+    writer.check_celery_config()
+    writer.stores.records.write("mail-1", "proj.tasks.mail", "emails", "queued")
+    # When another process of the same app, not configured yet, looks it up by id alone
+    reader = Taskplane("records-tests", redis_url=redis_url)
+    reader.celery.conf.task_queues = (Queue("emails"),)
+    record = reader.status("mail-1")
+    # Then it is found in that queue
+    assert record is not None and (record.queue, record.state) == ("emails", "queued")

@@ -241,6 +241,12 @@ class CeleryCompat:
         if pending.get("task_default_queue") == name:
             declare_team_queue(self.topology, name)
 
+    def queue_names(self) -> list[str]:
+        """Every queue's name, highest tier first, those the team's Celery settings name included (reading a
+        setting configures the app, which declares them)."""
+        self.celery.conf.task_queues  # noqa: B018
+        return self.topology.names()
+
     def declare_shared_tasks(self) -> None:
         """Declare the ``@shared_task`` tasks of the modules imported so far (Celery attaches them to an app
         when it is finalized; this finalizes the Celery app, which configures it)."""

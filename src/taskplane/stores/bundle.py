@@ -28,10 +28,18 @@ class Stores:
     ``redis_url`` is called once, when the connection is first needed (it may start the embedded server).
     """
 
-    def __init__(self, redis_url: Callable[[], str], settings: Settings, topology: Topology) -> None:
+    def __init__(
+        self,
+        redis_url: Callable[[], str],
+        settings: Settings,
+        topology: Topology,
+        queues: Callable[[], list[str]] | None = None,
+    ) -> None:
+        """``queues`` names every queue a record may be in (default: the topology's)."""
         self._redis_url = redis_url
         self._settings = settings
         self._topology = topology
+        self._queues = queues or topology.names
 
     @property
     def redis_url(self) -> str:
@@ -46,7 +54,7 @@ class Stores:
     @cached_property
     def records(self) -> RecordStore:
         """Task records."""
-        return RecordStore(self.storage, self._settings.record_retention, self._topology.names)
+        return RecordStore(self.storage, self._settings.record_retention, self._queues)
 
     @cached_property
     def dead_letters(self) -> DeadLetterStore:
