@@ -30,8 +30,9 @@ class Tasks:
         return self._stores.records.get(task_id)
 
     def cancel_unknown(self, task_id: str) -> None:
-        """Cancel a task id taskplane has no record of (Celery's ``revoke`` of any id): should it be queued
-        later, it never runs."""
+        """Cancel a task id taskplane has no record of (Celery's ``revoke`` of any id): a message with that id
+        that no taskplane publish recorded (a plain Celery client's) never runs. One that a taskplane enqueue
+        sends later does: the start reads the marker only for a task without a record (not fixed yet)."""
         self._stores.cancellations.request(self._stores.records.queues(), task_id)
 
     def result_of(self, record: TaskRecord, timeout: float = 5.0) -> Any:
