@@ -46,17 +46,20 @@ local states = {unpack(ARGV, s + 16, s + 15 + nstates)}
 local skipped = {}
 for i = s + 16 + nstates, #ARGV do skipped[ARGV[i]] = true end
 local now_ms = string.format('%.0f', tonumber(ARGV[1]) * 1000)
-local state_keys_of = {}  -- queue -> its record indexes by state
+local names_of = {}  -- queue -> the names of its keys a start writes (each made once per call)
 
--- The record indexes by state of one queue (record_lib.lua's keys[5..]).
-local function state_keys(queue)
-  local keys = state_keys_of[queue]
-  if not keys then
-    keys = {}
-    for i, state in ipairs(states) do keys[i] = state_b .. queue .. state_a .. state end
-    state_keys_of[queue] = keys
+-- What a start names for one queue: key prefixes to which an id or a task name is appended, its queue
+-- index, and its record indexes by state (record_lib.lua's keys[5..]).
+local function names(queue)
+  local made = names_of[queue]
+  if not made then
+    made = {record = record_b .. queue .. record_a, cancel = cancel_b .. queue .. cancel_a,
+      events = events_b .. queue .. events_a, by_name = name_b .. queue .. name_a, index = queue_b .. queue .. queue_a,
+      states = {}}
+    for i, state in ipairs(states) do made.states[i] = state_b .. queue .. state_a .. state end
+    names_of[queue] = made
   end
-  return keys
+  return made
 end
 
 -- Starts the task of one message (start_lib.lua); returns the verdict as the worker hands it on, or false.
@@ -70,17 +73,16 @@ local function start_message(headers, queue)
       or retries % 1 ~= 0 then
     return false
   end
-  local record = record_b .. queue .. record_a .. id
-  local seen, refusal = refused(record, cancel_b .. queue .. cancel_a .. id)
+  local made = names(queue)
+  local record = made.record .. id
+  local seen, refusal = refused(record, made.cancel .. id)
   if refusal > 0 then return refusal .. ':0' end
   -- the attempt whose deliveries are counted: its retries, and how often Celery's replace() replaced it
   -- (a replacement keeps the task id: it is a new attempt, not a redelivery). As record_model.delivery_attempt.
   local attempt = string.format('%d', retries)
   local nesting = headers['replaced_task_nesting']
   if type(nesting) == 'number' and nesting >= 1 then attempt = attempt .. '.' .. string.format('%d', nesting) end
-  local keys = {record, name_b .. queue .. name_a .. name, queue_b .. queue .. queue_a,
-    events_b .. queue .. events_a .. id,
-    unpack(state_keys(queue))}
+  local keys = {record, made.by_name .. name, made.index, made.events .. id, unpack(made.states)}
   local deliveries = start(keys, {
     -1, now_ms, ttl, 0, id, 'name', name, 'queue', queue, 'updated_ms', now_ms, 'started_ms', now_ms,
     'attempts', retries + 1, 'retries', string.format('%d', retries), 'worker', worker, 'state', 'started'},
