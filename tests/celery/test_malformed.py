@@ -146,12 +146,12 @@ def test_quarantined_items_left_by_a_dead_worker_are_dead_lettered_whatever_thei
     binary = tp.storage.binary()
     try:
         for item in (b"garbage", b"\xff\x00not text"):
-            binary.hset(keys.quarantine(), hashlib.sha1(item).hexdigest(), normal.encode() + b"\n" + item)
-        binary.hset(keys.quarantine(), "old", json.dumps([normal, "older format"]))
+            binary.hset(keys.quarantine("normal"), hashlib.sha1(item).hexdigest(), normal.encode() + b"\n" + item)
+        binary.hset(keys.quarantine("normal"), "old", json.dumps([normal, "older format"]))
     finally:
         binary.close()
-    assert tp.failure.bury_quarantined(keys.queue_of) == 3
-    assert tp.storage.client.hlen(keys.quarantine()) == 0
+    assert tp.failure.bury_quarantined(["normal", "high"], keys.queue_of) == 3
+    assert tp.storage.client.hlen(keys.quarantine("normal")) == 0
     letters = {letter.raw: letter for letter in tp.dead_letters.find()}
     assert set(letters) == {"garbage", base64.b64encode(b"\xff\x00not text").decode(), "older format"}
     assert all(letter.queue == "normal" and letter.reason == "malformed" for letter in letters.values())

@@ -22,14 +22,14 @@ ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 #: The most one call of each script touched in the workload below, as (distinct slots of its keys, keys
 #: it named that KEYS did not declare), measured 2026-12-07 once every key a queue owns shared its hash tag
-#: (the in-flight hash, its lease index and the quarantine not yet: docs/architecture.md#keys). The fetch
+#: (the in-flight hash and its lease index not yet: docs/architecture.md#keys). The fetch
 #: takes from every queue of the worker in one call and names the keys of the tasks it starts in the script.
 #: On Valkey Cluster every script must be (1, 0): the target of issue 26's layout per queue.
 CEILING: dict[str, tuple[int, int]] = {
     "dead_add": (1, 0),
     "dead_take": (1, 0),  # a requeue to the letter's own queue (to another queue it spans two)
     "delayed_move": (1, 0),
-    "fetch": (7, 3),  # 4 queues, the in-flight hash, its lease index, the quarantine
+    "fetch": (6, 3),  # 4 queues, the in-flight hash and its lease index
     "publish": (1, 0),
     "queue_adopt": (20, 0),  # it moves lists named in other slots into the queue's: never on a cluster
     "record_write": (1, 0),

@@ -97,7 +97,8 @@ class LosslessFetch(Lookahead):
         if cached is None or cached[0] != queues:
             lists = [channel._q_for_pri(queue, pri) for queue in queues for pri in channel.priority_steps]
             bells = [self._keys.bell(queue) for queue in queues]
-            cached = self.__dict__["_taskplane_lists"] = (queues, lists, bells)
+            quarantines = [self._keys.quarantine(queue) for queue in queues]
+            cached = self.__dict__["_taskplane_lists"] = (queues, lists, bells, quarantines)
         return list(cached[1])
 
     def _bells(self) -> list[str]:
@@ -128,7 +129,8 @@ class LosslessFetch(Lookahead):
             return
         bells = self._bells()
         start_args = self._start_arguments()
-        script_keys = [channel.unacked_key, channel.unacked_index_key, self._keys.quarantine(), *lists, *bells]
+        quarantines = list(self.__dict__["_taskplane_lists"][3])
+        script_keys = [channel.unacked_key, channel.unacked_index_key, *lists, *bells, *quarantines]
         acks, self._taskplane_acks = self._taskplane_acks, []
         self._taskplane_acks_sent = acks
         self._load_fetch()

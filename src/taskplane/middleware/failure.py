@@ -70,23 +70,26 @@ class FailurePath:
             raw_encoding=encoding,
         )
         storage = self._storage()
-        storage.client.hdel(storage.keys.quarantine(), hashlib.sha1(data).hexdigest())
+        storage.client.hdel(storage.keys.quarantine(queue), hashlib.sha1(data).hexdigest())
         return letter
 
-    def bury_quarantined(self, queue_of: Callable[[str], str]) -> int:
-        """Dead-letter what a worker set aside but did not finish (it died in between); returns how many. The
-        entries are read as bytes: an item that is not UTF-8 text is kept as it was."""
+    def bury_quarantined(self, queues: list[str], queue_of: Callable[[str], str]) -> int:
+        """Dead-letter what a worker set aside from ``queues`` but did not finish (it died in between); returns
+        how many. The entries are read as bytes: an item that is not UTF-8 text is kept as it was."""
         storage = self._storage()
         client = storage.binary()
+        buried = 0
         try:
-            entries = client.hgetall(storage.keys.quarantine())
-            for field, value in entries.items():
-                list_name, item = _quarantine_entry(value)
-                self.bury_malformed(queue_of(list_name or UNKNOWN_LIST), item)
-                client.hdel(storage.keys.quarantine(), field)  # also an entry whose field is not its item's sha1
+            for queue in queues:
+                entries = client.hgetall(storage.keys.quarantine(queue))
+                for field, value in entries.items():
+                    list_name, item = _quarantine_entry(value)
+                    self.bury_malformed(queue_of(list_name) if list_name else queue, item)
+                    client.hdel(storage.keys.quarantine(queue), field)  # also an entry whose field is not its sha1
+                buried += len(entries)
         finally:
             client.close()
-        return len(entries)
+        return buried
 
     def bury_run(
         self,

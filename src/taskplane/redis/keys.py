@@ -186,9 +186,10 @@ class Keys:
         consumers block on it (a message leaves its queue only through the fetch script)."""
         return f"{self.tag(queue)}:bell"
 
-    def quarantine(self) -> str:
-        """Hash of taken queue items that are not messages, until they are dead-lettered (sha1 -> JSON)."""
-        return f"{self.prefix}quarantine"
+    def quarantine(self, queue: str) -> str:
+        """Hash of items taken from ``queue`` that are not messages, until they are dead-lettered (sha1 of the
+        item -> its list's name, a newline, the item)."""
+        return f"{self.tag(queue)}:quarantine"
 
     def unacked_mutex(self) -> str:
         """kombu's mutex around restoring expired deliveries."""

@@ -85,7 +85,7 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
         except Exception as exc:
             log.warning("could not adopt queue lists named without the key prefix: %s", exc)
         try:  # items a worker set aside as malformed and died before dead-lettering
-            app.failure.bury_quarantined(app.stores.storage.keys.queue_of)
+            app.failure.bury_quarantined(topology.names(), app.stores.storage.keys.queue_of)
         except Exception as exc:
             log.warning("could not dead-letter quarantined items: %s", exc)
         signals.worker_shutting_down.connect(self._on_shutting_down, weak=False)

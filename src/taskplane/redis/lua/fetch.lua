@@ -2,8 +2,8 @@
 -- in the same step (nothing is ever between), and start the tasks they carry (the start write of
 -- run_start.lua, done here so that a task's process makes no round trip before its body).
 -- KEYS[1] unacked hash (tag -> [message, exchange, routing key]), KEYS[2] lease index zset (tag -> time),
--- KEYS[3] quarantine hash, then n queue lists in the order to take from, then the b bell lists of their
--- queues.
+-- then n queue lists in the order to take from (n / b per queue), then the b bell lists of their queues,
+-- then the b quarantine hashes of their queues.
 -- ARGV[1] now (the worker's clock, as kombu's lease checks use), ARGV[2] n, ARGV[3] most messages to take,
 -- ARGV[4] b, ARGV[5] a, ARGV[6..5+a] tags of finished deliveries to acknowledge first (their unacked entry
 -- and lease go); then ARGV[6+a] the worker's name, or '' to start nothing here. When starting, then: what
@@ -18,7 +18,7 @@
 -- One LMPOP takes up to ARGV[3] messages from the first non-empty list, so tier and priority order hold.
 -- Bells are not popped per message: they are cleared when every list is empty.
 -- Returns {} when every list is empty; else {list, item, tag, start, item, tag, start, ...}. A tag of
--- false marks an item that is not a kombu message: it waits in the quarantine hash (field: sha1 of the
+-- false marks an item that is not a kombu message: it waits in its queue's quarantine hash (field: sha1 of the
 -- item; value: the list's name, a newline, the item) until it is dead-lettered. A start of false: not started here; else '<verdict>:<deliveries>' with
 -- run_start.lua's verdict codes: '1:0' cancelled, '2:0' already succeeded (nothing written for either),
 -- '0:' and the deliveries of this attempt so far (the record says started).
@@ -28,13 +28,13 @@ if a > 0 then
   redis.call('ZREM', KEYS[2], unpack(ARGV, 6, 5 + a))
 end
 local pop = {n}
-for i = 1, n do pop[i + 1] = KEYS[3 + i] end
+for i = 1, n do pop[i + 1] = KEYS[2 + i] end
 pop[n + 2], pop[n + 3], pop[n + 4] = 'RIGHT', 'COUNT', tonumber(ARGV[3])
 local taken = redis.call('LMPOP', unpack(pop))
 if not taken then
   -- Whatever bells are still rung were for messages already taken: silence them, so that the wait that
   -- follows blocks until the next publish.
-  redis.call('DEL', unpack(KEYS, 4 + n, 3 + n + b))
+  redis.call('DEL', unpack(KEYS, 3 + n, 2 + n + b))
   return {}
 end
 local s = 6 + a
@@ -92,6 +92,14 @@ end
 
 local list = taken[1]
 local reply = {list}
+
+-- The quarantine hash of the queue of the list the items came from.
+local function quarantine()
+  for i = 1, n do
+    if KEYS[2 + i] == list then return KEYS[2 + n + b + math.ceil(i / (n / b))] end
+  end
+  return KEYS[3 + n + b]
+end
 local entries, leases = {}, {}
 for _, item in ipairs(taken[2]) do
   local ok, message = pcall(cjson.decode, item)
@@ -114,7 +122,7 @@ for _, item in ipairs(taken[2]) do
       started = start_message(message['headers'], routing_key)
     end
   else
-    redis.call('HSET', KEYS[3], redis.sha1hex(item), list .. '\n' .. item)  -- the item's bytes as they were
+    redis.call('HSET', quarantine(), redis.sha1hex(item), list .. '\n' .. item)  -- the item's bytes as they were
     tag = false
   end
   reply[#reply + 1] = item
