@@ -80,7 +80,7 @@ class Keys:
 
     def dead_index(self, dead_queue: str) -> str:
         """Sorted set of dead-letter ids in one dead-letter queue, scored by last failure time."""
-        return f"{self._dead(dead_queue)}"
+        return self._dead(dead_queue)
 
     def dead_items(self, dead_queue: str) -> str:
         """Hash of dead-letter envelopes (id -> JSON) of one dead-letter queue."""
