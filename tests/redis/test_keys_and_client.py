@@ -80,6 +80,8 @@ def queue_owned(keys: Keys, queue: str) -> list[str]:
         keys.index_name(queue, "task"),
         keys.index_queue(queue),
         keys.cancel(queue, "id"),
+        keys.events(queue, "id"),
+        keys.quarantine(queue),
     ]
 
 

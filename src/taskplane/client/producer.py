@@ -26,9 +26,8 @@ from taskplane.middleware.chain import deferred_publications
 from taskplane.redis.client import (
     CONNECTION_ERRORS,
     RESOLVE_TIMEOUT,
-    cluster_refused,
     connect,
-    is_cluster_error,
+    refusal,
     unavailable,
     unknown_chunk_outcome,
     unknown_outcome,
@@ -143,9 +142,7 @@ class Producer:
             inline = self.run_inline(task, args, kwargs, options["task_id"], exc)
             return TaskHandle(self._tasks, inline.id, inline_result=inline, name=name, queue=options.get("queue", ""))
         except redis.ResponseError as exc:
-            if is_cluster_error(exc):
-                raise cluster_refused(self._stores.redis_url) from None
-            raise
+            raise refusal(self._stores.redis_url, exc) from None
         return TaskHandle(self._tasks, task_id, existing=existing)
 
     def run_inline(self, task: Any, args: Any, kwargs: Any, task_id: str, exc: BaseException) -> Any:
@@ -233,9 +230,7 @@ class Producer:
                 except CONNECTION_ERRORS as exc:
                     raise unavailable(self._stores.redis_url, exc) from None
                 except redis.ResponseError as exc:
-                    if is_cluster_error(exc):
-                        raise cluster_refused(self._stores.redis_url) from None
-                    raise
+                    raise refusal(self._stores.redis_url, exc) from None
                 finally:
                     collected_publishes.reset(tokens[0])
                     deferred_publications.reset(tokens[1])
@@ -286,9 +281,7 @@ class Producer:
         except CONNECTION_ERRORS as exc:
             raise unavailable(url, exc) from None
         except redis.ResponseError as exc:
-            if is_cluster_error(exc):
-                raise cluster_refused(url) from None
-            raise
+            raise refusal(url, exc) from None
         for announce in chunk.published:
             announce()
 

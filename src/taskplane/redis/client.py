@@ -105,6 +105,12 @@ def cluster_refused(url: str) -> RedisUnavailableError:
     return RedisUnavailableError(f"Redis at {safe_url(url)} {CLUSTER_NODE}")
 
 
+def refusal(url: str, exc: redis.ResponseError) -> Exception:
+    """What to raise for a command the server refused: the one-line cluster error when a cluster node
+    answered it (:func:`is_cluster_error`), else ``exc`` itself."""
+    return cluster_refused(url) if is_cluster_error(exc) else exc
+
+
 def with_tls_verification(url: str) -> str:
     """``url``, and for ``rediss://`` without ``ssl_cert_reqs`` the parameter ``ssl_cert_reqs=required``.
 

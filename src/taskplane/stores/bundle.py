@@ -79,7 +79,7 @@ class Stores:
     @cached_property
     def idempotency(self) -> IdempotencyKeys:
         """Idempotency keys of enqueue calls."""
-        return IdempotencyKeys(self.storage, self._settings.record_retention)
+        return IdempotencyKeys(self._settings.record_retention)
 
     @cached_property
     def unique_locks(self) -> UniqueLocks:

@@ -45,7 +45,10 @@ class CancellationStore:
         """The ids of those of ``tasks`` (queue, id) whose grace period has run out."""
         if not tasks:
             return []
-        values = self._storage.client.mget([self._storage.keys.cancel(queue, task_id) for queue, task_id in tasks])
+        pipe = self._storage.client.pipeline(transaction=False)  # (one GET per key: their queues' slots differ)
+        for queue, task_id in tasks:
+            pipe.get(self._storage.keys.cancel(queue, task_id))
+        values = pipe.execute()
         now = time.time()
         due = []
         for (_, task_id), value in zip(tasks, values, strict=True):

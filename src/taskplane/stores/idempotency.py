@@ -9,7 +9,6 @@ from typing import Any
 
 from taskplane.core.errors import IdempotencyConflictError, InvalidRequestError
 from taskplane.redis.keys import Keys
-from taskplane.redis.storage import Storage
 
 MAX_KEY_LENGTH = 255
 
@@ -52,8 +51,7 @@ class IdempotencyClaim:
 class IdempotencyKeys:
     """Binds a caller's key to the task it created; a replay of the same call finds that task."""
 
-    def __init__(self, storage: Storage, ttl_seconds: int) -> None:
-        self._storage = storage
+    def __init__(self, ttl_seconds: int) -> None:
         self._ttl_ms = ttl_seconds * 1000
 
     @staticmethod

@@ -8,12 +8,11 @@
 -- ARGV[4] b, ARGV[5] a, ARGV[6..5+a] tags of finished deliveries to acknowledge first (their unacked entry
 -- and lease go); then ARGV[6+a] the worker's name, or '' to start nothing here. When starting, then: what
 -- taskplane.redis.keys names around a queue's name (Keys.halves: the two halves of the record, the cancel
--- marker, the events channel, the name index, the queue index and the state index, each a pair), the record
--- retention (s), the payload limit
--- (bytes, 0 for none: a larger message is dead-lettered by the worker, not started), the count of indexed
--- states and their names (record_lib.lua's order), and the names of tasks
--- this script must not start (those with a rate limit: their start also reserves a slot, keyed by
--- their arguments, so their process starts them). A message with an ETA or an expiry is not started here
+-- marker, the events channel, the name index, the queue index and the state index, each a pair), the
+-- record retention (s), the payload limit (bytes, 0 for none: a larger message is dead-lettered by the
+-- worker, not started), the count of indexed states and their names (record_lib.lua's order), and the
+-- names of tasks this script must not start (those with a rate limit: their start also reserves a slot,
+-- keyed by their arguments, so their process starts them). A message with an ETA or an expiry is not started here
 -- either (Celery's main process may hold or drop it).
 -- One LMPOP takes up to ARGV[3] messages from the first non-empty list, so tier and priority order hold.
 -- Bells are not popped per message: they are cleared when every list is empty.
@@ -93,12 +92,11 @@ end
 local list = taken[1]
 local reply = {list}
 
--- The quarantine hash of the queue of the list the items came from.
+-- The quarantine hash of the queue of the list the items came from (LMPOP names one of KEYS).
 local function quarantine()
   for i = 1, n do
     if KEYS[2 + i] == list then return KEYS[2 + n + b + math.ceil(i / (n / b))] end
   end
-  return KEYS[3 + n + b]
 end
 local entries, leases = {}, {}
 for _, item in ipairs(taken[2]) do
