@@ -33,7 +33,7 @@ def _taskplane_remaining(client: Any) -> int:
     from taskplane.redis.keys import Keys
 
     keys = Keys("taskplane:")
-    return int(sum(client.llen(key) for key in keys.queue_lists("normal")) + client.hlen(keys.unacked()))
+    return int(sum(client.llen(key) for key in keys.queue_lists("normal")) + client.hlen(keys.unacked("normal")))
 
 
 def _celery_remaining(client: Any) -> int:

@@ -20,7 +20,7 @@ def test_a_far_eta_goes_to_the_delayed_store_and_the_worker_runs_on(
     assert add.enqueue(2, 3).result(timeout=20) == 5  # fetched after the far one: the worker runs on
     delayed = tp.storage.keys.delayed("normal")
     wait_for(lambda: tp.storage.client.zcard(delayed) == 1, 10, "the far message in the delayed store")
-    wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 10, "nothing in flight")
+    wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked("normal")) == 0, 10, "nothing in flight")
     stored = json.loads(tp.storage.client.zrange(delayed, 0, -1)[0])
     assert stored["headers"]["id"] == "far-1" and stored["headers"]["x-taskplane-eta"].startswith("9999-12-31")
     assert "eta" not in stored["headers"]  # stored as a publish stores a countdown: due by the delayed store

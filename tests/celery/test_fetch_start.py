@@ -33,10 +33,10 @@ def fetch(*items: str, skipped: tuple[str, ...] = ()) -> list[Any]:
     arguments the worker's channel gives (taskplane.celery.fetch)."""
     client, keys = tp.storage.client, tp.storage.keys
     client.lpush(keys.queue("normal"), *items)
-    script_keys = [keys.unacked(), keys.unacked_index(), keys.queue("normal"), keys.bell("normal")]
-    script_keys.append(keys.quarantine("normal"))
+    script_keys = [keys.unacked("normal"), keys.unacked_index("normal"), keys.bell("normal"), keys.quarantine("normal")]
+    script_keys.append(keys.queue("normal"))
     start = start_arguments(keys, WORKER, 3600, LIMIT, list(skipped))
-    reply = Scripts(client).run("fetch", script_keys, [time.time(), 1, 16, 1, 0, *start])
+    reply = Scripts(client).run("fetch", script_keys, [time.time(), 1, 1, 16, 0, *start])
     return [reply[index + 2] for index in range(1, len(reply), 3)]
 
 

@@ -104,7 +104,7 @@ def run_counted(
     with counted(redis_url) as counts:
         handles = [enqueue(i) for i in range(N)]
         wait_for(lambda: all(h.record().done for h in handles[-3:]), 30, "the tasks to run")
-        wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 10, "the last acknowledgement")
+        wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked("normal")) == 0, 10, "the last acknowledgement")
     assert counts.by_name is not None
     polls = sum(counts.by_name.get(f"cmdstat_{name}", 0) for name in ("hgetall", "hlen"))
     return counts, handles, (counts.round_trips - N - polls) / N

@@ -119,7 +119,7 @@ def test_a_bad_item_is_dead_lettered_with_a_reason_and_the_worker_runs_on(
     assert letters[0].exception_message
     assert worker.blueprint.state == 1  # RUN: nothing stopped the worker
     # nothing left in flight (the last acknowledgement rides on the worker's next fetch or wait)
-    wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked()) == 0, 5, "nothing in flight")
+    wait_for(lambda: tp.storage.client.hlen(tp.storage.keys.unacked("normal")) == 0, 5, "nothing in flight")
 
 
 def test_an_item_that_is_not_utf8_keeps_its_bytes_and_cannot_be_requeued(one_worker: Any, redis_url: str) -> None:
@@ -158,11 +158,11 @@ def test_quarantined_items_left_by_a_dead_worker_are_dead_lettered_whatever_thei
 
 
 def sweep() -> None:
-    """kombu's lease sweep, once, as a worker's timer runs it (the in-process test worker runs none on
-    kombu 5.5: its sweep rides on the event loop this worker does not use)."""
+    """The lease sweep of the normal queue, once, as a worker's timer runs it (the in-process test worker runs
+    none on kombu 5.5: its sweep rides on the event loop this worker does not use)."""
     with tp.celery.connection_for_write() as connection:
         channel: Any = connection.default_channel  # taskplane's channel: kombu's stubs name a StdChannel
-        channel.qos.restore_visible(num=100)
+        channel.qos.sweep(["normal"], num=100)
 
 
 @pytest.mark.parametrize(
@@ -184,18 +184,18 @@ def test_an_in_flight_entry_the_lease_sweep_cannot_read_is_dead_lettered(
     good = json.dumps([message(**{"headers.id": "good-1", "properties.delivery_tag": "good"}), "normal", "normal"])
     binary = tp.storage.binary()
     try:
-        binary.hset(keys.unacked(), mapping={"bad": entry, "good": good})
-        binary.zadd(keys.unacked_index(), {"bad": 1.0, "good": 1.0})  # leases long run out
+        binary.hset(keys.unacked("normal"), mapping={"bad": entry, "good": good})
+        binary.zadd(keys.unacked_index("normal"), {"bad": 1.0, "good": 1.0})  # leases long run out
     finally:
         binary.close()
     sweep()
     done = wait_for(lambda: (r := tp.status("good-1")) and r.done and r, 30, "the good entry to be restored and run")
     assert done.state == "succeeded" and done.result() == 2
     letter = wait_for(lambda: tp.dead_letters.find(), 30, "the dead letter")[0]
-    assert letter.reason == "malformed" and letter.queue == "unknown"
+    assert letter.reason == "malformed" and letter.queue == "normal"  # the queue whose in-flight hash held it
     kept = base64.b64decode(letter.raw or "") if letter.raw_encoding else (letter.raw or "").encode()
     assert kept == entry
-    wait_for(lambda: tp.storage.client.hlen(keys.unacked()) == 0, 10, "nothing left in flight")
+    wait_for(lambda: tp.storage.client.hlen(keys.unacked("normal")) == 0, 10, "nothing left in flight")
     assert one_worker.blueprint.state == 1
 
 
@@ -224,8 +224,8 @@ def test_a_delivery_returned_after_its_binding_table_was_lost_goes_back_to_its_q
     keys = tp.storage.keys
     assert not tp.storage.client.keys(f"{keys.prefix}_kombu.binding.*")
     entry = json.dumps([message(**{"headers.id": "orphan-1", "properties.delivery_tag": "orphan"}), "normal", "normal"])
-    tp.storage.client.hset(keys.unacked(), "orphan", entry)
-    tp.storage.client.zadd(keys.unacked_index(), {"orphan": 1.0})  # its lease long ran out
+    tp.storage.client.hset(keys.unacked("normal"), "orphan", entry)
+    tp.storage.client.zadd(keys.unacked_index("normal"), {"orphan": 1.0})  # its lease long ran out
     sweep()
     done = wait_for(lambda: (r := tp.status("orphan-1")) and r.done and r, 30, "the returned delivery to run")
     assert done.state == "succeeded" and done.result() == 2

@@ -46,7 +46,7 @@ def test_signed_tasks_run_and_forged_messages_are_dead_lettered_unrun(
     assert any("'celery.starmap'" in letter.exception_message for letter in letters)
     # Neither ran: no record was made for their ids, nothing stayed in flight
     assert tp.status("unsigned-1") is None and tp.status("wrong-key-1") is None
-    assert client.hlen(tp.storage.keys.unacked()) == 0
+    assert client.hlen(tp.storage.keys.unacked("normal")) == 0
 
 
 def test_a_plain_celery_client_signs_through_taskplanes_transport(

@@ -19,7 +19,7 @@ def test_a_delivery_of_a_task_that_already_succeeded_is_acknowledged_without_run
     keys = tp.storage.keys
     client = tp.storage.client
     wait_for(
-        lambda: client.llen(Keys().queue("normal")) == 0 and client.hlen(keys.unacked()) == 0,
+        lambda: client.llen(Keys().queue("normal")) == 0 and client.hlen(keys.unacked("normal")) == 0,
         20,
         "the duplicate to be taken",
     )

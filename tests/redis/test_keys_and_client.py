@@ -26,9 +26,9 @@ def test_every_key_shares_the_prefix() -> None:
         keys.rate("q", "n", "k"),
         keys.worker("h"),
         keys.workers(),
-        keys.unacked(),
-        keys.unacked_index(),
-        keys.unacked_mutex(),
+        keys.unacked("q"),
+        keys.unacked_index("q"),
+        keys.unacked_mutex("q"),
         keys.metrics("h"),
         keys.metrics_hosts(),
     ]
@@ -82,6 +82,9 @@ def queue_owned(keys: Keys, queue: str) -> list[str]:
         keys.cancel(queue, "id"),
         keys.events(queue, "id"),
         keys.quarantine(queue),
+        keys.unacked(queue),
+        keys.unacked_index(queue),
+        keys.unacked_mutex(queue),
     ]
 
 

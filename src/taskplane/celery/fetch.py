@@ -6,7 +6,7 @@ reply arrives. Here that command alternates between two kinds:
 
 - ``fetch``: the script first acknowledges the deliveries the worker finished since the last fetch,
   then takes the next messages (as many as the prefetch allows, from the first non-empty list in
-  kombu's order of tiers and priority steps), writes them to the unacked hash and the lease index, and
+  kombu's order of tiers and priority steps), writes them to their queue's unacked hash and lease index, and
   returns them. While messages keep coming, the next command is another fetch.
 - ``wait``: when the queues were empty, a BRPOP on the queues' bell lists blocks until a publisher
   rings (every taskplane publish, delayed move and requeue does) or the poll timeout passes; either way
@@ -37,15 +37,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import Empty
 from kombu.utils.encoding import bytes_to_str
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, OutOfMemoryError
 
+from taskplane.celery.acks import PendingAcks
 from taskplane.celery.lookahead import Lookahead
-from taskplane.celery.validation import parse_item, problem_with
-from taskplane.compat import consumed_queues, deliver, poll_done, poll_in_flight, poll_sent, poll_timeout
-from taskplane.core.protocol import Header
-from taskplane.core.signing import verify
+from taskplane.compat import consumed_queues, poll_done, poll_in_flight, poll_sent, poll_timeout
 from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import RUN_COMMAND, load_script, script_command
 from taskplane.stores.record_model import INDEXED_STATES
@@ -54,6 +53,9 @@ FETCH = "fetch"
 WAIT = "wait"
 #: The most messages one fetch takes (each also bounded by the free prefetch slots).
 FETCH_MAX = 16
+#: Seconds the fetch first waits after a full server refused it, and at most (the wait doubles).
+PAUSE_MIN = 0.25
+PAUSE_MAX = 5.0
 
 
 def start_arguments(keys: Keys, worker: str, retention: int, payload_limit: int, skipped: list[str]) -> list[Any]:
@@ -82,36 +84,44 @@ class LosslessFetch(Lookahead):
     _taskplane_next: str = FETCH
     _taskplane_sent: str = FETCH
     _taskplane_fetch_sha: str | None = None
-    #: Tags the fetch script put in flight that kombu's QoS has not recorded yet.
-    _taskplane_fetched: set[str]
     #: Finished deliveries to acknowledge with the next fetch, and those the fetch under way carries.
-    _taskplane_acks: list[str]
-    _taskplane_acks_sent: list[str]
+    _taskplane_acks: PendingAcks
+    #: Seconds the fetch waits after the server refused it for want of memory (0: it did not), and until when.
+    _taskplane_pause: float = 0.0
+    _taskplane_resume_at: float = 0.0
 
-    def _take_lists(self) -> list[str]:
-        """The lists to take from: the active queues in tier order, each by its priority steps (a message's
-        priority orders it within its queue, never ahead of a higher tier's)."""
+    def _groups(self) -> list[list[str]]:
+        """``fetch.lua``'s keys, one group per active queue in tier order: the queue's unacked hash, lease
+        index, bell and quarantine, then its lists by priority step."""
         channel: Any = self
         queues = tuple(consumed_queues(channel))
-        cached = self.__dict__.get("_taskplane_lists")
+        cached = self.__dict__.get("_taskplane_groups")
         if cached is None or cached[0] != queues:
-            lists = [channel._q_for_pri(queue, pri) for queue in queues for pri in channel.priority_steps]
-            bells = [self._keys.bell(queue) for queue in queues]
-            quarantines = [self._keys.quarantine(queue) for queue in queues]
-            cached = self.__dict__["_taskplane_lists"] = (queues, lists, bells, quarantines)
+            keys = self._keys
+            groups = [
+                [
+                    keys.unacked(queue),
+                    keys.unacked_index(queue),
+                    keys.bell(queue),
+                    keys.quarantine(queue),
+                    *(channel._q_for_pri(queue, pri) for pri in channel.priority_steps),
+                ]
+                for queue in queues
+            ]
+            cached = self.__dict__["_taskplane_groups"] = (queues, groups)
         return list(cached[1])
 
     def _bells(self) -> list[str]:
-        """The bells of the queues of the last :meth:`_take_lists`, one per queue."""
-        return list(self.__dict__["_taskplane_lists"][2])
+        """The bells of the active queues, one per queue."""
+        return [group[2] for group in self._groups()]
 
     def _queue_of(self, list_name: str) -> str:
         return self._keys.queue_of(str(list_name))
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         channel: Any = self
-        lists = self._take_lists()
-        if not lists:
+        groups = self._groups()
+        if not groups or time.monotonic() < self._taskplane_resume_at:
             return
         free = int(channel.qos.can_consume_max_estimate() or 0) if channel.qos.prefetch_count else FETCH_MAX
         free -= self._hand_over_held(free)
@@ -120,6 +130,9 @@ class LosslessFetch(Lookahead):
         most = max(0, min(free, FETCH_MAX)) + (1 if self._looks_ahead() else 0)
         if not most:
             return  # every process is busy and a message is held for the next one
+        queues = list(self.__dict__["_taskplane_groups"][0])
+        if self._taskplane_acks.outside(queues):
+            self.flush_acks()  # of a queue no longer consumed: they cannot ride on this fetch
         connection = channel.client.connection
         poll_sent(channel, connection)
         self._taskplane_sent = self._taskplane_next
@@ -127,15 +140,10 @@ class LosslessFetch(Lookahead):
             self.flush_acks()  # a wait may block for a while: acknowledgements do not wait with it
             connection.send_command("BRPOP", *self._bells(), poll_timeout(channel) if timeout is None else timeout or 1)
             return
-        bells = self._bells()
-        start_args = self._start_arguments()
-        quarantines = list(self.__dict__["_taskplane_lists"][3])
-        script_keys = [channel.unacked_key, channel.unacked_index_key, *lists, *bells, *quarantines]
-        acks, self._taskplane_acks = self._taskplane_acks, []
-        self._taskplane_acks_sent = acks
         self._load_fetch()
-        args = [time.time(), len(lists), most, len(bells), len(acks), *acks, *start_args]
-        connection.send_command(*script_command("fetch", script_keys, args))
+        args: list[Any] = [time.time(), len(groups), len(groups[0]) - 4, most, *self._taskplane_acks.ride(queues)]
+        script_keys = [name for group in groups for name in group]
+        connection.send_command(*script_command("fetch", script_keys, args + self._start_arguments()))
 
     def _start_arguments(self) -> list[Any]:
         """The fetch script's arguments for starting the tasks it takes (see the module)."""
@@ -150,32 +158,25 @@ class LosslessFetch(Lookahead):
             self.__dict__["_taskplane_start"] = cached
         return cached
 
-    def acknowledge(self, delivery_tag: str) -> None:
-        """Acknowledge ``delivery_tag`` with the next fetch, or at once when no fetch follows soon (a wait
-        is under way, or this channel consumes nothing).
+    def acknowledge(self, queue: str, delivery_tag: str) -> None:
+        """Acknowledge ``delivery_tag`` (taken from ``queue``) with the next fetch, or at once when no fetch
+        follows soon (a wait is under way, this channel consumes nothing, or the server refused the last fetch).
 
         Raises:
             redis.ConnectionError: sending at once failed (the acknowledgement is kept for the next try).
         """
-        self._taskplane_acks.append(delivery_tag)
+        self._taskplane_acks.add(queue, delivery_tag)
         channel: Any = self
-        if not channel.active_queues or (poll_in_flight(channel) and self._taskplane_sent == WAIT):
+        waiting = poll_in_flight(channel) and self._taskplane_sent == WAIT
+        if not channel.active_queues or waiting or self._taskplane_pause:
             self.flush_acks()
 
     def flush_acks(self) -> None:
-        """Send the acknowledgements kept for the next fetch now (kombu's two commands, not atomic: a lease
-        entry whose message is gone is dropped by the restore)."""
-        acks, self._taskplane_acks = self._taskplane_acks, []
-        if not acks:
-            return
+        """Send the acknowledgements kept for the next fetch now (:meth:`PendingAcks.flush`)."""
         channel: Any = self
-        try:
+        if self._taskplane_acks.kept:
             with channel.conn_or_acquire() as client:
-                pipe = client.pipeline(transaction=False)
-                pipe.hdel(channel.unacked_key, *acks).zrem(channel.unacked_index_key, *acks).execute()
-        except channel.connection_errors:
-            self._taskplane_acks = acks + self._taskplane_acks
-            raise
+                self._taskplane_acks.flush(client, self._keys, channel.connection_errors)
 
     def _load_fetch(self) -> None:
         """Load the fetch script on this channel's server once (its reply is read by the poller, which
@@ -196,18 +197,25 @@ class LosslessFetch(Lookahead):
             except NoScriptError:  # the server restarted and lost its scripts: load it again, then fetch
                 self._taskplane_fetch_sha = None
                 self._taskplane_next = FETCH
-                self._taskplane_acks = self._taskplane_acks_sent + self._taskplane_acks
-                self._taskplane_acks_sent = []
+                self._taskplane_acks.refused()
+                raise Empty() from None
+            except OutOfMemoryError as exc:  # refused whole (nothing taken): wait, on the same connection
+                self._taskplane_next = FETCH
+                self._taskplane_acks.refused()
+                self._refused(exc)
                 raise Empty() from None
             except channel.connection_errors:
                 channel.client.connection.disconnect()
                 self._taskplane_next = FETCH
-                self._taskplane_acks_sent = []  # lost with the reply or not: their leases return them
+                self._taskplane_acks.landed()  # lost with the reply or not: their leases return them
                 raise
+            if self._taskplane_pause:
+                self._taskplane_pause = 0.0
+                kombu_redis.logger.warning("Redis takes writes again: the worker fetches")
             if sent == WAIT:
                 self._taskplane_next = FETCH  # a bell rang or the wait timed out: look again
                 raise Empty()
-            self._taskplane_acks_sent = []
+            self._taskplane_acks.landed()
             if not reply:
                 self._taskplane_next = WAIT
                 raise Empty()
@@ -230,70 +238,25 @@ class LosslessFetch(Lookahead):
         finally:
             poll_done(channel)
 
-    def _take(self, queue: str, item: str, tag: str | None, started: str | None) -> bool:
-        """Hand one fetched item to the consumer with what the fetch did to start it (``started``: see
-        :attr:`Header.STARTED`; None: not started); False if it was dead-lettered instead."""
-        channel: Any = self
-        if not tag:
-            self._quarantined(queue, item)
-            return False
-        message, problem = parse_item(item, len(item), self._payload_limit())
-        if message is None:
-            self._invalid(queue, item, {}, tag, problem or "unreadable")
-            return False
-        keys = self._signing_keys()
-        priority = message["properties"].get("priority")
-        if keys and not verify(message["body"], message.get("headers") or {}, keys, queue, priority):
-            self._forged(queue, item, message, tag)
-            return False
-        problem = problem or problem_with(message)
-        if problem is not None:
-            self._invalid(queue, item, message, tag, problem)
-            return False
-        if self._deferred(queue, message, tag):
-            return False
-        headers = message.get("headers")
-        if started:
-            if headers is None:
-                headers = message["headers"] = {}
-            headers[Header.STARTED.value] = started
-        elif headers:
-            headers.pop(Header.STARTED.value, None)  # only this channel says what the fetch did
-        self._taskplane_fetched.add(tag)  # in flight already: QoS writes nothing
+    def _refused(self, exc: Exception) -> None:
+        """The server is full (``maxmemory``, no eviction) and refused the fetch: fetch again after a pause
+        that doubles up to :data:`PAUSE_MAX` seconds, on the same connection (a reconnection would not free
+        memory, and it would cut the running tasks off their acknowledgements); what finishes meanwhile is
+        acknowledged at once (deleting is allowed on a full server)."""
+        first = not self._taskplane_pause
+        self._taskplane_pause = min(max(self._taskplane_pause * 2, PAUSE_MIN), PAUSE_MAX)
+        self._taskplane_resume_at = time.monotonic() + self._taskplane_pause
+        if first:
+            kombu_redis.logger.warning("Redis refuses writes (%s): the worker waits for memory", exc)
         try:
-            deliver(channel, message, queue)
-        except channel.connection_errors:
-            raise
-        except Exception as exc:  # whatever else a message can do to Celery, it must not stop the consumer
-            self._taskplane_fetched.discard(tag)
-            self._invalid(queue, item, message, tag, f"{type(exc).__name__}: {exc}"[:500])
-            return False
-        return True
-
-    def _quarantined(self, queue: str, item: str | bytes, tag: str | None = None) -> None:
-        """A non-message the fetch set aside, or an item that is not UTF-8 (in flight under ``tag``)."""
-        raise NotImplementedError
-
-    def _payload_limit(self) -> int:
-        """The largest message (bytes) a worker accepts (0: no limit)."""
-        raise NotImplementedError
+            self.flush_acks()
+        except Exception as error:  # what it could not send rides on the next fetch
+            kombu_redis.logger.warning("could not acknowledge while Redis is full: %s", error)
+        channel: Any = self
+        hub = getattr(channel.connection, "taskplane_hub", None)
+        if hub is not None:
+            hub.call_later(self._taskplane_pause, lambda: None)  # the event loop looks again by then
 
     def _start_options(self) -> tuple[str, list[str], int] | None:
         """(worker name, task names not to start, record retention in s) if the fetch starts tasks, else None."""
-        raise NotImplementedError
-
-    def _signing_keys(self) -> list[str]:
-        """The keys a message must be signed with (none: signing is off)."""
-        raise NotImplementedError
-
-    def _invalid(self, queue: str, item: str, message: dict[str, Any], tag: str, problem: str) -> None:
-        """A message in flight that is not a valid task message (the channel dead-letters it)."""
-        raise NotImplementedError
-
-    def _deferred(self, queue: str, message: dict[str, Any], tag: str) -> bool:
-        """True if a message due later went to the delayed store instead."""
-        raise NotImplementedError
-
-    def _forged(self, queue: str, item: str, message: dict[str, Any], tag: str) -> None:
-        """A message in flight whose signature does not verify (dead-lettered by the channel)."""
         raise NotImplementedError

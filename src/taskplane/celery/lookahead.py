@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from kombu.transport import redis as kombu_redis
 
+from taskplane.celery.intake import Intake
 from taskplane.celery.validation import parse_item
 from taskplane.core.protocol import TaskState
 from taskplane.redis.keys import BELL_CAP, Keys
@@ -39,7 +40,7 @@ class Held(NamedTuple):
 BACK_OFF = 1.0
 
 
-class Lookahead:
+class Lookahead(Intake):
     """Mixin for the fetch (needs kombu's Redis channel under it)."""
 
     #: Messages fetched ahead for the next free process.
@@ -49,9 +50,6 @@ class Lookahead:
 
     @property
     def _keys(self) -> Keys:
-        raise NotImplementedError
-
-    def _take(self, queue: str, item: str, tag: str | None, started: str | None) -> bool:
         raise NotImplementedError
 
     def _hold_for(self) -> float:
@@ -106,7 +104,8 @@ class Lookahead:
         """Return one held message to the head of its list, undoing its start (``unfetch.lua``); if Redis is
         unreachable, its lease returns it."""
         channel: Any = self
-        keys = [channel.unacked_key, channel.unacked_index_key, entry.list_name, self._keys.bell(entry.queue)]
+        names = self._keys
+        keys = [names.unacked(entry.queue), names.unacked_index(entry.queue), entry.list_name, names.bell(entry.queue)]
         args: list[Any] = [entry.tag, entry.item, BELL_CAP]
         started = fetched_start(entry.started)
         message, _ = parse_item(entry.item)  # a hostile item held ahead goes back as it is, without a record write

@@ -26,6 +26,7 @@ import redis
 from kombu.exceptions import InconsistencyError
 from kombu.transport import redis as kombu_redis
 
+from taskplane.celery.acks import PendingAcks
 from taskplane.celery.fetch import LosslessFetch
 from taskplane.celery.publishing import pending_writes
 from taskplane.celery.puts import ScriptedPublish, eta_delay
@@ -33,7 +34,7 @@ from taskplane.celery.qos import QoS
 from taskplane.compat import message_priority, new_client
 from taskplane.core.errors import NotFoundError
 from taskplane.core.protocol import DeadReason, Header, TransportOption
-from taskplane.middleware.failure import UNKNOWN_LIST, FailurePath
+from taskplane.middleware.failure import FailurePath
 from taskplane.redis.client import REFUSAL_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.scripts import script_command
@@ -53,16 +54,15 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
     """Redis channel with lossless fetch, the delayed store, payload limit, atomic requeue and the
     malformed-item guard."""
 
-    QoS = QoS
+    QoS = QoS  # type: ignore[assignment]  # per queue, on kombu's virtual QoS (not its Redis one)
 
     _taskplane_client: Any = None
     _taskplane_failure: FailurePath | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._taskplane_fetched = set()
+        self._taskplane_fetched = {}
         self._taskplane_held = []
-        self._taskplane_acks = []
-        self._taskplane_acks_sent = []
+        self._taskplane_acks = PendingAcks()
         super().__init__(*args, **kwargs)
         # kombu's own key prefixing off: every name this channel gives kombu is under the prefix already
         # (kombu 5.7's binding sweep would otherwise prefix some twice and read others bare).
@@ -205,11 +205,11 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         if delay <= DEFER_AFTER:
             return False
         _, _, payload = self._prepare(queue, message)  # as a publish stores it: x-taskplane-eta, ready, signed
-        channel: Any = self  # kombu's private attributes are not in its type stubs
+        keys = self._keys
         with self.conn_or_acquire() as client:
             pipe = client.pipeline(transaction=True)
-            pipe.hdel(channel.unacked_key, tag).zrem(channel.unacked_index_key, tag)
-            add = script_command("delayed_add", [self._keys.delayed(queue)], [repr(delay), payload], source=True)
+            pipe.hdel(keys.unacked(queue), tag).zrem(keys.unacked_index(queue), tag)
+            add = script_command("delayed_add", [keys.delayed(queue)], [repr(delay), payload], source=True)
             pipe.execute_command(*add)
             pipe.execute()
         return True
@@ -229,26 +229,26 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
             message=why,
             raw=item,
         )
-        self._leave_flight(tag)
+        self.leave_flight(queue, tag)
         kombu_redis.crit("dead-lettered a %s message from queue %r: %s", reason, queue, why)
 
-    def bury_unrestorable(self, tag: str, entry: bytes) -> None:
-        """Dead-letter an in-flight entry kombu cannot read back (:meth:`taskplane.celery.qos.QoS.restore_by_tag`)
-        with its bytes, then take it out of flight. Its queue cannot be read from it: it goes to ``unknown``."""
-        self._failure().bury_malformed(UNKNOWN_LIST, entry)
-        self._leave_flight(tag)
-        kombu_redis.crit("dead-lettered an in-flight entry that cannot be restored (%d bytes)", len(entry))
+    def bury_unrestorable(self, queue: str, tag: str, entry: bytes) -> None:
+        """Dead-letter an in-flight entry of ``queue`` that cannot be read back
+        (:meth:`taskplane.celery.qos.QoS.restore_by_tag`) with its bytes, then take it out of flight."""
+        self._failure().bury_malformed(queue, entry)
+        self.leave_flight(queue, tag)
+        kombu_redis.crit("dead-lettered an in-flight entry of %r that cannot be restored (%d bytes)", queue, len(entry))
 
-    def _leave_flight(self, tag: str) -> None:
-        """Take a delivery that was dead-lettered out of flight (its unacked entry and lease)."""
-        channel: Any = self  # kombu's private attributes are not in its type stubs
+    def leave_flight(self, queue: str, tag: str) -> None:
+        """Take a delivery of ``queue`` out of flight (its unacked entry and lease): dead-lettered, or rejected."""
+        keys = self._keys
         with self.conn_or_acquire() as client:
-            client.pipeline().hdel(channel.unacked_key, tag).zrem(channel.unacked_index_key, tag).execute()
+            client.pipeline().hdel(keys.unacked(queue), tag).zrem(keys.unacked_index(queue), tag).execute()
 
     def _quarantined(self, queue: str, item: str | bytes, tag: str | None = None) -> None:
         self._failure().bury_malformed(queue, item)
         if tag:
-            self._leave_flight(tag)
+            self.leave_flight(queue, tag)
         kombu_redis.crit("dead-lettered a malformed item from queue %r (%d bytes)", queue, len(item))
 
     def _failure(self) -> FailurePath:

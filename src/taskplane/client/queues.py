@@ -34,7 +34,7 @@ class Queues:
         highest tier first."""
         names = self.names()
         ready = self.lengths(names)
-        running = self._stores.queues.in_flight()
+        running = self._stores.queues.in_flight(names)
         delayed = self._stores.delayed.counts(names)
         dead = self._stores.dead_letters.counts()
         return [

@@ -173,13 +173,14 @@ class Keys:
         """Sorted set of worker hostnames scored by last heartbeat."""
         return f"{self.prefix}workers"
 
-    def unacked(self) -> str:
-        """kombu's hash of in-flight deliveries (renamed into our namespace)."""
-        return f"{self.prefix}unacked"
+    def unacked(self, queue: str) -> str:
+        """Hash of ``queue``'s deliveries in flight (delivery tag -> ``[message, exchange, routing key]`` as
+        JSON, kombu's format), until they are acknowledged or their lease returns them."""
+        return f"{self.tag(queue)}:unacked"
 
-    def unacked_index(self) -> str:
-        """kombu's lease index of in-flight deliveries, scored by last renewal."""
-        return f"{self.prefix}unacked_index"
+    def unacked_index(self, queue: str) -> str:
+        """Lease index of ``queue``'s deliveries in flight (delivery tag -> time of the last renewal)."""
+        return f"{self.tag(queue)}:unacked_index"
 
     def bell(self, queue: str) -> str:
         """List of tokens, one per message put in ``queue`` that no consumer has taken yet: idle
@@ -191,9 +192,9 @@ class Keys:
         item -> its list's name, a newline, the item)."""
         return f"{self.tag(queue)}:quarantine"
 
-    def unacked_mutex(self) -> str:
-        """kombu's mutex around restoring expired deliveries."""
-        return f"{self.prefix}unacked_mutex"
+    def unacked_mutex(self, queue: str) -> str:
+        """Mutex of the sweep that returns ``queue``'s deliveries whose lease ran out (one sweeper at a time)."""
+        return f"{self.tag(queue)}:unacked_mutex"
 
     def metrics(self, hostname: str) -> str:
         """Hash of one host's task metrics: JSON ``[metric, *label values]`` -> running total."""

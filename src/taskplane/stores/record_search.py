@@ -49,19 +49,18 @@ def find(
             raise InvalidRequestError(str(exc)) from None
     after = decode_cursor(cursor) if cursor else None
     wanted = _Filter(state, name, queue, id_prefix or None)
+    where = [queue] if queue is not None else queues
     if state in RUNNING_STATES:
-        return _find_running(storage, wanted, since_ms, until_ms, limit, after)
+        return _find_running(storage, where, wanted, since_ms, until_ms, limit, after)
     top: float | str = "+inf" if until_ms is None else until_ms
     if after is not None and (top == "+inf" or after[0] < float(top)):
         top = after[0]
     bottom: float | str = "-inf" if since_ms is None else since_ms
-    where = [queue] if queue is not None else queues
     indexes = {index: each for each in where for index in _indexes_for(storage, each, state, name)}
     running: list[tuple[int, str, str]] = []
     if state is None and name is None:
         # No index of a queue holds every record: merge those of its states, and the running records (in none).
-        running = [(*position, each) for position, each, _ in _running(storage) if _within(position[0], bottom, top)]
-        running = [entry for entry in running if entry[2] in where]
+        running = [(*at, each) for at, each, _ in _running(storage, where) if _within(at[0], bottom, top)]
     return _scan(storage, indexes, running, top, bottom, after, wanted, limit)
 
 
@@ -184,6 +183,7 @@ class _Filter:
 
 def _find_running(
     storage: Storage,
+    queues: list[str],
     wanted: _Filter,
     since_ms: int | None,
     until_ms: int | None,
@@ -193,7 +193,7 @@ def _find_running(
     """Records in a running state (see :func:`_running`)."""
     found = [
         (position, record)
-        for position, _, record in _running(storage)
+        for position, _, record in _running(storage, queues)
         if wanted.matches(record)
         and (since_ms is None or position[0] >= since_ms)
         and (until_ms is None or position[0] <= until_ms)
@@ -205,17 +205,20 @@ def _find_running(
     return RecordPage([record for _, record in page], encode_cursor(*page[-1][0]) if more else None)
 
 
-def _running(storage: Storage) -> list[tuple[tuple[int, str], str, TaskRecord]]:
-    """The records of the tasks of the in-flight deliveries (a few per worker process) that are in a
+def _running(storage: Storage, queues: list[str]) -> list[tuple[tuple[int, str], str, TaskRecord]]:
+    """The records of the tasks of ``queues``' in-flight deliveries (a few per worker process) that are in a
     running state, each with its position (creation time, id) and its queue."""
     keys = storage.keys
     tasks: set[tuple[str, str]] = set()
-    for entry in storage.client.hvals(keys.unacked()):
-        try:
-            delivery = json.loads(entry)
-            tasks.add((str(delivery[2]), str(delivery[0]["headers"]["id"])))
-        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
-            continue  # not a task message
+    pipe = storage.client.pipeline(transaction=False)
+    for queue in queues:
+        pipe.hvals(keys.unacked(queue))
+    for queue, entries in zip(queues, pipe.execute(), strict=True):
+        for entry in entries:
+            try:
+                tasks.add((queue, str(json.loads(entry)[0]["headers"]["id"])))
+            except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+                continue  # not a task message
     pipe = storage.client.pipeline(transaction=False)
     ordered = sorted(tasks)
     for queue, task_id in ordered:

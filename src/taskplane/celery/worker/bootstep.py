@@ -116,17 +116,22 @@ class TaskplaneWorkerStep(bootsteps.StartStopStep):
     def _renew_leases(self) -> None:
         """Push the lease of every delivery this worker holds to now (kombu restores expired ones)."""
         # Only deliveries of a live channel: after a reconnect the old channel's are not ours to keep.
-        tags = [
-            request.message.delivery_tag
-            for request in tuple(state.reserved_requests)
-            if request.message and not getattr(request.message.channel, "closed", True)
-        ]
-        if not tags:
+        by_queue: dict[str, dict[str, float]] = {}
+        now = time.time()
+        for request in tuple(state.reserved_requests):
+            message = request.message
+            if message and not getattr(message.channel, "closed", True):
+                queue = message.channel.qos.queue_of(message.delivery_tag)
+                if queue is not None:
+                    by_queue.setdefault(queue, {})[message.delivery_tag] = now
+        if not by_queue:
             return
         storage = self._app.stores.storage
-        now = time.time()
-        # XX: only renew deliveries still in flight; an acked or restored one must not come back.
-        storage.client.zadd(storage.keys.unacked_index(), {tag: now for tag in tags}, xx=True)
+        pipe = storage.client.pipeline(transaction=False)
+        for queue, tags in by_queue.items():
+            # XX: only renew deliveries still in flight; an acked or restored one must not come back.
+            pipe.zadd(storage.keys.unacked_index(queue), tags, xx=True)
+        pipe.execute()
 
     def _heartbeat(self) -> None:
         worker = self._worker

@@ -1,42 +1,60 @@
 -- Acknowledge what the worker finished, then take the next messages and put them in flight under a lease
 -- in the same step (nothing is ever between), and start the tasks they carry (the start write of
 -- run_start.lua, done here so that a task's process makes no round trip before its body).
--- KEYS[1] unacked hash (tag -> [message, exchange, routing key]), KEYS[2] lease index zset (tag -> time),
--- then n queue lists in the order to take from (n / b per queue), then the b bell lists of their queues,
--- then the b quarantine hashes of their queues.
--- ARGV[1] now (the worker's clock, as kombu's lease checks use), ARGV[2] n, ARGV[3] most messages to take,
--- ARGV[4] b, ARGV[5] a, ARGV[6..5+a] tags of finished deliveries to acknowledge first (their unacked entry
--- and lease go); then ARGV[6+a] the worker's name, or '' to start nothing here. When starting, then: what
--- taskplane.redis.keys names around a queue's name (Keys.halves: the two halves of the record, the cancel
--- marker, the events channel, the name index, the queue index and the state index, each a pair), the
--- record retention (s), the payload limit (bytes, 0 for none: a larger message is dead-lettered by the
--- worker, not started), the count of indexed states and their names (record_lib.lua's order), and the
--- names of tasks this script must not start (those with a rate limit: their start also reserves a slot,
--- keyed by their arguments, so their process starts them). A message with an ETA or an expiry is not started here
--- either (Celery's main process may hold or drop it).
--- One LMPOP takes up to ARGV[3] messages from the first non-empty list, so tier and priority order hold.
+-- KEYS: b groups, one per queue in the order to take from, each of 4 + p keys: the queue's unacked hash
+-- (tag -> [message, exchange, routing key]), its lease index zset (tag -> time), its bell list, its
+-- quarantine hash, then its p lists in the order to take from.
+-- ARGV[1] now (the worker's clock, as kombu's lease checks use), ARGV[2] b, ARGV[3] p, ARGV[4] most
+-- messages to take; then, per queue in KEYS' order, a count and the tags of finished deliveries of that
+-- queue to acknowledge first (their unacked entry and lease go); then the worker's name, or '' to start
+-- nothing here. When starting, then: what taskplane.redis.keys names around a queue's name (Keys.halves:
+-- the two halves of the record, the cancel marker, the events channel, the name index, the queue index and
+-- the state index, each a pair), the record retention (s), the payload limit (bytes, 0 for none: a larger
+-- message is dead-lettered by the worker, not started), the count of indexed states and their names
+-- (record_lib.lua's order), and the names of tasks this script must not start (those with a rate limit:
+-- their start also reserves a slot, keyed by their arguments, so their process starts them). A message
+-- with an ETA or an expiry is not started here either (Celery's main process may hold or drop it).
+-- One LMPOP takes up to ARGV[4] messages from the first non-empty list, so tier and priority order hold.
 -- Bells are not popped per message: they are cleared when every list is empty.
--- Returns {} when every list is empty; else {list, item, tag, start, item, tag, start, ...}. A tag of
--- false marks an item that is not a kombu message: it waits in its queue's quarantine hash (field: sha1 of the
--- item; value: the list's name, a newline, the item) until it is dead-lettered. A start of false: not started here; else '<verdict>:<deliveries>' with
--- run_start.lua's verdict codes: '1:0' cancelled, '2:0' already succeeded (nothing written for either),
--- '0:' and the deliveries of this attempt so far (the record says started).
-local n, b, a = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if a > 0 then
-  redis.call('HDEL', KEYS[1], unpack(ARGV, 6, 5 + a))
-  redis.call('ZREM', KEYS[2], unpack(ARGV, 6, 5 + a))
+-- Returns {} when every list is empty; else {list, item, tag, start, item, tag, start, ...}, every message
+-- in flight in the unacked hash and lease index of the queue of that list. A tag of false marks an item
+-- that is not a kombu message: it waits in its queue's quarantine hash (field: sha1 of the item; value: the
+-- list's name, a newline, the item) until it is dead-lettered. A start of false: not started here; else
+-- '<verdict>:<deliveries>' with run_start.lua's verdict codes: '1:0' cancelled, '2:0' already succeeded
+-- (nothing written for either), '0:' and the deliveries of this attempt so far (the record says started).
+local b, p = tonumber(ARGV[2]), tonumber(ARGV[3])
+local g = 4 + p
+local s = 5
+for i = 0, b - 1 do
+  local a = tonumber(ARGV[s])
+  if a > 0 then
+    redis.call('HDEL', KEYS[i * g + 1], unpack(ARGV, s + 1, s + a))
+    redis.call('ZREM', KEYS[i * g + 2], unpack(ARGV, s + 1, s + a))
+  end
+  s = s + 1 + a
 end
-local pop = {n}
-for i = 1, n do pop[i + 1] = KEYS[2 + i] end
-pop[n + 2], pop[n + 3], pop[n + 4] = 'RIGHT', 'COUNT', tonumber(ARGV[3])
+local pop = {b * p}
+for i = 0, b - 1 do
+  for j = 1, p do pop[#pop + 1] = KEYS[i * g + 4 + j] end
+end
+pop[#pop + 1], pop[#pop + 2], pop[#pop + 3] = 'RIGHT', 'COUNT', tonumber(ARGV[4])
 local taken = redis.call('LMPOP', unpack(pop))
 if not taken then
   -- Whatever bells are still rung were for messages already taken: silence them, so that the wait that
   -- follows blocks until the next publish.
-  redis.call('DEL', unpack(KEYS, 3 + n, 2 + n + b))
+  local bells = {}
+  for i = 0, b - 1 do bells[i + 1] = KEYS[i * g + 3] end
+  redis.call('DEL', unpack(bells))
   return {}
 end
-local s = 6 + a
+local list = taken[1]
+-- The group of the queue of the list the items came from (LMPOP names one of KEYS).
+local base = 0
+for i = 0, b - 1 do
+  for j = 1, p do
+    if KEYS[i * g + 4 + j] == list then base = i * g end
+  end
+end
 local worker = ARGV[s]
 local record_b, record_a, cancel_b, cancel_a, events_b, events_a = unpack(ARGV, s + 1, s + 6)
 local name_b, name_a, queue_b, queue_a, state_b, state_a = unpack(ARGV, s + 7, s + 12)
@@ -89,15 +107,7 @@ local function start_message(headers, queue)
   return '0:' .. deliveries
 end
 
-local list = taken[1]
 local reply = {list}
-
--- The quarantine hash of the queue of the list the items came from (LMPOP names one of KEYS).
-local function quarantine()
-  for i = 1, n do
-    if KEYS[2 + i] == list then return KEYS[2 + n + b + math.ceil(i / (n / b))] end
-  end
-end
 local entries, leases = {}, {}
 for _, item in ipairs(taken[2]) do
   local ok, message = pcall(cjson.decode, item)
@@ -120,7 +130,7 @@ for _, item in ipairs(taken[2]) do
       started = start_message(message['headers'], routing_key)
     end
   else
-    redis.call('HSET', quarantine(), redis.sha1hex(item), list .. '\n' .. item)  -- the item's bytes as they were
+    redis.call('HSET', KEYS[base + 4], redis.sha1hex(item), list .. '\n' .. item)  -- the item's bytes as they were
     tag = false
   end
   reply[#reply + 1] = item
@@ -128,7 +138,7 @@ for _, item in ipairs(taken[2]) do
   reply[#reply + 1] = started
 end
 if #entries > 0 then
-  redis.call('HSET', KEYS[1], unpack(entries))
-  redis.call('ZADD', KEYS[2], unpack(leases))
+  redis.call('HSET', KEYS[base + 1], unpack(entries))
+  redis.call('ZADD', KEYS[base + 2], unpack(leases))
 end
 return reply
