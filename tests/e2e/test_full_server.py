@@ -5,6 +5,7 @@ server is full waits for memory instead of exiting."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -13,6 +14,11 @@ from taskplane import EmbeddedServer
 from taskplane.redis.keys import Keys
 from tests.e2e.producing import produce
 from tests.workers import StartWorker, wait_for
+
+
+def waits_for_memory(log: Path) -> bool:
+    """True once a worker's log says it waits for memory."""
+    return "the worker waits for memory" in log.read_text()
 
 
 def test_a_full_server_loses_nothing_and_stops_no_worker(
@@ -31,8 +37,8 @@ def test_a_full_server_loses_nothing_and_stops_no_worker(
     client.config_set("maxmemory", int(client.info("memory")["used_memory"]) // 2)
     try:
         second = start_worker(concurrency=2, env=env, ready=False)
-        for worker in (first, second):
-            wait_for(lambda: "the worker waits for memory" in worker.log_path.read_text(), 60, f"{worker} to wait")
+        for log in (first.log_path, second.log_path):
+            wait_for(partial(waits_for_memory, log), 60, f"{log.name} to wait")
         # ...and waits, without restarting its consumer over and over (Celery restarts it at once, and a
         # starting consumer's first write is refused again: hundreds of restarts a minute)
         time.sleep(5)

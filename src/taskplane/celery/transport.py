@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +31,6 @@ from taskplane.celery.publishing import pending_writes
 from taskplane.celery.puts import ScriptedPublish, eta_delay
 from taskplane.celery.qos import QoS
 from taskplane.compat import message_priority, new_client
-from taskplane.core.errors import NotFoundError
 from taskplane.core.protocol import DeadReason, Header, TransportOption
 from taskplane.middleware.failure import FailurePath
 from taskplane.redis.client import REFUSAL_ERRORS
@@ -41,6 +39,7 @@ from taskplane.redis.scripts import script_command
 from taskplane.redis.storage import Storage
 from taskplane.stores.dead_letters import DeadLetterCap
 from taskplane.stores.records import RecordStore
+from taskplane.stores.requeue import Requeue
 
 #: Bytes a queued message may carry around its body (headers, properties) beyond the payload limit.
 ENVELOPE_ALLOWANCE = 64 * 1024
@@ -134,38 +133,33 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         if not requeues and (pending is None or pending.batch.publishable):
             self.publish_many(queue, [message], pending)
             return
-        requeue, delay, payload = self._prepare(queue, message)
+        header, delay, payload = self._prepare(queue, message)
+        requeue = Requeue.of(header) if header is not None else None
         keys = self._keys
         channel: Any = self  # kombu's private methods are not in its type stubs
         listed = self._q_for_pri(queue, message_priority(channel, message))  # its priority's list
+        target = keys.delayed(queue) if delay > 0 else listed
         with self.conn_or_acquire() as client:
+            if requeue is not None and requeue.across(queue):
+                requeue.check(client, keys)  # nothing is sent for a letter that is gone
             # One MULTI/EXEC: the record and counts written by the publish hooks land with the message,
             # or neither does (also when the reply is lost: EXEC runs whole on the server).
             pipe = client.pipeline(transaction=True)
             if pending is not None:
                 pending.batch.replay(pipe)
-            if requeue is not None:
-                dead_queue, letter_id = json.loads(requeue)
-                target = keys.delayed(queue) if delay > 0 else listed
-                script_keys = [
-                    keys.dead_index(dead_queue),
-                    keys.dead_items(dead_queue),
-                    target,
-                    keys.bell(queue),
-                    keys.dead_bytes(dead_queue),
-                ]
-                script_args = [letter_id, payload, "delayed" if delay > 0 else "list", repr(max(delay, 0.0)), BELL_CAP]
-                pipe.execute_command(*script_command("dead_take", script_keys, script_args, source=True))
+            if requeue is not None and not requeue.across(queue):
+                requeue.take(pipe, keys, queue, target, payload, delay)
             elif delay > 0:
-                add = script_command("delayed_add", [keys.delayed(queue)], [repr(delay), payload], source=True)
-                pipe.execute_command(*add)
+                pipe.execute_command(*script_command("delayed_add", [target], [repr(delay), payload], source=True))
             else:
                 pipe.lpush(listed, payload).lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
             replies = pipe.execute()
-        if pending is not None:
-            pending.sent = True
-        if requeue is not None and not replies[-1]:
-            raise NotFoundError(f"dead letter {letter_id} is no longer in {dead_queue} (requeued or purged)")
+            if pending is not None:
+                pending.sent = True
+            if requeue is not None and requeue.across(queue):
+                requeue.leave(client, keys, queue)
+            elif requeue is not None and not replies[-1]:
+                raise requeue.gone()
 
     def _payload_limit(self) -> int:
         # The body limit plus room for the envelope (headers, properties) around it.

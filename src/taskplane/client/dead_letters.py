@@ -14,6 +14,7 @@ from taskplane.core.topology import Topology
 from taskplane.redis.keys import BELL_CAP
 from taskplane.stores.bundle import Stores
 from taskplane.stores.dead_letters import DeadFilter, DeadLetter
+from taskplane.stores.requeue import Requeue
 
 
 class DeadLetters:
@@ -109,7 +110,8 @@ class DeadLetters:
     def requeue_one(self, letter: DeadLetter, to_queue: str | None = None) -> str:
         """Put one dead letter back to work (attempts reset), in ``to_queue`` or its own queue.
 
-        The letter leaves the dead-letter queue in the same step as its message is queued.
+        Into its own queue the letter leaves the dead-letter queue in the same step as its message is queued;
+        into another queue, right after (:mod:`taskplane.stores.requeue`).
 
         Raises:
             NotFoundError: it is no longer a dead letter.
@@ -131,19 +133,18 @@ class DeadLetters:
                     f"dead letter {letter.id} kept only the first {len(raw)} of its {letter.raw_size} characters;"
                     " it cannot be requeued"
                 )
-            taken = storage.scripts.run(
-                "dead_take",
-                keys=[
-                    keys.dead_index(letter.dead_queue),
-                    keys.dead_items(letter.dead_queue),
-                    keys.queue(target),
-                    keys.bell(target),
-                    keys.dead_bytes(letter.dead_queue),
-                ],
-                args=[letter.id, raw, "list", "0", BELL_CAP],
-            )
-            if not taken:
-                raise NotFoundError(f"dead letter {letter.id} is no longer in {letter.dead_queue}")
+            requeue = Requeue(letter.dead_queue, letter.id)
+            if requeue.across(target):  # two slots: two steps (stores/requeue.py)
+                requeue.check(storage.client, keys)
+                pipe = storage.client.pipeline(transaction=True)
+                pipe.lpush(keys.queue(target), raw).lpush(keys.bell(target), 1)
+                pipe.ltrim(keys.bell(target), 0, BELL_CAP - 1).execute()
+                requeue.leave(storage.client, keys, target)
+                return letter.id
+            pipe = storage.client.pipeline(transaction=False)
+            requeue.take(pipe, keys, target, keys.queue(target), raw, 0.0)
+            if not pipe.execute()[-1]:
+                raise requeue.gone()
             return letter.id
         # The record (queued again, attempts and delivery count reset) is written by the publish hooks in
         # the same MULTI/EXEC as the message: a worker can never start it before the reset lands.
