@@ -5,7 +5,6 @@ is refused before anything is sent, and a second requeue of the same letter find
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from redis.crc import key_slot
@@ -13,38 +12,7 @@ from redis.crc import key_slot
 from taskplane.core.errors import NotFoundError
 from taskplane.stores.dead_letters import DeadLetter
 from tests.apps.core_app import tp
-from tests.redis.test_key_slots import Monitor, inner_keys, parse
-
-CLIENT = re.compile(r"\[\d+ ([^\]]+)\]")
-
-
-def slots_of_steps(lines: list[str]) -> list[set[int]]:
-    """The slots each step touched: every script call (its declared keys and those its commands named) and
-    every MULTI/EXEC block (by client) in MONITOR's ``lines``."""
-    steps: list[set[int]] = []
-    blocks: dict[str, set[int]] = {}
-    script: set[int] | None = None
-    for line in lines:
-        inside, args = parse(line)
-        if not args:
-            continue
-        if inside:
-            if script is not None:
-                script.update(key_slot(key) for key in inner_keys(args))
-            continue
-        found = CLIENT.search(line)
-        client = found.group(1) if found else ""
-        command = args[0].upper()
-        if command in (b"EVAL", b"EVALSHA"):
-            script = {key_slot(key) for key in args[3 : 3 + int(args[2])]}
-            steps.append(script)
-        elif command == b"MULTI":
-            blocks[client] = set()
-        elif command == b"EXEC":
-            steps.append(blocks.pop(client, set()))
-        elif client in blocks:
-            blocks[client].update(key_slot(key) for key in inner_keys(args))
-    return steps
+from tests.redis.test_key_slots import Monitor, slots_of_steps
 
 
 def letter(letter_id: str, raw: str | None = None) -> DeadLetter:

@@ -78,4 +78,29 @@ def test_messages_under_unprefixed_list_names_are_adopted_in_order(redis_url: st
     order = [
         json.loads(item)["headers"]["id"] for item in reversed(client.lrange(tp.storage.keys.queue("normal"), 0, -1))
     ]
-    assert order == [first.id, second.id, third.id]  # the adopted ones first, in their order
+    assert order == [third.id, first.id, second.id]  # the adopted ones behind the queue's, in their order
+
+
+def test_a_long_list_is_adopted_in_batches_in_order_each_step_in_one_slot(redis_url: str) -> None:
+    from redis.crc import key_slot
+
+    from taskplane.stores.queues import ADOPT_BATCH
+    from tests.apps.core_app import tp
+    from tests.redis.test_key_slots import Monitor, slots_of_steps
+
+    client, keys = tp.storage.client, tp.storage.keys
+    count = ADOPT_BATCH * 2 + 500
+    client.lpush("normal", *[f"m{i}" for i in range(count)])  # pushed oldest first, as a producer does
+    client.lpush(keys.queue("normal"), "queued-before")
+    monitor = Monitor(redis_url)
+    try:
+        assert tp.stores.queues.adopt_unprefixed(["normal"]) == count
+        assert tp.stores.queues.adopt_unprefixed(["normal"]) == 0  # a second adoption finds nothing to move
+    finally:
+        monitor.stop()
+    taken = list(reversed(client.lrange(keys.queue("normal"), 0, -1)))  # in the order workers take them
+    assert taken == ["queued-before", *[f"m{i}" for i in range(count)]]  # each once, in order, behind the queue's
+    assert client.llen(keys.bell("normal")) > 0
+    steps = slots_of_steps(monitor.lines)
+    assert steps and all(len(step) == 1 for step in steps), steps
+    assert key_slot(b"normal") != key_slot(keys.queue("normal").encode())  # the source is in another slot

@@ -31,7 +31,6 @@ CEILING: dict[str, tuple[int, int]] = {
     "delayed_move": (1, 0),
     "fetch": (4, 3),  # 4 queues (one call takes from every queue of the worker; issue 26 step 2 splits it)
     "publish": (1, 0),
-    "queue_adopt": (20, 0),  # it moves lists named in other slots into the queue's: never on a cluster
     "record_write": (1, 0),
     "unfetch": (1, 0),
 }
@@ -132,6 +131,38 @@ def spread_by_script(lines: list[str]) -> dict[str, Spread]:
         seen.slots = max(seen.slots, len({key_slot(key) for key in declared | named}))
         seen.undeclared = max(seen.undeclared, len(named - declared))
     return dict(most)
+
+
+CLIENT = re.compile(r"\[\d+ ([^\]]+)\]")
+
+
+def slots_of_steps(lines: list[str]) -> list[set[int]]:
+    """The slots each step touched: every script call (its declared keys and those its commands named) and
+    every MULTI/EXEC block (by client) in MONITOR's ``lines``."""
+    steps: list[set[int]] = []
+    blocks: dict[str, set[int]] = {}
+    script: set[int] | None = None
+    for line in lines:
+        inside, args = parse(line)
+        if not args:
+            continue
+        if inside:
+            if script is not None:
+                script.update(key_slot(key) for key in inner_keys(args))
+            continue
+        found = CLIENT.search(line)
+        client = found.group(1) if found else ""
+        command = args[0].upper()
+        if command in (b"EVAL", b"EVALSHA"):
+            script = {key_slot(key) for key in args[3 : 3 + int(args[2])]}
+            steps.append(script)
+        elif command == b"MULTI":
+            blocks[client] = set()
+        elif command == b"EXEC":
+            steps.append(blocks.pop(client, set()))
+        elif client in blocks:
+            blocks[client].update(key_slot(key) for key in inner_keys(args))
+    return steps
 
 
 def fields(task_id: str) -> dict[str, Any]:

@@ -55,7 +55,7 @@ WAIT = "wait"
 FETCH_MAX = 16
 #: Seconds the fetch first waits after a full server refused it, and at most (the wait doubles).
 PAUSE_MIN = 0.25
-PAUSE_MAX = 5.0
+PAUSE_MAX = 2.0
 
 
 def start_arguments(keys: Keys, worker: str, retention: int, payload_limit: int, skipped: list[str]) -> list[Any]:

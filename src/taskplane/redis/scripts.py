@@ -18,7 +18,6 @@ from taskplane.redis.sent import SentBatch
 SCRIPT_NAMES = (
     "delayed_add",
     "delayed_move",
-    "queue_adopt",
     "queue_purge",
     "fetch",
     "unfetch",

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from taskplane.redis.keys import BELL_CAP, PRIORITY_STEPS, Keys
 from taskplane.redis.storage import Storage
 
-#: Most messages moved per script call by :meth:`QueueLists.adopt_unprefixed`.
+#: Most messages moved per step by :meth:`QueueLists.adopt_unprefixed`.
 ADOPT_BATCH = 1000
+
+
+def _in_slot_of(key: str, suffix: str) -> str:
+    """A key name in ``key``'s cluster slot: ``key`` and ``suffix`` if it holds a hash tag, else ``{key}``
+    and ``suffix``."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return f"{key}{suffix}" if start >= 0 and end > start + 1 else f"{{{key}}}{suffix}"
 
 
 class QueueLists:
@@ -36,21 +46,46 @@ class QueueLists:
         """Move messages from lists taskplane does not read into the lists of the same queues and priorities:
         lists named without the key prefix (by a plain Celery client without ``global_keyprefix``) and the
         lists kombu names for priorities above 0 (by a plain Celery client with it: taskplane keeps those
-        under the queue's hash tag, :meth:`Keys.queue`). Returns how many moved."""
+        under the queue's hash tag, :meth:`Keys.queue`). They go behind what the queue's list holds, in their
+        order. Returns how many moved.
+
+        A source list is in another cluster slot than its queue's, so each batch is two steps (copied into the
+        queue's list with its bells, then trimmed from the source), under a lock in the source's slot: a
+        failure between can run a message twice, never lose it. Producers push at the source's other end."""
         keys = self._storage.keys
         total = 0
-        for name in names:  # one queue per script call (its sources are in other slots: not on a cluster yet)
-            script_keys: list[str] = []
-            for priority in PRIORITY_STEPS:
-                sources = {Keys("").kombu_list(name, priority), keys.kombu_list(name, priority)}
-                for source in sorted(sources - {keys.queue(name, priority)}):
-                    script_keys += [source, keys.queue(name, priority), keys.bell(name)]
-            while script_keys:
-                moved = int(self._storage.scripts.run("queue_adopt", keys=script_keys, args=[ADOPT_BATCH, BELL_CAP]))
-                total += moved
-                if moved < ADOPT_BATCH:
-                    break
+        binary = self._storage.binary()  # items are moved as the bytes they are
+        try:
+            for name in names:
+                for priority in PRIORITY_STEPS:
+                    target = keys.queue(name, priority)
+                    sources = {Keys("").kombu_list(name, priority), keys.kombu_list(name, priority)} - {target}
+                    for source in sorted(sources):
+                        total += self._adopt(binary, source, target, keys.bell(name))
+        finally:
+            binary.close()
         return total
+
+    def _adopt(self, binary: Any, source: str, target: str, bell: str) -> int:
+        """Move every message of ``source`` behind ``target``'s, the oldest first (see :meth:`adopt_unprefixed`);
+        0 if another worker holds the source's lock (it moves them)."""
+        if not binary.exists(source):
+            return 0
+        lock = binary.lock(_in_slot_of(source, ":taskplane-adopting"), timeout=60, blocking=False)
+        if not lock.acquire():
+            return 0
+        moved = 0
+        try:
+            while batch := binary.lrange(source, -ADOPT_BATCH, -1):  # the oldest, newest of them first
+                pipe = binary.pipeline(transaction=True)
+                pipe.lpush(target, *reversed(batch)).lpush(bell, *[1] * min(len(batch), BELL_CAP))
+                pipe.ltrim(bell, 0, BELL_CAP - 1)
+                pipe.execute()
+                binary.ltrim(source, 0, -len(batch) - 1)
+                moved += len(batch)
+        finally:
+            lock.release()
+        return moved
 
     def take_for_purge(self, name: str, limit: int = ADOPT_BATCH) -> list[str]:
         """Move up to ``limit`` messages of queue ``name`` (ready, then delayed) to its purge list, and return

@@ -20,7 +20,7 @@ log = logging.getLogger("taskplane.worker")
 
 
 #: Seconds a consumer restart caused by a full server first waits, and at most (the wait doubles).
-REFUSED_PAUSE = (0.25, 5.0)
+REFUSED_PAUSE = (0.25, 2.0)
 
 
 class Consumer(CeleryConsumer):
@@ -32,7 +32,7 @@ class Consumer(CeleryConsumer):
 
     def on_connection_error_after_connected(self, exc: Exception) -> None:
         """Celery's, then, when the server refused a write for want of memory (the queues' bindings a starting
-        consumer declares), a pause that doubles up to 5 s: Celery restarts a consumer at once, and would
+        consumer declares), a pause that doubles up to 2 s: Celery restarts a consumer at once, and would
         declare, be refused and restart hundreds of times a minute while the server stays full."""
         super().on_connection_error_after_connected(exc)
         if not isinstance(exc, OutOfMemoryError):
