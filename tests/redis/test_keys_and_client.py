@@ -108,3 +108,15 @@ def test_a_prefix_with_a_hash_tag_puts_every_queue_in_its_slot() -> None:
     assert {key_slot(key.encode()) for key in owned} == {key_slot(b"tp")}
     assert all(key.startswith("{tp}:") for key in owned)
     assert {keys.queue_of(key) for key in keys.queue_lists("high")} == {"high"}
+
+
+def test_the_scheduler_keys_share_a_slot_of_their_own() -> None:
+    from redis.crc import key_slot
+
+    for prefix in ("app1:", "{tp}:"):
+        keys = Keys(prefix)
+        names = [keys.scheduler_lease(), keys.scheduler_epoch(), keys.schedule("nightly"), keys.schedule_fires("n")]
+        assert all(name.startswith(prefix) or name.startswith("{" + prefix) for name in names)
+        assert len({key_slot(name.encode()) for name in names}) == 1  # a fenced claim touches one slot
+    keys = Keys("app1:")
+    assert keys.scheduler_lease() == "{app1:scheduler}:leader"

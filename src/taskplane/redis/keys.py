@@ -149,21 +149,26 @@ class Keys:
         the queue's tag: reserved in the same step as the task's start)."""
         return f"{self.tag(queue)}:rate:{name}:{key}" if key else f"{self.tag(queue)}:rate:{name}"
 
+    def scheduler_tag(self) -> str:
+        """What every scheduler key starts with: a hash tag of its own (``{taskplane:scheduler}``), so that a
+        claim, fenced by the leader's lease, touches one cluster slot."""
+        return self.tag("scheduler")
+
     def scheduler_lease(self) -> str:
         """The scheduler leader's lease: ``<epoch>:<owner>``, expiring unless renewed."""
-        return f"{self.prefix}scheduler:leader"
+        return f"{self.scheduler_tag()}:leader"
 
     def scheduler_epoch(self) -> str:
         """Counter of leader terms; each new lease takes the next number (the fencing token)."""
-        return f"{self.prefix}scheduler:epoch"
+        return f"{self.scheduler_tag()}:epoch"
 
     def schedule(self, name: str) -> str:
         """Hash with one schedule's state: paused, last slot, last run, last task, counters."""
-        return f"{self.prefix}schedule:{name}"
+        return f"{self.scheduler_tag()}:schedule:{name}"
 
     def schedule_fires(self, name: str) -> str:
         """List (newest first, capped) of one schedule's firings as JSON."""
-        return f"{self.prefix}schedule:{name}:fires"
+        return f"{self.scheduler_tag()}:schedule:{name}:fires"
 
     def worker(self, hostname: str) -> str:
         """Hash with one worker's heartbeat and counters."""
