@@ -34,6 +34,7 @@ OVERRIDDEN: tuple[PrivateName, ...] = (
     PrivateName("kombu.transport.virtual.base:Channel", "_lookup", "routes to a queue whose binding table is gone"),
     PrivateName("kombu.transport.redis:Channel", "_brpop_start", "sends the lossless fetch instead of BRPOP"),
     PrivateName("kombu.transport.redis:Channel", "_brpop_read", "reads the lossless fetch's reply"),
+    PrivateName("kombu.transport.redis:Channel", "_get", "basic_get takes a message losslessly"),
     PrivateName(
         "kombu.transport.redis:Channel",
         "keyprefix_binding_permanent",

@@ -44,9 +44,10 @@ from redis.exceptions import NoScriptError, OutOfMemoryError
 
 from taskplane.celery.acks import PendingAcks
 from taskplane.celery.lookahead import Lookahead
+from taskplane.celery.validation import parse_item
 from taskplane.compat import consumed_queues, poll_done, poll_in_flight, poll_sent, poll_timeout
 from taskplane.redis.keys import Keys
-from taskplane.redis.scripts import RUN_COMMAND, load_script, script_command
+from taskplane.redis.scripts import RUN_COMMAND, load_script, run_script, script_command
 from taskplane.stores.record_model import INDEXED_STATES
 
 FETCH = "fetch"
@@ -97,19 +98,55 @@ class LosslessFetch(Lookahead):
         queues = tuple(consumed_queues(channel))
         cached = self.__dict__.get("_taskplane_groups")
         if cached is None or cached[0] != queues:
-            keys = self._keys
-            groups = [
-                [
-                    keys.unacked(queue),
-                    keys.unacked_index(queue),
-                    keys.bell(queue),
-                    keys.quarantine(queue),
-                    *(channel._q_for_pri(queue, pri) for pri in channel.priority_steps),
-                ]
-                for queue in queues
-            ]
-            cached = self.__dict__["_taskplane_groups"] = (queues, groups)
+            cached = self.__dict__["_taskplane_groups"] = (queues, [self._group(queue) for queue in queues])
         return list(cached[1])
+
+    def _group(self, queue: str) -> list[str]:
+        """``fetch.lua``'s keys of one queue (see :meth:`_groups`)."""
+        channel: Any = self
+        keys = self._keys
+        return [
+            keys.unacked(queue),
+            keys.unacked_index(queue),
+            keys.bell(queue),
+            keys.quarantine(queue),
+            *(channel._q_for_pri(queue, pri) for pri in channel.priority_steps),
+        ]
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        """One message of ``queue``, for kombu's ``basic_get`` (kombu's pops it, then records it in flight: a
+        kill between lost it): taken and put in flight in one ``fetch.lua`` call, its task not started.
+
+        Raises:
+            Empty: nothing waits in ``queue`` (or what was taken was dead-lettered).
+        """
+        group = self._group(queue)
+        channel: Any = self
+        with channel.conn_or_acquire() as client:
+            reply = run_script(client, "fetch", group, [time.time(), 1, len(group) - 4, 1, 0, ""])
+        if not reply:
+            raise Empty()
+        tag = bytes_to_str(reply[2]) if reply[2] else None
+        try:
+            item = reply[1].decode() if isinstance(reply[1], bytes) else reply[1]
+        except UnicodeDecodeError:
+            self._quarantined(queue, reply[1], tag)
+            raise Empty() from None
+        message, problem = parse_item(item, len(item), self._payload_limit())
+        if not tag or message is None:
+            self._quarantined(queue, item, tag) if not tag else self._invalid(queue, item, {}, tag, problem or "")
+            raise Empty()
+        self._taskplane_fetched[tag] = queue  # in flight already: the QoS writes nothing
+        return message
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        """kombu's, lossless (:meth:`_get`); a message taken without acknowledgement leaves flight at once."""
+        message = super().basic_get(queue, no_ack, **kwargs)  # type: ignore[misc]  # kombu's channel below
+        if message is not None and no_ack:
+            channel: Any = self
+            self._taskplane_fetched.pop(message.delivery_tag, None)
+            channel.leave_flight(queue, message.delivery_tag)
+        return message
 
     def _bells(self) -> list[str]:
         """The bells of the active queues, one per queue."""
