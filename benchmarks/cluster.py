@@ -58,8 +58,17 @@ class LocalCluster:
 
     def start(self, timeout: float = 60.0) -> LocalCluster:
         """Start every node, join them into one cluster, and wait until every slot is served."""
-        for _ in range(self.primaries * (1 + self.replicas)):
+        taken: set[int] = set()
+
+        def fresh() -> int:  # the OS may hand a port it just handed out again: every node needs two of its own
             port = free_port()
+            while port in taken:
+                port = free_port()
+            taken.add(port)
+            return port
+
+        for _ in range(self.primaries * (1 + self.replicas)):
+            port = fresh()
             home = self.directory / str(port)
             home.mkdir(parents=True)
             argv = [
@@ -68,7 +77,7 @@ class LocalCluster:
                 "--bind", "127.0.0.1",
                 "--dir", str(home),
                 "--cluster-enabled", "yes",
-                "--cluster-port", str(free_port()),  # else port + 10000, past 65535 for a high free port
+                "--cluster-port", str(fresh()),  # else port + 10000, past 65535 for a high free port
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(self.node_timeout_ms),
                 "--appendonly", "yes",

@@ -11,6 +11,7 @@ import redis
 from redis.utils import str_if_bytes
 
 from taskplane.core.errors import RedisUnavailableError
+from taskplane.redis.cluster_url import connect_cluster, parse_cluster_url
 
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 3.0
@@ -124,9 +125,20 @@ def with_tls_verification(url: str) -> str:
     return parsed._replace(query=query).geturl()
 
 
-def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
+def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> Any:
     """A client for ``url`` with bounded socket timeouts (``timeout`` for a reply), keepalive and health
-    checks (no I/O yet)."""
+    checks (no I/O yet): a ``redis.Redis``, or a ``redis.cluster.RedisCluster`` for a cluster URL
+    (:mod:`taskplane.redis.cluster_url`)."""
+    cluster = parse_cluster_url(url)
+    if cluster is not None:
+        return connect_cluster(
+            cluster,
+            socket_timeout=timeout,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_keepalive=True,
+            health_check_interval=HEALTH_CHECK_INTERVAL,
+            decode_responses=True,
+        )
     return redis.Redis.from_url(
         with_tls_verification(url),
         socket_timeout=timeout,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from taskplane.redis.client import connect
 from taskplane.redis.keys import Keys
@@ -31,6 +32,12 @@ class Storage:
     def binary(self) -> Any:
         """A new client to the same server that returns bytes as they are (for items that may not be UTF-8
         text); the caller closes it."""
+        if isinstance(self.client, RedisCluster):
+            kwargs = {**self.client.get_connection_kwargs(), "decode_responses": False}  # type: ignore[no-untyped-call]
+            for name in ("host", "port"):
+                kwargs.pop(name, None)
+            nodes = list(self.client.nodes_manager.startup_nodes.values())
+            return RedisCluster(startup_nodes=nodes, **kwargs)
         pool = self.client.connection_pool
         kwargs = {**pool.connection_kwargs, "decode_responses": False}
         return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))

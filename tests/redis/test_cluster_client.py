@@ -1,0 +1,105 @@
+"""The cluster client (issue 26): a ``redis+cluster://`` URL parsed once, and taskplane's stores over a real
+3-primary Valkey Cluster with replicas on loopback. Workers cannot consume from a cluster yet (the fetch per
+queue is the next step), so ``TASKPLANE_REDIS_URL`` still refuses a cluster URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from benchmarks.cluster import LocalCluster
+from taskplane.core.errors import ConfigurationError
+from taskplane.redis.client import connect, safe_url
+from taskplane.redis.cluster_url import ClusterUrl, parse_cluster_url
+from taskplane.redis.storage import Storage
+from taskplane.stores.dead_letters import DeadLetter, DeadLetterCap, DeadLetterStore
+from taskplane.stores.queues import QueueLists
+from taskplane.stores.records import RecordStore
+from taskplane.stores.requeue import Requeue
+
+QUEUES = ["critical", "high", "normal", "low", "reports", "emails"]
+
+
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("redis://h:6379/0", None),
+        ("redis+cluster://h1:7000", ClusterUrl((("h1", 7000),))),
+        (
+            "rediss+cluster://app:p%40ss@h1:7000,h2:7001,[::1]:7002/0?ssl_cert_reqs=none",
+            ClusterUrl(
+                (("h1", 7000), ("h2", 7001), ("::1", 7002)), "app", "p@ss", True, (("ssl_cert_reqs", "none"),)
+            ),
+        ),
+        ("redis+cluster://:secret@h1:7000,h2:7001/", ClusterUrl((("h1", 7000), ("h2", 7001)), None, "secret")),
+    ],
+)
+def test_a_cluster_url_is_parsed_once_into_its_nodes(url: str, expected: ClusterUrl | None) -> None:
+    assert parse_cluster_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url,problem",
+    [
+        ("redis+cluster://", "names at least one node"),
+        ("redis+cluster://h1:port", "'h1:port' is not host:port"),
+        ("redis+cluster://h1", "'h1' is not host:port"),
+        ("redis+cluster://h1:7000/2", "only database 0"),
+    ],
+)
+def test_a_bad_cluster_url_is_refused_in_one_line(url: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=problem) as raised:
+        parse_cluster_url(url)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_cluster_urls_password_is_not_shown() -> None:
+    assert safe_url("redis+cluster://:secret@h1:7000,h2:7001/0") == "redis+cluster://:***@h1:7000,h2:7001/0"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), primaries=3, replicas=1) as started:
+        yield started
+
+
+def cluster_url(cluster: LocalCluster) -> str:
+    first, second = cluster.primary_ports()[:2]
+    return f"redis+cluster://:{cluster.password}@127.0.0.1:{first},127.0.0.1:{second}/0"
+
+
+def test_the_stores_work_over_a_cluster_and_spread_queues_over_its_nodes(cluster: LocalCluster) -> None:
+    storage = Storage(connect(cluster_url(cluster)), Storage.from_url("redis://unused", "taskplane:").keys)
+    keys = storage.keys
+    records = RecordStore(storage, 3600, lambda: QUEUES)
+    # A record per queue, each in its queue's slot: written by one script, found by id alone (a pipeline
+    # over every queue, across the nodes), listed merged
+    for queue in QUEUES:
+        records.write(f"id-{queue}", "t.add", queue, "queued")
+    assert all(records.get(f"id-{queue}").queue == queue for queue in QUEUES)  # type: ignore[union-attr]
+    assert sorted(record.id for record in records.find(limit=100).records) == sorted(f"id-{q}" for q in QUEUES)
+    nodes = {storage.client.get_node_from_key(keys.record(queue, f"id-{queue}")).port for queue in QUEUES}
+    assert len(nodes) == 3  # the queues spread over every primary
+    # Lengths and in-flight counts: one pipeline across the nodes
+    storage.client.lpush(keys.queue("emails"), "m")
+    assert QueueLists(storage).lengths(QUEUES)["emails"] == 1
+    assert QueueLists(storage).in_flight(QUEUES) == dict.fromkeys(QUEUES, 0)
+    # Adoption of a list in another slot, and the bytes-as-they-are client
+    storage.client.lpush("normal", "plain-1")
+    assert QueueLists(storage).adopt_unprefixed(["normal"]) == 1
+    binary = storage.binary()
+    try:
+        assert binary.lrange(keys.queue("normal"), 0, -1) == [b"plain-1"]
+    finally:
+        binary.close()
+    # A dead letter: added (its script and the set of queues with letters, two slots, one pipeline), then
+    # requeued into another queue in two single-slot steps
+    letters = DeadLetterStore(storage, QUEUES, DeadLetterCap(100, 1 << 20))
+    letters.add(DeadLetter(id="dl-1", name="t.add", queue="low", reason="failed", raw="raw-item"))
+    assert letters.get("dl-1") is not None
+    requeue = Requeue("low.dead", "dl-1")
+    requeue.check(storage.client, keys)
+    storage.client.lpush(keys.queue("high"), "raw-item")
+    requeue.leave(storage.client, keys, "high")
+    assert letters.get("dl-1") is None
