@@ -41,7 +41,6 @@ class QoS(virtual.QoS):
         super().__init__(*args, **kwargs)
         #: The queue of every delivery this channel holds (its in-flight keys are that queue's).
         self._queues: dict[str, str] = {}
-        self._sweeps = 0
 
     def queue_of(self, delivery_tag: str) -> str | None:
         """The queue a delivery this channel holds was taken from (None: not this channel's)."""
@@ -99,11 +98,10 @@ class QoS(virtual.QoS):
         delivered_of(self).clear()
 
     def restore_visible(self, start: int = 0, num: int | None = 10, interval: int = 10) -> None:
-        """The lease sweep of this channel's queues (kombu's poller calls it every ``unacked_restore_interval``
-        s; kombu's throttle: only every ``interval``-th call looks): :meth:`sweep`."""
-        self._sweeps += 1
-        if (self._sweeps - 1) % (interval or 1):
-            return
+        """The lease sweep of this channel's queues (:meth:`sweep`), at every call: kombu's poller calls it
+        every ``unacked_restore_interval`` s from kombu 5.7 on, every 10 s before. (kombu's own looked only at
+        every ``interval``-th call, 10 by default: on kombu 5.5 and 5.6, which do not pass it, a dead worker's
+        deliveries waited up to 100 s past their lease.)"""
         self.sweep(consumed_queues(self.channel), start, num)
 
     def sweep(self, queues: list[str], start: int = 0, num: int | None = None) -> None:
