@@ -132,9 +132,12 @@ class LosslessFetch(Lookahead):
         except UnicodeDecodeError:
             self._quarantined(queue, reply[1], tag)
             raise Empty() from None
+        if not tag:  # not a kombu message: set aside by the script, dead-lettered here
+            self._quarantined(queue, item)
+            raise Empty()
         message, problem = parse_item(item, len(item), self._payload_limit())
-        if not tag or message is None:
-            self._quarantined(queue, item, tag) if not tag else self._invalid(queue, item, {}, tag, problem or "")
+        if message is None:
+            self._invalid(queue, item, {}, tag, problem or "unreadable")
             raise Empty()
         self._taskplane_fetched[tag] = queue  # in flight already: the QoS writes nothing
         return message
