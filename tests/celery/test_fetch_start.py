@@ -7,9 +7,9 @@ import json
 import time
 from typing import Any
 
-from taskplane.celery.fetch import start_arguments
 from taskplane.core.protocol import TaskState
 from taskplane.redis.scripts import Scripts
+from taskplane.stores.records import start_arguments
 from tests.apps.core_app import events, slow, tp
 from tests.workers import StartWorker, wait_for
 

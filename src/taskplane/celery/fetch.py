@@ -46,9 +46,8 @@ from taskplane.celery.acks import PendingAcks
 from taskplane.celery.lookahead import Lookahead
 from taskplane.celery.validation import parse_item
 from taskplane.compat import consumed_queues, poll_done, poll_in_flight, poll_sent, poll_timeout
-from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import RUN_COMMAND, load_script, run_script, script_command
-from taskplane.stores.record_model import INDEXED_STATES
+from taskplane.stores.records import start_arguments
 
 FETCH = "fetch"
 WAIT = "wait"
@@ -57,26 +56,6 @@ FETCH_MAX = 16
 #: Seconds the fetch first waits after a full server refused it, and at most (the wait doubles).
 PAUSE_MIN = 0.25
 PAUSE_MAX = 2.0
-
-
-def start_arguments(keys: Keys, worker: str, retention: int, payload_limit: int, skipped: list[str]) -> list[Any]:
-    """``fetch.lua``'s arguments for starting the tasks it takes, after the acknowledgements (see the script):
-    key names around a queue's name (each task's keys are in the slot of its own queue), the retention, the
-    payload limit, the indexed states and the names of tasks it must not start."""
-    return [
-        worker,
-        *keys.halves("record", ""),
-        *keys.halves("cancel", ""),
-        *keys.halves("events", ""),
-        *keys.halves("index_name", ""),
-        *keys.halves("index_queue"),
-        *keys.halves("index_state", ""),
-        retention,
-        payload_limit,
-        len(INDEXED_STATES),
-        *INDEXED_STATES,
-        *skipped,
-    ]
 
 
 class LosslessFetch(Lookahead):

@@ -7,6 +7,7 @@ from typing import Any
 
 from taskplane.core.clock import now_ms
 from taskplane.core.protocol import TERMINAL_STATES, TaskState
+from taskplane.redis.keys import Keys
 from taskplane.redis.scripts import Batch
 from taskplane.redis.storage import Storage
 from taskplane.stores import record_search
@@ -249,3 +250,23 @@ class RecordStore:
         if record is not None and record.name:
             pipe.zrem(keys.index_name(queue, record.name), task_id)
         pipe.execute()
+
+
+def start_arguments(keys: Keys, worker: str, retention: int, payload_limit: int, skipped: list[str]) -> list[Any]:
+    """``fetch.lua``'s arguments for starting the tasks it takes, after the acknowledgements (see the script):
+    key names around a queue's name (each task's keys are in the slot of its own queue), the retention, the
+    payload limit, the indexed states and the names of tasks it must not start."""
+    return [
+        worker,
+        *keys.halves("record", ""),
+        *keys.halves("cancel", ""),
+        *keys.halves("events", ""),
+        *keys.halves("index_name", ""),
+        *keys.halves("index_queue"),
+        *keys.halves("index_state", ""),
+        retention,
+        payload_limit,
+        len(INDEXED_STATES),
+        *INDEXED_STATES,
+        *skipped,
+    ]
