@@ -28,9 +28,7 @@ QUEUES = ["critical", "high", "normal", "low", "reports", "emails"]
         ("redis+cluster://h1:7000", ClusterUrl((("h1", 7000),))),
         (
             "rediss+cluster://app:p%40ss@h1:7000,h2:7001,[::1]:7002/0?ssl_cert_reqs=none",
-            ClusterUrl(
-                (("h1", 7000), ("h2", 7001), ("::1", 7002)), "app", "p@ss", True, (("ssl_cert_reqs", "none"),)
-            ),
+            ClusterUrl((("h1", 7000), ("h2", 7001), ("::1", 7002)), "app", "p@ss", True, (("ssl_cert_reqs", "none"),)),
         ),
         ("redis+cluster://:secret@h1:7000,h2:7001/", ClusterUrl((("h1", 7000), ("h2", 7001)), None, "secret")),
     ],

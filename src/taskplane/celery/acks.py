@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from taskplane.redis.keys import Keys
@@ -28,11 +29,8 @@ class PendingAcks:
         """Hand the kept acknowledgements to a fetch of ``queues`` (every kept one is of them): ``fetch.lua``'s
         arguments for them, per queue in order a count and the tags."""
         self.sent, self.kept = self.kept, []
-        by_queue: dict[str, list[str]] = {queue: [] for queue in queues}
-        for queue, tag in self.sent:
-            by_queue[queue].append(tag)
         args: list[Any] = []
-        for tags in by_queue.values():
+        for tags in _by_queue(self.sent, queues).values():
             args += [len(tags), *tags]
         return args
 
@@ -55,14 +53,19 @@ class PendingAcks:
         acks, self.kept = self.kept, []
         if not acks:
             return
-        by_queue: dict[str, list[str]] = {}
-        for queue, tag in acks:
-            by_queue.setdefault(queue, []).append(tag)
         try:
             pipe = client.pipeline(transaction=False)
-            for queue, tags in by_queue.items():
+            for queue, tags in _by_queue(acks).items():
                 pipe.hdel(keys.unacked(queue), *tags).zrem(keys.unacked_index(queue), *tags)
             pipe.execute()
         except errors:
             self.kept = acks + self.kept
             raise
+
+
+def _by_queue(acks: list[tuple[str, str]], queues: Sequence[str] = ()) -> dict[str, list[str]]:
+    """The tags of ``acks`` by queue: every one of ``queues`` first, in their order (empty if none), then any other."""
+    grouped: dict[str, list[str]] = {queue: [] for queue in queues}
+    for queue, tag in acks:
+        grouped.setdefault(queue, []).append(tag)
+    return grouped

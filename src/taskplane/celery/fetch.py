@@ -46,6 +46,7 @@ from taskplane.celery.acks import PendingAcks
 from taskplane.celery.lookahead import Lookahead
 from taskplane.celery.validation import parse_item
 from taskplane.compat import consumed_queues, poll_done, poll_in_flight, poll_sent, poll_timeout
+from taskplane.core.backoff import Backoff
 from taskplane.redis.scripts import RUN_COMMAND, load_script, run_script, script_command
 from taskplane.stores.records import start_arguments
 
@@ -54,8 +55,7 @@ WAIT = "wait"
 #: The most messages one fetch takes (each also bounded by the free prefetch slots).
 FETCH_MAX = 16
 #: Seconds the fetch first waits after a full server refused it, and at most (the wait doubles).
-PAUSE_MIN = 0.25
-PAUSE_MAX = 2.0
+REFUSED_PAUSE = (0.25, 2.0)
 
 
 class LosslessFetch(Lookahead):
@@ -66,9 +66,8 @@ class LosslessFetch(Lookahead):
     _taskplane_fetch_sha: str | None = None
     #: Finished deliveries to acknowledge with the next fetch, and those the fetch under way carries.
     _taskplane_acks: PendingAcks
-    #: Seconds the fetch waits after the server refused it for want of memory (0: it did not), and until when.
-    _taskplane_pause: float = 0.0
-    _taskplane_resume_at: float = 0.0
+    #: The fetch's pauses while the server refuses it for want of memory (:data:`REFUSED_PAUSE`).
+    _taskplane_pause: Backoff
 
     def _groups(self) -> list[list[str]]:
         """``fetch.lua``'s keys, one group per active queue in tier order: the queue's unacked hash, lease
@@ -140,7 +139,7 @@ class LosslessFetch(Lookahead):
     def _brpop_start(self, timeout: float | None = None) -> None:
         channel: Any = self
         groups = self._groups()
-        if not groups or time.monotonic() < self._taskplane_resume_at:
+        if not groups or self._taskplane_pause.waiting:
             return
         free = int(channel.qos.can_consume_max_estimate() or 0) if channel.qos.prefetch_count else FETCH_MAX
         free -= self._hand_over_held(free)
@@ -187,7 +186,7 @@ class LosslessFetch(Lookahead):
         self._taskplane_acks.add(queue, delivery_tag)
         channel: Any = self
         waiting = poll_in_flight(channel) and self._taskplane_sent == WAIT
-        if not channel.active_queues or waiting or self._taskplane_pause:
+        if not channel.active_queues or waiting or self._taskplane_pause.wait:
             self.flush_acks()
 
     def flush_acks(self) -> None:
@@ -228,8 +227,7 @@ class LosslessFetch(Lookahead):
                 self._taskplane_next = FETCH
                 self._taskplane_acks.landed()  # lost with the reply or not: their leases return them
                 raise
-            if self._taskplane_pause:
-                self._taskplane_pause = 0.0
+            if self._taskplane_pause.reset():
                 kombu_redis.logger.warning("Redis takes writes again: the worker fetches")
             if sent == WAIT:
                 self._taskplane_next = FETCH  # a bell rang or the wait timed out: look again
@@ -259,14 +257,12 @@ class LosslessFetch(Lookahead):
 
     def _refused(self, exc: Exception) -> None:
         """The server is full (``maxmemory``, no eviction) and refused the fetch: fetch again after a pause
-        that doubles up to :data:`PAUSE_MAX` seconds, on the same connection (a reconnection would not free
+        that doubles up to 2 s (:data:`REFUSED_PAUSE`), on the same connection (a reconnection would not free
         memory, and it would cut the running tasks off their acknowledgements); what finishes meanwhile is
         acknowledged at once (deleting is allowed on a full server)."""
-        first = not self._taskplane_pause
-        self._taskplane_pause = min(max(self._taskplane_pause * 2, PAUSE_MIN), PAUSE_MAX)
-        self._taskplane_resume_at = time.monotonic() + self._taskplane_pause
-        if first:
+        if not self._taskplane_pause.wait:
             kombu_redis.logger.warning("Redis refuses writes (%s): the worker waits for memory", exc)
+        self._taskplane_pause.step()
         try:
             self.flush_acks()
         except Exception as error:  # what it could not send rides on the next fetch
@@ -274,7 +270,7 @@ class LosslessFetch(Lookahead):
         channel: Any = self
         hub = getattr(channel.connection, "taskplane_hub", None)
         if hub is not None:
-            hub.call_later(self._taskplane_pause, lambda: None)  # the event loop looks again by then
+            hub.call_later(self._taskplane_pause.wait, lambda: None)  # the event loop looks again by then
 
     def _start_options(self) -> tuple[str, list[str], int] | None:
         """(worker name, task names not to start, record retention in s) if the fetch starts tasks, else None."""

@@ -21,11 +21,11 @@ from kombu.transport import virtual
 from kombu.transport.redis import Mutex, MutexHeld, logger
 from kombu.utils.encoding import bytes_to_str
 
-from taskplane.compat import consumed_queues, message_priority, raw_payload
+from taskplane.compat import consumed_queues, message_priority
 from taskplane.compat import delivered as delivered_of
 from taskplane.core.protocol import Header
 from taskplane.redis.client import CONNECTION_ERRORS
-from taskplane.redis.keys import BELL_CAP
+from taskplane.redis.publish_ops import queue_items
 from taskplane.stores.records import fetched_start
 
 #: Seconds a sweeper holds a queue's sweep mutex at most (kombu's ``unacked_mutex_expire``).
@@ -47,19 +47,12 @@ class QoS(virtual.QoS):
         return self._queues.get(delivery_tag)
 
     def append(self, message: Any, delivery_tag: str) -> None:
-        """Track a delivered message, put in flight by the fetch script (or, taken some other way, here)."""
+        """Track a delivered message. Every delivery comes from the fetch script (the consumer's fetch, and
+        ``basic_get``: :meth:`taskplane.celery.fetch.LosslessFetch._get`), which put it in flight already."""
         channel: Any = self.channel
         queue = channel._taskplane_fetched.pop(delivery_tag, None)
-        if queue is None:  # not from the fetch script: kept in flight under the queue it was routed to
-            delivery = message.delivery_info
-            queue = str(delivery["routing_key"])
-            entry = json.dumps([raw_payload(message), delivery["exchange"], queue])
-            keys = channel._keys
-            with channel.conn_or_acquire() as client:
-                pipe = client.pipeline(transaction=True)
-                pipe.hset(keys.unacked(queue), delivery_tag, entry)
-                pipe.zadd(keys.unacked_index(queue), {delivery_tag: time()}).execute()
-        self._queues[delivery_tag] = queue
+        if queue is not None:
+            self._queues[delivery_tag] = queue
         super().append(message, delivery_tag)
 
     def ack(self, delivery_tag: str) -> None:
@@ -148,8 +141,7 @@ class QoS(virtual.QoS):
                     if isinstance(where, dict):
                         where["redelivered"] = True
                 listed = keys.queue(queue, message_priority(channel, message))
-                (pipe.lpush if leftmost else pipe.rpush)(listed, json.dumps(message))
-                pipe.lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
+                queue_items(pipe, listed, keys.bell(queue), [json.dumps(message)], head=leftmost)
 
         with self._client(client) as conn:
             conn.transaction(restore, unacked)

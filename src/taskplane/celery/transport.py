@@ -26,15 +26,17 @@ from kombu.exceptions import InconsistencyError
 from kombu.transport import redis as kombu_redis
 
 from taskplane.celery.acks import PendingAcks
-from taskplane.celery.fetch import LosslessFetch
+from taskplane.celery.fetch import REFUSED_PAUSE, LosslessFetch
 from taskplane.celery.publishing import pending_writes
 from taskplane.celery.puts import ScriptedPublish, eta_delay
 from taskplane.celery.qos import QoS
 from taskplane.compat import message_priority, new_client
+from taskplane.core.backoff import Backoff
 from taskplane.core.protocol import DeadReason, Header, TransportOption
 from taskplane.middleware.failure import FailurePath
 from taskplane.redis.client import REFUSAL_ERRORS
-from taskplane.redis.keys import BELL_CAP, Keys
+from taskplane.redis.keys import Keys
+from taskplane.redis.publish_ops import queue_items
 from taskplane.redis.scripts import script_command
 from taskplane.redis.storage import Storage
 from taskplane.stores.dead_letters import DeadLetterCap
@@ -62,6 +64,7 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
         self._taskplane_fetched = {}
         self._taskplane_held = []
         self._taskplane_acks = PendingAcks()
+        self._taskplane_pause = Backoff(*REFUSED_PAUSE)
         super().__init__(*args, **kwargs)
         # kombu's own key prefixing off: every name this channel gives kombu is under the prefix already
         # (kombu 5.7's binding sweep would otherwise prefix some twice and read others bare).
@@ -135,28 +138,29 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
             return
         header, delay, payload = self._prepare(queue, message)
         requeue = Requeue.of(header) if header is not None else None
+        across = requeue is not None and requeue.across(queue)  # two steps, in two slots (stores/requeue.py)
         keys = self._keys
         channel: Any = self  # kombu's private methods are not in its type stubs
         listed = self._q_for_pri(queue, message_priority(channel, message))  # its priority's list
         target = keys.delayed(queue) if delay > 0 else listed
         with self.conn_or_acquire() as client:
-            if requeue is not None and requeue.across(queue):
+            if requeue is not None and across:
                 requeue.check(client, keys)  # nothing is sent for a letter that is gone
             # One MULTI/EXEC: the record and counts written by the publish hooks land with the message,
             # or neither does (also when the reply is lost: EXEC runs whole on the server).
             pipe = client.pipeline(transaction=True)
             if pending is not None:
                 pending.batch.replay(pipe)
-            if requeue is not None and not requeue.across(queue):
+            if requeue is not None and not across:
                 requeue.take(pipe, keys, queue, target, payload, delay)
             elif delay > 0:
                 pipe.execute_command(*script_command("delayed_add", [target], [repr(delay), payload], source=True))
             else:
-                pipe.lpush(listed, payload).lpush(keys.bell(queue), 1).ltrim(keys.bell(queue), 0, BELL_CAP - 1)
+                queue_items(pipe, listed, keys.bell(queue), [payload])
             replies = pipe.execute()
             if pending is not None:
                 pending.sent = True
-            if requeue is not None and requeue.across(queue):
+            if requeue is not None and across:
                 requeue.leave(client, keys, queue)
             elif requeue is not None and not replies[-1]:
                 raise requeue.gone()

@@ -11,7 +11,7 @@ from taskplane.core.errors import InvalidRequestError, NotFoundError
 from taskplane.core.protocol import PublishOption
 from taskplane.core.registry import TaskRegistry
 from taskplane.core.topology import Topology
-from taskplane.redis.keys import BELL_CAP
+from taskplane.redis.publish_ops import queue_items
 from taskplane.stores.bundle import Stores
 from taskplane.stores.dead_letters import DeadFilter, DeadLetter
 from taskplane.stores.requeue import Requeue
@@ -137,8 +137,8 @@ class DeadLetters:
             if requeue.across(target):  # two slots: two steps (stores/requeue.py)
                 requeue.check(storage.client, keys)
                 pipe = storage.client.pipeline(transaction=True)
-                pipe.lpush(keys.queue(target), raw).lpush(keys.bell(target), 1)
-                pipe.ltrim(keys.bell(target), 0, BELL_CAP - 1).execute()
+                queue_items(pipe, keys.queue(target), keys.bell(target), [raw])
+                pipe.execute()
                 requeue.leave(storage.client, keys, target)
                 return letter.id
             pipe = storage.client.pipeline(transaction=False)

@@ -43,7 +43,9 @@ def parse_cluster_url(url: str) -> ClusterUrl | None:
     # urlsplit reads one host; the node list is split here, after the credentials.
     credentials, _, hosts_and_path = rest.rpartition("@")
     hosts, _, path_and_query = hosts_and_path.partition("/")
-    split = urlsplit(f"{scheme}://{credentials}@h/{path_and_query}" if credentials else f"{scheme}://h/{path_and_query}")
+    split = urlsplit(
+        f"{scheme}://{credentials}@h/{path_and_query}" if credentials else f"{scheme}://h/{path_and_query}"
+    )
     nodes = tuple(_node(url, part) for part in hosts.split(",") if part)
     if not nodes:
         raise ConfigurationError(f"bad Redis URL: a cluster URL names at least one node as host:port ({url!r})")

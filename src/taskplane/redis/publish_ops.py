@@ -4,16 +4,25 @@ the queue's bell), and the collecting of whole ``publish.lua`` calls by a batch 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 import redis
 
+from taskplane.redis.keys import BELL_CAP
 from taskplane.redis.scripts import Batch
 
 #: The value a fence leaves in a publish's own claim (:func:`fence_claims`).
 FENCE = "fenced"
+
+
+def queue_items(pipe: Any, target: str, bell: str, items: Sequence[Any], head: bool = True) -> None:
+    """Queue on ``pipe`` (a MULTI/EXEC in the queue's slot, outside ``publish.lua``) ``items`` into ``target``,
+    a list of a queue, at its head (the newest end; ``head=False``: next to be taken), and ring the queue's
+    ``bell`` once per item, up to its cap."""
+    (pipe.lpush if head else pipe.rpush)(target, *items)
+    pipe.lpush(bell, *[1] * min(len(items), BELL_CAP)).ltrim(bell, 0, BELL_CAP - 1)
 
 
 def publish_delayed(keys: list[str], argv: list[Any], delayed_key: str, delay: float, *payloads: str) -> None:

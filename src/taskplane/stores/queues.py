@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskplane.redis.keys import BELL_CAP, PRIORITY_STEPS, Keys
+from taskplane.redis.keys import PRIORITY_STEPS, Keys
+from taskplane.redis.publish_ops import queue_items
 from taskplane.redis.storage import Storage
 
 #: Most messages moved per step by :meth:`QueueLists.adopt_unprefixed`.
@@ -53,24 +54,28 @@ class QueueLists:
         queue's list with its bells, then trimmed from the source), under a lock in the source's slot: a
         failure between can run a message twice, never lose it. Producers push at the source's other end."""
         keys = self._storage.keys
-        total = 0
+        moves = [
+            (source, keys.queue(name, priority), keys.bell(name))
+            for name in names
+            for priority in PRIORITY_STEPS
+            for source in sorted({Keys("").kombu_list(name, priority), keys.kombu_list(name, priority)})
+            if source != keys.queue(name, priority)
+        ]
+        pipe = self._storage.client.pipeline(transaction=False)  # one round trip when there is nothing to move
+        for source, _, _ in moves:
+            pipe.exists(source)
+        found = [move for move, there in zip(moves, pipe.execute(), strict=True) if there]
+        if not found:
+            return 0
         binary = self._storage.binary()  # items are moved as the bytes they are
         try:
-            for name in names:
-                for priority in PRIORITY_STEPS:
-                    target = keys.queue(name, priority)
-                    sources = {Keys("").kombu_list(name, priority), keys.kombu_list(name, priority)} - {target}
-                    for source in sorted(sources):
-                        total += self._adopt(binary, source, target, keys.bell(name))
+            return sum(self._adopt(binary, *move) for move in found)
         finally:
             binary.close()
-        return total
 
     def _adopt(self, binary: Any, source: str, target: str, bell: str) -> int:
         """Move every message of ``source`` behind ``target``'s, the oldest first (see :meth:`adopt_unprefixed`);
         0 if another worker holds the source's lock (it moves them)."""
-        if not binary.exists(source):
-            return 0
         lock = binary.lock(_in_slot_of(source, ":taskplane-adopting"), timeout=60, blocking=False)
         if not lock.acquire():
             return 0
@@ -78,8 +83,7 @@ class QueueLists:
         try:
             while batch := binary.lrange(source, -ADOPT_BATCH, -1):  # the oldest, newest of them first
                 pipe = binary.pipeline(transaction=True)
-                pipe.lpush(target, *reversed(batch)).lpush(bell, *[1] * min(len(batch), BELL_CAP))
-                pipe.ltrim(bell, 0, BELL_CAP - 1)
+                queue_items(pipe, target, bell, list(reversed(batch)))
                 pipe.execute()
                 binary.ltrim(source, 0, -len(batch) - 1)
                 moved += len(batch)

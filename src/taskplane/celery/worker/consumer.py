@@ -11,7 +11,9 @@ from typing import Any
 from celery.worker.consumer import Consumer as CeleryConsumer
 from redis.exceptions import OutOfMemoryError
 
+from taskplane.celery.fetch import REFUSED_PAUSE
 from taskplane.compat import raw_payload
+from taskplane.core.backoff import Backoff
 from taskplane.core.clock import now_ms
 from taskplane.core.protocol import DeadReason, TransportOption
 from taskplane.core.topology import DEFAULT_QUEUE
@@ -19,16 +21,11 @@ from taskplane.core.topology import DEFAULT_QUEUE
 log = logging.getLogger("taskplane.worker")
 
 
-#: Seconds a consumer restart caused by a full server first waits, and at most (the wait doubles).
-REFUSED_PAUSE = (0.25, 2.0)
-
-
 class Consumer(CeleryConsumer):
     """Celery's consumer; each bad message is dead-lettered with a reason before it is removed, and a restart
     a full server caused waits for memory."""
 
-    _refused_pause = 0.0
-    _refused_at = 0.0
+    _refused: Backoff | None = None
 
     def on_connection_error_after_connected(self, exc: Exception) -> None:
         """Celery's, then, when the server refused a write for want of memory (the queues' bindings a starting
@@ -37,15 +34,12 @@ class Consumer(CeleryConsumer):
         super().on_connection_error_after_connected(exc)
         if not isinstance(exc, OutOfMemoryError):
             return
-        now = time.monotonic()
-        if now - self._refused_at > 60:  # a new episode
-            self._refused_pause = 0.0
-        first, least = not self._refused_pause, REFUSED_PAUSE[0]
-        self._refused_pause = min(max(self._refused_pause * 2, least), REFUSED_PAUSE[1])
-        if first:
+        refused = self._refused = self._refused or Backoff(*REFUSED_PAUSE)
+        if time.monotonic() - refused.until > 60:  # a new episode
+            refused.reset()
+        if not refused.wait:
             log.warning("Redis refuses writes (%s): the worker waits for memory", exc)
-        time.sleep(self._refused_pause)
-        self._refused_at = time.monotonic()
+        time.sleep(refused.step())
 
     def connection_for_read(self, heartbeat: float | None = None) -> Any:
         """Celery's consuming connection, whose fetch starts the tasks it takes as this worker, except the
