@@ -32,6 +32,7 @@ def test_a_requeue_into_another_queue_is_two_single_slot_steps(kind: str, redis_
     monitor = Monitor(redis_url)
     try:
         assert tp.dead_letters.requeue(ids=[dead.id], to_queue="high") == [dead.id]
+        monitor.caught_up(tp.storage.client)
     finally:
         monitor.stop()
     # Then the message is in high, the letter left normal.dead, and nothing went to normal

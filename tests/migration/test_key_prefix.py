@@ -96,6 +96,7 @@ def test_a_long_list_is_adopted_in_batches_in_order_each_step_in_one_slot(redis_
     try:
         assert tp.stores.queues.adopt_unprefixed(["normal"]) == count
         assert tp.stores.queues.adopt_unprefixed(["normal"]) == 0  # a second adoption finds nothing to move
+        monitor.caught_up(tp.storage.client)
     finally:
         monitor.stop()
     taken = list(reversed(client.lrange(keys.queue("normal"), 0, -1)))  # in the order workers take them

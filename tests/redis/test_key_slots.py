@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 import threading
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,13 @@ class Monitor:
             except (redis.ConnectionError, OSError, AttributeError):
                 return
             self.lines.append(line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line))
+
+    def caught_up(self, client: Any, timeout: float = 30) -> None:
+        """Wait until this monitor has read every command the server ran before now (its reader may lag
+        behind the server on a busy machine): a marker sent through ``client`` comes back to it."""
+        marker = f"monitor-mark-{uuid.uuid4().hex}"
+        client.echo(marker)
+        wait_for(lambda: any(marker in line for line in tuple(self.lines)), timeout, "the monitor to catch up")
 
     def stop(self) -> None:
         self._connection.disconnect()
