@@ -99,9 +99,13 @@ class LocalCluster:
         return self
 
     def wait_ok(self, timeout: float = 60.0) -> None:
-        """Wait until every running node says the cluster is ok (every slot served)."""
+        """Wait until every running node says the cluster is ok (every slot served) and every replica has
+        synced with its primary (a replica that never synced refuses to fail over: its data counts as too old,
+        ``cluster-replica-validity-factor``)."""
         for node in self.running():
             self._wait(functools.partial(self._cluster_ok, node.port), timeout)
+        for node in self.running():
+            self._wait(functools.partial(self._synced, node.port), timeout)
 
     def running(self) -> list[Node]:
         """The nodes whose process runs."""
@@ -134,6 +138,10 @@ class LocalCluster:
 
     def _cluster_ok(self, port: int) -> bool:
         return bool(self._client(port).cluster("INFO")["cluster_state"] == "ok")
+
+    def _synced(self, port: int) -> bool:
+        replication = self._client(port).info("replication")
+        return replication["role"] == "master" or replication.get("master_link_status") == "up"
 
     def _role(self, port: int) -> str:
         client: Any = self._client(port)

@@ -83,6 +83,36 @@ def test_poll_bookkeeping_is_what_kombus_poller_reads(channel: Any) -> None:
     channel.pool.release(connection)
 
 
+def test_the_poller_helpers_watch_and_unwatch_a_sockets_owner(channel: Any) -> None:
+    from kombu.transport.redis import MultiChannelPoller
+
+    cycle: Any = MultiChannelPoller()
+    cycle.add(channel)
+    assert channel in compat.poller_channels(cycle), "kombu's MultiChannelPoller._channels changed"
+
+    class Owner:  # what a cluster lane is to the poller: something with a connection
+        connection = compat.pool_connection(channel.pool)
+
+    owner = Owner()
+    try:
+        compat.poller_watch(cycle, channel, owner, "lane:q")
+        compat.poller_watch(cycle, channel, owner, "lane:q")  # once
+        fileno = owner.connection._sock.fileno()
+        assert compat.poller_owner(cycle, fileno) == (channel, "lane:q"), "kombu's _register/_fd_to_chan changed"
+        compat.poller_unwatch(cycle, channel, owner, "lane:q")
+        assert compat.poller_owner(cycle, fileno) is None
+        assert (channel, owner, "lane:q") not in cycle._chan_to_sock, "kombu's MultiChannelPoller._chan_to_sock changed"
+        channel.exchange_declare("compat-broadcast", "fanout")  # kombu's own pub/sub registration
+        channel.queue_declare("broadcast")
+        channel.queue_bind("broadcast", "compat-broadcast", "")
+        channel.basic_consume("broadcast", no_ack=True, callback=lambda message: None, consumer_tag="tag-broadcast")
+        compat.poller_listen(cycle, channel)
+        assert compat.poller_owner(cycle, channel.subclient.connection._sock.fileno()) == (channel, "LISTEN")
+    finally:
+        channel.pool.release(owner.connection)
+        cycle.close()
+
+
 def test_deliver_hands_a_message_to_the_transport(channel: Any) -> None:
     deliver = getattr(channel.connection, "_deliver", None)
     assert callable(deliver), "kombu's Transport._deliver is gone (the fetch hands messages to it)"

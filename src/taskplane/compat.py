@@ -9,6 +9,7 @@ reaches a foreign private name. Where the declared versions differ, the function
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ OVERRIDDEN: tuple[PrivateName, ...] = (
         "binding deadlines under the app's prefix",
         since=("kombu", "5.7.0"),
     ),
+    PrivateName("kombu.transport.redis:Channel", "_create_client", "a channel on a cluster uses the cluster client"),
+    PrivateName("kombu.transport.redis:Channel", "_delete", "deletes a queue without chaining DELETE (cluster)"),
+    PrivateName("kombu.transport.redis:Channel", "_close_clients", "a cluster channel also closes its lanes"),
+    PrivateName("celery.backends.redis:RedisBackend", "_create_client", "the result backend on a cluster"),
     PrivateName("celery.app.base:Celery", "_task_from_fun", "declares @shared_task tasks on the taskplane app"),
     PrivateName("celery.concurrency.asynpool:AsynPool", "_event_process_exit", "replaces an exited child at once"),
 )
@@ -88,6 +93,43 @@ def poll_timeout(channel: Any) -> float:
     """Seconds a blocking wait lasts: ``brpop_timeout`` (the ``polling_interval`` since kombu 5.6; 1 s
     before, as kombu's own ``_brpop_start`` waits)."""
     return float(getattr(channel, "brpop_timeout", 1) or 1)
+
+
+# -- kombu's Redis poller: the sockets of a cluster channel's lanes (taskplane.celery.cluster) ---------------
+
+
+def poller_channels(cycle: Any) -> Any:
+    """The channels kombu's poller polls (``MultiChannelPoller._channels``)."""
+    return cycle._channels
+
+
+def poller_watch(cycle: Any, channel: Any, client: Any, kind: str) -> None:
+    """Have kombu's poller watch the socket of ``client.connection`` for ``channel`` under ``kind`` (once), and
+    call ``channel.handlers[kind]`` when it is readable (``_register``, ``_chan_to_sock``)."""
+    if (channel, client, kind) not in cycle._chan_to_sock:
+        cycle._register(channel, client, kind)
+
+
+def poller_unwatch(cycle: Any, channel: Any, client: Any, kind: str) -> None:
+    """Stop watching what :func:`poller_watch` watches (``_chan_to_sock``, ``_fd_to_chan``, and
+    ``_unregister_from_poll``, which is the event loop's ``remove_reader`` once registered with one)."""
+    cycle._chan_to_sock.pop((channel, client, kind), None)
+    for fileno, owner in list(cycle._fd_to_chan.items()):
+        if owner == (channel, kind):
+            del cycle._fd_to_chan[fileno]
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                cycle._unregister_from_poll(fileno)
+
+
+def poller_owner(cycle: Any, fileno: int) -> tuple[Any, str] | None:
+    """(channel, kind) that kombu's poller watches ``fileno`` for, or None (``_fd_to_chan``)."""
+    owner: tuple[Any, str] | None = cycle._fd_to_chan.get(fileno)
+    return owner
+
+
+def poller_listen(cycle: Any, channel: Any) -> None:
+    """kombu's own: watch ``channel``'s pub/sub connection, subscribing if need be (``_register_LISTEN``)."""
+    cycle._register_LISTEN(channel)
 
 
 def deliver(channel: Any, message: dict[str, Any], queue: str) -> None:

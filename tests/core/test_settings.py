@@ -21,11 +21,19 @@ def test_redis_url_falls_back_to_REDIS_URL(monkeypatch: pytest.MonkeyPatch) -> N
     assert load_settings().redis_url == "redis://127.0.0.1:6390/2"
 
 
+@pytest.mark.parametrize("url", ["redis+cluster://h1:7000,h2:7001", "rediss+cluster://:pw@h1:7000/0"])
+def test_a_cluster_url_is_a_redis_url(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("TASKPLANE_REDIS_URL", url)
+    assert load_settings().redis_url == url
+
+
 @pytest.mark.parametrize(
     ("env", "value", "message"),
     [
         ("TASKPLANE_REDIS_URL", "http://x", "redis://"),
         ("TASKPLANE_REDIS_URL", "redis://h:port/0", "bad port"),
+        ("TASKPLANE_REDIS_URL", "redis+cluster://h1:7000,h2", "cluster node 'h2' is not host:port"),
+        ("TASKPLANE_REDIS_URL", "rediss+cluster://h1:7000/3", "a cluster has only database 0"),
         ("TASKPLANE_SHUTDOWN_TIMEOUT", "-1", "shutdown_timeout"),
         ("TASKPLANE_TIME_LIMIT", "soon", "time_limit"),
         ("TASKPLANE_KEY_PREFIX", "app{:", "no complete hash tag"),

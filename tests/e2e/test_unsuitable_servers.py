@@ -1,5 +1,6 @@
-"""A server taskplane cannot use yet is refused with one line wherever a user meets it: a Valkey Cluster node
-(a real 3-primary cluster with replicas on loopback) and a replica. Before, an enqueue raised redis-py's
+"""A server taskplane cannot use as given is refused with one line wherever a user meets it: a Valkey Cluster
+node given by a plain URL (a real 3-primary cluster with replicas on loopback), a server not in cluster mode
+given by a cluster URL, a cluster URL no node answers, and a replica. Before, an enqueue raised redis-py's
 ClusterCrossSlotError, a worker died on MOVED and `taskplane check` said ok."""
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import redis
 
 from benchmarks.cluster import LocalCluster
 from taskplane import EmbeddedServer
+from taskplane.redis.local_servers import free_port
 
-CLUSTER_LINE = "is a cluster node: Redis/Valkey Cluster is not supported yet"
+CLUSTER_LINE = "is a cluster node: give the cluster's URL, redis+cluster://host:port"
 
 ENQUEUE = """
 import sys
@@ -64,6 +66,25 @@ def test_check_and_worker_refuse_a_cluster_node(cluster: LocalCluster, repo_root
     assert done.returncode == 1, done
     assert CLUSTER_LINE in done.stderr and "Traceback" not in done.stderr, done
     assert cluster.password not in done.stderr + done.stdout
+
+
+@pytest.mark.skipif(
+    redis.VERSION < (6, 1), reason="a cluster URL needs redis-py 6.1 (tests/redis/test_cluster_client.py)"
+)
+def test_a_cluster_url_naming_a_plain_server_or_no_server_is_refused_with_one_line(
+    private_server: EmbeddedServer, repo_root: Path
+) -> None:
+    info = private_server.info()
+    assert info is not None
+    plain = f"redis+cluster://:{info.password}@127.0.0.1:{info.port}"
+    nothing = f"redis+cluster://:{info.password}@127.0.0.1:{free_port()}"
+    for url, line in ((plain, "is not in cluster mode: give its redis:// URL"), (nothing, "is unreachable")):
+        for command in (["check"], ["worker", "-A", "tests.apps.core_app:tp"]):
+            done = run(url, repo_root, "-m", "taskplane", *command)
+            assert done.returncode == 1, done
+            errors = [text for text in done.stderr.splitlines() if text.startswith("error:")]
+            assert len(errors) == 1 and line in errors[0] and "Traceback" not in done.stderr, done
+            assert info.password not in done.stderr + done.stdout
 
 
 def test_check_refuses_a_replica(private_server: EmbeddedServer, tmp_path: Path, repo_root: Path) -> None:

@@ -1,17 +1,23 @@
-"""The cluster client (issue 26): a ``redis+cluster://`` URL parsed once, and taskplane's stores over a real
-3-primary Valkey Cluster with replicas on loopback. Workers cannot consume from a cluster yet (the fetch per
-queue is the next step), so ``TASKPLANE_REDIS_URL`` still refuses a cluster URL."""
+"""The cluster client (issue 26): a ``redis+cluster://`` URL parsed once (what kombu and Celery are given for
+it), and taskplane's stores over a real 3-primary Valkey Cluster with replicas on loopback. Workers on a
+cluster: ``tests/e2e/test_cluster_worker.py``. A cluster needs redis-py 6.1 or later (its transactions): the
+cluster tests are skipped on the lowest declared redis-py, where the refusal is tested instead."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from benchmarks.cluster import LocalCluster
-from taskplane.core.errors import ConfigurationError
+from taskplane.celery.config import celery_config
+from taskplane.core.cluster_url import ClusterUrl, node_url, parse_cluster_url
+from taskplane.core.errors import ConfigurationError, RedisUnavailableError
+from taskplane.core.protocol import TransportOption
+from taskplane.core.settings import load_settings
+from taskplane.core.topology import Topology
 from taskplane.redis.client import connect, safe_url
-from taskplane.redis.cluster_url import ClusterUrl, parse_cluster_url
 from taskplane.redis.storage import Storage
 from taskplane.stores.dead_letters import DeadLetter, DeadLetterCap, DeadLetterStore
 from taskplane.stores.queues import QueueLists
@@ -52,8 +58,50 @@ def test_a_bad_cluster_url_is_refused_in_one_line(url: str, problem: str) -> Non
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "url,node",
+    [
+        ("redis+cluster://h1:7000,h2:7001", "redis://h1:7000/0"),
+        (
+            "rediss+cluster://app:p%40ss@[::1]:7000/0?ssl_cert_reqs=none",
+            "rediss://app:p%40ss@[::1]:7000/0?ssl_cert_reqs=none",
+        ),
+        ("redis+cluster://:secret@h1:7000", "redis://:secret@h1:7000/0"),
+    ],
+)
+def test_kombu_and_celery_are_given_the_first_nodes_plain_url(url: str, node: str) -> None:
+    cluster = parse_cluster_url(url)
+    assert cluster is not None and node_url(cluster) == node
+
+
+def test_a_cluster_app_uses_the_cluster_transport_and_passes_the_cluster_url_on() -> None:
+    url = "redis+cluster://:secret@h1:7000,h2:7001"
+    config = celery_config(load_settings(redis_url=url), Topology(), url)
+    assert config["broker_url"] == "redis://:secret@h1:7000/0"
+    assert config["broker_transport"] == "taskplane.celery.cluster:ClusterTransport"
+    assert config["broker_transport_options"][TransportOption.CLUSTER] == url
+    assert config["result_backend_transport_options"][TransportOption.CLUSTER] == url
+    plain = celery_config(load_settings(), Topology(), "redis://h:6379/0")
+    assert plain["broker_transport"] == "taskplane.celery.transport:Transport"
+    assert TransportOption.CLUSTER not in plain["broker_transport_options"]
+
+
+def test_a_cluster_url_needs_redis_py_6_1() -> None:
+    url = "redis+cluster://127.0.0.1:1"  # nothing answers there: a client new enough says so
+    if redis.VERSION >= (6, 1):
+        with pytest.raises(RedisUnavailableError, match="is unreachable"):
+            connect(url)
+    else:  # the lowest declared redis-py (make test-matrix): refused before any I/O, in one line
+        with pytest.raises(ConfigurationError, match=r"a cluster URL needs redis-py 6.1 or later") as raised:
+            connect(url)
+        assert "\n" not in str(raised.value)
+
+
 def test_a_cluster_urls_password_is_not_shown() -> None:
     assert safe_url("redis+cluster://:secret@h1:7000,h2:7001/0") == "redis+cluster://:***@h1:7000,h2:7001/0"
+
+
+needs_cluster_client = pytest.mark.skipif(redis.VERSION < (6, 1), reason="a cluster needs redis-py 6.1 or later")
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +115,7 @@ def cluster_url(cluster: LocalCluster) -> str:
     return f"redis+cluster://:{cluster.password}@127.0.0.1:{first},127.0.0.1:{second}/0"
 
 
+@needs_cluster_client
 def test_the_stores_work_over_a_cluster_and_spread_queues_over_its_nodes(cluster: LocalCluster) -> None:
     storage = Storage(connect(cluster_url(cluster)), Storage.from_url("redis://unused", "taskplane:").keys)
     keys = storage.keys

@@ -10,11 +10,14 @@ from celery import states
 from celery.backends.redis import RedisBackend
 from celery.exceptions import TaskRevokedError
 from kombu.utils.encoding import bytes_to_str
+from redis.cluster import ClusterPipeline
 
 from taskplane.compat import result_meta
 from taskplane.core.clock import now_ms
-from taskplane.core.protocol import TaskState
+from taskplane.core.cluster_url import parse_cluster_url
+from taskplane.core.protocol import TaskState, TransportOption
 from taskplane.redis.client import CONNECTION_ERRORS
+from taskplane.redis.cluster_url import connect_cluster
 
 log = logging.getLogger("taskplane.worker")
 #: What a result write raises when Redis is gone (a broken pipe surfaces as a plain OSError).
@@ -28,6 +31,18 @@ class ResultBackend(RedisBackend):
     ``AsyncResult.get()`` cannot miss the result: two commands per enqueue, and an enqueue that blocks
     on reconnecting to the result store when Redis is down. Whoever waits subscribes when it starts
     waiting instead (``get()`` reads the stored result right after subscribing, so nothing is missed)."""
+
+    def _create_client(self, **params: Any) -> Any:
+        """Celery's client, or on a cluster (its URL in ``result_backend_transport_options``) a cluster
+        client with the same timeouts: each result key goes to its slot's node."""
+        backend: Any = self  # Celery's app attribute of a backend is not in its type stubs
+        url = (backend.app.conf.get("result_backend_transport_options") or {}).get(TransportOption.CLUSTER.value)
+        cluster = parse_cluster_url(url) if url else None
+        if cluster is None:
+            celerys: Any = super()
+            return celerys._create_client(**params)
+        timeouts = ("socket_timeout", "socket_connect_timeout", "socket_keepalive", "health_check_interval")
+        return connect_cluster(cluster, **{name: params[name] for name in timeouts if name in params})
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Nothing: the result channel is subscribed to when someone waits."""
@@ -44,7 +59,10 @@ class ResultBackend(RedisBackend):
         key = self.get_key_for_task(task_id)
         value = self.encode(meta)
         pipe.set(key, value, ex=backend.expires or None)
-        pipe.publish(key, value)
+        if isinstance(pipe, ClusterPipeline):  # no PUBLISH in redis-py's cluster pipeline; a waiter reads either
+            self.client.publish(key, value)
+        else:
+            pipe.publish(key, value)
         if request is not None:
             setattr(request, STORED, True)
 

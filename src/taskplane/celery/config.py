@@ -9,6 +9,8 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
+from taskplane.celery.connection import CLUSTER_TRANSPORT_PATH, TRANSPORT_PATH
+from taskplane.core.cluster_url import node_url, parse_cluster_url
 from taskplane.core.protocol import TransportOption
 from taskplane.core.settings import Settings
 from taskplane.core.signing import parse_keys
@@ -21,8 +23,12 @@ PREFORK_POOL = "taskplane.celery.worker.pool:TaskPool"
 
 
 def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dict[str, Any]:
-    """Celery settings for one taskplane app."""
-    redis_url = with_tls_verification(redis_url)
+    """Celery settings for one taskplane app. For a cluster URL, Celery and kombu are given one node's URL
+    and the cluster URL rides in the transport options (kombu would read ``redis+cluster://`` as its
+    ``redis`` transport); taskplane's cluster transport and result backend connect to the whole cluster."""
+    cluster = parse_cluster_url(redis_url)
+    cluster_options = {TransportOption.CLUSTER.value: redis_url} if cluster is not None else {}
+    redis_url = node_url(cluster) if cluster is not None else with_tls_verification(redis_url)
     prefix = settings.key_prefix
     lease = settings.lease_timeout
     transport_options: dict[str, Any] = {
@@ -48,11 +54,12 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
         TransportOption.RECORD_RETENTION.value: settings.record_retention,
         TransportOption.SIGNING_KEYS.value: parse_keys(settings.signing_key),
         TransportOption.LOOKAHEAD_MS.value: settings.lookahead_ms,
+        **cluster_options,
     }
     queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in topology.names()]
     return {
         "broker_url": redis_url,
-        "broker_transport": "taskplane.celery.transport:Transport",
+        "broker_transport": CLUSTER_TRANSPORT_PATH if cluster is not None else TRANSPORT_PATH,
         "broker_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": 10,
@@ -65,6 +72,7 @@ def celery_config(settings: Settings, topology: Topology, redis_url: str) -> dic
             "socket_connect_timeout": CONNECT_TIMEOUT,
             "socket_keepalive": True,
             "health_check_interval": HEALTH_CHECK_INTERVAL,
+            **cluster_options,
         },
         "redis_socket_timeout": SOCKET_TIMEOUT,
         "redis_socket_connect_timeout": CONNECT_TIMEOUT,

@@ -10,8 +10,10 @@ from typing import Any
 from celery.app.amqp import AMQP
 from kombu import Connection
 
-#: How kombu names taskplane's transport in a URI.
+#: How kombu names taskplane's transport in a URI: on one server, and on a cluster (whose URI then names
+#: the node kombu was given).
 TRANSPORT_PATH = "taskplane.celery.transport:Transport"
+CLUSTER_TRANSPORT_PATH = "taskplane.celery.cluster:ClusterTransport"
 
 
 class TaskplaneConnection(Connection):
@@ -24,7 +26,7 @@ class TaskplaneConnection(Connection):
         extra = {} if getfields is None else {"getfields": getfields}  # kombu's own default otherwise
         uri = str(super().as_uri(include_password, mask, **extra))
         head, sep, rest = uri.partition("://")
-        if sep and head == TRANSPORT_PATH:
+        if sep and head in (TRANSPORT_PATH, CLUSTER_TRANSPORT_PATH):
             return f"{'rediss' if self.ssl else 'redis'}://{rest}"
         return uri
 

@@ -1,40 +1,37 @@
 """Lossless fetch for kombu's Redis channel: a message leaves its queue only in the same atomic step that
 puts it in flight under a lease (``redis/lua/fetch.lua``), never by a bare BRPOP.
 
-kombu's consumer loop sends one command on the channel's connection and calls ``_brpop_read`` when the
-reply arrives. Here that command alternates between two kinds:
+kombu's consumer loop sends one command on a fetch connection (a :class:`taskplane.celery.lane.Lane`: the
+channel's own on one server, one per queue on a cluster) and reads it when the reply arrives. It alternates:
 
-- ``fetch``: the script first acknowledges the deliveries the worker finished since the last fetch,
-  then takes the next messages (as many as the prefetch allows, from the first non-empty list in
-  kombu's order of tiers and priority steps), writes them to their queue's unacked hash and lease index, and
-  returns them. While messages keep coming, the next command is another fetch.
-- ``wait``: when the queues were empty, a BRPOP on the queues' bell lists blocks until a publisher
-  rings (every taskplane publish, delayed move and requeue does) or the poll timeout passes; either way
-  the next command is a fetch. A message put in a queue without a bell (a plain LPUSH) waits at most
-  one poll timeout.
+- ``fetch``: the script acknowledges the deliveries finished since the last fetch, takes the next messages
+  (as many as the prefetch allows, from the first non-empty list in tier and priority order), writes them to
+  their queue's unacked hash and lease index, and returns them. While messages come, another fetch follows.
+- ``wait``: when the queues were empty, a BRPOP on their bells blocks until a publisher rings (every taskplane
+  publish, delayed move and requeue does) or the poll timeout passes; then a fetch. A message pushed without
+  a bell (a plain LPUSH) waits at most one poll timeout.
 
-Nothing is popped from a queue by a command whose reply could be lost: a kill, a partition or a server
-crash after the script leaves the message in flight, and the lease returns it. Items are read as bytes and
-decoded strictly: one that is not UTF-8 text is dead-lettered with its bytes (kombu would replace them).
+Nothing is popped by a command whose reply could be lost: after a kill, a partition or a server crash the
+lease returns what the script put in flight. Items are decoded strictly: one that is not UTF-8 text is
+dead-lettered with its bytes (kombu would replace them).
 
-The fetch also starts the tasks it takes (``fetch.lua`` does what ``run_start.lua`` does in a task's
-process: the cancelled and already-done checks, the delivery count, the record written as started) and
-hands its verdict to the task's process in the :attr:`Header.STARTED` header, so that a task's process
-makes no round trip before its body. Not started here (their process starts them, as before): tasks
-with a rate limit (their slot is keyed by their arguments), messages with an ETA or an expiry (Celery's
-main process may hold or drop them), and every message when signing is on (nothing is written for a
+The fetch also starts the tasks it takes (what ``run_start.lua`` does in a task's process: the cancelled and
+already-done checks, the delivery count, the record written as started) and hands its verdict to the task's
+process in the :attr:`Header.STARTED` header: no round trip before the task's body. Not started here (their
+process starts them): tasks with a rate limit (their slot is keyed by their arguments), messages with an ETA
+or an expiry (Celery may hold or drop them), and every message when signing is on (nothing is written for a
 message before its signature is verified).
 
-The fetch also takes one message more than the free processes need, held for the next process that frees
-(:mod:`taskplane.celery.lookahead`). Acknowledgements ride on the next fetch (no round trip of their own,
-and the worker's main process does not block on them) unless a wait is under way; then, and when the channel
-closes, they are sent at once. An acknowledgement lost with its process leaves a delivery whose lease
-returns it: the task's record says it finished, and the start script refuses to run it again.
+The fetch takes one message more than the free processes need, held for the next process that frees
+(:mod:`taskplane.celery.lookahead`). Acknowledgements ride on the next fetch unless a wait is under way; then,
+and when the channel closes, they are sent at once. An acknowledgement lost with its process leaves a delivery
+whose lease returns it: the task's record says it finished, and the start script refuses to run it again.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
@@ -43,6 +40,7 @@ from kombu.utils.encoding import bytes_to_str
 from redis.exceptions import NoScriptError, OutOfMemoryError
 
 from taskplane.celery.acks import PendingAcks
+from taskplane.celery.lane import FETCH, WAIT, Lane
 from taskplane.celery.lookahead import Lookahead
 from taskplane.celery.validation import parse_item
 from taskplane.compat import consumed_queues, poll_done, poll_in_flight, poll_sent, poll_timeout
@@ -50,8 +48,6 @@ from taskplane.core.backoff import Backoff
 from taskplane.redis.scripts import RUN_COMMAND, load_script, run_script, script_command
 from taskplane.stores.records import start_arguments
 
-FETCH = "fetch"
-WAIT = "wait"
 #: The most messages one fetch takes (each also bounded by the free prefetch slots).
 FETCH_MAX = 16
 #: Seconds the fetch first waits after a full server refused it, and at most (the wait doubles).
@@ -61,10 +57,10 @@ REFUSED_PAUSE = (0.25, 2.0)
 class LosslessFetch(Lookahead):
     """Mixin for :class:`taskplane.celery.transport.Channel` (needs kombu's Redis channel under it)."""
 
-    _taskplane_next: str = FETCH
-    _taskplane_sent: str = FETCH
     _taskplane_fetch_sha: str | None = None
-    #: Finished deliveries to acknowledge with the next fetch, and those the fetch under way carries.
+    #: The channel's fetch connection on one server (on a cluster, one lane per queue: celery/cluster.py).
+    _taskplane_lane: Lane
+    #: Finished deliveries to acknowledge with the next fetch, and those the fetch under way carries (the lane's).
     _taskplane_acks: PendingAcks
     #: The fetch's pauses while the server refuses it for want of memory (:data:`REFUSED_PAUSE`).
     _taskplane_pause: Backoff
@@ -129,23 +125,12 @@ class LosslessFetch(Lookahead):
             channel.leave_flight(queue, message.delivery_tag)
         return message
 
-    def _bells(self) -> list[str]:
-        """The bells of the active queues, one per queue."""
-        return [group[2] for group in self._groups()]
-
-    def _queue_of(self, list_name: str) -> str:
-        return self._keys.queue_of(str(list_name))
-
     def _brpop_start(self, timeout: float | None = None) -> None:
         channel: Any = self
         groups = self._groups()
         if not groups or self._taskplane_pause.waiting:
             return
-        free = int(channel.qos.can_consume_max_estimate() or 0) if channel.qos.prefetch_count else FETCH_MAX
-        free -= self._hand_over_held(free)
-        # What the free processes take now, and one message more to hold for the next free process
-        # (its fetch then is not on the way of that task: see _hold)
-        most = max(0, min(free, FETCH_MAX)) + (1 if self._looks_ahead() else 0)
+        most = self._budget()
         if not most:
             return  # every process is busy and a message is held for the next one
         queues = list(self.__dict__["_taskplane_groups"][0])
@@ -153,15 +138,31 @@ class LosslessFetch(Lookahead):
             self.flush_acks()  # of a queue no longer consumed: they cannot ride on this fetch
         connection = channel.client.connection
         poll_sent(channel, connection)
-        self._taskplane_sent = self._taskplane_next
-        if self._taskplane_sent == WAIT:
+        lane = self._taskplane_lane
+        lane.sent = lane.next
+        if lane.sent == WAIT:
             self.flush_acks()  # a wait may block for a while: acknowledgements do not wait with it
-            connection.send_command("BRPOP", *self._bells(), poll_timeout(channel) if timeout is None else timeout or 1)
+            bells = [group[2] for group in groups]  # one per queue
+            connection.send_command("BRPOP", *bells, poll_timeout(channel) if timeout is None else timeout or 1)
             return
+        connection.send_command(*self._fetch_command(groups, most, self._taskplane_acks.ride(queues)))
+
+    def _budget(self, reserved: int = 0) -> int:
+        """How many messages the next fetch takes (0: none): what the free processes take, less ``reserved``
+        (taken by fetches under way) and the held messages handed over now, and one message more to hold for
+        the next free process (its fetch then is not on the way of that task: see :meth:`_hold`)."""
+        channel: Any = self
+        free = int(channel.qos.can_consume_max_estimate() or 0) if channel.qos.prefetch_count else FETCH_MAX
+        free -= reserved
+        free -= self._hand_over_held(max(free, 0))
+        return max(0, min(free, FETCH_MAX)) + (1 if self._looks_ahead() else 0)
+
+    def _fetch_command(self, groups: list[list[str]], most: int, acks: list[Any]) -> tuple[Any, ...]:
+        """The ``fetch.lua`` command taking up to ``most`` messages from the queues of ``groups`` (see
+        :meth:`_groups`) and acknowledging ``acks`` (:meth:`PendingAcks.ride`)."""
         self._load_fetch()
-        args: list[Any] = [time.time(), len(groups), len(groups[0]) - 4, most, *self._taskplane_acks.ride(queues)]
-        script_keys = [name for group in groups for name in group]
-        connection.send_command(*script_command("fetch", script_keys, args + self._start_arguments()))
+        args: list[Any] = [time.time(), len(groups), len(groups[0]) - 4, most, *acks]
+        return script_command("fetch", [name for group in groups for name in group], args + self._start_arguments())
 
     def _start_arguments(self) -> list[Any]:
         """The fetch script's arguments for starting the tasks it takes (see the module)."""
@@ -185,7 +186,7 @@ class LosslessFetch(Lookahead):
         """
         self._taskplane_acks.add(queue, delivery_tag)
         channel: Any = self
-        waiting = poll_in_flight(channel) and self._taskplane_sent == WAIT
+        waiting = poll_in_flight(channel) and self._taskplane_lane.sent == WAIT
         if not channel.active_queues or waiting or self._taskplane_pause.wait:
             self.flush_acks()
 
@@ -206,54 +207,75 @@ class LosslessFetch(Lookahead):
 
     def _brpop_read(self, **options: Any) -> bool:
         channel: Any = self
-        sent = self._taskplane_sent
+        client = channel.client
         try:
-            try:
-                reply = channel.client.parse_response(
-                    channel.client.connection, "BRPOP" if sent == WAIT else RUN_COMMAND, **options
-                )
-            except NoScriptError:  # the server restarted and lost its scripts: load it again, then fetch
-                self._taskplane_fetch_sha = None
-                self._taskplane_next = FETCH
-                self._taskplane_acks.refused()
-                raise Empty() from None
-            except OutOfMemoryError as exc:  # refused whole (nothing taken): wait, on the same connection
-                self._taskplane_next = FETCH
-                self._taskplane_acks.refused()
-                self._refused(exc)
-                raise Empty() from None
-            except channel.connection_errors:
-                channel.client.connection.disconnect()
-                self._taskplane_next = FETCH
-                self._taskplane_acks.landed()  # lost with the reply or not: their leases return them
-                raise
-            if self._taskplane_pause.reset():
-                kombu_redis.logger.warning("Redis takes writes again: the worker fetches")
-            if sent == WAIT:
-                self._taskplane_next = FETCH  # a bell rang or the wait timed out: look again
-                raise Empty()
-            self._taskplane_acks.landed()
-            if not reply:
-                self._taskplane_next = WAIT
-                raise Empty()
-            queue = self._queue_of(list_name := bytes_to_str(reply[0]))
-            delivered = 0
-            for index in range(1, len(reply), 3):
-                tag, started = (bytes_to_str(part) if part else None for part in reply[index + 1 : index + 3])
-                try:  # strictly: kombu's decoding replaces what is not UTF-8, and the item would change
-                    item = reply[index].decode() if isinstance(reply[index], bytes) else reply[index]
-                except UnicodeDecodeError:
-                    self._quarantined(queue, reply[index], tag)
-                    continue
-                if tag and not channel.qos.can_consume():
-                    self._hold(list_name, queue, item, tag, started)
-                    continue
-                delivered += self._take(queue, item, tag, started)
-            if not delivered:
-                raise Empty()
-            return True
+            return self._read_lane(
+                self._taskplane_lane,
+                lambda command: client.parse_response(client.connection, command, **options),
+                client.connection.disconnect,
+            )
         finally:
             poll_done(channel)
+
+    def _read_lane(self, lane: Lane, parse: Callable[[str], Any], disconnect: Callable[[], Any]) -> bool:
+        """Read the reply to the command under way on ``lane`` (``parse`` reads it as the reply to the named
+        command; ``disconnect`` drops the lane's connection) and hand what a fetch took to the consumer.
+
+        Raises:
+            Empty: nothing was delivered (a wait ended, the queues were empty, a fetch was refused).
+            Any of the channel's connection errors: the connection broke (the acknowledgements it carried,
+                and the messages it took if it ran, return by their leases).
+        """
+        channel: Any = self
+        sent = lane.sent
+        try:
+            reply = parse("BRPOP" if sent == WAIT else RUN_COMMAND)
+        except NoScriptError:  # the server restarted and lost its scripts: load it again, then fetch
+            self._taskplane_fetch_sha = None
+            lane.next, lane.loaded = FETCH, False
+            lane.acks.refused()
+            raise Empty() from None
+        except OutOfMemoryError as exc:  # refused whole (nothing taken): wait, on the same connection
+            lane.next = FETCH
+            lane.acks.refused()
+            self._refused(exc)
+            raise Empty() from None
+        except channel.connection_errors:
+            disconnect()
+            lane.next = FETCH
+            lane.acks.landed()  # lost with the reply or not: their leases return them
+            raise
+        if self._taskplane_pause.reset():
+            kombu_redis.logger.warning("Redis takes writes again: the worker fetches")
+        if sent == WAIT:
+            lane.next = FETCH  # a bell rang or the wait timed out: look again
+            raise Empty()
+        lane.acks.landed()
+        if not reply:
+            lane.next = WAIT
+            raise Empty()
+        if not self._deliver_reply(reply):
+            raise Empty()
+        return True
+
+    def _deliver_reply(self, reply: list[Any]) -> bool:
+        """Hand the messages of a fetch's reply to the consumer (those over the free processes are held);
+        False if none was delivered."""
+        channel: Any = self
+        queue = self._keys.queue_of(list_name := bytes_to_str(reply[0]))
+        delivered = 0
+        for index in range(1, len(reply), 3):
+            tag, started = (bytes_to_str(part) if part else None for part in reply[index + 1 : index + 3])
+            try:  # strictly: kombu's decoding replaces what is not UTF-8, and the item would change
+                item = reply[index].decode() if isinstance(reply[index], bytes) else reply[index]
+            except UnicodeDecodeError:
+                self._quarantined(queue, reply[index], tag)
+                continue
+            if tag and not channel.qos.can_consume():
+                self._hold(list_name, queue, item, tag, started)
+                continue
+            delivered += self._take(queue, item, tag, started)
+        return bool(delivered)
 
     def _refused(self, exc: Exception) -> None:
         """The server is full (``maxmemory``, no eviction) and refused the fetch: fetch again after a pause

@@ -25,8 +25,8 @@ import redis
 from kombu.exceptions import InconsistencyError
 from kombu.transport import redis as kombu_redis
 
-from taskplane.celery.acks import PendingAcks
 from taskplane.celery.fetch import REFUSED_PAUSE, LosslessFetch
+from taskplane.celery.lane import Lane
 from taskplane.celery.publishing import pending_writes
 from taskplane.celery.puts import ScriptedPublish, eta_delay
 from taskplane.celery.qos import QoS
@@ -63,7 +63,8 @@ class Channel(ScriptedPublish, LosslessFetch, kombu_redis.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._taskplane_fetched = {}
         self._taskplane_held = []
-        self._taskplane_acks = PendingAcks()
+        self._taskplane_lane = Lane()
+        self._taskplane_acks = self._taskplane_lane.acks
         self._taskplane_pause = Backoff(*REFUSED_PAUSE)
         super().__init__(*args, **kwargs)
         # kombu's own key prefixing off: every name this channel gives kombu is under the prefix already

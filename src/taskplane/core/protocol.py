@@ -101,6 +101,8 @@ class TransportOption(StrEnum):
     FETCH_START = "taskplane_fetch_start"
     #: How long (ms) a message a worker fetched ahead may wait for a free process (0: none fetched ahead).
     LOOKAHEAD_MS = "taskplane_lookahead_ms"
+    #: The ``redis+cluster://`` URL of a cluster (kombu's own URL then names one of its nodes).
+    CLUSTER = "taskplane_cluster"
 
 
 class Metric(StrEnum):

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from taskplane.core.cluster_url import parse_cluster_url
 from taskplane.core.errors import ConfigurationError
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -89,9 +90,16 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
+        try:
+            if parse_cluster_url(value) is not None:  # redis+cluster://h1:p1,h2:p2 (rediss+cluster:// with TLS)
+                return value
+        except ConfigurationError as exc:
+            raise ValueError(str(exc).removeprefix("bad Redis URL: ")) from None
         parsed = urlparse(value)
         if parsed.scheme not in _REDIS_SCHEMES:
-            raise ValueError(f"must start with redis://, rediss:// or unix:// (got {value!r})")
+            raise ValueError(
+                f"must start with redis://, rediss://, unix:// or redis+cluster:// (rediss+cluster://) (got {value!r})"
+            )
         if parsed.scheme != "unix":
             try:
                 parsed.port  # noqa: B018 - raises ValueError on a bad port

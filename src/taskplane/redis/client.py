@@ -8,10 +8,12 @@ from urllib.parse import parse_qs, urlparse
 
 import kombu.exceptions
 import redis
+from redis.cluster import RedisCluster
 from redis.utils import str_if_bytes
 
+from taskplane.core.cluster_url import parse_cluster_url
 from taskplane.core.errors import RedisUnavailableError
-from taskplane.redis.cluster_url import connect_cluster, parse_cluster_url
+from taskplane.redis.cluster_url import connect_cluster
 
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 3.0
@@ -50,6 +52,8 @@ CLUSTER_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.TryAgainError,
 )
 CLUSTER_REPLIES = ("CROSSSLOT", "MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
+#: What a cluster client raises when no node of the cluster answers (redis-py's own class for it).
+CLUSTER_UNREACHABLE: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, redis.exceptions.RedisClusterException)
 
 
 def is_cluster_error(exc: BaseException) -> bool:
@@ -57,33 +61,47 @@ def is_cluster_error(exc: BaseException) -> bool:
     return isinstance(exc, CLUSTER_ERRORS) or str(exc).startswith(CLUSTER_REPLIES)
 
 
-#: Why a cluster node cannot hold taskplane's data (issue 26 lays the keys out per queue for Cluster).
+#: Why a cluster node is not reached by a plain URL: a client must follow the cluster's slots.
 CLUSTER_NODE = (
-    "is a cluster node: Redis/Valkey Cluster is not supported yet (taskplane's keys are laid out for one node); "
-    "give a server that is not in cluster mode"
+    "is a cluster node: give the cluster's URL, redis+cluster://host:port[,host:port...] (rediss+cluster:// with TLS)"
 )
 
 
-def unsuitable(properties: Mapping[str, object]) -> str | None:
+def unsuitable(properties: Mapping[str, object], cluster: bool = False) -> str | None:
     """Why a server that answers cannot hold taskplane's data, from its ``HELLO`` properties (``mode``,
-    ``role``); None when it can."""
+    ``role``); None when it can. ``cluster``: the URL says cluster (a node of one is then expected)."""
     if properties.get("mode") == "sentinel":
         return "is a Sentinel, not a data server: give the primary's address (Sentinel URLs are not supported yet)"
-    if properties.get("mode") == "cluster":
+    if properties.get("mode") == "cluster" and not cluster:
         return CLUSTER_NODE
+    if cluster and properties.get("mode") != "cluster":
+        return "is not in cluster mode: give its redis:// URL"
     if properties.get("role") in ("replica", "slave"):
         return "is a replica, which refuses writes: give the primary's address"
     return None
 
 
-def check_server(client: redis.Redis, url: str) -> None:
+def check_server(client: Any, url: str) -> None:
     """Check with one ``HELLO`` (a fast command every ACL user may run; a server older than Redis 6 gets a
-    ``PING``) that the server at ``url`` answers and can hold taskplane's data: a primary, not in cluster
-    mode, not a Sentinel.
+    ``PING``) that the server at ``url`` answers and can hold taskplane's data: a primary, not a Sentinel, in
+    cluster mode if and only if ``url`` is a cluster URL (then every primary of the cluster is checked).
 
     Raises:
         RedisUnavailableError: it does not answer, or cannot be used (the API answers 503, as for an outage).
     """
+    if isinstance(client, RedisCluster):
+        cluster: Any = client  # redis-py's cluster client is partly untyped
+        try:
+            primaries = [cluster.get_redis_connection(node) for node in cluster.get_primaries()]
+        except CLUSTER_UNREACHABLE as exc:
+            raise unavailable(url, exc) from None
+        for primary in primaries:
+            _check_node(primary, url, cluster=True)
+        return
+    _check_node(client, url)
+
+
+def _check_node(client: Any, url: str, cluster: bool = False) -> None:
     any_client: Any = client  # redis-py's execute_command is not typed
     try:
         try:
@@ -96,7 +114,7 @@ def check_server(client: redis.Redis, url: str) -> None:
     if isinstance(reply, list):  # RESP2: a flat list of names and values
         reply = dict(zip(reply[::2], reply[1::2], strict=False))
     properties = {str_if_bytes(key): str_if_bytes(value) for key, value in dict(reply).items()}
-    problem = unsuitable(properties)
+    problem = unsuitable(properties, cluster)
     if problem is not None:
         raise RedisUnavailableError(f"Redis at {safe_url(url)} {problem}")
 
@@ -127,18 +145,30 @@ def with_tls_verification(url: str) -> str:
 
 def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> Any:
     """A client for ``url`` with bounded socket timeouts (``timeout`` for a reply), keepalive and health
-    checks (no I/O yet): a ``redis.Redis``, or a ``redis.cluster.RedisCluster`` for a cluster URL
-    (:mod:`taskplane.redis.cluster_url`)."""
+    checks: a ``redis.Redis`` (no I/O yet), or a ``redis.cluster.RedisCluster`` for a cluster URL
+    (:mod:`taskplane.redis.cluster_url`), which reads the cluster's slots as it is made.
+
+    Raises:
+        RedisUnavailableError: a cluster URL whose nodes do not answer, or are not in cluster mode.
+        ConfigurationError: a bad cluster URL, or redis-py too old for a cluster.
+    """
     cluster = parse_cluster_url(url)
     if cluster is not None:
-        return connect_cluster(
-            cluster,
-            socket_timeout=timeout,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_keepalive=True,
-            health_check_interval=HEALTH_CHECK_INTERVAL,
-            decode_responses=True,
-        )
+        try:
+            return connect_cluster(
+                cluster,
+                socket_timeout=timeout,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_keepalive=True,
+                health_check_interval=HEALTH_CHECK_INTERVAL,
+                decode_responses=True,
+            )
+        except CLUSTER_UNREACHABLE as exc:  # redis-py's cluster client reads the slots when it is made
+            if "not enabled" in str(exc):  # "Cluster mode is not enabled on this node"
+                raise RedisUnavailableError(
+                    f"Redis at {safe_url(url)} is not in cluster mode: give its redis:// URL"
+                ) from None
+            raise unavailable(url, exc) from None
     return redis.Redis.from_url(
         with_tls_verification(url),
         socket_timeout=timeout,

@@ -1,74 +1,33 @@
-"""Valkey/Redis Cluster URLs, parsed once: ``redis+cluster://[user:password@]host:port[,host:port...][/0]``
-(``rediss+cluster://`` with TLS). Any of the nodes is enough to find the others; naming several lets a
-client start while one of them is down.
-
-Not yet reachable from the settings: a worker cannot consume from a cluster before the fetch runs per queue
-(docs/architecture.md#keys), and ``TASKPLANE_REDIS_URL`` still refuses a cluster URL."""
+"""A cluster client for a parsed cluster URL (:mod:`taskplane.core.cluster_url`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
+import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from taskplane.core.cluster_url import ClusterUrl
 from taskplane.core.errors import ConfigurationError
 
-#: Cluster schemes, and whether each speaks TLS.
-SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
-
-
-@dataclass(frozen=True)
-class ClusterUrl:
-    """What a cluster URL says: its seed nodes, credentials, TLS and query parameters."""
-
-    nodes: tuple[tuple[str, int], ...]
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    query: tuple[tuple[str, str], ...] = ()
-
-
-def parse_cluster_url(url: str) -> ClusterUrl | None:
-    """The :class:`ClusterUrl` of ``url``, or None when it is not a cluster URL.
-
-    Raises:
-        ConfigurationError: a cluster URL without nodes, with a port that is not a number, or naming a
-            database other than 0 (a cluster has only database 0).
-    """
-    scheme, _, rest = url.partition("://")
-    if scheme not in SCHEMES:
-        return None
-    # urlsplit reads one host; the node list is split here, after the credentials.
-    credentials, _, hosts_and_path = rest.rpartition("@")
-    hosts, _, path_and_query = hosts_and_path.partition("/")
-    split = urlsplit(
-        f"{scheme}://{credentials}@h/{path_and_query}" if credentials else f"{scheme}://h/{path_and_query}"
-    )
-    nodes = tuple(_node(url, part) for part in hosts.split(",") if part)
-    if not nodes:
-        raise ConfigurationError(f"bad Redis URL: a cluster URL names at least one node as host:port ({url!r})")
-    database = split.path.strip("/")
-    if database not in ("", "0"):
-        raise ConfigurationError(f"bad Redis URL: a cluster has only database 0, not {database!r}")
-    query = tuple((key, values[-1]) for key, values in parse_qs(split.query).items())
-    username = unquote(split.username) if split.username else None
-    password = unquote(split.password) if split.password is not None else None
-    return ClusterUrl(nodes, username, password, SCHEMES[scheme], query)
-
-
-def _node(url: str, part: str) -> tuple[str, int]:
-    host, _, port = part.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigurationError(f"bad Redis URL: cluster node {part!r} is not host:port")
-    return host.strip("[]"), int(port)
+#: The first redis-py whose cluster client runs transactions (MULTI/EXEC, WATCH), which taskplane's
+#: single-slot steps use; earlier ones refuse them ("transaction is deprecated in cluster mode").
+CLUSTER_REDIS_PY = (6, 1)
 
 
 def connect_cluster(cluster: ClusterUrl, **options: Any) -> RedisCluster:
-    """A cluster client for ``cluster`` (no I/O until first use); ``options`` go to every node's connection
-    (timeouts, keepalive, ``decode_responses``). A TLS URL verifies the server's certificate unless its
-    query says otherwise (``ssl_cert_reqs=none``)."""
+    """A cluster client for ``cluster`` (it reads the cluster's slots from the first node that answers);
+    ``options`` go to every node's connection (timeouts, keepalive, ``decode_responses``). A TLS URL verifies
+    the server's certificate unless its query says otherwise (``ssl_cert_reqs=none``).
+
+    Raises:
+        ConfigurationError: the installed redis-py is older than 6.1 (:data:`CLUSTER_REDIS_PY`).
+    """
+    if tuple(redis.VERSION[:2]) < CLUSTER_REDIS_PY:
+        raise ConfigurationError(
+            f"a cluster URL needs redis-py 6.1 or later (its cluster client's transactions); "
+            f"{redis.__version__} is installed: pip install 'redis>=6.1'"
+        )
     settings = dict(options)
     if cluster.tls:
         settings["ssl"] = True

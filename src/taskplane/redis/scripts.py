@@ -259,12 +259,15 @@ class Batch:
         """
         if self.claims or self.publish_ops:
             raise RuntimeError("a batch with claims or many records must go out through publish.lua")
+        pool = getattr(self.pipe, "connection_pool", None)
+        if pool is None:  # a cluster's pipeline, whose commands go to several nodes: sent and read now
+            replies = self.execute()
+            return SentBatch(None, None, 0, lambda: replies, self._replied)
         scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
         commands = [
             script_command(*scripts[index], source=True) if index in scripts else args
             for index, (args, _) in enumerate(self.pipe.command_stack)
         ]
-        pool = self.pipe.connection_pool
         connection = pool_connection(pool)
         try:
             connection.send_packed_command(connection.pack_commands(commands))

@@ -1,0 +1,294 @@
+"""taskplane's channel on a Valkey/Redis Cluster (issue 26), selected by a ``redis+cluster://`` URL.
+
+Every command that names keys goes through redis-py's cluster client, which sends it to the node serving
+their slot (each queue's keys share one slot: :mod:`taskplane.redis.keys`). The fetch cannot: kombu's poller
+keeps one connection per channel, and a ``BRPOP`` or a script may not span slots. So the fetch runs in lanes
+(:class:`taskplane.celery.lane.Lane`), one per queue, each on a connection of its own to its queue's node,
+registered with kombu's poller (:class:`LanePoller`) and alternating, as on one server, between a fetch of
+that queue and a wait on its bell. The prefetch budget is handed to the lanes in tier order, highest first.
+
+A lane whose node goes away (killed, failed over, the slot moved: ``MOVED``) is dropped and opened again,
+after a pause doubling from 0.25 s to 2 s, on the node the cluster then names for the slot; the other
+queues' lanes go on meanwhile. What the lost node had in flight returns by its lease if its replica had it.
+
+Broadcasts (Celery's remote control) use a pub/sub connection to one node: a cluster forwards a
+``PUBLISH`` to every node. kombu's binding tables are under one hash tag of their own, so that its
+scripts over them touch one slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any
+
+import redis
+from kombu.transport import redis as kombu_redis
+from kombu.transport.virtual import Empty
+from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedError, RedisClusterException, TryAgainError
+
+from taskplane.celery.acks import PendingAcks
+from taskplane.celery.lane import WAIT, Lane, LanePoller
+from taskplane.celery.transport import Channel, Transport
+from taskplane.compat import consumed_queues, poll_timeout, pool_connection
+from taskplane.core.backoff import Backoff
+from taskplane.core.cluster_url import parse_cluster_url
+from taskplane.core.protocol import TransportOption
+from taskplane.redis.client import connect
+from taskplane.redis.cluster_url import connect_cluster
+from taskplane.redis.scripts import load_script, run_script
+from taskplane.redis.storage import Storage
+
+#: Seconds a lane whose node went away first waits before it looks the slot up again, and at most.
+LANE_PAUSE = (0.25, 2.0)
+#: What a cluster answers when a slot's node changed or is being elected: the lane looks it up again.
+MOVED_ERRORS: tuple[type[BaseException], ...] = (
+    MovedError,
+    AskError,
+    ClusterDownError,
+    TryAgainError,
+    ClusterError,
+    RedisClusterException,
+)
+
+#: What a lane's command can meet that closes the lane (it opens again on the slot's node then).
+LANE_ERRORS: tuple[type[BaseException], ...] = (*Transport.connection_errors, *MOVED_ERRORS)
+
+
+class ClusterChannel(Channel):
+    """taskplane's channel over a cluster client, fetching in one lane per queue (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._taskplane_lanes: dict[str, Lane] = {}
+        self._taskplane_lane_acks: dict[str, PendingAcks] = {}
+        self._taskplane_lane_pauses: dict[str, Backoff] = {}
+        self._taskplane_slots_stale = False
+        super().__init__(*args, **kwargs)
+
+    def _cluster(self) -> Any:
+        """The channel's cluster client (bytes, as kombu's), built on first use from the cluster URL."""
+        cluster = self.__dict__.get("_taskplane_cluster")
+        if cluster is None:
+            options = self._options
+            parsed = parse_cluster_url(str(options[TransportOption.CLUSTER]))
+            assert parsed is not None  # the app's configuration put a cluster URL there
+            try:
+                cluster = connect_cluster(
+                    parsed,
+                    socket_timeout=options.get("socket_timeout"),
+                    socket_connect_timeout=options.get("socket_connect_timeout"),
+                    socket_keepalive=True,
+                    health_check_interval=options.get("health_check_interval", 0),
+                )
+            except RedisClusterException as exc:  # no node answered (it reads the slots as it is made): an outage
+                raise redis.ConnectionError(f"no node of the cluster answers: {exc}".splitlines()[0]) from None
+            self.__dict__["_taskplane_cluster"] = cluster
+        return cluster
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        """The cluster client, for kombu's own commands (declaring, sizes, purges, bindings)."""
+        return self._cluster()
+
+    def conn_or_acquire(self, client: Any = None) -> Any:
+        """The cluster client (one per channel; it keeps a pool per node)."""
+        return contextlib.nullcontext(client or self._cluster())
+
+    @functools.cached_property
+    def subclient(self) -> Any:
+        """Pub/sub on one node for broadcasts (a cluster forwards every ``PUBLISH`` to all its nodes)."""
+        cluster = self._cluster()
+        return cluster.get_redis_connection(cluster.get_default_node()).pubsub()
+
+    @property
+    def keyprefix_queue(self) -> str:  # type: ignore[override]
+        """kombu's binding tables, all under one hash tag (its scripts name a table and the deadlines)."""
+        return self._keys.tag("_kombu") + ".binding.%s"
+
+    @property
+    def keyprefix_binding_permanent(self) -> str:
+        """kombu 5.7's sets of bindings that never expire, under the binding tables' hash tag."""
+        return self._keys.tag("_kombu") + ".binding_permanent.%s"
+
+    @property
+    def keyprefix_binding_deadlines(self) -> str:
+        """kombu 5.7's deadlines of expiring binding tables, under the binding tables' hash tag."""
+        return self._keys.tag("_kombu") + ".binding_deadlines"
+
+    def _delete(self, queue: str, exchange: str, routing_key: str, pattern: str, *args: Any, **kwargs: Any) -> None:
+        """kombu's, whose pipeline chains ``DELETE`` (redis-py's cluster pipeline does not): the queue's binding
+        and lists (the lists share one slot: one ``DEL``)."""
+        channel: Any = self  # kombu's attributes are not in its type stubs
+        channel.auto_delete_queues.discard(queue)
+        member = channel.sep.join([routing_key or "", pattern or "", queue or ""])
+        client = self._cluster()
+        client.srem(self.keyprefix_queue % (exchange,), member)
+        client.srem(self.keyprefix_binding_permanent % (exchange,), member)
+        client.delete(*{self._q_for_pri(queue, priority) for priority in channel.priority_steps})
+
+    def _storage(self) -> Storage:
+        storage: Storage | None = self.__dict__.get("_taskplane_storage")
+        if storage is None:
+            url = str(self._options[TransportOption.CLUSTER])
+            storage = self.__dict__["_taskplane_storage"] = Storage(connect(url), self._keys)
+        return storage
+
+    def _run_publish(self, script_keys: list[str], argv: list[Any]) -> Any:
+        """One ``publish.lua`` call through the cluster client (to the node of the queue's slot)."""
+        return run_script(self._cluster(), "publish", script_keys, argv)
+
+    def _load_fetch(self) -> None:
+        """Nothing: each lane loads the script on its node (:meth:`start_lane`)."""
+
+    # -- the lanes --------------------------------------------------------------------------------------
+
+    def lanes_to_start(self) -> list[Lane]:
+        """The lanes of the consumed queues, in tier order, with no command under way (opened if need be)."""
+        lanes = []
+        for queue in consumed_queues(self):
+            lane = self._taskplane_lanes.get(queue) or self._open_lane(queue)
+            if lane is not None and not lane.busy:
+                lanes.append(lane)
+        return lanes
+
+    def _open_lane(self, queue: str) -> Lane | None:
+        """A lane for ``queue`` on the node serving its slot; None while its pause lasts or it cannot connect."""
+        pause = self._taskplane_lane_pauses.setdefault(queue, Backoff(*LANE_PAUSE))
+        if pause.waiting:
+            return None
+        cluster = self._cluster()
+        try:
+            if self._taskplane_slots_stale:
+                cluster.nodes_manager.initialize()
+                self._taskplane_slots_stale = False
+            client = cluster.get_redis_connection(cluster.get_node_from_key(self._keys.queue(queue)))
+            connection = pool_connection(client.connection_pool)
+            connection.connect()
+        except LANE_ERRORS as exc:
+            self._taskplane_slots_stale = True
+            kombu_redis.logger.warning(
+                "the fetch of queue %r finds no node (%s): again in %.2f s", queue, exc, pause.step()
+            )
+            return None
+        if pause.reset():
+            kombu_redis.logger.warning("the fetch of queue %r has a node again: %s", queue, _address(connection))
+        lane = Lane(self._acks_of(queue), queue, connection, client)
+        self.handlers[lane.type] = functools.partial(self.read_lane, lane)
+        self._taskplane_lanes[queue] = lane
+        return lane
+
+    def _acks_of(self, queue: str) -> PendingAcks:
+        """The acknowledgements kept for ``queue``'s lane (they outlive a lane that is opened again)."""
+        return self._taskplane_lane_acks.setdefault(queue, PendingAcks())
+
+    def start_lane(self, lane: Lane) -> None:
+        """Send ``lane``'s next command: a fetch of its queue (up to what the free processes take, less what
+        the other lanes' fetches under way may take), or a wait on its bell."""
+        if lane.busy or self._taskplane_pause.waiting or lane.queue is None:
+            return
+        most = self._budget(sum(other.most for other in self._taskplane_lanes.values() if other.busy))
+        if not most:
+            return
+        lane.sent = lane.next
+        try:
+            if lane.sent == WAIT:
+                self._flush(lane.acks)
+                lane.connection.send_command("BRPOP", self._keys.bell(lane.queue), poll_timeout(self))
+            else:
+                if not lane.loaded:
+                    load_script(lane.client, "fetch")
+                    lane.loaded = True
+                fetch = self._fetch_command([self._group(lane.queue)], most, lane.acks.ride([lane.queue]))
+                lane.connection.send_command(*fetch)
+                lane.most = most
+            lane.busy = True
+        except LANE_ERRORS as exc:
+            lane.acks.refused()
+            self._drop_lane(lane, exc)
+
+    def read_lane(self, lane: Lane) -> bool:
+        """Read the reply to ``lane``'s command (kombu's poller calls it when its socket is readable).
+
+        Raises:
+            Empty: nothing was delivered.
+        """
+        try:
+            return self._read_lane(
+                lane, lambda command: lane.client.parse_response(lane.connection, command), lane.connection.disconnect
+            )
+        except MOVED_ERRORS as exc:  # refused whole: nothing taken, the acknowledgements stay kept
+            lane.acks.refused()
+            self._drop_lane(lane, exc)
+            raise Empty() from None
+        except Transport.connection_errors as exc:  # _read_lane settled its acknowledgements
+            self._drop_lane(lane, exc)
+            raise Empty() from None
+        finally:
+            lane.busy = False
+            lane.most = 0
+
+    def _drop_lane(self, lane: Lane, exc: BaseException) -> None:
+        """Close ``lane`` after its node went away or its slot moved; the queue's lane opens again later."""
+        assert lane.queue is not None
+        if self._taskplane_lanes.get(lane.queue) is lane:
+            del self._taskplane_lanes[lane.queue]
+        self._taskplane_slots_stale = True
+        pause = self._taskplane_lane_pauses.setdefault(lane.queue, Backoff(*LANE_PAUSE))
+        kombu_redis.logger.warning(
+            "the fetch of queue %r lost its node (%s): again in %.2f s", lane.queue, exc, pause.step()
+        )
+        cycle = self.connection.cycle if self.connection is not None else None
+        if isinstance(cycle, LanePoller):
+            cycle.drop_lane(self, lane)
+        lane.connection.disconnect()
+        lane.client.connection_pool.release(lane.connection)
+
+    def acknowledge(self, queue: str, delivery_tag: str) -> None:
+        """Acknowledge ``delivery_tag`` with the next fetch of its queue's lane, or at once when none follows
+        soon (no lane, the lane waits on its bell, or the server refused the last fetch); kept if sending
+        at once fails (its lease returns the delivery if it is never sent)."""
+        acks = self._acks_of(queue)
+        acks.add(queue, delivery_tag)
+        lane = self._taskplane_lanes.get(queue)
+        if lane is None or (lane.busy and lane.sent == WAIT) or self._taskplane_pause.wait:
+            self._flush(acks)
+
+    def flush_acks(self) -> None:
+        """Send every lane's kept acknowledgements now."""
+        for acks in self._taskplane_lane_acks.values():
+            self._flush(acks)
+
+    def _flush(self, acks: PendingAcks) -> None:
+        if acks.kept:
+            try:
+                acks.flush(self._cluster(), self._keys, LANE_ERRORS)
+            except LANE_ERRORS as exc:
+                kombu_redis.logger.warning("could not acknowledge now (%s): they ride on a later fetch", exc)
+
+    def _close_clients(self) -> None:
+        """kombu's, and each lane's connection and the cluster client."""
+        for lane in list(self._taskplane_lanes.values()):
+            if lane.busy and lane.sent != WAIT:  # what its fetch took is handed over, then returned by the QoS
+                with contextlib.suppress(Exception):  # closing: its lease returns what it took
+                    self.read_lane(lane)
+            lane.connection.disconnect()
+        self._taskplane_lanes.clear()
+        kombus: Any = super()
+        kombus._close_clients()
+        cluster = self.__dict__.pop("_taskplane_cluster", None)
+        if cluster is not None:
+            cluster.close()
+
+
+def _address(connection: Any) -> str:
+    return f"{getattr(connection, 'host', '?')}:{getattr(connection, 'port', '?')}"
+
+
+class ClusterTransport(Transport):
+    """taskplane's transport on a cluster: :class:`ClusterChannel` and :class:`LanePoller`."""
+
+    Channel = ClusterChannel
+    connection_errors = (*Transport.connection_errors, ClusterDownError, TryAgainError)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cycle = LanePoller()

@@ -1,0 +1,155 @@
+"""A worker on a 3-primary Valkey Cluster with replicas on loopback (issue 26): queues spread over the nodes and
+drained, each queue fetched on a lane of its own to its node, Celery's result backend and remote control over
+the cluster, and a primary killed under load losing nothing that was acknowledged."""
+
+from __future__ import annotations
+
+import collections
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cluster import LocalCluster
+from taskplane import Taskplane
+from tests.workers import WorkerProcess, wait_for
+
+#: The worker's queues: with the default prefix their slots are served by the three primaries (checked below).
+QUEUES = ["critical", "normal", "low", "reports"]
+
+
+def cluster_url(cluster: LocalCluster) -> str:
+    first, second = cluster.primary_ports()[:2]
+    return f"redis+cluster://:{cluster.password}@127.0.0.1:{first},127.0.0.1:{second}"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), primaries=3, replicas=1) as started:
+        yield started
+
+
+def cluster_app(url: str) -> Taskplane:
+    """The test's app on the cluster, declaring the worker's tasks it sends (``tests/apps/core_app.py``)."""
+    tp = Taskplane("core-tests", queues={"reports": "low"}, redis_url=url)
+
+    @tp.task(name="t.add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @tp.task(name="t.mark")
+    def mark(tag: str) -> str:
+        return tag
+
+    return tp
+
+
+def start_worker(url: str, repo_root: Path, log_dir: Path, tp: Taskplane, concurrency: int = 2) -> WorkerProcess:
+    worker = WorkerProcess(repo_root, ",".join(QUEUES), concurrency, {"TASKPLANE_REDIS_URL": url}, log_dir)
+    try:
+        wait_for(lambda: any(w["hostname"] == worker.hostname for w in tp.workers.live()), 30, "the worker's heartbeat")
+    except TimeoutError:
+        worker.discard()
+        raise AssertionError(f"worker not ready: {worker.log_path.read_text()[-3000:]}") from None
+    return worker
+
+
+def node_of(tp: Taskplane, key: str) -> int:
+    return int(tp.storage.client.get_node_from_key(key).port)
+
+
+def test_a_worker_drains_queues_spread_over_every_node(cluster: LocalCluster, repo_root: Path, tmp_path: Path) -> None:
+    url = cluster_url(cluster)
+    tp = cluster_app(url)
+    keys = tp.storage.keys
+    assert {node_of(tp, keys.queue(queue)) for queue in QUEUES} == set(cluster.primary_ports())
+    worker = start_worker(url, repo_root, tmp_path, tp)
+    try:
+        handles = [tp.enqueue("t.add", args=(index, 1), queue=QUEUES[index % 4]) for index in range(40)]
+        for index, handle in enumerate(handles):
+            record = handle.wait(timeout=30)
+            assert record.state == "succeeded", record
+            assert record.queue == QUEUES[index % 4]
+            assert handle.result() == index + 1
+        # Each queue's records and lists are on its own node: the keys of the run are on every primary
+        assert {node_of(tp, keys.record(QUEUES[i % 4], h.id)) for i, h in enumerate(handles)} == set(
+            cluster.primary_ports()
+        )
+        # Celery's own result backend and remote control work over the cluster
+        assert tp.celery.AsyncResult(handles[0].id).get(timeout=10) == 1
+        assert any(worker.hostname in reply for reply in tp.celery.control.ping(timeout=3) or [])
+        # Nothing is left in flight on any queue
+        assert wait_for(lambda: not any(tp.storage.client.hlen(keys.unacked(queue)) for queue in QUEUES), 10)
+        checked = subprocess.run(
+            [sys.executable, "-m", "taskplane", "check"],
+            env={"TASKPLANE_REDIS_URL": url, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=repo_root,
+        )
+        assert checked.returncode == 0, checked.stderr
+    finally:
+        worker.stop()
+    assert "Traceback" not in worker.log_path.read_text()
+
+
+def test_a_primary_killed_under_load_loses_nothing_acknowledged(repo_root: Path, tmp_path: Path) -> None:
+    with LocalCluster(tmp_path / "cluster", primaries=3, replicas=1, node_timeout_ms=1000) as cluster:
+        url = cluster_url(cluster)
+        tp = cluster_app(url)
+        victim = node_of(tp, tp.storage.keys.queue("critical"))
+        worker = start_worker(url, repo_root, tmp_path, tp, concurrency=4)
+        acknowledged: list[tuple[str, str]] = []  # (task id, tag)
+        refused: list[str] = []
+        stop = threading.Event()
+
+        def produce() -> None:
+            index = 0
+            while not stop.is_set():
+                tag = f"m{index}"
+                try:
+                    handle = tp.enqueue("t.mark", args=(tag,), queue=QUEUES[index % 4])
+                    acknowledged.append((handle.id, tag))
+                except Exception as exc:  # refused during the failover: never acknowledged
+                    refused.append(f"{type(exc).__name__}: {exc}")
+                index += 1
+                time.sleep(0.01)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        try:
+            time.sleep(2)
+            cluster.kill(victim)
+            time.sleep(6)
+        finally:
+            stop.set()
+            producer.join(30)
+        try:
+            unfinished = [task_id for task_id, _ in acknowledged]
+            deadline = time.monotonic() + 90
+            while unfinished and time.monotonic() < deadline:
+                states = [getattr(tp.status(task_id), "state", None) for task_id in unfinished]
+                unfinished = [task for task, state in zip(unfinished, states, strict=True) if state != "succeeded"]
+                time.sleep(0.5)
+            runs = collections.Counter(event["tag"] for event in _events(tp) if event["kind"] == "mark")
+        finally:
+            worker.stop()
+        lost = [tag for _, tag in acknowledged if not runs[tag]]
+        print(
+            f"acknowledged {len(acknowledged)}, refused {len(refused)}, lost {len(lost)}, "
+            f"ran twice {sum(1 for count in runs.values() if count > 1)}, unfinished records {len(unfinished)}"
+        )
+        assert len(acknowledged) > 300
+        assert not lost, f"lost {lost[:10]}; refused {refused[:3]}; log {worker.log_path.read_text()[-3000:]}"
+        assert not unfinished, unfinished[:10]
+
+
+def _events(tp: Taskplane) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(item) for item in tp.storage.client.lrange("test:events", 0, -1)]
