@@ -42,7 +42,9 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(
 
 @SELECTIONS.parametrize()
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
-def test_a_request_the_published_schema_calls_valid_is_accepted(case: Case[Any], admin_headers: dict[str, str]) -> None:
+def test_a_request_the_published_schema_calls_valid_is_accepted(
+    case: Case[Any], admin_headers: dict[str, str]
+) -> None:
     """Declared queues, countdown or eta, a cursor's shape: the schema states what the API checks (four
     schema-valid requests were answered 422 before)."""
     case.call_and_validate(headers=admin_headers, checks=[positive_data_acceptance])
