@@ -30,14 +30,14 @@ from typing import Any
 
 import redis
 
-from benchmarks import dashboard_load, footprint, http_load
+from benchmarks import cluster_bench, dashboard_load, footprint, http_load
 from benchmarks.load import WARM_UP
 from benchmarks.systems import SYSTEMS, System, drain, enqueue
 from taskplane.redis.embedded import EmbeddedServer
 
 ORDER = ("taskplane", "celery", "dramatiq")
 CONCURRENCY = (1, 2, 4)
-PARTS = ("throughput", "commands", "memory", "http", "dashboard")
+PARTS = ("throughput", "commands", "memory", "http", "dashboard", "cluster")
 
 
 def own_commands(client: Any) -> int:
@@ -148,6 +148,9 @@ def main() -> int:
             if "dashboard" in parts:
                 print("dashboard", flush=True)
                 report["dashboard"] = dashboard_load.measure(client, env, options.records, options.records // 10)
+            if "cluster" in parts:
+                print("cluster", flush=True)
+                report["cluster"] = cluster_bench.measure(Path(data_dir), options.tasks, options.rounds)
         finally:
             server.stop()
     options.json.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from taskplane import Taskplane
 
-tp = Taskplane("bench")
+tp = Taskplane("bench", queues={"reports": "low"})  # reports: the cluster part spreads over three queues
 
 
 @tp.task(name="bench.noop")

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import redis
 from benchmarks.chaos_api import long_stream, slow_headers, stream_flood
 from benchmarks.chaos_stack import ROOT, RUNNING, Outcome, Stack
 from benchmarks.partition import PartitionProxy
+from taskplane.redis.client import SOCKET_TIMEOUT
 from taskplane.redis.keys import Keys
 
 
@@ -184,6 +186,74 @@ def frozen_enqueue(directory: Path, seconds: float) -> Outcome:
     )
 
 
+#: A producer that enqueues ``count`` tasks over four queues at about 200 a second, and prints the numbers of
+#: those whose enqueue was acknowledged (an enqueue that raised is counted as refused, not as lost).
+PRODUCER = """
+import json, time
+from benchmarks.chaos_app import work
+queues, acknowledged, refused = ["critical", "high", "normal", "low"], [], 0
+for number in range({count}):
+    try:
+        work.enqueue_with((number, 0.01), queue=queues[number % 4])
+        acknowledged.append(number)
+    except Exception:
+        refused += 1
+    time.sleep(0.005)
+print(json.dumps([acknowledged, refused]))
+"""
+
+
+#: Seconds the frozen primary stays frozen: past the clients' socket timeout (see docs/operations.md).
+FROZEN = SOCKET_TIMEOUT + 2
+
+
+def cluster_failover(directory: Path, tasks: int, fault: str) -> Outcome:
+    """A 3-primary Valkey Cluster with replicas: the primary serving ``normal`` is SIGKILLed, or SIGSTOPped past
+    the clients' socket timeout (then it comes back as a replica), while a producer enqueues over four queues
+    and two workers drain."""
+    stack = Stack(directory, cluster=True)
+    assert stack.cluster is not None
+    stack.worker()
+    stack.worker()
+    victim = int(stack.client.get_node_from_key(Keys().queue("normal")).port)
+    producer = subprocess.Popen(
+        [sys.executable, "-c", PRODUCER.format(count=tasks)], cwd=ROOT, env=stack.env, stdout=subprocess.PIPE, text=True
+    )
+    time.sleep(3.0)
+    (stack.cluster.kill if fault == "kill" else stack.cluster.freeze)(victim)
+    faulted = time.time()
+    if fault == "freeze":
+        time.sleep(FROZEN)
+        stack.cluster.thaw(victim)
+    acknowledged, refused = json.loads(producer.communicate(timeout=600)[0])
+    stack.wait(len(acknowledged), 180)
+    recovery = _lane_back(stack, "normal", faulted)
+    done = {int(number) for number in stack.client.smembers("{chaos}:done")}
+    missing = len(set(acknowledged) - done)
+    outcome = stack.outcome(
+        f"cluster primary {'SIGKILLed' if fault == 'kill' else f'frozen {FROZEN:g} s'} under load",
+        len(acknowledged),
+        recovery,
+        f"{refused} enqueues refused; {missing} acknowledged never ran",
+    )
+    outcome.lost = max(outcome.lost, missing - outcome.dead)
+    return outcome
+
+
+def _lane_back(stack: Stack, queue: str, since: float) -> float:
+    """Seconds from ``since`` (wall clock) until the last worker's fetch of ``queue`` had a node again (from the
+    workers' logs); -1 if a worker never said so."""
+    backs = []
+    for log in sorted(stack.directory.glob("worker-*.log")):
+        said = [
+            datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp()  # the log's local time
+            for line in log.read_text().splitlines()
+            if f"the fetch of queue {queue!r} has a node again" in line
+        ]
+        backs.append(min((at for at in said if at >= since), default=-1.0))
+    return -1.0 if not backs or min(backs) < 0 else max(backs) - since
+
+
 def graceful_restarts(directory: Path, restarts: int, seconds: float) -> Outcome:
     stack = Stack(directory, {"TASKPLANE_SHUTDOWN_TIMEOUT": "0.5"})
     stack.enqueue(1, seconds)
@@ -212,6 +282,8 @@ FAULTS: dict[str, Callable[[Path, bool], Outcome]] = {
     "slow-headers": lambda d, quick: slow_headers(d, 500, 20.0),
     "long-stream": lambda d, quick: long_stream(d, 60.0 if quick else 300.0),
     "graceful": lambda d, quick: graceful_restarts(d, 3 if quick else 5, 8.0 if quick else 20.0),
+    "cluster-kill": lambda d, quick: cluster_failover(d, 1500 if quick else 5000, "kill"),
+    "cluster-freeze": lambda d, quick: cluster_failover(d, 1500 if quick else 5000, "freeze"),
 }
 
 

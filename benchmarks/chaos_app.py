@@ -9,8 +9,8 @@ import redis
 from taskplane import Retry, Taskplane
 
 tp = Taskplane("chaos")
-DONE = "chaos:done"  # set of task numbers that finished
-RUNS = "chaos:runs"  # hash: task number -> times it finished
+DONE = "{chaos}:done"  # set of task numbers that finished (one hash tag: one slot on a cluster)
+RUNS = "{chaos}:runs"  # hash: task number -> times it finished
 
 
 @tp.task(name="chaos.work", retry=Retry(max_retries=50, backoff=(0.5,), jitter=False, on=(redis.RedisError,)))

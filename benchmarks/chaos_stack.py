@@ -10,10 +10,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
+from benchmarks.cluster import LocalCluster
 from taskplane import EmbeddedServer
+from taskplane.redis.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "benchmarks.chaos_app:tp"
@@ -39,13 +42,19 @@ RUNNING: list[Stack] = []
 class Stack:
     """A private server and worker processes for one fault run."""
 
-    def __init__(self, directory: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, directory: Path, env: dict[str, str] | None = None, cluster: bool = False) -> None:
         self.directory = directory
-        self.server = EmbeddedServer(directory / "data")
-        info = self.server.start()
-        self.url = info.url
+        self.cluster: LocalCluster | None = None
+        if cluster:  # 3 primaries with a replica each, failing over 1 s after a primary stops answering
+            self.cluster = LocalCluster(directory / "cluster", primaries=3, replicas=1, node_timeout_ms=1000)
+            self.cluster.start()
+            first, second = self.cluster.primary_ports()[:2]
+            self.url = f"redis+cluster://:{self.cluster.password}@127.0.0.1:{first},127.0.0.1:{second}"
+        else:
+            self.server = EmbeddedServer(directory / "data")
+            self.url = self.server.start().url
         self.env = {**os.environ, "TASKPLANE_REDIS_URL": self.url, "TASKPLANE_LEASE_TIMEOUT": "6", **(env or {})}
-        self.client = redis.Redis.from_url(self.url, decode_responses=True)
+        self.client: Any = connect(self.url)
         self.workers: list[subprocess.Popen[bytes]] = []
         RUNNING.append(self)
 
@@ -70,11 +79,11 @@ class Stack:
         return count
 
     def finished(self) -> tuple[int, int]:
-        runs = self.client.hvals("chaos:runs")
-        return self.client.scard("chaos:done"), sum(int(value) - 1 for value in runs)
+        runs = self.client.hvals("{chaos}:runs")
+        return self.client.scard("{chaos}:done"), sum(int(value) - 1 for value in runs)
 
     def dead(self) -> int:
-        return sum(int(self.client.zcard(key)) for key in self.client.scan_iter("{taskplane:*}:dead"))
+        return sum(int(self.client.zcard(key)) for key in self.client.scan_iter(match="{taskplane:*}:dead"))
 
     def wait(self, enqueued: int, timeout: float) -> float:
         began = time.monotonic()
@@ -98,7 +107,10 @@ class Stack:
                 process.wait(40)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        self.server.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
+        else:
+            self.server.stop()
         if self in RUNNING:
             RUNNING.remove(self)
         return down

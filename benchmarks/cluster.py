@@ -40,11 +40,19 @@ class Node:
 class LocalCluster:
     """``primaries`` primaries with ``replicas`` replicas each, on free loopback ports under ``directory``."""
 
-    def __init__(self, directory: Path, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 2000) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        primaries: int = 3,
+        replicas: int = 1,
+        node_timeout_ms: int = 2000,
+        persistence: bool = True,
+    ) -> None:
         self.directory = directory
         self.primaries = primaries
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
+        self.persistence = persistence  # AOF on each node (off for benchmarks)
         self.password = secrets.token_hex(16)
         self.nodes: list[Node] = []
         self.server = find_server_binary()
@@ -80,7 +88,7 @@ class LocalCluster:
                 "--cluster-port", str(fresh()),  # else port + 10000, past 65535 for a high free port
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(self.node_timeout_ms),
-                "--appendonly", "yes",
+                "--appendonly", "yes" if self.persistence else "no",
                 "--save", "",
                 "--requirepass", self.password,
                 "--masterauth", self.password,
@@ -121,9 +129,19 @@ class LocalCluster:
         node.process.send_signal(signal.SIGKILL)
         node.process.wait()
 
+    def freeze(self, port: int) -> None:
+        """SIGSTOP the node on ``port``: it holds its connections open and answers nothing (a failover when
+        it was a primary and stays frozen past the node timeout)."""
+        next(node for node in self.nodes if node.port == port).process.send_signal(signal.SIGSTOP)
+
+    def thaw(self, port: int) -> None:
+        """SIGCONT a node :meth:`freeze` stopped (a primary failed over meanwhile comes back as a replica)."""
+        next(node for node in self.nodes if node.port == port).process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop every node by its pid (SIGTERM, then SIGKILL after 10 s)."""
         for node in self.running():
+            node.process.send_signal(signal.SIGCONT)  # a frozen node cannot act on SIGTERM
             node.process.terminate()
         for node in self.nodes:
             try:

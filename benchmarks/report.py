@@ -106,4 +106,23 @@ def render(report: dict[str, Any]) -> str:
             f"Dashboard page loads (headless Chromium, median, signed in) with {dashboard['records']:,} task records "
             f"and {dashboard['dead_letters']:,} dead letters: {loads}."
         )
+    if report.get("cluster"):
+        out += _cluster_table(report["cluster"])
     return "\n".join(out)
+
+
+def _cluster_table(cluster: dict[str, Any]) -> list[str]:
+    """taskplane's rates on one server beside those on a 3-primary cluster."""
+    single, spread = cluster["one server"], cluster["3-primary cluster"]
+    out = [
+        "",
+        f"taskplane on one server and on a 3-primary cluster on this machine ({cluster['tasks']:,} tasks over "
+        f"{', '.join(cluster['queues'])}, one per primary; -c {cluster['concurrency']}):",
+        "",
+        "| | one server | 3-primary cluster | cluster / one |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (("enqueue", "enqueue (tasks/s)"), ("drain", "drain (tasks/s)")):
+        ratio = _ratio(spread[key], single[key])
+        out.append(f"| {label} | {_number(single[key])} | {_number(spread[key])} | {ratio} |")
+    return out

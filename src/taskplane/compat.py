@@ -52,6 +52,7 @@ OVERRIDDEN: tuple[PrivateName, ...] = (
     PrivateName("kombu.transport.redis:Channel", "_delete", "deletes a queue without chaining DELETE (cluster)"),
     PrivateName("kombu.transport.redis:Channel", "_close_clients", "a cluster channel also closes its lanes"),
     PrivateName("celery.backends.redis:RedisBackend", "_create_client", "the result backend on a cluster"),
+    PrivateName("celery.backends.redis:RedisBackend", "_set", "a result's write and PUBLISH on a cluster"),
     PrivateName("celery.app.base:Celery", "_task_from_fun", "declares @shared_task tasks on the taskplane app"),
     PrivateName("celery.concurrency.asynpool:AsynPool", "_event_process_exit", "replaces an exited child at once"),
 )

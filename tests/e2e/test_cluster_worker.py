@@ -1,6 +1,6 @@
 """A worker on a 3-primary Valkey Cluster with replicas on loopback (issue 26): queues spread over the nodes and
 drained, each queue fetched on a lane of its own to its node, Celery's result backend and remote control over
-the cluster, and a primary killed under load losing nothing that was acknowledged."""
+the cluster, and a primary killed or frozen under load losing nothing that was acknowledged."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from benchmarks.cluster import LocalCluster
 from taskplane import Taskplane
+from taskplane.redis.client import SOCKET_TIMEOUT
 from tests.workers import WorkerProcess, wait_for
 
 #: The worker's queues: with the default prefix their slots are served by the three primaries (checked below).
@@ -44,6 +47,10 @@ def cluster_app(url: str) -> Taskplane:
     @tp.task(name="t.mark")
     def mark(tag: str) -> str:
         return tag
+
+    @tp.task(name="t.paced")
+    def paced(count: int, pause: float) -> int:
+        return count
 
     return tp
 
@@ -98,7 +105,43 @@ def test_a_worker_drains_queues_spread_over_every_node(cluster: LocalCluster, re
     assert "Traceback" not in worker.log_path.read_text()
 
 
-def test_a_primary_killed_under_load_loses_nothing_acknowledged(repo_root: Path, tmp_path: Path) -> None:
+def test_the_api_streams_a_tasks_events_from_its_queues_node(
+    cluster: LocalCluster, repo_root: Path, tmp_path: Path
+) -> None:
+    from taskplane.api import create_app
+    from tests.api.test_api import read_events
+    from tests.api_server import serve_in_thread
+
+    url = cluster_url(cluster)
+    tp = cluster_app(url)
+    _, token = tp.api_keys.create(f"cluster-{time.time_ns()}", ["admin"])
+    headers = {"Authorization": f"Bearer {token}"}
+    worker = start_worker(url, repo_root, tmp_path, tp)
+    collected: list[dict[str, Any]] = []
+    try:
+        with serve_in_thread(create_app(tp)) as base_url:
+            for queue in ("reports", "critical"):  # on two different nodes
+                answer = httpx.post(
+                    f"{base_url}/api/v1/tasks",
+                    json={"task": "t.paced", "args": [3, 0.3], "queue": queue},
+                    headers=headers,
+                )
+                assert answer.status_code == 202, answer.text
+                with httpx.stream("GET", answer.json()["links"]["events"], headers=headers, timeout=60) as response:
+                    events = read_events(response)
+                states = [event["data"]["state"] for event in events if event["event"] == "state"]
+                assert states[-1] == "succeeded" and "progress" in states, states
+                collected.extend(events)
+    finally:
+        worker.stop()
+    assert collected
+    assert "Traceback" not in worker.log_path.read_text()
+
+
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+def test_a_primary_killed_or_frozen_under_load_loses_nothing_acknowledged(
+    repo_root: Path, tmp_path: Path, fault: str
+) -> None:
     with LocalCluster(tmp_path / "cluster", primaries=3, replicas=1, node_timeout_ms=1000) as cluster:
         url = cluster_url(cluster)
         tp = cluster_app(url)
@@ -124,8 +167,13 @@ def test_a_primary_killed_under_load_loses_nothing_acknowledged(repo_root: Path,
         producer.start()
         try:
             time.sleep(2)
-            cluster.kill(victim)
-            time.sleep(6)
+            (cluster.kill if fault == "killed" else cluster.freeze)(victim)
+            # Frozen past the clients' socket timeout: an enqueue it holds is resolved on the new primary (its
+            # claim is fenced there) before the old one thaws. One that thaws sooner, after the failover,
+            # answers what it holds and then drops it as it becomes a replica: docs/operations.md.
+            time.sleep(8 if fault == "killed" else SOCKET_TIMEOUT + 2)
+            if fault == "frozen":
+                cluster.thaw(victim)  # back as a replica of the primary elected meanwhile
         finally:
             stop.set()
             producer.join(30)
@@ -144,7 +192,7 @@ def test_a_primary_killed_under_load_loses_nothing_acknowledged(repo_root: Path,
             f"acknowledged {len(acknowledged)}, refused {len(refused)}, lost {len(lost)}, "
             f"ran twice {sum(1 for count in runs.values() if count > 1)}, unfinished records {len(unfinished)}"
         )
-        assert len(acknowledged) > 300
+        assert len(acknowledged) > 150
         assert not lost, f"lost {lost[:10]}; refused {refused[:3]}; log {worker.log_path.read_text()[-3000:]}"
         assert not unfinished, unfinished[:10]
 

@@ -127,8 +127,9 @@ def test_a_failing_endpoint_drives_retries_into_the_dead_letters(stack: Stack, s
     assert "answered 503" in letter.exception_message
     attempts = [d for d in stack.hooks.deliveries if d.idempotency_key == key]
     assert len(attempts) == 4 and all(d.status == 503 and d.signature_ok for d in attempts)  # same key each time
-    record = tp.handle(letter.id).record()
-    assert record.state == "dead" and record.fields["retries"] == 3
+    # The letter is written before the record (two writes, FailurePath.bury): wait for the record too
+    record = wait_for(lambda: (found := tp.handle(letter.id).record()).state == "dead" and found, what="dead record")
+    assert record.fields["retries"] == 3
 
 
 def test_fan_out_analysis_progress_and_the_nightly_jobs(stack: Stack, start_worker: StartWorker) -> None:

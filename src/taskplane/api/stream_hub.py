@@ -17,10 +17,19 @@ from typing import Any
 
 import redis.asyncio
 
+from taskplane.core.cluster_url import parse_cluster_url
 from taskplane.redis.client import CONNECT_TIMEOUT, CONNECTION_ERRORS, SOCKET_TIMEOUT
+from taskplane.redis.cluster_url import connect_cluster_async, node_options
 
 log = logging.getLogger("taskplane.api")
 
+#: How the hub's connections are made.
+OPTIONS: dict[str, Any] = {
+    "decode_responses": True,
+    "socket_connect_timeout": CONNECT_TIMEOUT,
+    "socket_timeout": SOCKET_TIMEOUT,
+    "socket_keepalive": True,
+}
 #: Messages a slow stream may fall behind by; older ones are dropped (the stream re-reads the record).
 QUEUE_SIZE = 64
 
@@ -47,16 +56,25 @@ class StreamHub:
 
     @property
     def client(self) -> Any:
-        """The async client the streams read records with (one pool for all of them)."""
+        """The async client the streams read records with (one pool for all of them; a cluster client for a
+        cluster URL)."""
         if self._client is None:
-            self._client = redis.asyncio.Redis.from_url(
-                self.redis_url,
-                decode_responses=True,
-                socket_connect_timeout=CONNECT_TIMEOUT,
-                socket_timeout=SOCKET_TIMEOUT,
-                socket_keepalive=True,
-            )
+            cluster = parse_cluster_url(self.redis_url)
+            if cluster is not None:
+                self._client = connect_cluster_async(cluster, **OPTIONS)
+            else:
+                self._client = redis.asyncio.Redis.from_url(self.redis_url, **OPTIONS)
         return self._client
+
+    async def _subscriber(self) -> Any:
+        """The client the hub subscribes with: its own, or on a cluster a client of one of the cluster's nodes
+        (a cluster forwards every ``PUBLISH`` to all its nodes)."""
+        cluster = parse_cluster_url(self.redis_url)
+        if cluster is None:
+            return self.client
+        await self.client.initialize()
+        node = self.client.get_default_node()
+        return redis.asyncio.Redis(host=node.host, port=node.port, **node_options(cluster, OPTIONS))
 
     def check(self, owner: str) -> None:
         """Refuse a new stream of ``owner`` at once when a limit is reached.
@@ -108,7 +126,7 @@ class StreamHub:
     async def _join(self, channel: str, queue: asyncio.Queue[str]) -> None:
         async with self._lock:
             if self._pubsub is None:
-                self._pubsub = self.client.pubsub()
+                self._pubsub = (await self._subscriber()).pubsub()
             listeners = self._queues.setdefault(channel, set())
             if not listeners:
                 try:

@@ -10,7 +10,7 @@ from celery import states
 from celery.backends.redis import RedisBackend
 from celery.exceptions import TaskRevokedError
 from kombu.utils.encoding import bytes_to_str
-from redis.cluster import ClusterPipeline
+from redis.cluster import ClusterPipeline, RedisCluster
 
 from taskplane.compat import result_meta
 from taskplane.core.clock import now_ms
@@ -43,6 +43,18 @@ class ResultBackend(RedisBackend):
             return celerys._create_client(**params)
         timeouts = ("socket_timeout", "socket_connect_timeout", "socket_keepalive", "health_check_interval")
         return connect_cluster(cluster, **{name: params[name] for name in timeouts if name in params})
+
+    def _set(self, key: str, value: Any, expires: int | None = None) -> None:
+        """Celery's (the value with its expiry, and a PUBLISH of it for whoever waits), whose pipeline carries
+        the PUBLISH; on a cluster two commands (redis-py's cluster pipeline refuses PUBLISH)."""
+        if not isinstance(self.client, RedisCluster):
+            celerys: Any = super()
+            celerys._set(key, value, expires)
+            return
+        backend: Any = self  # Celery's expires attribute is not in its type stubs
+        expires = backend.expires if expires is None else expires
+        self.client.set(key, value, ex=expires or None)
+        self.client.publish(key, value)
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Nothing: the result channel is subscribed to when someone waits."""

@@ -1,25 +1,23 @@
 """taskplane's channel on a Valkey/Redis Cluster (issue 26), selected by a ``redis+cluster://`` URL.
 
-Every command that names keys goes through redis-py's cluster client, which sends it to the node serving
-their slot (each queue's keys share one slot: :mod:`taskplane.redis.keys`). The fetch cannot: kombu's poller
-keeps one connection per channel, and a ``BRPOP`` or a script may not span slots. So the fetch runs in lanes
-(:class:`taskplane.celery.lane.Lane`), one per queue, each on a connection of its own to its queue's node,
-registered with kombu's poller (:class:`LanePoller`) and alternating, as on one server, between a fetch of
-that queue and a wait on its bell. The prefetch budget is handed to the lanes in tier order, highest first.
+Every command naming keys goes through redis-py's cluster client, to the node of their slot (a queue's keys
+share one slot: :mod:`taskplane.redis.keys`). The fetch cannot: kombu's poller keeps one connection per
+channel, and a ``BRPOP`` or a script may not span slots. So it runs in lanes (:mod:`taskplane.celery.lane`),
+one per queue on a connection of its own to the queue's node, polled by :class:`LanePoller`, alternating as on
+one server between a fetch of the queue and a wait on its bell; the prefetch budget goes to them highest tier
+first. A lane whose node goes away (killed; frozen or cut off: no reply in time; failed over; the slot moved:
+``MOVED``) is dropped and opened again, after a pause doubling from 0.25 s to 2 s, on the node the cluster
+then names; the other lanes go on. What a lost node had in flight returns by its lease if its replica had it.
 
-A lane whose node goes away (killed, failed over, the slot moved: ``MOVED``) is dropped and opened again,
-after a pause doubling from 0.25 s to 2 s, on the node the cluster then names for the slot; the other
-queues' lanes go on meanwhile. What the lost node had in flight returns by its lease if its replica had it.
-
-Broadcasts (Celery's remote control) use a pub/sub connection to one node: a cluster forwards a
-``PUBLISH`` to every node. kombu's binding tables are under one hash tag of their own, so that its
-scripts over them touch one slot.
+Broadcasts (Celery's remote control) subscribe on one node: a cluster forwards a ``PUBLISH`` to every node.
+kombu's binding tables are under one hash tag of their own, so that its scripts over them touch one slot.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from typing import Any
 
 import redis
@@ -41,6 +39,9 @@ from taskplane.redis.storage import Storage
 
 #: Seconds a lane whose node went away first waits before it looks the slot up again, and at most.
 LANE_PAUSE = (0.25, 2.0)
+#: Seconds past the poll timeout a lane waits for a reply before it takes its node for gone (frozen, or cut
+#: off: a socket that never turns readable raises nothing).
+LANE_STALL = 5.0
 #: What a cluster answers when a slot's node changed or is being elected: the lane looks it up again.
 MOVED_ERRORS: tuple[type[BaseException], ...] = (
     MovedError,
@@ -145,7 +146,12 @@ class ClusterChannel(Channel):
         """The lanes of the consumed queues, in tier order, with no command under way (opened if need be)."""
         lanes = []
         for queue in consumed_queues(self):
-            lane = self._taskplane_lanes.get(queue) or self._open_lane(queue)
+            lane = self._taskplane_lanes.get(queue)
+            if lane is not None and lane.busy and time.monotonic() - lane.sent_at > poll_timeout(self) + LANE_STALL:
+                lane.acks.landed()  # whether its command ran is unknown: leases return what it did not do
+                self._drop_lane(lane, TimeoutError(f"no reply in {time.monotonic() - lane.sent_at:.1f} s"))
+                lane = None
+            lane = lane or self._open_lane(queue)
             if lane is not None and not lane.busy:
                 lanes.append(lane)
         return lanes
@@ -200,7 +206,7 @@ class ClusterChannel(Channel):
                 fetch = self._fetch_command([self._group(lane.queue)], most, lane.acks.ride([lane.queue]))
                 lane.connection.send_command(*fetch)
                 lane.most = most
-            lane.busy = True
+            lane.busy, lane.sent_at = True, time.monotonic()
         except LANE_ERRORS as exc:
             lane.acks.refused()
             self._drop_lane(lane, exc)

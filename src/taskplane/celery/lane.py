@@ -41,6 +41,8 @@ class Lane:
     #: A command is under way on a cluster lane; how many messages its fetch may take.
     busy: bool = False
     most: int = 0
+    #: When its command under way was sent (monotonic): a cluster lane with no reply for long is dropped.
+    sent_at: float = 0.0
     #: A cluster lane's node has the fetch script (it is loaded once per node, and again after NOSCRIPT).
     loaded: bool = False
 
