@@ -27,7 +27,8 @@ test: install tools
 	$(BIN)/python -m pytest -n 2
 
 # The core, celery and compatibility tests on the lowest declared versions of every runtime dependency and Python,
-# and on the newest with the newest Python here (.ci/matrix.py; virtual environments under .matrix/).
+# and on the newest with the newest Python here; the cluster tests on the lowest versions that run a cluster
+# (.ci/matrix.py; virtual environments under .matrix/).
 test-matrix:
 	$(PYTHON) .ci/matrix.py
 

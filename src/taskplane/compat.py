@@ -49,6 +49,8 @@ OVERRIDDEN: tuple[PrivateName, ...] = (
         since=("kombu", "5.7.0"),
     ),
     PrivateName("kombu.transport.redis:Channel", "_create_client", "a channel on a cluster uses the cluster client"),
+    PrivateName("kombu.transport.redis:MultiChannelPoller", "_register_BRPOP", "starts a cluster channel's lanes"),
+    PrivateName("kombu.transport.redis:Channel", "_poll_error", "reads a cluster lane's socket after an error"),
     PrivateName("kombu.transport.redis:Channel", "_delete", "deletes a queue without chaining DELETE (cluster)"),
     PrivateName("kombu.transport.redis:Channel", "_close_clients", "a cluster channel also closes its lanes"),
     PrivateName("celery.backends.redis:RedisBackend", "_create_client", "the result backend on a cluster"),
@@ -99,11 +101,6 @@ def poll_timeout(channel: Any) -> float:
 # -- kombu's Redis poller: the sockets of a cluster channel's lanes (taskplane.celery.cluster) ---------------
 
 
-def poller_channels(cycle: Any) -> Any:
-    """The channels kombu's poller polls (``MultiChannelPoller._channels``)."""
-    return cycle._channels
-
-
 def poller_watch(cycle: Any, channel: Any, client: Any, kind: str) -> None:
     """Have kombu's poller watch the socket of ``client.connection`` for ``channel`` under ``kind`` (once), and
     call ``channel.handlers[kind]`` when it is readable (``_register``, ``_chan_to_sock``)."""
@@ -112,25 +109,22 @@ def poller_watch(cycle: Any, channel: Any, client: Any, kind: str) -> None:
 
 
 def poller_unwatch(cycle: Any, channel: Any, client: Any, kind: str) -> None:
-    """Stop watching what :func:`poller_watch` watches (``_chan_to_sock``, ``_fd_to_chan``, and
-    ``_unregister_from_poll``, which is the event loop's ``remove_reader`` once registered with one)."""
+    """Stop watching what :func:`poller_watch` watches (``_chan_to_sock``, ``_fd_to_chan``; kombu 5.7's
+    ``_unregister_from_poll`` is the event loop's ``remove_reader`` once registered with one; before 5.7, the
+    poller's own ``unregister``, which is the event loop's poller then)."""
     cycle._chan_to_sock.pop((channel, client, kind), None)
+    unregister = getattr(cycle, "_unregister_from_poll", None) or cycle.poller.unregister
     for fileno, owner in list(cycle._fd_to_chan.items()):
         if owner == (channel, kind):
             del cycle._fd_to_chan[fileno]
             with contextlib.suppress(KeyError, ValueError, OSError):
-                cycle._unregister_from_poll(fileno)
+                unregister(fileno)
 
 
 def poller_owner(cycle: Any, fileno: int) -> tuple[Any, str] | None:
     """(channel, kind) that kombu's poller watches ``fileno`` for, or None (``_fd_to_chan``)."""
     owner: tuple[Any, str] | None = cycle._fd_to_chan.get(fileno)
     return owner
-
-
-def poller_listen(cycle: Any, channel: Any) -> None:
-    """kombu's own: watch ``channel``'s pub/sub connection, subscribing if need be (``_register_LISTEN``)."""
-    cycle._register_LISTEN(channel)
 
 
 def deliver(channel: Any, message: dict[str, Any], queue: str) -> None:

@@ -1,6 +1,6 @@
 """Every Lua script taskplane runs goes through ``redis/scripts.py`` (``script_command``, the one command
-that runs a script, and the runners built on it): no other module sends EVAL or EVALSHA, loads a script or
-registers one with redis-py."""
+that runs a script, and the runners built on it, ``redis/batch.py``'s among them): no other module sends
+EVAL or EVALSHA, loads a script or registers one with redis-py."""
 
 from __future__ import annotations
 

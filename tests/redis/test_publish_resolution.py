@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import redis
 
+from taskplane.redis.batch import publish_command
 from taskplane.redis.keys import Keys
 from taskplane.redis.publish_ops import FENCE, CollectedPublish, resolve_publishes
-from taskplane.redis.scripts import publish_command, run_script
+from taskplane.redis.scripts import run_script
 
 
 def call(nonce: str) -> CollectedPublish:

@@ -10,7 +10,7 @@ from celery import states
 from celery.backends.redis import RedisBackend
 from celery.exceptions import TaskRevokedError
 from kombu.utils.encoding import bytes_to_str
-from redis.cluster import ClusterPipeline, RedisCluster
+from redis.cluster import RedisCluster
 
 from taskplane.compat import result_meta
 from taskplane.core.clock import now_ms
@@ -71,7 +71,7 @@ class ResultBackend(RedisBackend):
         key = self.get_key_for_task(task_id)
         value = self.encode(meta)
         pipe.set(key, value, ex=backend.expires or None)
-        if isinstance(pipe, ClusterPipeline):  # no PUBLISH in redis-py's cluster pipeline; a waiter reads either
+        if isinstance(self.client, RedisCluster):  # no PUBLISH in redis-py's cluster pipeline; a waiter reads either
             self.client.publish(key, value)
         else:
             pipe.publish(key, value)

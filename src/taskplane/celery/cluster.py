@@ -43,15 +43,7 @@ LANE_PAUSE = (0.25, 2.0)
 #: off: a socket that never turns readable raises nothing).
 LANE_STALL = 5.0
 #: What a cluster answers when a slot's node changed or is being elected: the lane looks it up again.
-MOVED_ERRORS: tuple[type[BaseException], ...] = (
-    MovedError,
-    AskError,
-    ClusterDownError,
-    TryAgainError,
-    ClusterError,
-    RedisClusterException,
-)
-
+MOVED_ERRORS = (MovedError, AskError, ClusterDownError, TryAgainError, ClusterError, RedisClusterException)
 #: What a lane's command can meet that closes the lane (it opens again on the slot's node then).
 LANE_ERRORS: tuple[type[BaseException], ...] = (*Transport.connection_errors, *MOVED_ERRORS)
 
@@ -126,7 +118,7 @@ class ClusterChannel(Channel):
         client.srem(self.keyprefix_binding_permanent % (exchange,), member)
         client.delete(*{self._q_for_pri(queue, priority) for priority in channel.priority_steps})
 
-    def _storage(self) -> Storage:
+    def _storage(self) -> Storage:  # the stores over a decoding cluster client
         storage: Storage | None = self.__dict__.get("_taskplane_storage")
         if storage is None:
             url = str(self._options[TransportOption.CLUSTER])
@@ -232,6 +224,14 @@ class ClusterChannel(Channel):
             lane.busy = False
             lane.most = 0
 
+    def _poll_error(self, kind: str, **options: Any) -> Any:
+        """kombu's, for an error event on a watched socket; a lane's is read as its reply (and dropped)."""
+        lane = self._taskplane_lanes.get(kind.removeprefix(Lane.TYPE)) if kind.startswith(Lane.TYPE) else None
+        if lane is not None:
+            return self.read_lane(lane)
+        kombus: Any = super()
+        return kombus._poll_error(kind, **options)
+
     def _drop_lane(self, lane: Lane, exc: BaseException) -> None:
         """Close ``lane`` after its node went away or its slot moved; the queue's lane opens again later."""
         assert lane.queue is not None
@@ -263,7 +263,7 @@ class ClusterChannel(Channel):
         for acks in self._taskplane_lane_acks.values():
             self._flush(acks)
 
-    def _flush(self, acks: PendingAcks) -> None:
+    def _flush(self, acks: PendingAcks) -> None:  # kept if it fails
         if acks.kept:
             try:
                 acks.flush(self._cluster(), self._keys, LANE_ERRORS)
@@ -293,7 +293,6 @@ class ClusterTransport(Transport):
     """taskplane's transport on a cluster: :class:`ClusterChannel` and :class:`LanePoller`."""
 
     Channel = ClusterChannel
-    connection_errors = (*Transport.connection_errors, ClusterDownError, TryAgainError)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

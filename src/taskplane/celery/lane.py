@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from kombu.transport import redis as kombu_redis
 
 from taskplane.celery.acks import PendingAcks
-from taskplane.compat import poller_channels, poller_listen, poller_owner, poller_unwatch, poller_watch
+from taskplane.compat import poller_owner, poller_unwatch, poller_watch
 
 FETCH = "fetch"
 WAIT = "wait"
@@ -55,15 +55,12 @@ class Lane:
 class LanePoller(kombu_redis.MultiChannelPoller):
     """kombu's poller, polling each cluster channel's lanes instead of one connection per channel."""
 
-    def on_poll_start(self) -> None:
-        """Send the next command of every idle lane (while processes are free), and kombu's pub/sub."""
-        for channel in poller_channels(self):
-            if channel.active_queues and channel.qos.can_consume():
-                for lane in channel.lanes_to_start():
-                    poller_watch(self, channel, lane, lane.type)
-                    channel.start_lane(lane)
-            if channel.active_fanout_queues:
-                poller_listen(self, channel)
+    def _register_BRPOP(self, channel: Any) -> None:
+        """Where kombu would send a channel's BRPOP (while processes are free: from its poll start, and from its
+        ``get`` without an event loop): send the next command of each of the channel's idle lanes."""
+        for lane in channel.lanes_to_start():
+            poller_watch(self, channel, lane, lane.type)
+            channel.start_lane(lane)
 
     def on_readable(self, fileno: int) -> Any:
         """A lane's reply is always read (a fetch's messages over the free processes are held), else kombu's."""

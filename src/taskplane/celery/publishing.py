@@ -9,8 +9,8 @@ from typing import Any
 
 import redis
 
+from taskplane.redis.batch import Batch
 from taskplane.redis.publish_ops import fence_claims, new_nonce
-from taskplane.redis.scripts import Batch
 
 #: How long a publish's own claim (:meth:`PendingWrites.guard`) lives: longer than any resend of it waits.
 SENT_CLAIM_MS = 120_000

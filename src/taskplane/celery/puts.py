@@ -24,10 +24,11 @@ from taskplane.core.clock import now_ms
 from taskplane.core.errors import PayloadTooLargeError
 from taskplane.core.protocol import Header, TransportOption
 from taskplane.core.signing import sign
+from taskplane.redis.batch import publish_command
 from taskplane.redis.client import CONNECTION_ERRORS
 from taskplane.redis.keys import BELL_CAP, Keys
 from taskplane.redis.publish_ops import collected_publishes, publish_bell, publish_delayed
-from taskplane.redis.scripts import publish_command, run_script, run_script_on
+from taskplane.redis.scripts import run_script, run_script_on
 
 
 def eta_delay(eta: object, now: float | None = None) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from taskplane.core.protocol import TaskState
-from taskplane.redis.scripts import Batch
+from taskplane.redis.batch import Batch
 from taskplane.redis.sent import SentBatch
 from taskplane.stores.rate_limits import SlotRequest
 

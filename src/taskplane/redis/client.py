@@ -28,6 +28,11 @@ REFUSAL_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.OutOfMemoryError,
     redis.exceptions.ReadOnlyError,
     redis.exceptions.MasterDownError,
+    # a cluster electing a primary (CLUSTERDOWN, TRYAGAIN), a slot with no node known yet, redis-py's cluster
+    # client out of retries: nothing was done
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
 )
 
 #: What means Redis cannot do an operation now: redis-py, kombu and the OS when the server cannot be

@@ -10,8 +10,8 @@ from typing import Any
 
 import redis
 
+from taskplane.redis.batch import Batch
 from taskplane.redis.keys import BELL_CAP
-from taskplane.redis.scripts import Batch
 
 #: The value a fence leaves in a publish's own claim (:func:`fence_claims`).
 FENCE = "fenced"

@@ -8,9 +8,10 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
+from taskplane.redis.batch import Batch
 from taskplane.redis.client import connect
 from taskplane.redis.keys import Keys
-from taskplane.redis.scripts import Batch, Scripts
+from taskplane.redis.scripts import Scripts
 
 
 @dataclass

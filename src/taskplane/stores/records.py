@@ -7,8 +7,8 @@ from typing import Any
 
 from taskplane.core.clock import now_ms
 from taskplane.core.protocol import TERMINAL_STATES, TaskState
+from taskplane.redis.batch import Batch
 from taskplane.redis.keys import Keys
-from taskplane.redis.scripts import Batch
 from taskplane.redis.storage import Storage
 from taskplane.stores import record_search
 from taskplane.stores.rate_limits import SlotRequest

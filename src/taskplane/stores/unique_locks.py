@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from taskplane.redis.scripts import Batch
+from taskplane.redis.batch import Batch
 from taskplane.redis.storage import Storage
 
 
