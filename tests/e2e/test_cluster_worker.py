@@ -76,6 +76,9 @@ def test_a_worker_drains_queues_spread_over_every_node(cluster: LocalCluster, re
     assert {node_of(tp, keys.queue(queue)) for queue in QUEUES} == set(cluster.primary_ports())
     worker = start_worker(url, repo_root, tmp_path, tp)
     try:
+        # An enqueue writes its record with the message (publish.lua), also on a cluster: a queue no worker takes
+        waiting = tp.enqueue("t.add", args=(1, 2), queue="high")
+        assert getattr(tp.status(waiting.id), "state", None) == "queued"
         handles = [tp.enqueue("t.add", args=(index, 1), queue=QUEUES[index % 4]) for index in range(40)]
         for index, handle in enumerate(handles):
             record = handle.wait(timeout=30)
