@@ -44,16 +44,17 @@ class ResultBackend(RedisBackend):
         timeouts = ("socket_timeout", "socket_connect_timeout", "socket_keepalive", "health_check_interval")
         return connect_cluster(cluster, **{name: params[name] for name in timeouts if name in params})
 
-    def _set(self, key: str, value: Any, expires: int | None = None) -> None:
+    def _set(self, key: str, value: Any, *expires: int | None) -> None:
         """Celery's (the value with its expiry, and a PUBLISH of it for whoever waits), whose pipeline carries
-        the PUBLISH; on a cluster two commands (redis-py's cluster pipeline refuses PUBLISH)."""
+        the PUBLISH; on a cluster two commands (redis-py's cluster pipeline refuses PUBLISH). Celery 5.7 passes an
+        expiry (``expires``); before, it reads its own."""
         if not isinstance(self.client, RedisCluster):
             celerys: Any = super()
-            celerys._set(key, value, expires)
+            celerys._set(key, value, *expires)
             return
         backend: Any = self  # Celery's expires attribute is not in its type stubs
-        expires = backend.expires if expires is None else expires
-        self.client.set(key, value, ex=expires or None)
+        seconds = expires[0] if expires and expires[0] is not None else backend.expires
+        self.client.set(key, value, ex=seconds or None)
         self.client.publish(key, value)
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
