@@ -41,7 +41,9 @@ def test_a_dead_letter_requeued_into_another_queue_takes_its_record_there(
     # When its letter is requeued into the high queue (where it fails again)
     tp.dead_letters.requeue(ids=[dead.id], to_queue="high")
     wait_for(lambda: tp.dead_letters.get(dead.id, "high") is not None, 30, "its letter in high.dead")
-    # Then its record is the one in high, the one in normal is gone, and it is listed once
+    # Then its record is the one in high (written after the letter: FailurePath.bury's two writes), the one in
+    # normal is gone, and it is listed once
+    wait_for(lambda: getattr(tp.status(dead.id), "state", None) == "dead", 30, "its record dead again")
     record = tp.status(dead.id)
     assert record is not None and (record.state, record.queue) == ("dead", "high")
     assert tp.storage.client.exists(keys.record("normal", dead.id)) == 0
