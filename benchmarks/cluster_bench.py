@@ -6,6 +6,7 @@ one fetch lane per queue), not what more machines would add."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def _remaining(client: Any) -> int:
 
 def _run(url: str, tasks: int, concurrency: int) -> dict[str, float]:
     """Enqueue ``tasks`` (one call each, over the three queues), then drain them with one worker."""
-    env = {**__import__("os").environ, "TASKPLANE_REDIS_URL": url}
+    env = {**os.environ, "TASKPLANE_REDIS_URL": url}
     code = PRODUCER.format(queues=list(QUEUES), count=tasks)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     enqueue_seconds = float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
