@@ -53,6 +53,12 @@ OVERRIDDEN: tuple[PrivateName, ...] = (
     PrivateName("kombu.transport.redis:Channel", "_poll_error", "reads a cluster lane's socket after an error"),
     PrivateName("kombu.transport.redis:Channel", "_delete", "deletes a queue without chaining DELETE (cluster)"),
     PrivateName("kombu.transport.redis:Channel", "_close_clients", "a cluster channel also closes its lanes"),
+    PrivateName(
+        "kombu.transport.redis:Channel",
+        "maybe_refresh_binding_expiry",
+        "a cluster channel refreshes binding tables off the main loop",
+        since=("kombu", "5.7.0"),
+    ),
     PrivateName("celery.backends.redis:RedisBackend", "_create_client", "the result backend on a cluster"),
     PrivateName("celery.backends.redis:RedisBackend", "_set", "a result's write and PUBLISH on a cluster"),
     PrivateName("celery.app.base:Celery", "_task_from_fun", "declares @shared_task tasks on the taskplane app"),

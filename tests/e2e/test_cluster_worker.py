@@ -54,6 +54,10 @@ def cluster_app(url: str) -> Taskplane:
     def paced(count: int, pause: float) -> int:
         return count
 
+    @tp.task(name="t.not_retryable")
+    def not_retryable() -> None:
+        raise KeyError("missing")
+
     return tp
 
 
@@ -156,11 +160,8 @@ def test_a_primary_killed_or_frozen_under_load_loses_nothing_acknowledged(
         # The victim serves a queue but not the list the tasks note their runs in (tests/apps/core_app.py): a
         # run noted on it just before the kill could be lost with it, and a task whose note meets the dead
         # node fails and retries a minute later; either would read as a lost task here.
-        victim = next(
-            node
-            for queue in QUEUES
-            if (node := node_of(tp, tp.storage.keys.queue(queue))) != node_of(tp, "test:events")
-        )
+        where = {queue: node_of(tp, tp.storage.keys.queue(queue)) for queue in QUEUES}
+        victim = next(node for node in where.values() if node != node_of(tp, "test:events"))
         # A 6 s lease (as make chaos): what the victim had in flight returns within the wait below.
         worker = start_worker(url, repo_root, tmp_path, tp, concurrency=4, lease=LEASE)
         acknowledged: list[tuple[str, str]] = []  # (task id, tag)
@@ -210,7 +211,6 @@ def test_a_primary_killed_or_frozen_under_load_loses_nothing_acknowledged(
         )
         assert len(acknowledged) > 150
         ids = {tag: task_id for task_id, tag in acknowledged}
-        where = {queue: node_of(tp, tp.storage.keys.queue(queue)) for queue in QUEUES}
         assert not lost, (
             f"lost {[(tag, getattr(tp.status(ids[tag]), 'state', None)) for tag in lost[:10]]}; victim {victim}; "
             f"queues on {where}; events on {node_of(tp, 'test:events')}; refused {refused[:3]}; "
@@ -218,6 +218,74 @@ def test_a_primary_killed_or_frozen_under_load_loses_nothing_acknowledged(
         )
         if fault == "killed":  # after a freeze a final record write can be lost with the primary: operations.md
             assert not unfinished, [(task_id, getattr(tp.status(task_id), "state", None)) for task_id in unfinished]
+
+
+def test_a_dead_letter_requeued_on_a_cluster_runs_again(cluster: LocalCluster, repo_root: Path, tmp_path: Path) -> None:
+    """A requeue is the publish that does not fit ``publish.lua`` (a MULTI/EXEC taking the letter with the
+    message): into its own queue one slot, into a queue on another node two single-slot steps. A step that
+    spanned slots would be refused by the cluster (CROSSSLOT)."""
+    url = cluster_url(cluster)
+    tp = cluster_app(url)
+    keys = tp.storage.keys
+    assert node_of(tp, keys.queue("normal")) != node_of(tp, keys.queue("low"))
+    worker = start_worker(url, repo_root, tmp_path, tp)
+    try:
+        for to_queue in ("normal", "low"):
+            _dies_and_is_requeued(tp, worker, to_queue)
+    finally:
+        worker.stop()
+
+
+def _dies_and_is_requeued(tp: Taskplane, worker: WorkerProcess, to_queue: str) -> None:
+    keys = tp.storage.keys
+    dead = tp.enqueue("t.not_retryable", queue="normal")
+    wait_for(lambda: tp.dead_letters.get(dead.id, "normal") is not None, 30, "the letter in normal.dead")
+    assert tp.dead_letters.requeue(ids=[dead.id], to_queue=to_queue) == [dead.id]
+    # It ran again, in the queue it was sent to, and died there again (a KeyError is never retried)
+    wait_for(lambda: tp.dead_letters.get(dead.id, to_queue) is not None, 30, f"the letter in {to_queue}.dead")
+    assert worker.log_path.read_text().count(f"t.not_retryable[{dead.id}] received") == 2
+    record = wait_for(lambda: tp.storage.client.hgetall(keys.record(to_queue, dead.id)), 30, "its record")
+    assert record["state"] == "dead", record
+    if to_queue != "normal":
+        assert tp.dead_letters.get(dead.id, "normal") is None
+        assert not tp.storage.client.exists(keys.record("normal", dead.id))
+
+
+def test_a_frozen_node_holds_up_no_other_queue(repo_root: Path, tmp_path: Path) -> None:
+    """The worker's main loop makes no call to a node at a time of its own choosing (the lease sweep, the
+    lanes' lookups, rejections, returns of messages held ahead and kombu's binding refresh run in threads): a
+    frozen primary holds up the fetch of its own queues only. Before, the sweep's first call to it held every
+    queue's fetch for the socket timeout. (A task whose keys are on the frozen node, its queue's or Celery's
+    result key, holds its pool process for the socket timeout: operations.md.)"""
+    with LocalCluster(tmp_path / "cluster", primaries=3, replicas=1, node_timeout_ms=1000) as cluster:
+        url = cluster_url(cluster)
+        tp = cluster_app(url)
+        where = {queue: node_of(tp, tp.storage.keys.queue(queue)) for queue in QUEUES}
+        victim = next(node for node in where.values() if node != node_of(tp, "test:events"))
+        others = [queue for queue, node in where.items() if node != victim]
+        worker = start_worker(url, repo_root, tmp_path, tp, concurrency=4, lease=LEASE)  # a sweep every second
+        try:
+            for index, queue in enumerate(QUEUES):  # every lane is open and every queue swept
+                assert tp.enqueue("t.add", args=(index, 1), queue=queue).wait(timeout=30).state == "succeeded"
+            cluster.freeze(victim)
+            try:
+                time.sleep(1.5)  # the sweep has met the frozen node by now
+                sent = [
+                    (tp.enqueue("t.add", args=(n, 1), queue=others[n % len(others)]).id, others[n % len(others)])
+                    for n in range(8)
+                ]
+
+                def fetched() -> list[str]:  # the fetch script marks a task started as it takes it
+                    keys = tp.storage.keys  # (read under each task's queue: a status() looks at every queue's node)
+                    states = [tp.storage.client.hget(keys.record(queue, task_id), "state") for task_id, queue in sent]
+                    return [str(state) for state in states if state not in (None, "queued")]
+
+                # As many as the worker has processes, well within the socket timeout (10 s)
+                wait_for(lambda: len(fetched()) >= 4, 4, "the other nodes' queues fetched while one is frozen")
+            finally:
+                cluster.thaw(victim)
+        finally:
+            worker.stop()
 
 
 def _events(tp: Taskplane) -> list[dict[str, object]]:

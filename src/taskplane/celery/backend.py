@@ -55,7 +55,13 @@ class ResultBackend(RedisBackend):
         backend: Any = self  # Celery's expires attribute is not in its type stubs
         seconds = expires[0] if expires and expires[0] is not None else backend.expires
         self.client.set(key, value, ex=seconds or None)
-        self.client.publish(key, value)
+        self._publish(key, value)
+
+    def _publish(self, key: str, value: Any) -> None:
+        """PUBLISH a result on a cluster through the node of its key (a cluster forwards it to every node): not
+        through redis-py's default node, whose freezing would hold every task's end, not a third of them."""
+        cluster = self.client
+        cluster.get_redis_connection(cluster.get_node_from_key(key)).publish(key, value)
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Nothing: the result channel is subscribed to when someone waits."""
@@ -73,7 +79,7 @@ class ResultBackend(RedisBackend):
         value = self.encode(meta)
         pipe.set(key, value, ex=backend.expires or None)
         if isinstance(self.client, RedisCluster):  # no PUBLISH in redis-py's cluster pipeline; a waiter reads either
-            self.client.publish(key, value)
+            self._publish(key, value)
         else:
             pipe.publish(key, value)
         if request is not None:

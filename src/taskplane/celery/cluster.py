@@ -8,6 +8,8 @@ one server between a fetch of the queue and a wait on its bell; the prefetch bud
 first. A lane whose node goes away (killed; frozen or cut off: no reply in time; failed over; the slot moved:
 ``MOVED``) is dropped and opened again, after a pause doubling from 0.25 s to 2 s, on the node the cluster
 then names; the other lanes go on. What a lost node had in flight returns by its lease if its replica had it.
+The main loop makes no call to a node at a time of its own choosing (:mod:`taskplane.celery.aside`), and
+acknowledgements ride on the next fetch of their queue's lane: a frozen node holds up its own queues only.
 
 Broadcasts (Celery's remote control) subscribe on one node: a cluster forwards a ``PUBLISH`` to every node.
 kombu's binding tables are under one hash tag of their own, so that its scripts over them touch one slot.
@@ -23,13 +25,16 @@ from typing import Any
 import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import Empty
-from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedError, RedisClusterException, TryAgainError
+from redis.exceptions import RedisClusterException
 
 from taskplane.celery.acks import PendingAcks
+from taskplane.celery.aside import Aside
+from taskplane.celery.cluster_qos import ClusterQoS
 from taskplane.celery.lane import WAIT, Lane, LanePoller
+from taskplane.celery.lane_opener import LANE_ERRORS, LOOKUP_TIMEOUT, MOVED_ERRORS, LaneOpener
+from taskplane.celery.lookahead import Held
 from taskplane.celery.transport import Channel, Transport
-from taskplane.compat import consumed_queues, poll_timeout, pool_connection
-from taskplane.core.backoff import Backoff
+from taskplane.compat import consumed_queues, poll_timeout
 from taskplane.core.cluster_url import parse_cluster_url
 from taskplane.core.protocol import TransportOption
 from taskplane.redis.client import connect
@@ -37,30 +42,32 @@ from taskplane.redis.cluster_url import connect_cluster
 from taskplane.redis.scripts import load_script, run_script
 from taskplane.redis.storage import Storage
 
-#: Seconds a lane whose node went away first waits before it looks the slot up again, and at most.
-LANE_PAUSE = (0.25, 2.0)
 #: Seconds past the poll timeout a lane waits for a reply before it takes its node for gone (frozen, or cut
 #: off: a socket that never turns readable raises nothing).
 LANE_STALL = 5.0
-#: What a cluster answers when a slot's node changed or is being elected: the lane looks it up again.
-MOVED_ERRORS = (MovedError, AskError, ClusterDownError, TryAgainError, ClusterError, RedisClusterException)
-#: What a lane's command can meet that closes the lane (it opens again on the slot's node then).
-LANE_ERRORS: tuple[type[BaseException], ...] = (*Transport.connection_errors, *MOVED_ERRORS)
+#: Seconds between two looks at whether kombu's expiring binding tables are due for a refresh.
+BINDING_CHECK = 1.0
 
 
 class ClusterChannel(Channel):
     """taskplane's channel over a cluster client, fetching in one lane per queue (see the module)."""
 
+    QoS = ClusterQoS
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._taskplane_lanes: dict[str, Lane] = {}
         self._taskplane_lane_acks: dict[str, PendingAcks] = {}
-        self._taskplane_lane_pauses: dict[str, Backoff] = {}
-        self._taskplane_slots_stale = False
+        self._taskplane_aside = Aside()
+        self._taskplane_binding_check = 0.0
+        self._taskplane_opener = LaneOpener(self._cluster, lambda queue: self._keys.queue(queue), self._taskplane_aside)
         super().__init__(*args, **kwargs)
 
-    def _cluster(self) -> Any:
-        """The channel's cluster client (bytes, as kombu's), built on first use from the cluster URL."""
-        cluster = self.__dict__.get("_taskplane_cluster")
+    def _cluster(self, lookup: bool = False) -> Any:
+        """The channel's cluster client (bytes, as kombu's), built on first use from the cluster URL; with
+        ``lookup``, the one the lane opener reads the slot map with, whose timeouts are short (a frozen node
+        holds each lookup for :data:`LOOKUP_TIMEOUT` at most)."""
+        name = "_taskplane_lookup" if lookup else "_taskplane_cluster"
+        cluster = self.__dict__.get(name)
         if cluster is None:
             options = self._options
             parsed = parse_cluster_url(str(options[TransportOption.CLUSTER]))
@@ -68,14 +75,14 @@ class ClusterChannel(Channel):
             try:
                 cluster = connect_cluster(
                     parsed,
-                    socket_timeout=options.get("socket_timeout"),
-                    socket_connect_timeout=options.get("socket_connect_timeout"),
+                    socket_timeout=LOOKUP_TIMEOUT if lookup else options.get("socket_timeout"),
+                    socket_connect_timeout=LOOKUP_TIMEOUT if lookup else options.get("socket_connect_timeout"),
                     socket_keepalive=True,
                     health_check_interval=options.get("health_check_interval", 0),
                 )
             except RedisClusterException as exc:  # no node answered (it reads the slots as it is made): an outage
                 raise redis.ConnectionError(f"no node of the cluster answers: {exc}".splitlines()[0]) from None
-            self.__dict__["_taskplane_cluster"] = cluster
+            self.__dict__[name] = cluster
         return cluster
 
     def _create_client(self, asynchronous: bool = False) -> Any:
@@ -129,6 +136,21 @@ class ClusterChannel(Channel):
         """One ``publish.lua`` call through the cluster client (to the node of the queue's slot)."""
         return run_script(self._cluster(), "publish", script_keys, argv)
 
+    def _put_back_stale(self, stale: list[Held]) -> None:
+        """Put held messages that went stale back in a thread per message: their node may be frozen."""
+        for entry in stale:
+            self._taskplane_aside.run(f"put-back:{entry.tag}", functools.partial(self._put_back, entry))
+
+    def maybe_refresh_binding_expiry(self) -> None:
+        """kombu 5.7's refresh and sweep of expiring binding tables, in a thread of its own (the tables' node
+        may be frozen), at most every :data:`BINDING_CHECK` seconds: kombu's poller calls it on every poll,
+        and it refreshes every third of the shortest binding expiry (10 s for Celery's remote control)."""
+        now = time.monotonic()
+        if now >= self._taskplane_binding_check:
+            self._taskplane_binding_check = now + BINDING_CHECK
+            kombus: Any = super()
+            self._taskplane_aside.run("binding-expiry", kombus.maybe_refresh_binding_expiry)
+
     def _load_fetch(self) -> None:
         """Nothing: each lane loads the script on its node (:meth:`start_lane`)."""
 
@@ -149,26 +171,11 @@ class ClusterChannel(Channel):
         return lanes
 
     def _open_lane(self, queue: str) -> Lane | None:
-        """A lane for ``queue`` on the node serving its slot; None while its pause lasts or it cannot connect."""
-        pause = self._taskplane_lane_pauses.setdefault(queue, Backoff(*LANE_PAUSE))
-        if pause.waiting:
+        """A lane for ``queue`` on the node serving its slot, once the opener found it (None until then)."""
+        found = self._taskplane_opener.take(queue)
+        if found is None:
             return None
-        cluster = self._cluster()
-        try:
-            if self._taskplane_slots_stale:
-                cluster.nodes_manager.initialize()
-                self._taskplane_slots_stale = False
-            client = cluster.get_redis_connection(cluster.get_node_from_key(self._keys.queue(queue)))
-            connection = pool_connection(client.connection_pool)
-            connection.connect()
-        except LANE_ERRORS as exc:
-            self._taskplane_slots_stale = True
-            kombu_redis.logger.warning(
-                "the fetch of queue %r finds no node (%s): again in %.2f s", queue, exc, pause.step()
-            )
-            return None
-        if pause.reset():
-            kombu_redis.logger.warning("the fetch of queue %r has a node again: %s", queue, _address(connection))
+        client, connection = found
         lane = Lane(self._acks_of(queue), queue, connection, client)
         self.handlers[lane.type] = functools.partial(self.read_lane, lane)
         self._taskplane_lanes[queue] = lane
@@ -237,11 +244,7 @@ class ClusterChannel(Channel):
         assert lane.queue is not None
         if self._taskplane_lanes.get(lane.queue) is lane:
             del self._taskplane_lanes[lane.queue]
-        self._taskplane_slots_stale = True
-        pause = self._taskplane_lane_pauses.setdefault(lane.queue, Backoff(*LANE_PAUSE))
-        kombu_redis.logger.warning(
-            "the fetch of queue %r lost its node (%s): again in %.2f s", lane.queue, exc, pause.step()
-        )
+        self._taskplane_opener.dropped(lane.queue, exc)
         cycle = self.connection.cycle if self.connection is not None else None
         if isinstance(cycle, LanePoller):
             cycle.drop_lane(self, lane)
@@ -249,13 +252,13 @@ class ClusterChannel(Channel):
         lane.client.connection_pool.release(lane.connection)
 
     def acknowledge(self, queue: str, delivery_tag: str) -> None:
-        """Acknowledge ``delivery_tag`` with the next fetch of its queue's lane, or at once when none follows
-        soon (no lane, the lane waits on its bell, or the server refused the last fetch); kept if sending
-        at once fails (its lease returns the delivery if it is never sent)."""
+        """Acknowledge ``delivery_tag`` with the next fetch of its queue's lane: within the poll timeout when the
+        lane waits on its bell, once it opens again when it has none (its lease returns the delivery if that
+        takes too long). Never at once from the main loop, whose call would wait out a frozen node; but at
+        once while the server refuses fetches (full: deletes are allowed)."""
         acks = self._acks_of(queue)
         acks.add(queue, delivery_tag)
-        lane = self._taskplane_lanes.get(queue)
-        if lane is None or (lane.busy and lane.sent == WAIT) or self._taskplane_pause.wait:
+        if self._taskplane_pause.wait:
             self._flush(acks)
 
     def flush_acks(self) -> None:
@@ -278,15 +281,13 @@ class ClusterChannel(Channel):
                     self.read_lane(lane)
             lane.connection.disconnect()
         self._taskplane_lanes.clear()
+        self._taskplane_opener.close()
         kombus: Any = super()
         kombus._close_clients()
-        cluster = self.__dict__.pop("_taskplane_cluster", None)
-        if cluster is not None:
-            cluster.close()
-
-
-def _address(connection: Any) -> str:
-    return f"{getattr(connection, 'host', '?')}:{getattr(connection, 'port', '?')}"
+        for name in ("_taskplane_cluster", "_taskplane_lookup"):
+            cluster = self.__dict__.pop(name, None)
+            if cluster is not None:
+                cluster.close()
 
 
 class ClusterTransport(Transport):

@@ -91,6 +91,10 @@ class Lookahead(Intake):
         self._taskplane_held = [entry for entry in self._taskplane_held if entry.held_at >= limit]
         if stale:
             self._taskplane_ahead_after = time.monotonic() + BACK_OFF
+            self._put_back_stale(stale)
+
+    def _put_back_stale(self, stale: list[Held]) -> None:
+        """Put ``stale`` back, one by one (a cluster channel does it off the main loop)."""
         for entry in stale:
             self._put_back(entry)
 

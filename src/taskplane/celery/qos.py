@@ -72,16 +72,20 @@ class QoS(virtual.QoS):
         or the channel closed, its lease returns it."""
         queue = self.queue_of(delivery_tag)
         if queue is not None and not self._detached(delivery_tag, "reject"):
-            channel: Any = self.channel
-            try:
-                if requeue:
-                    self.restore_by_tag(delivery_tag, leftmost=True)
-                else:
-                    channel.leave_flight(queue, delivery_tag)
-            except CONNECTION_ERRORS as exc:
-                logger.warning("could not reject %s (%s); its lease returns it", delivery_tag, exc)
+            self.settle_rejected(queue, delivery_tag, requeue)
         self._queues.pop(delivery_tag, None)
         super().ack(delivery_tag)
+
+    def settle_rejected(self, queue: str, delivery_tag: str, requeue: bool) -> None:
+        """Put a rejected delivery of ``queue`` back at the head of its queue, or take it out of flight."""
+        channel: Any = self.channel
+        try:
+            if requeue:
+                self.restore_by_tag(delivery_tag, leftmost=True, queue=queue)
+            else:
+                channel.leave_flight(queue, delivery_tag)
+        except CONNECTION_ERRORS as exc:
+            logger.warning("could not reject %s (%s); its lease returns it", delivery_tag, exc)
 
     def restore_unacked(self, client: Any = None) -> None:
         """Return every delivery this channel holds to its queue (the channel closes)."""
