@@ -1,6 +1,7 @@
 """A worker on a 3-primary Valkey Cluster with replicas on loopback (issue 26): queues spread over the nodes and
 drained, each queue fetched on a lane of its own to its node, Celery's result backend and remote control over
-the cluster, and a primary killed or frozen under load losing nothing that was acknowledged."""
+the cluster, a dead letter requeued within and across nodes, a primary killed or frozen under load losing
+nothing that was acknowledged, and a frozen primary holding up no other queue's fetch."""
 
 from __future__ import annotations
 
