@@ -79,7 +79,7 @@ class Batch:
         """
         if self.claims or self.publish_ops:
             raise RuntimeError("a batch with claims or many records must go out through publish.lua")
-        scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
+        scripts = self._scripts_by_index()
         for index, (args, options) in enumerate(self.pipe.command_stack):
             if index in scripts:
                 pipe.execute_command(*script_command(*scripts[index], source=True))
@@ -100,7 +100,7 @@ class Batch:
         """
         if not self.publishable:
             raise RuntimeError("publish.lua runs record writes and plain commands only")
-        scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
+        scripts = self._scripts_by_index()
         keys: list[str] = []
         argv: list[Any] = [0]
         for key, value, ttl_ms in self.claims:
@@ -158,7 +158,7 @@ class Batch:
         if self._cluster is not None or pool is None:  # commands to several nodes: sent and read now
             replies = self.execute()
             return SentBatch(None, None, 0, lambda: replies, self._replied)
-        scripts = {index: (name, keys, args) for index, name, keys, args in self._calls}
+        scripts = self._scripts_by_index()
         commands = [
             script_command(*scripts[index], source=True) if index in scripts else args
             for index, (args, _) in enumerate(self.pipe.command_stack)
@@ -171,6 +171,10 @@ class Batch:
             pool.release(connection)
             raise
         return SentBatch(connection, pool, len(commands), self.execute, self._replied)
+
+    def _scripts_by_index(self) -> dict[int, tuple[str, list[str], list[Any]]]:
+        """Each queued script (name, keys, arguments) by its place in the pipeline."""
+        return {index: (name, keys, args) for index, name, keys, args in self._calls}
 
     def _replied(self, replies: list[Any]) -> list[Any]:
         """Rerun the scripts the server did not know, raise the first error, call the reply callbacks."""
