@@ -207,10 +207,19 @@ print(json.dumps([acknowledged, refused]))
 FROZEN = SOCKET_TIMEOUT + 2
 
 
+#: The cluster faults, as the report names them.
+CLUSTER_FAULTS = {
+    "kill": "cluster primary SIGKILLed under load",
+    "freeze": f"cluster primary frozen {FROZEN:g} s under load",
+    "reshard": "cluster queue's slot moved under load",
+}
+
+
 def cluster_failover(directory: Path, tasks: int, fault: str) -> Outcome:
     """A 3-primary Valkey Cluster with replicas: the primary serving ``normal`` is SIGKILLed, or SIGSTOPped past
-    the clients' socket timeout (then it comes back as a replica), while a producer enqueues over four queues
-    and two workers drain."""
+    the clients' socket timeout (then it comes back as a replica), or ``normal``'s slot is moved to another
+    primary, while a producer enqueues over four queues and two workers drain. Recovery: until the last
+    worker's fetch of ``normal`` had a node again (after a move: the new one)."""
     stack = Stack(directory, cluster=True)
     assert stack.cluster is not None
     stack.worker()
@@ -220,8 +229,13 @@ def cluster_failover(directory: Path, tasks: int, fault: str) -> Outcome:
         [sys.executable, "-c", PRODUCER.format(count=tasks)], cwd=ROOT, env=stack.env, stdout=subprocess.PIPE, text=True
     )
     time.sleep(3.0)
-    (stack.cluster.kill if fault == "kill" else stack.cluster.freeze)(victim)
-    faulted = time.time()
+    faulted, how = time.time(), ""
+    if fault == "reshard":  # normal's slot moved to another primary, 10 keys a step as valkey-cli reshard does
+        slot = int(stack.client.keyslot(Keys().queue("normal")))
+        moved = stack.cluster.migrate(slot, next(port for port in stack.cluster.primary_ports() if port != victim))
+        how = f"; {moved} keys moved in {time.time() - faulted:.1f} s"
+    else:
+        (stack.cluster.kill if fault == "kill" else stack.cluster.freeze)(victim)
     if fault == "freeze":
         time.sleep(FROZEN)
         stack.cluster.thaw(victim)
@@ -231,10 +245,10 @@ def cluster_failover(directory: Path, tasks: int, fault: str) -> Outcome:
     done = {int(number) for number in stack.client.smembers("{chaos}:done")}
     missing = len(set(acknowledged) - done)
     outcome = stack.outcome(
-        f"cluster primary {'SIGKILLed' if fault == 'kill' else f'frozen {FROZEN:g} s'} under load",
+        CLUSTER_FAULTS[fault],
         len(acknowledged),
         recovery,
-        f"{refused} enqueues refused; {missing} acknowledged never ran",
+        f"{refused} enqueues refused; {missing} acknowledged never ran{how}",
     )
     outcome.lost = max(outcome.lost, missing - outcome.dead)
     return outcome
@@ -284,6 +298,7 @@ FAULTS: dict[str, Callable[[Path, bool], Outcome]] = {
     "graceful": lambda d, quick: graceful_restarts(d, 3 if quick else 5, 8.0 if quick else 20.0),
     "cluster-kill": lambda d, quick: cluster_failover(d, 1500 if quick else 5000, "kill"),
     "cluster-freeze": lambda d, quick: cluster_failover(d, 1500 if quick else 5000, "freeze"),
+    "cluster-reshard": lambda d, quick: cluster_failover(d, 1500 if quick else 5000, "reshard"),
 }
 
 

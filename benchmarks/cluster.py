@@ -138,6 +138,37 @@ class LocalCluster:
         """SIGCONT a node :meth:`freeze` stopped (a primary failed over meanwhile comes back as a replica)."""
         next(node for node in self.nodes if node.port == port).process.send_signal(signal.SIGCONT)
 
+    def migrate(self, slot: int, to_port: int, batch: int = 10, pause: float = 0.0) -> int:
+        """Move ``slot`` to the primary on ``to_port`` as ``valkey-cli --cluster reshard`` does (IMPORTING on
+        the target, MIGRATING on the source, MIGRATE the keys ``batch`` at a time with ``pause`` s between,
+        then the slot's new owner told to every primary): while it runs, a command for a key already moved is
+        answered ASK, one whose keys are split TRYAGAIN. Returns how many keys moved."""
+        owner = self._client(to_port).cluster("SHARDS")
+        source_port = next(
+            int(node["port"])
+            for shard in owner
+            for start, end in zip(shard["slots"][::2], shard["slots"][1::2], strict=True)
+            if start <= slot <= end
+            for node in shard["nodes"]
+            if node["role"] == "master"
+        )
+        source: Any = self._client(source_port)  # redis-py's execute_command is untyped
+        target: Any = self._client(to_port)
+        source_id, target_id = source.cluster("MYID"), target.cluster("MYID")
+        target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        moved = 0
+        while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch):
+            source.execute_command(
+                "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "AUTH", self.password, "KEYS", *keys
+            )
+            moved += len(keys)
+            time.sleep(pause)
+        for port in [to_port, source_port, *[p for p in self.primary_ports() if p not in (to_port, source_port)]]:
+            node: Any = self._client(port)
+            node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        return moved
+
     def stop(self) -> None:
         """Stop every node by its pid (SIGTERM, then SIGKILL after 10 s)."""
         for node in self.running():

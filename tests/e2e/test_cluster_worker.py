@@ -1,7 +1,8 @@
 """A worker on a 3-primary Valkey Cluster with replicas on loopback (issue 26): queues spread over the nodes and
 drained, each queue fetched on a lane of its own to its node, Celery's result backend and remote control over
-the cluster, a dead letter requeued within and across nodes, a primary killed or frozen under load losing
-nothing that was acknowledged, and a frozen primary holding up no other queue's fetch."""
+the cluster, a dead letter requeued within and across nodes, a primary killed or frozen under load, or a
+queue's slot moved to another node, losing nothing that was acknowledged, and a frozen primary holding up no
+other queue's fetch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +153,75 @@ def test_the_api_streams_a_tasks_events_from_its_queues_node(
     assert "Traceback" not in worker.log_path.read_text()
 
 
+@dataclass
+class Run:
+    """What a run under load counted: enqueues acknowledged (task id, tag) and refused, runs per tag, and the
+    acknowledged tasks whose record did not say succeeded by the end of the wait."""
+
+    acknowledged: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    runs: collections.Counter[str] = field(default_factory=collections.Counter)
+    unfinished: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> list[str]:
+        return [tag for _, tag in self.acknowledged if not self.runs[tag]]
+
+    def __str__(self) -> str:
+        return (
+            f"acknowledged {len(self.acknowledged)}, refused {len(self.refused)}, lost {len(self.lost)}, "
+            f"ran twice {sum(1 for count in self.runs.values() if count > 1)}, "
+            f"unfinished records {len(self.unfinished)}"
+        )
+
+
+def under_load(tp: Taskplane, worker: WorkerProcess, fault: Callable[[], None], queues: list[str]) -> Run:
+    """Enqueue ``t.mark`` tasks over ``queues`` every 10 ms while ``fault`` runs (from 2 s in), then wait for
+    every acknowledged one to finish (30 s and two leases at most) and stop ``worker``."""
+    run = Run()
+    stop = threading.Event()
+
+    def produce() -> None:
+        index = 0
+        while not stop.is_set():
+            tag = f"m{index}"
+            try:
+                run.acknowledged.append((tp.enqueue("t.mark", args=(tag,), queue=queues[index % len(queues)]).id, tag))
+            except Exception as exc:  # refused: never acknowledged
+                run.refused.append(f"{type(exc).__name__}: {exc}")
+            index += 1
+            time.sleep(0.01)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        time.sleep(2)
+        fault()
+    finally:
+        stop.set()
+        producer.join(30)
+    try:
+        unfinished = [task_id for task_id, _ in run.acknowledged]
+        deadline = time.monotonic() + 30 + 2 * LEASE
+        while unfinished and time.monotonic() < deadline:
+            states = [getattr(tp.status(task_id), "state", None) for task_id in unfinished]
+            unfinished = [task for task, state in zip(unfinished, states, strict=True) if state != "succeeded"]
+            time.sleep(0.5)
+        run.unfinished = unfinished
+        run.runs.update(str(event["tag"]) for event in _events(tp) if event["kind"] == "mark")
+    finally:
+        worker.stop()
+    print(run)
+    return run
+
+
+def lost_report(tp: Taskplane, run: Run, worker: WorkerProcess, **context: object) -> str:
+    """What a failure says about the lost tasks: their states, then ``context`` and the worker's log's end."""
+    ids = {tag: task_id for task_id, tag in run.acknowledged}
+    states = [(tag, getattr(tp.status(ids[tag]), "state", None)) for tag in run.lost[:10]]
+    return f"lost {states}; {context}; refused {run.refused[:3]}; log {worker.log_path.read_text()[-3000:]}"
+
+
 @pytest.mark.parametrize("fault", ["killed", "frozen"])
 def test_a_primary_killed_or_frozen_under_load_loses_nothing_acknowledged(
     repo_root: Path, tmp_path: Path, fault: str
@@ -165,26 +236,8 @@ def test_a_primary_killed_or_frozen_under_load_loses_nothing_acknowledged(
         victim = next(node for node in where.values() if node != node_of(tp, "test:events"))
         # A 6 s lease (as make chaos): what the victim had in flight returns within the wait below.
         worker = start_worker(url, repo_root, tmp_path, tp, concurrency=4, lease=LEASE)
-        acknowledged: list[tuple[str, str]] = []  # (task id, tag)
-        refused: list[str] = []
-        stop = threading.Event()
 
-        def produce() -> None:
-            index = 0
-            while not stop.is_set():
-                tag = f"m{index}"
-                try:
-                    handle = tp.enqueue("t.mark", args=(tag,), queue=QUEUES[index % 4])
-                    acknowledged.append((handle.id, tag))
-                except Exception as exc:  # refused during the failover: never acknowledged
-                    refused.append(f"{type(exc).__name__}: {exc}")
-                index += 1
-                time.sleep(0.01)
-
-        producer = threading.Thread(target=produce)
-        producer.start()
-        try:
-            time.sleep(2)
+        def kill_or_freeze() -> None:
             (cluster.kill if fault == "killed" else cluster.freeze)(victim)
             # Frozen past the clients' socket timeout: an enqueue it holds is resolved on the new primary (its
             # claim is fenced there) before the old one thaws. One that thaws sooner, after the failover,
@@ -192,33 +245,45 @@ def test_a_primary_killed_or_frozen_under_load_loses_nothing_acknowledged(
             time.sleep(8 if fault == "killed" else SOCKET_TIMEOUT + 2)
             if fault == "frozen":
                 cluster.thaw(victim)  # back as a replica of the primary elected meanwhile
-        finally:
-            stop.set()
-            producer.join(30)
-        try:
-            unfinished = [task_id for task_id, _ in acknowledged]
-            deadline = time.monotonic() + 30 + 2 * LEASE
-            while unfinished and time.monotonic() < deadline:
-                states = [getattr(tp.status(task_id), "state", None) for task_id in unfinished]
-                unfinished = [task for task, state in zip(unfinished, states, strict=True) if state != "succeeded"]
-                time.sleep(0.5)
-            runs = collections.Counter(event["tag"] for event in _events(tp) if event["kind"] == "mark")
-        finally:
-            worker.stop()
-        lost = [tag for _, tag in acknowledged if not runs[tag]]
-        print(
-            f"acknowledged {len(acknowledged)}, refused {len(refused)}, lost {len(lost)}, "
-            f"ran twice {sum(1 for count in runs.values() if count > 1)}, unfinished records {len(unfinished)}"
-        )
-        assert len(acknowledged) > 150
-        ids = {tag: task_id for task_id, tag in acknowledged}
-        assert not lost, (
-            f"lost {[(tag, getattr(tp.status(ids[tag]), 'state', None)) for tag in lost[:10]]}; victim {victim}; "
-            f"queues on {where}; events on {node_of(tp, 'test:events')}; refused {refused[:3]}; "
-            f"log {worker.log_path.read_text()[-3000:]}"
+
+        run = under_load(tp, worker, kill_or_freeze, QUEUES)
+        assert len(run.acknowledged) > 150
+        assert not run.lost, lost_report(
+            tp, run, worker, victim=victim, queues=where, events=node_of(tp, "test:events")
         )
         if fault == "killed":  # after a freeze a final record write can be lost with the primary: operations.md
-            assert not unfinished, [(task_id, getattr(tp.status(task_id), "state", None)) for task_id in unfinished]
+            assert not run.unfinished, [(task, getattr(tp.status(task), "state", None)) for task in run.unfinished]
+
+
+def test_a_queue_whose_slot_moves_to_another_node_under_load_loses_nothing(repo_root: Path, tmp_path: Path) -> None:
+    """A resharding moves one queue's slot to another primary while tasks are enqueued and run (ASK and TRYAGAIN
+    while its keys are split over two nodes, MOVED after): nothing acknowledged is lost or run twice, the queue
+    is served from its new node, and an enqueue the cluster refused meanwhile says why in one line."""
+    with LocalCluster(tmp_path / "cluster", primaries=3, replicas=0, persistence=False) as cluster:
+        url = cluster_url(cluster)
+        tp = cluster_app(url)
+        keys = tp.storage.keys
+        source = node_of(tp, keys.queue("normal"))
+        target = next(port for port in cluster.primary_ports() if port != source)
+        slot = int(tp.storage.client.keyslot(keys.queue("normal")))
+        worker = start_worker(url, repo_root, tmp_path, tp, concurrency=4, lease=LEASE)
+        moved: list[int] = []
+
+        def move_slot() -> None:  # a few seconds: its records, indexes and lists, 5 keys at a time
+            moved.append(cluster.migrate(slot, target, batch=5, pause=0.05))
+            time.sleep(2)
+
+        run = under_load(tp, worker, move_slot, ["normal", "normal", "low", "critical"])
+        log = worker.log_path.read_text()
+        assert moved[0] > 100  # the move spanned many steps while tasks came and went
+        assert node_of(tp, keys.queue("normal")) == target
+        assert len(run.acknowledged) > 200
+        assert not run.lost, lost_report(tp, run, worker, source=source, target=target, slot=slot)
+        assert not run.unfinished, [(task, getattr(tp.status(task), "state", None)) for task in run.unfinished]
+        assert max(run.runs.values()) == 1, run
+        assert all("slot it needs is moving" in refusal and "\n" not in refusal for refusal in run.refused), run.refused
+        assert "its slot is moving between nodes" in log
+        assert "Traceback" not in log
 
 
 def test_a_dead_letter_requeued_on_a_cluster_runs_again(cluster: LocalCluster, repo_root: Path, tmp_path: Path) -> None:

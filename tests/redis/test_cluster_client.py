@@ -17,7 +17,7 @@ from taskplane.core.errors import ConfigurationError, RedisUnavailableError
 from taskplane.core.protocol import TransportOption
 from taskplane.core.settings import load_settings
 from taskplane.core.topology import Topology
-from taskplane.redis.client import connect, safe_url
+from taskplane.redis.client import connect, safe_url, unavailable
 from taskplane.redis.storage import Storage
 from taskplane.stores.dead_letters import DeadLetter, DeadLetterCap, DeadLetterStore
 from taskplane.stores.queues import QueueLists
@@ -99,6 +99,21 @@ def test_a_cluster_url_needs_redis_py_6_1() -> None:
 
 def test_a_cluster_urls_password_is_not_shown() -> None:
     assert safe_url("redis+cluster://:secret@h1:7000,h2:7001/0") == "redis+cluster://:***@h1:7000,h2:7001/0"
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        redis.exceptions.TryAgainError("Multiple keys request during rehashing of slot"),
+        redis.exceptions.ClusterError("TTL exhausted."),
+    ],
+)
+def test_a_command_refused_while_its_slot_moves_says_so_in_one_line(refusal: Exception) -> None:
+    said = str(unavailable("redis+cluster://:secret@h1:7000,h2:7001/0", refusal))
+    assert said.startswith("Redis at redis+cluster://:***@h1:7000,h2:7001/0 refuses writes: a slot it needs is moving")
+    assert "try again" in said and "\n" not in said
+    # any other cluster error keeps its own words
+    assert "moving" not in str(unavailable("redis+cluster://h1:7000", redis.exceptions.ClusterError("no node")))
 
 
 needs_cluster_client = pytest.mark.skipif(redis.VERSION < (6, 1), reason="a cluster needs redis-py 6.1 or later")

@@ -80,8 +80,13 @@ class LaneOpener:
     def dropped(self, queue: str, exc: BaseException) -> None:
         """``queue``'s lane lost its node (``exc``): the slot map is read again before its next lookup."""
         self._stale.add(queue)
+        moving = isinstance(exc, (AskError, TryAgainError)) and not isinstance(exc, MovedError)
         kombu_redis.logger.warning(
-            "the fetch of queue %r lost its node (%s): again in %.2f s", queue, exc, self._pause(queue).step()
+            "the fetch of queue %r %s (%s): again in %.2f s",
+            queue,
+            "waits: its slot is moving between nodes" if moving else "lost its node",
+            exc,
+            self._pause(queue).step(),
         )
 
     def close(self) -> None:

@@ -217,8 +217,18 @@ def _no_answer(url: str, exc: BaseException) -> str:
     )
 
 
+#: Why a cluster refused a command whose slot is moving between nodes (a resharding): the keys of the slot are
+#: split over two nodes until the last one has moved, and a command needing keys on both is answered TRYAGAIN
+#: (ASK while its keys are elsewhere); redis-py's cluster client follows for a while, then gives up.
+SLOT_MOVING = "a slot it needs is moving between cluster nodes (resharding); nothing was done, try again"
+
+
 def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
     """A one-line error naming the server that could not be reached (or refused the writes)."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, redis.exceptions.TryAgainError) or (
+        type(exc) is redis.exceptions.ClusterError and reason == "TTL exhausted."  # followed ASK/TRYAGAIN enough
+    ):
+        reason = f"{SLOT_MOVING} ({reason.rstrip('.')})"
     state = "refuses writes" if isinstance(exc, REFUSAL_ERRORS) else "is unreachable"
     return RedisUnavailableError(f"Redis at {safe_url(url)} {state}: {reason}")
