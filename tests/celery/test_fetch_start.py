@@ -36,7 +36,7 @@ def fetch(*items: str, skipped: tuple[str, ...] = ()) -> list[Any]:
     script_keys = [keys.unacked("normal"), keys.unacked_index("normal"), keys.bell("normal"), keys.quarantine("normal")]
     script_keys.append(keys.queue("normal"))
     start = start_arguments(keys, WORKER, 3600, LIMIT, list(skipped))
-    reply = Scripts(client).run("fetch", script_keys, [time.time(), 1, 1, 16, 0, *start])
+    reply = Scripts(client).run("fetch", script_keys, [time.time(), 1, 1, 16, "normal", 0, *start])
     return [reply[index + 2] for index in range(1, len(reply), 3)]
 
 
@@ -54,6 +54,19 @@ def test_a_fetched_task_is_started_counted_and_moved_out_of_the_queued_index(red
     # The same attempt delivered again (its lease ran out): the second delivery
     assert fetch(item) == ["0:2"]
     assert handle.record().fields["deliveries"] == 2
+
+
+def test_a_task_is_started_under_the_queue_it_was_taken_from_whatever_its_routing_key(redis_url: str) -> None:
+    """A message in ``normal`` whose routing key names another queue (a client's own route, a hand-made
+    message): its record is written under ``normal``, in that queue's slot, as the worker reads it
+    (taskplane.celery.intake.taken_from). Keys of another queue would be in another slot: on a cluster the
+    script would fail after taking the messages, and lose them."""
+    elsewhere = json.loads(message("routed", tag="r"))
+    elsewhere["properties"]["delivery_info"]["routing_key"] = "reports"
+    assert fetch(json.dumps(elsewhere)) == ["0:1"]
+    keys = tp.storage.keys
+    assert tp.storage.client.hget(keys.record("normal", "routed"), "queue") == "normal"
+    assert tp.storage.client.exists(keys.record("reports", "routed")) == 0
 
 
 def test_a_cancelled_or_finished_task_is_not_started(redis_url: str) -> None:

@@ -93,15 +93,15 @@ def test_the_fetch_script_puts_the_message_in_flight_as_it_came_and_quarantines_
     script_keys = [keys.unacked("high"), keys.unacked_index("high"), keys.bell("high"), keys.quarantine("high")]
     script_keys += [keys.queue("high"), keys.unacked("normal"), keys.unacked_index("normal"), keys.bell("normal")]
     script_keys += [keys.quarantine("normal"), normal]
-    # 2 queues of 1 list each, at most one message, no acknowledgement, no start (no worker name)
-    taken = scripts.run("fetch", script_keys, [1000.0, 2, 1, 1, 0, 0, ""])
+    # 2 queues of 1 list each (each named, with no acknowledgement), at most one message, no start (no worker name)
+    taken = scripts.run("fetch", script_keys, [1000.0, 2, 1, 1, "high", 0, "normal", 0, ""])
     assert taken == [normal, item, "tag-1", None]
     in_flight = json.loads(client.hget(keys.unacked("normal"), "tag-1"))
     assert in_flight == [message, "normal", "normal"]  # [null, null] kept
     assert client.zscore(keys.unacked_index("normal"), "tag-1") == 1000.0
     assert client.hlen(keys.unacked("high")) == 0  # in flight under the queue it was taken from
     # Up to 5 at once, from the first non-empty list; the acknowledgements it carries go first
-    rest = scripts.run("fetch", script_keys, [1001.0, 2, 1, 5, 0, 1, "tag-1", ""])
+    rest = scripts.run("fetch", script_keys, [1001.0, 2, 1, 5, "high", 0, "normal", 1, "tag-1", ""])
     assert rest == [normal, json.dumps(second), "tag-2", None, "not a message", None, None]
     assert client.hkeys(keys.unacked("normal")) == ["tag-2"]
     assert client.zrange(keys.unacked_index("normal"), 0, -1) == ["tag-2"]
@@ -110,5 +110,5 @@ def test_the_fetch_script_puts_the_message_in_flight_as_it_came_and_quarantines_
     assert client.hlen(keys.quarantine("high")) == 0
     # Every list empty: the bells rung for messages already taken are silenced
     assert client.llen(keys.bell("normal")) == 3
-    assert scripts.run("fetch", script_keys, [1002.0, 2, 1, 5, 0, 0, ""]) == []
+    assert scripts.run("fetch", script_keys, [1002.0, 2, 1, 5, "high", 0, "normal", 0, ""]) == []
     assert client.llen(keys.bell("normal")) == 0

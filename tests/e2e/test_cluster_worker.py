@@ -7,6 +7,7 @@ other queue's fetch."""
 from __future__ import annotations
 
 import collections
+import json
 import subprocess
 import sys
 import threading
@@ -286,6 +287,33 @@ def test_a_queue_whose_slot_moves_to_another_node_under_load_loses_nothing(repo_
         assert "Traceback" not in log
 
 
+def test_a_message_whose_routing_key_names_another_nodes_queue_runs_under_its_own(
+    cluster: LocalCluster, repo_root: Path, tmp_path: Path
+) -> None:
+    """A message in ``normal`` whose routing key names a queue on another node (a client's own route, a hand-made
+    message) runs, under ``normal``. Before, the fetch wrote its start under the other queue's slot: the node
+    refused the script after it had taken the messages, which were lost, and the worker stopped."""
+    url = cluster_url(cluster)
+    tp = cluster_app(url)
+    keys, client = tp.storage.keys, tp.storage.client
+    elsewhere = next(queue for queue in QUEUES if node_of(tp, keys.queue(queue)) != node_of(tp, keys.queue("normal")))
+    odd = tp.enqueue("t.mark", args=("odd",), queue="normal")
+    message = json.loads(client.rpop(keys.queue("normal")))
+    message["properties"]["delivery_info"]["routing_key"] = elsewhere
+    client.lpush(keys.queue("normal"), json.dumps(message))
+    others = [tp.enqueue("t.mark", args=(f"other{index}",), queue="normal") for index in range(3)]
+    worker = start_worker(url, repo_root, tmp_path, tp)
+    try:
+        for handle in [odd, *others]:
+            assert handle.wait(timeout=30).state == "succeeded"
+        assert client.hget(keys.record("normal", odd.id), "queue") == "normal"
+        assert not client.exists(keys.record(elsewhere, odd.id))
+        assert worker.process.poll() is None
+    finally:
+        worker.stop()
+    assert "Traceback" not in worker.log_path.read_text()
+
+
 def test_a_dead_letter_requeued_on_a_cluster_runs_again(cluster: LocalCluster, repo_root: Path, tmp_path: Path) -> None:
     """A requeue is the publish that does not fit ``publish.lua`` (a MULTI/EXEC taking the letter with the
     message): into its own queue one slot, into a queue on another node two single-slot steps. A step that
@@ -358,6 +386,4 @@ def test_a_frozen_node_holds_up_no_other_queue(repo_root: Path, tmp_path: Path) 
 
 
 def _events(tp: Taskplane) -> list[dict[str, object]]:
-    import json
-
     return [json.loads(item) for item in tp.storage.client.lrange("test:events", 0, -1)]

@@ -27,11 +27,11 @@ class PendingAcks:
 
     def ride(self, queues: list[str]) -> list[Any]:
         """Hand the kept acknowledgements to a fetch of ``queues`` (every kept one is of them): ``fetch.lua``'s
-        arguments for them, per queue in order a count and the tags."""
+        arguments for them, per queue in order its name, a count and the tags."""
         self.sent, self.kept = self.kept, []
         args: list[Any] = []
-        for tags in _by_queue(self.sent, queues).values():
-            args += [len(tags), *tags]
+        for queue, tags in _by_queue(self.sent, queues).items():
+            args += [queue, len(tags), *tags]
         return args
 
     def landed(self) -> None:

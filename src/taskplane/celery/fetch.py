@@ -40,6 +40,7 @@ from kombu.utils.encoding import bytes_to_str
 from redis.exceptions import NoScriptError, OutOfMemoryError
 
 from taskplane.celery.acks import PendingAcks
+from taskplane.celery.intake import taken_from
 from taskplane.celery.lane import FETCH, WAIT, Lane
 from taskplane.celery.lookahead import Lookahead
 from taskplane.celery.validation import parse_item
@@ -97,7 +98,7 @@ class LosslessFetch(Lookahead):
         group = self._group(queue)
         channel: Any = self
         with channel.conn_or_acquire() as client:
-            reply = run_script(client, "fetch", group, [time.time(), 1, len(group) - 4, 1, 0, ""])
+            reply = run_script(client, "fetch", group, [time.time(), 1, len(group) - 4, 1, queue, 0, ""])
         if not reply:
             raise Empty()
         tag = bytes_to_str(reply[2]) if reply[2] else None
@@ -113,6 +114,7 @@ class LosslessFetch(Lookahead):
         if message is None:
             self._invalid(queue, item, {}, tag, problem or "unreadable")
             raise Empty()
+        taken_from(message, queue)
         self._taskplane_fetched[tag] = queue  # in flight already: the QoS writes nothing
         return message
 

@@ -12,6 +12,16 @@ from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
 
 
+def taken_from(message: dict[str, Any], queue: str) -> None:
+    """Make ``queue``, the queue a message was taken from, its routing key: what the worker reads as the task's
+    queue (its record, cancellation and metrics are that queue's, as the fetch's start and the lease's return
+    are). A client that published with another routing key, one of Celery's exchange routes or a hand-made
+    message, would otherwise put the task's keys under a queue it was never in (on a cluster, in another slot)."""
+    properties = message["properties"]
+    info = properties["delivery_info"] = properties.get("delivery_info") or {}
+    info["routing_key"] = queue
+
+
 class Intake:
     """Mixin for :class:`taskplane.celery.transport.Channel` (needs kombu's Redis channel under it)."""
 
@@ -38,6 +48,7 @@ class Intake:
         if problem is not None:
             self._invalid(queue, item, message, tag, problem)
             return False
+        taken_from(message, queue)
         if self._deferred(queue, message, tag):
             return False
         headers = message.get("headers")

@@ -5,15 +5,17 @@
 -- (tag -> [message, exchange, routing key]), its lease index zset (tag -> time), its bell list, its
 -- quarantine hash, then its p lists in the order to take from.
 -- ARGV[1] now (the worker's clock, as kombu's lease checks use), ARGV[2] b, ARGV[3] p, ARGV[4] most
--- messages to take; then, per queue in KEYS' order, a count and the tags of finished deliveries of that
--- queue to acknowledge first (their unacked entry and lease go); then the worker's name, or '' to start
+-- messages to take; then, per queue in KEYS' order, its name, a count and the tags of finished deliveries of
+-- that queue to acknowledge first (their unacked entry and lease go); then the worker's name, or '' to start
 -- nothing here. When starting, then: what taskplane.redis.keys names around a queue's name (Keys.halves:
 -- the two halves of the record, the cancel marker, the events channel, the name index, the queue index and
 -- the state index, each a pair), the record retention (s), the payload limit (bytes, 0 for none: a larger
 -- message is dead-lettered by the worker, not started), the count of indexed states and their names
 -- (record_lib.lua's order), and the names of tasks this script must not start (those with a rate limit:
 -- their start also reserves a slot, keyed by their arguments, so their process starts them). A message
--- with an ETA or an expiry is not started here either (Celery's main process may hold or drop it).
+-- with an ETA or an expiry is not started here either (Celery's main process may hold or drop it). A task is
+-- started under the queue it was taken from, whatever its message's routing key says (the worker reads it
+-- so: taskplane.celery.intake.taken_from), so every key a start writes is in the slot of that queue.
 -- One LMPOP takes up to ARGV[4] messages from the first non-empty list, so tier and priority order hold.
 -- Bells are not popped per message: they are cleared when every list is empty.
 -- Returns {} when every list is empty; else {list, item, tag, start, item, tag, start, ...}, every message
@@ -25,13 +27,15 @@
 local b, p = tonumber(ARGV[2]), tonumber(ARGV[3])
 local g = 4 + p
 local s = 5
+local queue_of = {}  -- a group's first key -> the name of its queue
 for i = 0, b - 1 do
-  local a = tonumber(ARGV[s])
+  queue_of[i * g] = ARGV[s]
+  local a = tonumber(ARGV[s + 1])
   if a > 0 then
-    redis.call('HDEL', KEYS[i * g + 1], unpack(ARGV, s + 1, s + a))
-    redis.call('ZREM', KEYS[i * g + 2], unpack(ARGV, s + 1, s + a))
+    redis.call('HDEL', KEYS[i * g + 1], unpack(ARGV, s + 2, s + 1 + a))
+    redis.call('ZREM', KEYS[i * g + 2], unpack(ARGV, s + 2, s + 1 + a))
   end
-  s = s + 1 + a
+  s = s + 2 + a
 end
 local pop = {b * p}
 for i = 0, b - 1 do
@@ -127,7 +131,7 @@ for _, item in ipairs(taken[2]) do
     leases[#leases + 1] = ARGV[1]
     leases[#leases + 1] = tag
     if worker ~= '' and message['headers'] and (limit == 0 or #item <= limit) then
-      started = start_message(message['headers'], routing_key)
+      started = start_message(message['headers'], queue_of[base])
     end
   else
     redis.call('HSET', KEYS[base + 4], redis.sha1hex(item), list .. '\n' .. item)  -- the item's bytes as they were
