@@ -143,31 +143,42 @@ class LocalCluster:
         the target, MIGRATING on the source, MIGRATE the keys ``batch`` at a time with ``pause`` s between,
         then the slot's new owner told to every primary): while it runs, a command for a key already moved is
         answered ASK, one whose keys are split TRYAGAIN. Returns how many keys moved."""
-        owner = self._client(to_port).cluster("SHARDS")
+        source_port = self.mark_migrating(slot, to_port)
+        source: Any = self._client(source_port)  # redis-py's execute_command is untyped
+        moved = 0
+        while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch):
+            source.execute_command("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "AUTH", self.password, "KEYS", *keys)
+            moved += len(keys)
+            time.sleep(pause)
+        target_id = self._client(to_port).cluster("MYID")
+        for port in [to_port, source_port, *[p for p in self.primary_ports() if p not in (to_port, source_port)]]:
+            node: Any = self._client(port)
+            node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        return moved
+
+    def mark_migrating(self, slot: int, to_port: int) -> int:
+        """Begin moving ``slot`` to the primary on ``to_port`` (IMPORTING there, MIGRATING on its owner) without
+        moving a key; returns the owner's port. :meth:`mark_stable` calls it off."""
+        shards = self._client(to_port).cluster("SHARDS")
         source_port = next(
             int(node["port"])
-            for shard in owner
+            for shard in shards
             for start, end in zip(shard["slots"][::2], shard["slots"][1::2], strict=True)
             if start <= slot <= end
             for node in shard["nodes"]
             if node["role"] == "master"
         )
-        source: Any = self._client(source_port)  # redis-py's execute_command is untyped
+        source: Any = self._client(source_port)
         target: Any = self._client(to_port)
-        source_id, target_id = source.cluster("MYID"), target.cluster("MYID")
-        target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
-        source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
-        moved = 0
-        while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch):
-            source.execute_command(
-                "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "AUTH", self.password, "KEYS", *keys
-            )
-            moved += len(keys)
-            time.sleep(pause)
-        for port in [to_port, source_port, *[p for p in self.primary_ports() if p not in (to_port, source_port)]]:
+        target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.cluster("MYID"))
+        source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.cluster("MYID"))
+        return source_port
+
+    def mark_stable(self, slot: int) -> None:
+        """Call off a move of ``slot`` begun by :meth:`mark_migrating` (its keys stay where they are)."""
+        for port in self.primary_ports():
             node: Any = self._client(port)
-            node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
-        return moved
+            node.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
 
     def stop(self) -> None:
         """Stop every node by its pid (SIGTERM, then SIGKILL after 10 s)."""

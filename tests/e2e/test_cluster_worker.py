@@ -212,7 +212,7 @@ def under_load(tp: Taskplane, worker: WorkerProcess, fault: Callable[[], None], 
         run.runs.update(str(event["tag"]) for event in _events(tp) if event["kind"] == "mark")
     finally:
         worker.stop()
-    print(run)
+    print(run, [(task, getattr(tp.status(task), "state", None)) for task in run.unfinished[:5]])
     return run
 
 

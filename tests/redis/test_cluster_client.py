@@ -165,3 +165,27 @@ def test_the_stores_work_over_a_cluster_and_spread_queues_over_its_nodes(cluster
     storage.client.lpush(keys.queue("high"), "raw-item")
     requeue.leave(storage.client, keys, "high")
     assert letters.get("dl-1") is None
+
+
+@needs_cluster_client
+def test_a_batch_the_cluster_refuses_keeps_its_writes_for_the_retry(cluster: LocalCluster) -> None:
+    """A task's final writes on a cluster go out as one batch through a cluster pipeline: a write the cluster
+    answers with an error (here TRYAGAIN, its queue's slot being moved: redis-py gives up with "TTL exhausted")
+    stays queued, and the retry lands it. Before, the batch forgot it, and the record stayed ``started``."""
+    storage = Storage(connect(cluster_url(cluster)), Storage.from_url("redis://unused", "taskplane:").keys)
+    records = RecordStore(storage, 3600, lambda: ["moving"])
+    slot = int(storage.client.keyslot(storage.keys.queue("moving")))
+    owner = int(storage.client.get_node_from_key(storage.keys.queue("moving")).port)
+    batch = storage.batch()
+    batch.script("record_write", *records.write_script("refused-1", "t.add", "moving", "succeeded"))
+    cluster.mark_migrating(slot, next(port for port in cluster.primary_ports() if port != owner))
+    try:
+        with pytest.raises(redis.exceptions.RedisError) as refused:
+            batch.execute()
+        assert str(refused.value) == "TTL exhausted."  # redis-py followed ASK, then TRYAGAIN, and gave up
+        assert records.get("refused-1") is None  # nothing was written
+    finally:
+        cluster.mark_stable(slot)
+    batch.execute()  # the retry
+    record = records.get("refused-1")
+    assert record is not None and record.state == "succeeded"

@@ -114,9 +114,8 @@ class LosslessFetch(Lookahead):
         if message is None:
             self._invalid(queue, item, {}, tag, problem or "unreadable")
             raise Empty()
-        taken_from(message, queue)
         self._taskplane_fetched[tag] = queue  # in flight already: the QoS writes nothing
-        return message
+        return taken_from(message, queue)
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
         """kombu's, lossless (:meth:`_get`); a message taken without acknowledgement leaves flight at once."""

@@ -12,7 +12,7 @@ from taskplane.core.protocol import Header
 from taskplane.core.signing import verify
 
 
-def taken_from(message: dict[str, Any], queue: str) -> None:
+def taken_from(message: dict[str, Any], queue: str) -> dict[str, Any]:
     """Make ``queue``, the queue a message was taken from, its routing key: what the worker reads as the task's
     queue (its record, cancellation and metrics are that queue's, as the fetch's start and the lease's return
     are). A client that published with another routing key, one of Celery's exchange routes or a hand-made
@@ -20,6 +20,7 @@ def taken_from(message: dict[str, Any], queue: str) -> None:
     properties = message["properties"]
     info = properties["delivery_info"] = properties.get("delivery_info") or {}
     info["routing_key"] = queue
+    return message
 
 
 class Intake:

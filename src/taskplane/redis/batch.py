@@ -122,7 +122,9 @@ class Batch:
         return keys, argv
 
     def execute(self) -> list[Any]:
-        """Send everything; returns the replies in order.
+        """Send everything; returns the replies in order. If sending fails, or a command is answered with an
+        error (a server refusing writes: full, a replica, a cluster slot moving or without a primary), every
+        command stays queued for a retry (the writes of a batch are idempotent: ``SentBatch.settle``).
 
         Raises:
             redis.RedisError: the first command that failed (after unknown scripts were loaded and rerun).
@@ -130,19 +132,19 @@ class Batch:
         if self.claims or self.publish_ops:
             raise RuntimeError("a batch with claims or many records must go out through publish.lua")
         queued = list(self.pipe.command_stack)
-        if self._cluster is not None:  # recorded here; sent through a cluster pipeline, kept if that fails
-            pipe = self._cluster.pipeline(transaction=False)
-            for args, options in queued:
-                pipe.execute_command(*args, **options)
-            replies = pipe.execute(raise_on_error=False)
+        try:
+            if self._cluster is not None:  # recorded here; sent through a cluster pipeline
+                pipe = self._cluster.pipeline(transaction=False)
+                for args, options in queued:
+                    pipe.execute_command(*args, **options)
+                replies = pipe.execute(raise_on_error=False)
+            else:
+                replies = self.pipe.execute(raise_on_error=False)
             self.pipe.reset()
             return self._replied(list(replies))
-        try:
-            replies = self.pipe.execute(raise_on_error=False)
         except BaseException:
-            self.pipe.command_stack = queued  # the pipeline forgets its commands: keep them for a retry
+            self.pipe.command_stack = queued  # a pipeline forgets its commands: keep them for a retry
             raise
-        return self._replied(list(replies))
 
     def send(self) -> SentBatch:
         """Send everything on a connection of its own without waiting for the replies (one write, no round
