@@ -31,6 +31,11 @@ def dev(
     worker = ChildProcess("worker", ["worker", "-A", app, "-c", str(concurrency)], redis_url, logs / "worker.log")
     children = [worker]
     try:
+        # Ctrl-C and SIGTERM stop the stack, also when this process was started with SIGINT ignored (a
+        # parent that ignores it, as test runners and some supervisors do, hands that on to its children);
+        # from before anything is printed, so that a Ctrl-C as soon as the stack says it is up is not lost
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         with errors_as_exit():
             children.append(start_api(app, redis_url, port, logs / "api.log"))
         base = f"http://127.0.0.1:{port}"
@@ -42,10 +47,6 @@ def dev(
             f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/queues",
         ):
             console.print(line, highlight=False, soft_wrap=True)
-        # Ctrl-C and SIGTERM stop the stack, also when this process was started with SIGINT ignored (a
-        # parent that ignores it, as test runners and some supervisors do, hands that on to its children)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
         while all(child.running() for child in children):
             time.sleep(0.5)
         dead = next(child for child in children if not child.running())
