@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 import redis
+import redis.cluster
 
 from taskplane.redis.embedded import find_server_binary
 from taskplane.redis.local_servers import free_port
@@ -159,15 +160,11 @@ class LocalCluster:
     def mark_migrating(self, slot: int, to_port: int) -> int:
         """Begin moving ``slot`` to the primary on ``to_port`` (IMPORTING there, MIGRATING on its owner) without
         moving a key; returns the owner's port. :meth:`mark_stable` calls it off."""
-        shards = self._client(to_port).cluster("SHARDS")
-        source_port = next(
-            int(node["port"])
-            for shard in shards
-            for start, end in zip(shard["slots"][::2], shard["slots"][1::2], strict=True)
-            if start <= slot <= end
-            for node in shard["nodes"]
-            if node["role"] == "master"
-        )
+        routing: Any = redis.cluster.RedisCluster(host="127.0.0.1", port=to_port, password=self.password)
+        try:  # (the parsed forms of CLUSTER SHARDS and SLOTS differ between redis-py versions)
+            source_port = int(routing.nodes_manager.get_node_from_slot(slot).port)
+        finally:
+            routing.close()
         source: Any = self._client(source_port)
         target: Any = self._client(to_port)
         target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.cluster("MYID"))
