@@ -27,7 +27,7 @@
 local b, p = tonumber(ARGV[2]), tonumber(ARGV[3])
 local g = 4 + p
 local s = 5
-local queue_of = {}  -- a group's first key -> the name of its queue
+local queue_of = {}  -- a group's offset in KEYS (i * g, the base below) -> the name of its queue
 for i = 0, b - 1 do
   queue_of[i * g] = ARGV[s]
   local a = tonumber(ARGV[s + 1])
