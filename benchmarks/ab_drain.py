@@ -23,7 +23,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Run in each tree (its own benchmarks package): one fill and drain, measured; prints one JSON line.
+#: Run in each tree (its own benchmarks package): one fill and drain, measured; prints one JSON line. It uses
+#: only what ``benchmarks.systems`` has had since 2026-12-06 (``Worker``, ``enqueue``), not ``drain``, which
+#: cannot report the worker's processes while it waits: an earlier tree runs it unchanged.
 ROUND = """
 import json, os, sys, time
 import psutil, redis
@@ -66,7 +68,7 @@ print(json.dumps({
 
 def one_round(tree: Path, env: dict[str, str], tasks: int, concurrency: int) -> dict[str, Any]:
     """One fill and drain with ``tree``'s code; what :data:`ROUND` printed."""
-    tree_env = {**env, "PYTHONPATH": f"{tree / 'src'}:{tree}", "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
+    tree_env = {**env, "PYTHONPATH": f"{tree / 'src'}:{tree}"}  # its taskplane before the installed one
     done = subprocess.run(
         [sys.executable, "-c", ROUND, str(tasks), str(concurrency)],
         cwd=tree,

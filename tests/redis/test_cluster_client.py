@@ -5,12 +5,14 @@ cluster tests are skipped on the lowest declared redis-py, where the refusal is 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from benchmarks.cluster import LocalCluster
+from taskplane import Taskplane
 from taskplane.celery.config import celery_config
 from taskplane.core.cluster_url import ClusterUrl, node_url, parse_cluster_url
 from taskplane.core.errors import ConfigurationError, RedisUnavailableError
@@ -189,3 +191,35 @@ def test_a_batch_the_cluster_refuses_keeps_its_writes_for_the_retry(cluster: Loc
     batch.execute()  # the retry
     record = records.get("refused-1")
     assert record is not None and record.state == "succeeded"
+
+
+@needs_cluster_client
+def test_the_scheduler_leads_and_fires_on_a_cluster(cluster: LocalCluster) -> None:
+    """The scheduler's lease, epoch and claims (one hash tag of their own) and the task each fire enqueues (into
+    its queue's slot, on another node) work over a cluster, as on one server (tests/scheduler/test_leader.py)."""
+    tp = Taskplane("sched-cluster", redis_url=cluster_url(cluster))
+
+    @tp.task(name="c.tick")
+    def tick() -> None: ...
+
+    tp.periodic(tick, every=1, name="cluster-tick")
+    first, second = tp.scheduler(owner="a"), tp.scheduler(owner="b")
+    first.step()
+    second.step()
+    assert first.is_leader and not second.is_leader
+    leader = tp.schedules.leader()
+    assert leader is not None and leader.owner == "a"
+    now = time.time()
+    time.sleep(int(now) + 1 - now + 0.05)  # just after the next second: a slot is due
+    first.step()
+    fired = [entry for entry in tp.schedules.fires("cluster-tick") if entry["task_id"]]
+    assert fired, tp.schedules.fires("cluster-tick")
+    record = tp.status(str(fired[0]["task_id"]))
+    assert record is not None and record.state == "queued"
+    keys = tp.storage.keys
+    scheduler_node = storage_node(tp, keys.scheduler_lease())
+    assert scheduler_node != storage_node(tp, keys.queue(record.queue))  # the fire crossed nodes
+
+
+def storage_node(tp: Taskplane, key: str) -> int:
+    return int(tp.storage.client.get_node_from_key(key).port)

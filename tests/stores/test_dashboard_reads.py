@@ -96,7 +96,7 @@ def test_history_counts_finished_tasks_per_minute(redis_url: str) -> None:
     tp.stores.metrics.write(MetricChanges("w2@host").count(Metric.SUCCEEDED, "x.b", "w2@host", "normal"))
     minutes = tp.stores.metrics.history(60)
     assert len(minutes) == 60 and minutes[-1]["minute_ms"] == int(time.time() // 60) * 60_000
-    written = [row for row in minutes if row["minute_ms"] >= first]  # this minute, and the one before if it ended
+    written = [row for row in minutes if row["minute_ms"] >= first]  # the writes' minute, and the next if one began
     assert sum(row["succeeded"] for row in written) == 6 and sum(row["failed"] for row in written) == 1
     assert sum(row["succeeded"] + row["failed"] for row in minutes if row["minute_ms"] < first) == 0
     key = tp.storage.keys.metrics_minute(int(time.time() // 60))

@@ -79,15 +79,8 @@ class LaneOpener:
 
     def dropped(self, queue: str, exc: BaseException) -> None:
         """``queue``'s lane lost its node (``exc``): the slot map is read again before its next lookup."""
-        self._stale.add(queue)
         moving = isinstance(exc, (AskError, TryAgainError)) and not isinstance(exc, MovedError)
-        kombu_redis.logger.warning(
-            "the fetch of queue %r %s (%s): again in %.2f s",
-            queue,
-            "waits: its slot is moving between nodes" if moving else "lost its node",
-            exc,
-            self._pause(queue).step(),
-        )
+        self._retry_later(queue, "waits: its slot is moving between nodes" if moving else "lost its node", exc)
 
     def close(self) -> None:
         """Disconnect what was found and not taken; lookups still under way disconnect theirs."""
@@ -115,15 +108,19 @@ class LaneOpener:
             connection = pool_connection(client.connection_pool)
             connection.connect()
         except LANE_ERRORS as exc:
-            self._stale.add(queue)
-            kombu_redis.logger.warning(
-                "the fetch of queue %r finds no node (%s): again in %.2f s", queue, exc, self._pause(queue).step()
-            )
+            self._retry_later(queue, "finds no node", exc)
             return
         if self._closed:
             connection.disconnect()
             return
         self._found[queue] = (client, connection)
+
+    def _retry_later(self, queue: str, what: str, exc: BaseException) -> None:
+        """``queue``'s lane is looked up again after its pause, the slot map read first; the log says ``what``."""
+        self._stale.add(queue)
+        kombu_redis.logger.warning(
+            "the fetch of queue %r %s (%s): again in %.2f s", queue, what, exc, self._pause(queue).step()
+        )
 
     def _pause(self, queue: str) -> Backoff:
         return self._pauses.setdefault(queue, Backoff(*LANE_PAUSE))
